@@ -1,0 +1,49 @@
+"""One wall clock for the whole daemon, derived from Trio's clock.
+
+`trio.current_time()` has an arbitrary per-run offset, so it is never persisted. A `Clock`
+anchors it to a UTC instant once, at start; from then on `now()` and `deadline()` convert
+between the two. Under `trio.testing.MockClock` the wall time follows the virtual clock
+exactly, so tests need no patched `datetime`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import trio
+
+
+class Clock:
+    """UTC wall time that advances with `trio.current_time()`.
+
+    Must be created inside `trio.run`. `epoch` is the wall time at creation (default: the
+    real current time).
+    """
+
+    def __init__(self, epoch: datetime | None = None) -> None:
+        self._epoch = epoch if epoch is not None else datetime.now(UTC)
+        if self._epoch.tzinfo is None:
+            raise ValueError("Clock epoch must be timezone-aware")
+        self._anchor = trio.current_time()
+
+    def now(self) -> datetime:
+        """The current UTC wall time."""
+        return self._epoch + timedelta(seconds=trio.current_time() - self._anchor)
+
+    def deadline(self, at: datetime) -> float:
+        """The Trio deadline (for `move_on_at`/`sleep_until`) at which wall time reaches `at`."""
+        return self._anchor + (at - self._epoch).total_seconds()
+
+
+def iso(at: datetime | None) -> str | None:
+    """ISO-8601 UTC text with a `Z`, as stored and shown everywhere; None stays None."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """The inverse of `iso`; accepts any ISO-8601 text with an offset or `Z`."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).astimezone(UTC)

@@ -1,0 +1,627 @@
+"""shiftd configuration: typed models and a YAML loader that points at the offending line.
+
+The configuration is one YAML file (documented key by key in ``config/shiftd.yaml``). It is
+validated into frozen pydantic models; nothing is coerced behind the operator's back. Every
+problem is reported as ``FILE:LINE: key.path: problem`` so an operator can go straight to it.
+
+YAML 1.1 has traps for configuration files (``10:30`` is the number 630, ``no`` is False,
+``01234`` is 668). Durations are therefore typed :data:`Duration` and must be strings with a
+unit (``"10m"``); a number where a duration belongs is refused with a message that explains
+the quoting. Strings are real strings: pydantic's ``str`` already refuses numbers and booleans.
+
+Relative paths are kept exactly as written; the daemon resolves them against its current
+directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+__all__ = [
+    "ActorConfig",
+    "Config",
+    "ConfigError",
+    "ConsoleNotifierConfig",
+    "ControlConfig",
+    "Duration",
+    "EscalationConfig",
+    "LogConfig",
+    "NotifierConfig",
+    "RecordNotifierConfig",
+    "SenderConfig",
+    "ShutdownConfig",
+    "StoreConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_RE = re.compile(
+    r"""
+    \s*
+    (?:(?P<d>[0-9]+)\s*d\s*)?
+    (?:(?P<h>[0-9]+)\s*h\s*)?
+    (?:(?P<m>[0-9]+)\s*m(?!s)\s*)?
+    (?:(?P<s>[0-9]+)\s*s\s*)?
+    (?:(?P<ms>[0-9]+)\s*ms\s*)?
+    """,
+    re.VERBOSE,
+)
+_DURATION_EXAMPLES = 'strings such as "10m" or "90s"'
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration such as ``"10m"``, ``"90s"``, ``"1h30m"``, ``"500ms"`` or ``"0s"``.
+
+    Units are ``d``, ``h``, ``m``, ``s`` and ``ms``, each used at most once, largest first;
+    whitespace around and between the parts is allowed. The result is never negative.
+
+    Raises:
+        ValueError: ``text`` is not such a duration, or is too long for a ``timedelta``.
+    """
+    match = _DURATION_RE.fullmatch(text)
+    if match is None or not any(match.groupdict().values()):
+        raise ValueError(
+            f"{text!r} is not a duration: write a whole number and a unit"
+            " (ms, s, m, h, d), largest unit first, e.g. '10m', '90s' or '1h30m'"
+        )
+    parts = {unit: int(value) for unit, value in match.groupdict().items() if value}
+    try:
+        return timedelta(
+            days=parts.get("d", 0),
+            hours=parts.get("h", 0),
+            minutes=parts.get("m", 0),
+            seconds=parts.get("s", 0),
+            milliseconds=parts.get("ms", 0),
+        )
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
+
+
+def _number_hint(value: int | float) -> str:
+    """Explain why a bare number is not a duration, guessing the YAML trap behind it."""
+    if isinstance(value, int) and value >= 60:
+        minutes, seconds = divmod(value, 60)
+        return f"YAML reads an unquoted {minutes}:{seconds:02d} as the number {value}"
+    return f'a duration needs a unit and quotes, e.g. "{value}s" or "{value}m"'
+
+
+def _to_duration(value: object) -> timedelta:
+    """Validate a duration: a non-negative ``timedelta`` as is, or a string for ``parse_duration``.
+
+    Raises:
+        ValueError: anything else, numbers included, with a message about quoting.
+    """
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise ValueError(f"durations cannot be negative (got {value})")
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool):
+        hint = "YAML reads an unquoted yes/no/on/off/true/false as a boolean"
+    elif isinstance(value, int | float):
+        hint = _number_hint(value)
+    elif value is None:
+        hint = "the value is empty"
+    else:
+        hint = f"a {type(value).__name__} is not a duration"
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    raise ValueError(f"durations are {_DURATION_EXAMPLES} (got {shown}; {hint})")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+"""A non-negative ``timedelta`` written in YAML as a quoted string such as ``"10m"``."""
+
+_Int = Annotated[int, Strict()]  # YAML integers are already ints: refuse "16", 16.0 and true
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Section(BaseModel):
+    """Base of every configuration model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EscalationConfig(_Section):
+    """When an unanswered fanout escalates from texts to phone calls."""
+
+    delay: Duration = timedelta(minutes=10)
+    jitter: Duration = timedelta(0)
+    """Spreads escalation deadlines by up to this much, so many shifts do not fire at once."""
+
+    @field_validator("jitter")
+    @classmethod
+    def _jitter_within_delay(cls, jitter: timedelta, info: ValidationInfo) -> timedelta:
+        delay = info.data.get("delay")
+        if delay is not None and jitter > delay:
+            raise ValueError(f"jitter ({jitter}) must not exceed delay ({delay})")
+        return jitter
+
+
+class ConsoleNotifierConfig(_Section):
+    """Print every outbound message (for people trying shiftd out)."""
+
+    kind: Literal["console"] = "console"
+
+
+class RecordNotifierConfig(_Section):
+    """Append every outbound message as one JSON line to ``path`` (audit trail, test oracle)."""
+
+    kind: Literal["record"] = "record"
+    path: Path
+
+
+NotifierConfig = Annotated[
+    ConsoleNotifierConfig | RecordNotifierConfig,
+    Field(discriminator="kind"),
+]
+"""The provider plug-in, chosen by its ``kind`` key."""
+
+
+class SenderConfig(_Section):
+    """How the outbox is drained to the provider."""
+
+    concurrency: _Int = Field(default=16, ge=1, le=1000)
+    max_attempts: _Int = Field(default=5, ge=1, le=100)
+    backoff_initial: Duration = timedelta(seconds=1)
+    backoff_max: Duration = timedelta(minutes=5)
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("backoff_max")
+    @classmethod
+    def _max_not_below_initial(cls, backoff_max: timedelta, info: ValidationInfo) -> timedelta:
+        initial = info.data.get("backoff_initial")
+        if initial is not None and backoff_max < initial:
+            raise ValueError(
+                f"backoff_max ({backoff_max}) must not be below backoff_initial ({initial})"
+            )
+        return backoff_max
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, timeout: timedelta) -> timedelta:
+        if timeout <= timedelta(0):
+            raise ValueError("timeout must be longer than 0s")
+        return timeout
+
+
+class StoreConfig(_Section):
+    """The embedded SQLite store."""
+
+    synchronous: Literal["normal", "full"] = "normal"
+    batch_max: _Int = Field(default=512, ge=1, le=100_000)
+
+
+class ControlConfig(_Section):
+    """The Unix control socket used by ``shiftctl``."""
+
+    max_connections: _Int = Field(default=1024, ge=1, le=100_000)
+
+
+class ActorConfig(_Section):
+    """Per-shift actors and their supervision."""
+
+    inbox_size: _Int = Field(default=64, ge=1, le=100_000)
+    max_restarts: _Int = Field(default=5, ge=0, le=1000)
+    restart_window: Duration = timedelta(seconds=60)
+
+
+class ShutdownConfig(_Section):
+    """Graceful stop on SIGTERM/SIGINT."""
+
+    grace: Duration = timedelta(seconds=10)
+
+
+class LogConfig(_Section):
+    """Logging (structlog)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+_CLASSIFIER_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+class Config(_Section):
+    """The whole daemon configuration. ``Config()`` is the all-defaults configuration."""
+
+    state_dir: Path = Path("./state")
+    control_socket: Path | None = None
+    timezone: str = "UTC"
+    agency_name: str = Field(default="shiftd", min_length=1, max_length=40)
+    classifier: str = "shiftd.intent:DefaultClassifier"
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    notifier: NotifierConfig = Field(default_factory=ConsoleNotifierConfig)
+    sender: SenderConfig = Field(default_factory=SenderConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    actor: ActorConfig = Field(default_factory=ActorConfig)
+    shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name such as 'America/Chicago' or 'UTC')"
+            ) from None
+        return name
+
+    @field_validator("agency_name")
+    @classmethod
+    def _printable_agency_name(cls, name: str) -> str:
+        if not name.strip() or not name.isprintable():
+            raise ValueError(f"must be printable text on one line, not blank (got {name!r})")
+        return name
+
+    @field_validator("classifier")
+    @classmethod
+    def _classifier_reference(cls, ref: str) -> str:
+        if _CLASSIFIER_RE.fullmatch(ref) is None:
+            raise ValueError(f'must look like "package.module:Name" (got {ref!r})')
+        return ref
+
+    @property
+    def socket_path(self) -> Path:
+        """The control socket: ``control_socket`` if set, else ``state_dir / "control.sock"``."""
+        if self.control_socket is not None:
+            return self.control_socket
+        return self.state_dir / "control.sock"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The agency's time zone (validated when the configuration was loaded)."""
+        return ZoneInfo(self.timezone)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``problems`` holds one ``FILE:LINE: …`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: list[str] = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+
+_Loc = tuple[str | int, ...]
+_TOP = "(top level)"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+@dataclass(frozen=True)
+class _Problem:
+    line: int
+    where: str
+    what: str
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the configuration file at ``path``.
+
+    Raises:
+        ConfigError: the file cannot be read (one problem ``FILE: cannot read: …``), is not
+            UTF-8, or fails :func:`parse_config`.
+    """
+    filename = os.fsdecode(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError([f"{filename}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{filename}: cannot read: not UTF-8 text ({exc.reason})"]) from None
+    return parse_config(text, filename)
+
+
+def parse_config(text: str, filename: str) -> Config:
+    """Validate the YAML ``text`` (read from ``filename``, used only in messages).
+
+    An empty document means all defaults.
+
+    Raises:
+        ConfigError: with every problem found, ordered by line, each formatted
+            ``FILE:LINE: key.path: problem``.
+    """
+    root, data = _read_yaml(text, filename)
+    problems = _key_problems(root, ())
+    if not problems:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            problems = [_Problem(1, _TOP, f"expected a mapping of keys, got {_kind_of(data)}")]
+        else:
+            try:
+                return Config.model_validate(data)
+            except ValidationError as exc:
+                problems = [_problem_from(error, root) for error in exc.errors()]
+    problems.sort(key=lambda p: p.line)
+    raise ConfigError([f"{filename}:{p.line}: {p.where}: {p.what}" for p in problems])
+
+
+def _read_yaml(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
+    """Compose and construct one YAML document: its node tree (for line numbers) and its data.
+
+    Raises:
+        ConfigError: with one ``FILE:LINE: (yaml): problem`` for a syntax or construction error.
+    """
+    loader: yaml.SafeLoader | None = None
+    root: yaml.Node | None = None
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        line, problem = _describe_yaml_error(exc)
+        raise ConfigError([f"{filename}:{line}: (yaml): {problem}"]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            [f"{filename}:{line}: (yaml): {exc.reason} (#x{exc.character:04x})"]
+        ) from None
+    except ValueError as exc:  # e.g. an impossible date such as 2024-02-30
+        line = _bad_timestamp_line(root)
+        raise ConfigError([f"{filename}:{line}: (yaml): {exc}"]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return root, data
+
+
+def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """The 1-based line where PyYAML noticed the problem, and the problem in words.
+
+    PyYAML often notices late (an unclosed ``[`` at the end of the file), so the place the
+    construct started (its *context*) is added with its own line.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    problem = exc.problem or exc.context or "invalid YAML"
+    if exc.problem and exc.context:
+        where = f", line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
+        problem += f" ({exc.context}{where})"
+    return line, problem
+
+
+def _bad_timestamp_line(root: yaml.Node | None) -> int:
+    """Line of the first timestamp scalar under ``root`` that cannot be built (else 1)."""
+    constructor = yaml.SafeLoader("")
+    for node in _walk(root):
+        if isinstance(node, yaml.ScalarNode) and node.tag == _TIMESTAMP_TAG:
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except ValueError:
+                return node.start_mark.line + 1
+    return 1
+
+
+def _walk(root: yaml.Node | None) -> list[yaml.Node]:
+    """Every node under ``root`` once, in document order (aliases and cycles visited once)."""
+    seen: set[int] = set()
+    out: list[yaml.Node] = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        out.append(node)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return out
+
+
+def _key_problems(
+    node: yaml.Node | None, loc: _Loc, seen: set[int] | None = None
+) -> list[_Problem]:
+    """Keys that are not plain strings, and keys repeated in one mapping (YAML keeps the last)."""
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:
+        return []
+    seen.add(id(node))
+    problems: list[_Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and key.tag == _MERGE_TAG:
+                continue
+            if not isinstance(key, yaml.ScalarNode) or key.tag != _STR_TAG:
+                raw = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                what = f"keys must be strings; YAML reads this key as {key.tag.rsplit(':', 1)[-1]}"
+                problems.append(_Problem(line, _dotted((*loc, raw)), what + ": quote it"))
+                continue
+            if key.value in first_line:
+                what = f"duplicate key (first at line {first_line[key.value]})"
+                problems.append(_Problem(line, _dotted((*loc, key.value)), what))
+            first_line.setdefault(key.value, line)
+            problems += _key_problems(value, (*loc, key.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _key_problems(item, (*loc, index), seen)
+    return problems
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a pydantic error points, in the file's terms."""
+
+    loc: _Loc  # the key path as written in YAML (discriminated-union tags removed)
+    owner: type[BaseModel] | None  # the model whose key is the last element of loc
+    annotation: Any  # the type expected at loc, when known
+
+
+def _problem_from(error: Any, root: yaml.Node | None) -> _Problem:
+    """Turn one pydantic error into a located, operator-readable problem."""
+    target = _target(error["loc"])
+    loc, kind, ctx, value = target.loc, error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "missing":
+        what = "missing required key"
+    elif kind == "extra_forbidden":
+        allowed = ", ".join(target.owner.model_fields) if target.owner is not None else "?"
+        what = f"unknown key (allowed: {allowed})"
+    elif kind == "union_tag_invalid":
+        loc = (*loc, _discriminator(ctx))
+        what = f"unknown {loc[-1]} {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+    elif kind == "union_tag_not_found":
+        loc = (*loc, _discriminator(ctx))
+        what = f"missing required key (one of: {', '.join(_union_tags(target.annotation))})"
+    elif kind == "value_error" and "error" in ctx:
+        what = str(ctx["error"])
+    elif kind in {"model_type", "model_attributes_type", "dict_type"}:
+        what = f"expected a mapping of keys, got {_kind_of(value)}"
+    elif kind in {"string_type", "path_type"}:
+        what = f"expected a string, got {_kind_of(value)}{_quoting_hint(value)}"
+    else:
+        what = error["msg"] + (f" (got {value!r})" if _is_scalar(value) else "")
+    return _Problem(_line_of(root, loc), _dotted(loc), what)
+
+
+def _discriminator(ctx: dict[str, Any]) -> str:
+    """The key that selects a union member, from a pydantic error context (``"'kind'"``)."""
+    return str(ctx.get("discriminator", "kind")).strip("'")
+
+
+def _target(raw_loc: _Loc) -> _Target:
+    """Follow a pydantic location through the models, dropping discriminated-union tags.
+
+    Pydantic inserts the chosen member's tag into the location (``notifier.record.path``);
+    the file has no such key, so it is removed (``notifier.path``).
+    """
+    loc: list[str | int] = []
+    annotation: Any = Config
+    owner: type[BaseModel] | None = None
+    for element in raw_loc:
+        members = _model_union_members(annotation)
+        if members:
+            annotation = next((m for m in members if element in _tags_of(m)), None)
+            continue
+        owner = annotation if _is_model(annotation) else None
+        loc.append(element)
+        field = owner.model_fields.get(element) if owner and isinstance(element, str) else None
+        annotation = field.annotation if field is not None else None
+    return _Target(tuple(loc), owner, annotation)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_union_members(annotation: Any) -> tuple[type[BaseModel], ...]:
+    """The members of a union made only of models (a discriminated union), else ``()``."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return ()
+    members = get_args(annotation)
+    return members if all(_is_model(m) for m in members) else ()
+
+
+def _tags_of(model: type[BaseModel]) -> tuple[Any, ...]:
+    """The ``Literal`` values a union member can be selected by."""
+    return tuple(
+        tag
+        for field in model.model_fields.values()
+        if get_origin(field.annotation) is Literal
+        for tag in get_args(field.annotation)
+    )
+
+
+def _union_tags(annotation: Any) -> list[str]:
+    return [str(tag) for member in _model_union_members(annotation) for tag in _tags_of(member)]
+
+
+def _line_of(root: yaml.Node | None, loc: _Loc) -> int:
+    """1-based line of the deepest key of ``loc`` present in the document.
+
+    A key that is absent (a missing required key) yields the line of its nearest parent key,
+    or the document's first line.
+    """
+    if root is None:
+        return 1
+    line, node = root.start_mark.line + 1, root
+    for element in loc:
+        found = _child(node, element)
+        if found is None:
+            break
+        line, node = found
+    return line
+
+
+def _child(node: yaml.Node, element: str | int) -> tuple[int, yaml.Node] | None:
+    """The line of ``element``'s key (or list item) inside ``node``, and its value node."""
+    if isinstance(node, yaml.MappingNode) and isinstance(element, str):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag == _STR_TAG and key.value == element:
+                return key.start_mark.line + 1, value
+    if isinstance(node, yaml.SequenceNode) and isinstance(element, int):
+        items: list[yaml.Node] = node.value
+        if 0 <= element < len(items):
+            return items[element].start_mark.line + 1, items[element]
+    return None
+
+
+def _dotted(loc: _Loc) -> str:
+    return ".".join(str(element) for element in loc) if loc else _TOP
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _kind_of(value: object) -> str:
+    """Describe a YAML value for a message: ``a list``, ``nothing``, ``the number 630`` …"""
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _quoting_hint(value: object) -> str:
+    if isinstance(value, bool):
+        return " (YAML reads an unquoted yes/no/on/off/true/false as a boolean: quote it)"
+    if isinstance(value, int | float):
+        return " (quote it so YAML keeps it as text)"
+    return ""

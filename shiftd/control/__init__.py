@@ -1,0 +1,1 @@
+"""Control socket: newline-delimited JSON over a Unix stream socket."""

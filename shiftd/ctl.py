@@ -1,0 +1,742 @@
+"""``shiftctl``: drive a running shiftd over its control socket.
+
+Exit codes: 0 success; 1 the daemon answered with an error (or the conversation broke off
+mid-call); 2 usage error, unreadable input file, or no daemon answering at the socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from shiftd import __version__
+from shiftd.control.client import (
+    ConnectError,
+    ControlClient,
+    ProtocolError,
+    RemoteError,
+    RequestTooLarge,
+    encode_request,
+)
+
+DEFAULT_SOCKET = "./state/control.sock"
+DEFAULT_TIMEOUT = 30.0
+#: Every ``roster.import`` request line stays strictly under this many bytes.
+ROSTER_CHUNK_BYTES = 60 * 1024
+START_HINT = "Start one with: shiftd run --config config/shiftd.yaml"
+SHIFT_STATES = ("open", "offering", "escalated", "filled", "cancelled")
+
+_PROG = "shiftctl"
+
+
+class UsageError(Exception):
+    """A problem with what the user gave us (bad file, oversized item): exit 2."""
+
+
+# --------------------------------------------------------------------------------------
+# argument parsing
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Control a running shiftd over its Unix control socket.",
+        epilog=(
+            "exit codes: 0 success; 1 the daemon answered with an error; "
+            "2 usage error, bad input file, or no daemon answering."
+        ),
+    )
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        default=None,
+        help=f"control socket (default: $SHIFTD_SOCKET, else {DEFAULT_SOCKET})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw result as JSON")
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"give up on a call after this long (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("ping", help="check that shiftd answers")
+    p.set_defaults(handler=_cmd_ping)
+
+    p = sub.add_parser("status", help="daemon status: shift and outbox counts")
+    p.set_defaults(handler=_cmd_status)
+
+    roster = sub.add_parser("roster", help="roster operations")
+    roster_sub = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
+    p = roster_sub.add_parser(
+        "import",
+        help="import caregivers and shifts from a JSON or YAML file",
+        description=(
+            'FILE holds {"caregivers": [...], "shifts": [...]} as JSON or YAML '
+            "(chosen by extension, else by content); '-' reads standard input."
+        ),
+    )
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(handler=_cmd_roster_import)
+
+    caregiver = sub.add_parser("caregiver", help="caregiver operations")
+    cg_sub = caregiver.add_subparsers(dest="caregiver_command", metavar="ACTION", required=True)
+    p = cg_sub.add_parser("list", help="list caregivers")
+    p.add_argument("--role", metavar="ROLE", help="only caregivers with this role")
+    p.set_defaults(handler=_cmd_caregiver_list)
+
+    shift = sub.add_parser("shift", help="shift operations")
+    shift_sub = shift.add_subparsers(dest="shift_command", metavar="ACTION", required=True)
+    p = shift_sub.add_parser("add", help="create a shift")
+    p.add_argument("--role", required=True, metavar="ROLE", help="role required, e.g. RN")
+    p.add_argument("--start", required=True, metavar="ISO", help="start time (ISO-8601)")
+    p.add_argument("--end", required=True, metavar="ISO", help="end time (ISO-8601)")
+    p.add_argument("--org", metavar="ORG", help="organization id")
+    p.add_argument("--id", dest="shift_id", metavar="ID", help="shift id (default: generated)")
+    p.set_defaults(handler=_cmd_shift_add)
+    p = shift_sub.add_parser("list", help="list shifts")
+    p.add_argument("--state", choices=SHIFT_STATES, help="only shifts in this state")
+    p.set_defaults(handler=_cmd_shift_list)
+    p = shift_sub.add_parser("show", help="show one shift with contacts and timeline")
+    p.add_argument("shift_id", metavar="SHIFT_ID")
+    p.set_defaults(handler=_cmd_shift_show)
+
+    p = sub.add_parser("fanout", help="start offering a shift to qualified caregivers")
+    p.add_argument("shift_id", metavar="SHIFT_ID")
+    p.set_defaults(handler=_cmd_fanout)
+
+    p = sub.add_parser("inbound", help="inject an inbound message as if from the provider")
+    p.add_argument("--from", dest="from_", required=True, metavar="PHONE")
+    p.add_argument("--body", required=True, metavar="TEXT")
+    p.add_argument("--channel", choices=("sms", "voice"), default="sms")
+    p.add_argument("--provider-id", metavar="ID", help="provider message id (for dedup)")
+    p.add_argument("--shift", dest="shift_id", metavar="SHIFT_ID", help="target shift")
+    p.set_defaults(handler=_cmd_inbound)
+
+    p = sub.add_parser("cancel", help="cancel a shift")
+    p.add_argument("shift_id", metavar="SHIFT_ID")
+    p.set_defaults(handler=_cmd_cancel)
+    return parser
+
+
+# --------------------------------------------------------------------------------------
+# output helpers
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _clean(value: Any) -> str:
+    """Render a value for a terminal: ``-`` for null, control characters escaped.
+
+    Names and message bodies come from rosters and caregivers' texts; they must not be
+    able to move the cursor or recolour the coordinator's terminal.
+    """
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return _render_detail(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch == " "
+        else _ESCAPES.get(ch, f"\\x{ord(ch):02x}")
+        if ord(ch) < 0x100
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+
+
+def _render_detail(detail: dict[str, Any] | None) -> str:
+    if not detail:
+        return "-"
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, str) and value and not any(c.isspace() or c in '"=' for c in value):
+            shown = value
+        else:
+            shown = json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}={shown}")
+    return _clean(" ".join(parts))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO) -> None:
+    cells = [[_clean(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    for row in [list(headers), *cells]:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        print("  ".join(padded).rstrip(), file=out)
+
+
+def _kv(pairs: Sequence[tuple[str, Any]], out: TextIO) -> None:
+    width = max((len(k) for k, _ in pairs), default=0) + 1
+    for key, value in pairs:
+        print(f"{key + ':':<{width}} {_clean(value)}", file=out)
+
+
+def _counts(counts: Any) -> str:
+    if not isinstance(counts, dict):
+        return _clean(counts)
+    return ", ".join(f"{k} {_clean(v)}" for k, v in counts.items()) or "-"
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return _clean(seconds)
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m {secs:02d}s"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{seconds:.1f}s"
+
+
+_SUMMARY_KEYS = (
+    "id",
+    "state",
+    "role_required",
+    "start_time",
+    "end_time",
+    "organization_id",
+    "claimed_by",
+)
+
+
+def _shift_summary(shift: dict[str, Any], out: TextIO, extra: Sequence[str] = ()) -> None:
+    keys = [*_SUMMARY_KEYS, *extra]
+    _kv([(k, shift.get(k)) for k in keys], out)
+
+
+# --------------------------------------------------------------------------------------
+# roster files
+
+
+class _RosterLoader(yaml.SafeLoader):
+    """SafeLoader that keeps ids, phones, names and times as the strings they were written as.
+
+    Plain YAML 1.1 reads ``phone: +15550001`` as the integer 15550001, ``id: 01234`` as 668
+    and ``start_time: 2025-07-02T08:00:00Z`` as a datetime; for these fields that is never
+    what a roster means.
+    """
+
+    STRING_FIELDS = frozenset(
+        {
+            "id",
+            "name",
+            "role",
+            "phone",
+            "organization_id",
+            "role_required",
+            "start_time",
+            "end_time",
+        }
+    )
+    # Null stays null: ``phone: ~`` means "no phone", not the string "~".
+    _RETAG = frozenset("tag:yaml.org,2002:" + t for t in ("int", "float", "bool", "timestamp"))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        for key_node, value_node in node.value:
+            if (
+                isinstance(key_node, yaml.ScalarNode)
+                and (key_node.value in self.STRING_FIELDS or key_node.value.endswith("_id"))
+                and isinstance(value_node, yaml.ScalarNode)
+                and value_node.tag in self._RETAG
+            ):
+                value_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """Make YAML-loaded data JSON-safe (dates as ISO strings); reject NaN/inf."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where}: {value} is not a valid JSON number")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise UsageError(f"{where}: unsupported value of type {type(value).__name__}")
+
+
+def load_roster(path: str) -> dict[str, list[dict[str, Any]]]:
+    """Read a roster file (JSON or YAML) and check its shape; raise UsageError if unusable."""
+    name = "<stdin>" if path == "-" else path
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        use_json = True
+    elif suffix in (".yaml", ".yml"):
+        use_json = False
+    else:
+        use_json = text.lstrip().startswith(("{", "["))
+
+    if use_json:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{name}:{exc.lineno}: {exc.msg} (column {exc.colno})") from None
+    else:
+        try:
+            data = yaml.load(text, Loader=_RosterLoader)  # a SafeLoader subclass
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f":{mark.line + 1}" if mark is not None else ""
+            problem = exc.problem or exc.context or "invalid YAML"
+            raise UsageError(f"{name}{line}: {problem}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{name}: invalid YAML ({exc})") from None
+        data = _jsonable(data, name)
+
+    if not isinstance(data, dict):
+        raise UsageError(
+            f'{name}: expected a mapping with "caregivers" and/or "shifts", got {_kind(data)}'
+        )
+    unknown = sorted(str(k) for k in data if k not in ("caregivers", "shifts"))
+    if unknown:
+        raise UsageError(
+            f"{name}: unknown key(s) {', '.join(map(repr, unknown))} "
+            '(expected "caregivers" and/or "shifts")'
+        )
+    if "caregivers" not in data and "shifts" not in data:
+        raise UsageError(f'{name}: no "caregivers" or "shifts" in the file')
+    roster: dict[str, list[dict[str, Any]]] = {}
+    for key in ("caregivers", "shifts"):
+        items = data.get(key)
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise UsageError(f"{name}: {key}: expected a list, got {_kind(items)}")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise UsageError(f"{name}: {key}[{i}]: expected a mapping, got {_kind(item)}")
+        roster[key] = items
+    return roster
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
+
+
+def _json_size(value: Any) -> int:
+    # Must encode exactly as shiftd.control.client.encode_request does.
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def chunk_items(
+    key: str, items: list[dict[str, Any]], limit: int = ROSTER_CHUNK_BYTES
+) -> Iterator[list[dict[str, Any]]]:
+    """Split ``items`` so each ``roster.import {key: chunk}`` request line is under ``limit``.
+
+    Greedy, order-preserving. Raises UsageError for a single item too large to send alone.
+    """
+    # Size of the request line with an empty list, with room for a long request id.
+    base = len(encode_request(10**15, "roster.import", {key: []}))
+    chunk: list[dict[str, Any]] = []
+    size = base
+    for i, item in enumerate(items):
+        item_size = _json_size(item)
+        if base + item_size >= limit:
+            ident = item.get("id")
+            label = f"{key}[{i}]" + (f" (id {ident!r})" if ident is not None else "")
+            raise UsageError(f"{label} is {item_size} bytes, too large to send")
+        added = item_size + (1 if chunk else 0)
+        if chunk and size + added >= limit:
+            yield chunk
+            chunk, size, added = [], base, item_size
+        chunk.append(item)
+        size += added
+    if chunk:
+        yield chunk
+
+
+def _merge_counts(total: dict[str, Any], part: Any) -> None:
+    if not isinstance(part, dict):
+        return
+    for k, v in part.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            total[k] = total.get(k, 0) + v
+        elif isinstance(v, list):
+            total.setdefault(k, []).extend(v)
+        else:
+            total[k] = v
+
+
+# --------------------------------------------------------------------------------------
+# commands: each takes (client, ns) and returns (result, renderer)
+
+Renderer = Callable[[dict[str, Any], TextIO], None]
+
+
+def _cmd_ping(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(result: dict[str, Any], out: TextIO) -> None:
+        print(f"pong from shiftd {_clean(result.get('version'))} at {_clean(ns.socket)}", file=out)
+
+    return client.call("ping"), render
+
+
+def _cmd_status(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        _kv(
+            [
+                ("version", r.get("version")),
+                ("uptime", _duration(r.get("uptime_s"))),
+                ("state_dir", r.get("state_dir")),
+                ("actors", r.get("actors")),
+                ("shifts", _counts(r.get("shifts"))),
+                ("outbox", _counts(r.get("outbox"))),
+            ],
+            out,
+        )
+
+    return client.call("status"), render
+
+
+def _cmd_roster_import(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    roster = load_roster(ns.file)
+    plan = [
+        (key, chunk) for key in ("caregivers", "shifts") for chunk in chunk_items(key, roster[key])
+    ]
+    if not plan:  # an empty roster: still let the daemon see (and validate) it
+        plan = [("caregivers", [])]
+    totals: dict[str, dict[str, Any]] = {
+        "caregivers": {"created": 0, "updated": 0, "unchanged": 0},
+        "shifts": {"created": 0, "updated": 0, "unchanged": 0, "skipped": []},
+    }
+    progress = len(plan) > 1 and _isatty(sys.stderr)
+    sent = {"caregivers": 0, "shifts": 0}
+    for n, (key, chunk) in enumerate(plan, 1):
+        if progress:
+            print(
+                f"roster import: request {n}/{len(plan)}: {key} "
+                f"{sent[key] + 1}-{sent[key] + len(chunk)} of {len(roster[key])}",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            result = client.call("roster.import", {key: chunk})
+        except RemoteError as exc:
+            if n > 1:
+                exc.message += f" (request {n}/{len(plan)}; the {n - 1} before it were imported)"
+            raise
+        sent[key] += len(chunk)
+        for part in ("caregivers", "shifts"):
+            _merge_counts(totals[part], result.get(part))
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        for part in ("caregivers", "shifts"):
+            counts = dict(r[part])
+            skipped = counts.pop("skipped", None)
+            line = _counts(counts)
+            if skipped is not None:
+                line += f", skipped {len(skipped)}"
+            print(f"{part}: {line}", file=out)
+            for item in skipped or []:
+                if isinstance(item, dict):
+                    print(
+                        f"  skipped {_clean(item.get('id'))}: {_clean(item.get('reason'))}",
+                        file=out,
+                    )
+                else:
+                    print(f"  skipped {_clean(item)}", file=out)
+
+    return totals, render
+
+
+def _cmd_caregiver_list(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    args = {"role": ns.role} if ns.role is not None else {}
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        rows = r.get("caregivers") or []
+        if not rows:
+            print("no caregivers", file=out)
+            return
+        _table(
+            ("ID", "NAME", "ROLE", "PHONE"),
+            [(c.get("id"), c.get("name"), c.get("role"), c.get("phone")) for c in rows],
+            out,
+        )
+
+    return client.call("caregiver.list", args), render
+
+
+def _cmd_shift_add(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    args: dict[str, Any] = {"role_required": ns.role, "start_time": ns.start, "end_time": ns.end}
+    if ns.org is not None:
+        args["organization_id"] = ns.org
+    if ns.shift_id is not None:
+        args["id"] = ns.shift_id
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        _shift_summary(r.get("shift") or {}, out)
+
+    return client.call("shift.add", args), render
+
+
+def _cmd_shift_list(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    args = {"state": ns.state} if ns.state is not None else {}
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        rows = r.get("shifts") or []
+        if not rows:
+            print("no shifts", file=out)
+            return
+        _table(
+            ("ID", "STATE", "ROLE", "START", "END", "ORG", "CLAIMED_BY"),
+            [
+                (
+                    s.get("id"),
+                    s.get("state"),
+                    s.get("role_required"),
+                    s.get("start_time"),
+                    s.get("end_time"),
+                    s.get("organization_id"),
+                    s.get("claimed_by"),
+                )
+                for s in rows
+            ],
+            out,
+        )
+
+    return client.call("shift.list", args), render
+
+
+def _cmd_shift_show(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        shift = r.get("shift") or {}
+        _shift_summary(shift, out, extra=("claimed_at", "fanout_started_at", "escalate_at"))
+        contacts = shift.get("contacts") or []
+        print("\nContacts", file=out)
+        if contacts:
+            _table(
+                ("CAREGIVER", "NAME", "CHANNEL", "PURPOSE", "STATE", "AT"),
+                [
+                    (
+                        c.get("caregiver_id"),
+                        c.get("name"),
+                        c.get("channel"),
+                        c.get("purpose"),
+                        c.get("state"),
+                        c.get("at"),
+                    )
+                    for c in contacts
+                ],
+                out,
+            )
+        else:
+            print("  (none)", file=out)
+        declines = shift.get("declines") or []
+        print("\nDeclines", file=out)
+        if declines:
+            _table(
+                ("CAREGIVER", "NAME", "AT"),
+                [(d.get("caregiver_id"), d.get("name"), d.get("at")) for d in declines],
+                out,
+            )
+        else:
+            print("  (none)", file=out)
+        timeline = shift.get("timeline") or []
+        print("\nTimeline", file=out)
+        if timeline:
+            _table(
+                ("TS", "KIND", "CAREGIVER", "DETAIL"),
+                [
+                    (e.get("ts"), e.get("kind"), e.get("caregiver_id"), e.get("detail"))
+                    for e in timeline
+                ],
+                out,
+            )
+        else:
+            print("  (none)", file=out)
+
+    return client.call("shift.show", {"shift_id": ns.shift_id}), render
+
+
+def _cmd_fanout(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        status = r.get("status")
+        shift_id = _clean(r.get("shift_id", ns.shift_id))
+        escalate_at = r.get("escalate_at")
+        when = f"escalates at {_clean(escalate_at)}" if escalate_at else "no escalation scheduled"
+        if status == "started":
+            print(f"fanout started: {_clean(r.get('offered'))} offered, {when}", file=out)
+        elif status == "already_running":
+            print(f"fanout already running for shift {shift_id}: {when}", file=out)
+        elif status == "already_filled":
+            print(f"shift {shift_id} is already filled; nothing to do", file=out)
+        elif status == "cancelled":
+            print(f"shift {shift_id} is cancelled; no fanout", file=out)
+        else:
+            print(f"fanout {_clean(status)}: {_clean(r.get('offered'))} offered, {when}", file=out)
+
+    return client.call("fanout", {"shift_id": ns.shift_id}), render
+
+
+def _cmd_inbound(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    args: dict[str, Any] = {"from": ns.from_, "body": ns.body, "channel": ns.channel}
+    if ns.provider_id is not None:
+        args["provider_message_id"] = ns.provider_id
+    if ns.shift_id is not None:
+        args["shift_id"] = ns.shift_id
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        _kv(
+            [
+                ("outcome", r.get("outcome")),
+                ("shift", r.get("shift_id")),
+                ("caregiver", r.get("caregiver_id")),
+                ("reply", r.get("reply")),
+            ],
+            out,
+        )
+
+    return client.call("inbound", args), render
+
+
+def _cmd_cancel(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        status = r.get("status")
+        shift_id = _clean(r.get("shift_id", ns.shift_id))
+        if status == "cancelled":
+            print(f"shift {shift_id} cancelled", file=out)
+        elif status == "already_cancelled":
+            print(f"shift {shift_id} was already cancelled", file=out)
+        elif status == "already_filled":
+            print(f"shift {shift_id} is already filled; not cancelled", file=out)
+        else:
+            print(f"shift {shift_id}: {_clean(status)}", file=out)
+
+    return client.call("cancel", {"shift_id": ns.shift_id}), render
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _connect_message(exc: ConnectError) -> str:
+    if exc.reason == "permission denied":
+        return (
+            f"{_PROG}: cannot use the shiftd socket at {exc.path} (permission denied). "
+            "Run shiftctl as a user allowed to access it (check the socket's group and mode)."
+        )
+    return f"{_PROG}: no shiftd is answering at {exc.path} ({exc.reason}). {START_HINT}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run shiftctl; return the process exit code."""
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if ns.socket is None:
+        ns.socket = os.environ.get("SHIFTD_SOCKET") or DEFAULT_SOCKET
+
+    client = ControlClient(ns.socket, timeout=ns.timeout)
+    try:
+        result, render = ns.handler(client, ns)
+        if ns.json:
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            render(result, sys.stdout)
+        sys.stdout.flush()
+    except UsageError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
+    except ConnectError as exc:
+        print(_connect_message(exc), file=sys.stderr)
+        return 2
+    except RequestTooLarge as exc:
+        print(f"{_PROG}: {exc}; nothing was sent", file=sys.stderr)
+        return 2
+    except RemoteError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except ProtocolError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Output piped into something that stopped reading (e.g. `| head`).
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The engine: store, sender and supervisor started in order, and the operations that the
+control socket (and later HTTP) expose.
+
+Layers start inside-out and stop outside-in: actors stop first (finishing the message in
+hand), then the sender (finishing sends in flight), then the store (committing what is
+queued). A cancellation from outside is turned into that same ordered stop, bounded by
+`shutdown.grace`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .actor import ActorContext, Cancel, FanoutResult, StartFanout
+from .clock import Clock, iso
+from .config import Config
+from .inbound import InboundResult, InboundRouter
+from .intent import Classifier, load_classifier
+from .logs import get_logger
+from .messages import Messages
+from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
+from .notify import Notifier, make_notifier
+from .sender import Sender
+from .store.base import ShiftRow, Store
+from .store.sqlite import SqliteStore
+from .supervisor import Supervisor
+
+log = get_logger(__name__)
+
+
+class NotFound(LookupError):
+    """The named shift or caregiver does not exist."""
+
+
+class Engine:
+    """Everything but the transports. Start with `await nursery.start(engine.run)`."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        classifier: Classifier | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._notifier = notifier
+        self._classifier = classifier
+        self._custom_store = store
+        self._stop = trio.Event()
+        self.started_at: datetime | None = None
+        # Set in run():
+        self.clock: Clock
+        self.store: Store
+        self.sender: Sender
+        self.supervisor: Supervisor
+        self.inbound_router: InboundRouter
+        self.messages = Messages(config.agency_name, config.tz)
+
+    def stop(self) -> None:
+        """Begin the ordered stop; `run()` returns when it is done. Never blocks."""
+        self._stop.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[Engine] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store, recover actors, start sending; report started; run until stopped or
+        cancelled, then stop in order within `shutdown.grace` (abruptly past it).
+
+        Raises StoreError if the store cannot be opened, ValueError for a bad classifier.
+        """
+        config = self.config
+        self.clock = self._clock or Clock()
+        classifier = self._classifier or load_classifier(config.classifier)
+        notifier = self._notifier or make_notifier(config)
+        self.store = self._custom_store or SqliteStore(
+            Path(config.state_dir) / "shiftd.sqlite3",
+            synchronous=config.store.synchronous,
+            batch_max=config.store.batch_max,
+        )
+        self.sender = Sender(
+            self.store,
+            notifier,
+            self.clock,
+            concurrency=config.sender.concurrency,
+            max_attempts=config.sender.max_attempts,
+            backoff_initial=config.sender.backoff_initial,
+            backoff_max=config.sender.backoff_max,
+            timeout=config.sender.timeout,
+        )
+        ctx = ActorContext(
+            store=self.store,
+            clock=self.clock,
+            messages=self.messages,
+            escalation_delay=config.escalation.delay,
+            escalation_jitter=config.escalation.jitter,
+            wake_sender=self.sender.wake,
+        )
+        self.supervisor = Supervisor(
+            ctx,
+            inbox_size=config.actor.inbox_size,
+            max_restarts=config.actor.max_restarts,
+            restart_window=config.actor.restart_window,
+        )
+        self.inbound_router = InboundRouter(
+            self.store, self.clock, self.supervisor, classifier, self.messages, self.sender.wake
+        )
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self._stop_on_cancel)
+            with trio.CancelScope(shield=True) as layers:
+                await self._run_layers(layers, task_status)
+            outer.cancel_scope.cancel()
+        try:
+            await notifier.aclose()
+        finally:
+            log.info("engine.stopped")
+
+    async def _stop_on_cancel(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.stop()
+
+    async def _run_layers(
+        self, layers: trio.CancelScope, task_status: trio.TaskStatus[Engine]
+    ) -> None:
+        async with trio.open_nursery() as store_layer:
+            await store_layer.start(self.store.run)  # type: ignore[attr-defined]
+            async with trio.open_nursery() as sender_layer:
+                await sender_layer.start(self.sender.run)
+                async with trio.open_nursery() as actor_layer:
+                    await actor_layer.start(self.supervisor.run)
+                    self.started_at = self.clock.now()
+                    log.info("engine.started", actors=self.supervisor.actors)
+                    task_status.started(self)
+                    await self._stop.wait()
+                    layers.deadline = (
+                        trio.current_time() + self.config.shutdown.grace.total_seconds()
+                    )
+                    log.info("engine.stopping", actors=self.supervisor.actors)
+                    actor_layer.cancel_scope.cancel()
+                sender_layer.cancel_scope.cancel()
+            store_layer.cancel_scope.cancel()
+
+    # ---- operations --------------------------------------------------------------------
+
+    async def import_roster(
+        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift]
+    ) -> dict[str, Any]:
+        cg, sh = await self.store.import_roster(caregivers, shifts, self.clock.now())
+        log.info("roster.imported", caregivers=asdict(cg), shifts=asdict(sh))
+        return {"caregivers": asdict(cg), "shifts": asdict(sh)}
+
+    async def add_shift(self, shift: Shift) -> ShiftRow:
+        row = await self.store.add_shift(shift, self.clock.now())
+        log.info("shift.added", shift_id=shift.id, role=shift.role_required)
+        return row
+
+    async def shift(self, shift_id: str) -> ShiftRow:
+        row = await self.store.shift(shift_id)
+        if row is None:
+            raise NotFound(f"no shift {shift_id!r}")
+        return row
+
+    async def fanout(self, shift_id: str) -> FanoutResult:
+        """Start the shift's fanout; a repeat starts nothing and says why."""
+        await self.shift(shift_id)
+        message = StartFanout()
+        return await self.supervisor.ask(shift_id, message, message.reply)
+
+    async def cancel(self, shift_id: str) -> CancelStatus:
+        """End the shift's fanout: it is cancelled and nothing more is sent for it."""
+        await self.shift(shift_id)
+        message = Cancel()
+        return await self.supervisor.ask(shift_id, message, message.reply)
+
+    async def inbound(
+        self,
+        from_phone: str,
+        body: str,
+        channel: Channel = Channel.SMS,
+        *,
+        provider_id: str | None = None,
+        shift_id: str | None = None,
+    ) -> InboundResult:
+        return await self.inbound_router.handle(
+            from_phone, body, channel, provider_id=provider_id, shift_id=shift_id
+        )
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self.store.counts()
+        started = self.started_at or self.clock.now()
+        return {
+            "uptime_s": round((self.clock.now() - started).total_seconds(), 3),
+            "started_at": iso(started),
+            "shifts": counts["shifts"],
+            "outbox": counts["outbox"],
+            "caregivers": counts["caregivers"]["total"],
+            "actors": self.supervisor.actors,
+            "inbox_depth": self.supervisor.inbox_depth(),
+            "actor_restarts": self.supervisor.restarts,
+            "state_dir": str(self.config.state_dir),
+        }
+
+    async def shifts(self, state: ShiftState | None = None) -> list[ShiftRow]:
+        return await self.store.list_shifts(state)

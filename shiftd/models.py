@@ -1,0 +1,146 @@
+"""The domain's vocabulary: roster and shift models at the boundaries, enums used throughout.
+
+Ids are opaque strings (the roster we succeed has ids that are not valid UUIDs) and phone
+numbers are normalised, never validated against a numbering plan.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+class ShiftState(StrEnum):
+    OPEN = "open"
+    OFFERING = "offering"
+    ESCALATED = "escalated"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+
+    @property
+    def in_progress(self) -> bool:
+        return self in (ShiftState.OFFERING, ShiftState.ESCALATED)
+
+    @property
+    def closed(self) -> bool:
+        return self in (ShiftState.FILLED, ShiftState.CANCELLED)
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class Purpose(StrEnum):
+    OFFER = "offer"
+    CONFIRM = "confirm"
+    FILLED = "filled"
+    ALREADY_FILLED = "already_filled"
+    DECLINED = "declined"
+    HELP = "help"
+    CHOOSE = "choose"
+    CANCELLED = "cancelled"
+
+
+class Outcome(StrEnum):
+    """What became of an inbound message; every input maps to one, none raises."""
+
+    CLAIMED = "claimed"
+    ALREADY_FILLED = "already_filled"
+    DECLINED = "declined"
+    UNKNOWN_INTENT = "unknown_intent"
+    AMBIGUOUS = "ambiguous"
+    UNKNOWN_SENDER = "unknown_sender"
+    NO_OPEN_OFFER = "no_open_offer"
+
+
+class FanoutStatus(StrEnum):
+    STARTED = "started"
+    ALREADY_RUNNING = "already_running"
+    ALREADY_FILLED = "already_filled"
+    CANCELLED = "cancelled"
+    NO_CANDIDATES = "no_candidates"
+
+
+class CancelStatus(StrEnum):
+    CANCELLED = "cancelled"
+    ALREADY_CANCELLED = "already_cancelled"
+    ALREADY_FILLED = "already_filled"
+
+
+_PHONE_NOISE = re.compile(r"[\s\-().]")
+_PHONE_SHAPE = re.compile(r"\+?[0-9]{3,20}")
+
+
+def normalize_phone(raw: str) -> str:
+    """Canonical form of a phone number: noise dropped, `+` kept, 10-digit US numbers get `+1`.
+
+    Raises ValueError when what is left is not a plausible phone (3-20 digits, optional `+`).
+    Short or non-NANP numbers such as `+15550001` are kept as they are.
+    """
+    text = _PHONE_NOISE.sub("", raw.strip())
+    if not _PHONE_SHAPE.fullmatch(text):
+        raise ValueError(f"not a phone number: {raw!r}")
+    if not text.startswith("+"):
+        if len(text) == 10:
+            text = "+1" + text
+        elif len(text) == 11 and text.startswith("1"):
+            text = "+" + text
+    return text
+
+
+Phone = Annotated[str, AfterValidator(normalize_phone)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Role = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("times need a UTC offset or Z, e.g. 2025-07-02T08:00:00Z")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Caregiver(BaseModel):
+    """A person on the roster. `role` is compared exactly (RN, LPN, CNA…)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Role
+    phone: Phone
+    tags: tuple[str, ...] = ()
+
+
+class Shift(BaseModel):
+    """A shift to fill. `organization_id` is the agency's own grouping (office, branch)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: Id
+    organization_id: Annotated[str, Field(max_length=128)] = "default"
+    role_required: Role
+    start_time: UtcDatetime
+    end_time: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Shift:
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
+class Roster(BaseModel):
+    """The import file: the shape of the reference `sample_data.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    caregivers: list[Caregiver] = []
+    shifts: list[Shift] = []

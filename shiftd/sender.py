@@ -1,0 +1,155 @@
+"""The sender: moves outbox rows to the provider, `pending → sending → sent | failed`.
+
+Delivery is at-most-once per row. A row is marked `sending` (committed) before the provider
+is called; a row found in `sending` at start-up may or may not have reached the provider, so
+it is marked failed and never re-sent: a caregiver may miss one text, never gets two, and
+the next escalation round is the safety net. Failures the notifier reports as transient
+(known not sent) are retried with exponential backoff and jitter; rows withdrawn meanwhile
+(the shift was filled or cancelled) are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+
+import trio
+
+from .clock import Clock
+from .logs import get_logger
+from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
+from .store.base import OutboxRow, Store
+
+log = get_logger(__name__)
+
+
+class Sender:
+    """Start with `await nursery.start(sender.run)`; call `wake()` after queueing messages."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        concurrency: int = 16,
+        max_attempts: int = 5,
+        backoff_initial: timedelta = timedelta(seconds=1),
+        backoff_max: timedelta = timedelta(minutes=5),
+        timeout: timedelta = timedelta(seconds=10),
+        page: int = 256,
+    ) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._clock = clock
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self._backoff_initial = backoff_initial.total_seconds()
+        self._backoff_max = backoff_max.total_seconds()
+        self._timeout = timeout.total_seconds()
+        self._page = page
+        self._wake = trio.Event()
+        self._queued: set[int] = set()
+        self.sent = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        """Look for due rows now. Never blocks."""
+        self._wake.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
+        """Fail rows interrupted mid-send, then deliver due rows until cancelled.
+
+        On cancellation, messages already handed to the provider finish (bounded by the send
+        timeout) and are recorded; nothing new starts.
+        """
+        abandoned = await self._store.abandon_sending(at=self._clock.now())
+        if abandoned:
+            log.warning("sender.abandoned_in_flight", count=abandoned)
+        send, receive = trio.open_memory_channel[OutboxRow](self._concurrency)
+        async with trio.open_nursery() as nursery, send, receive:
+            for _ in range(self._concurrency):
+                nursery.start_soon(self._worker, receive.clone())
+            task_status.started(self)
+            await self._feed(send)
+
+    async def _feed(self, workers: trio.MemorySendChannel[OutboxRow]) -> None:
+        while True:
+            self._wake = trio.Event()  # reset before scanning so a wake-up meanwhile is kept
+            cursor = 0
+            while rows := await self._store.due_outbox(
+                after_id=cursor, now=self._clock.now(), limit=self._page
+            ):
+                for row in rows:
+                    cursor = row.id
+                    if row.id not in self._queued:
+                        self._queued.add(row.id)
+                        await workers.send(row)
+            retry_at = await self._store.next_retry_at()
+            deadline = self._clock.deadline(retry_at) if retry_at else math.inf
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+
+    async def _worker(self, rows: trio.MemoryReceiveChannel[OutboxRow]) -> None:
+        async with rows:
+            async for row in rows:
+                try:
+                    # A send in progress is finished even during shutdown: cutting it off
+                    # would leave the row `sending`, and so unsent for good.
+                    with trio.CancelScope(shield=True):
+                        await self._deliver(row)
+                finally:
+                    self._queued.discard(row.id)
+
+    async def _deliver(self, row: OutboxRow) -> None:
+        store, clock = self._store, self._clock
+        if not await store.mark_sending(row.id, at=clock.now()):
+            return  # withdrawn since it was queued
+        bound = log.bind(outbox_id=row.id, shift_id=row.shift_id, caregiver_id=row.caregiver_id)
+        message = Outgoing(
+            outbox_id=row.id,
+            channel=row.channel,
+            purpose=row.purpose,
+            to=row.to_phone,
+            body=row.body,
+            caregiver_id=row.caregiver_id,
+            shift_id=row.shift_id,
+            at=clock.now(),
+        )
+        attempt = row.attempts + 1
+        try:
+            with trio.fail_after(self._timeout):
+                provider_id = await self._notifier.send(message)
+        except TransientSendError as exc:
+            if attempt >= self._max_attempts:
+                await self._fail(row, bound, f"gave up after {attempt} attempts: {exc}")
+                return
+            delay = self._backoff(attempt, exc.retry_after)
+            await store.mark_retry(
+                row.id, next_at=clock.now() + timedelta(seconds=delay), error=str(exc)
+            )
+            bound.info("send.retry", attempt=attempt, delay_s=round(delay, 3), error=str(exc))
+            self.wake()
+        except PermanentSendError as exc:
+            await self._fail(row, bound, f"refused: {exc}")
+        except trio.TooSlowError:
+            await self._fail(row, bound, "provider timed out; may have been sent, not retried")
+        except Exception as exc:
+            bound.exception("send.error")
+            await self._fail(row, bound, f"unknown outcome ({type(exc).__name__}); not retried")
+        else:
+            await store.mark_sent(row.id, at=clock.now(), provider_id=provider_id)
+            self.sent += 1
+            bound.debug("send.sent", channel=row.channel, purpose=row.purpose)
+
+    async def _fail(self, row: OutboxRow, bound: object, error: str) -> None:
+        await self._store.mark_failed(row.id, at=self._clock.now(), error=error)
+        self.failed += 1
+        log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=error)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential with equal jitter; never sooner than the provider's Retry-After."""
+        ceiling = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return max(delay, retry_after or 0.0)

@@ -1,0 +1,168 @@
+"""The store's shape: rows it returns, the interface every backend implements, its errors.
+
+The store is the source of truth; actors are a cache of it. Every method that changes state
+is one transaction: a shift transition and the messages it causes commit together or not at
+all ("persist, then act": the sender only ever sees committed outbox rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (I/O error, corrupt or too-new database)."""
+
+
+class ConflictError(StoreError):
+    """The write contradicts what is stored (duplicate id, phone already used)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaregiverRow:
+    id: str
+    name: str
+    role: str
+    phone: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftRow:
+    id: str
+    organization_id: str
+    role_required: str
+    start_time: datetime
+    end_time: datetime
+    state: ShiftState
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    fanout_started_at: datetime | None = None
+    escalate_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRow:
+    """A caregiver's offer of a shift: the code they may quote, and whether they declined."""
+
+    shift_id: str
+    caregiver_id: str
+    code: int
+    declined_at: datetime | None
+    shift_state: ShiftState
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    shift_id: str | None
+    caregiver_id: str
+    channel: Channel
+    purpose: Purpose
+    to_phone: str
+    body: str
+    state: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to queue. `key` makes it unique: a second row with the same key is ignored."""
+
+    key: str
+    caregiver_id: str
+    channel: Channel
+    purpose: Purpose
+    body: str
+    shift_id: str | None = None
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """An inbound message as remembered for replay detection and the timeline."""
+
+    outcome: str
+    shift_id: str | None
+    caregiver_id: str | None
+    reply: str | None
+
+
+RenderOffer = Callable[[int], str]
+"""Renders a caregiver's offer text for their reply code."""
+
+
+class Store(Protocol):
+    """What the engine needs from a backend. Writes are serialised; reads see committed data.
+
+    Unless noted, a method raises StoreError on I/O failure and, if cancelled after the
+    write was queued, the write still commits (the caller just does not learn the result).
+    """
+
+    # roster
+    async def import_roster(
+        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift], at: datetime
+    ) -> tuple[ImportCounts, ImportCounts]: ...
+    async def add_shift(self, shift: Shift, at: datetime) -> ShiftRow: ...
+    async def caregiver(self, caregiver_id: str) -> CaregiverRow | None: ...
+    async def caregiver_by_phone(self, phone: str) -> CaregiverRow | None: ...
+    async def list_caregivers(self, role: str | None = None) -> list[CaregiverRow]: ...
+
+    # shifts
+    async def shift(self, shift_id: str) -> ShiftRow | None: ...
+    async def list_shifts(self, state: ShiftState | None = None) -> list[ShiftRow]: ...
+    async def shifts_in_progress(self) -> list[ShiftRow]: ...
+    async def offers_for_shift(self, shift_id: str) -> list[OfferRow]: ...
+    async def offers_for_caregiver(self, caregiver_id: str, limit: int = 20) -> list[OfferRow]: ...
+    async def shift_detail(self, shift_id: str) -> dict[str, Any] | None: ...
+    async def counts(self) -> dict[str, dict[str, int]]: ...
+
+    # transitions (each one transaction, with the messages it causes)
+    async def start_fanout(
+        self, shift_id: str, *, at: datetime, escalate_at: datetime, render_offer: RenderOffer
+    ) -> int | None: ...
+    async def escalate(self, shift_id: str, *, at: datetime, body: str) -> int | None: ...
+    async def claim(
+        self, shift_id: str, caregiver_id: str, *, at: datetime, confirm: str, filled: str
+    ) -> bool: ...
+    async def decline(
+        self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None
+    ) -> bool: ...
+    async def cancel_shift(self, shift_id: str, *, at: datetime) -> bool: ...
+    async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int: ...
+
+    # inbound log
+    async def inbound_seen(self, provider_id: str) -> InboundRecord | None: ...
+    async def record_inbound(
+        self,
+        *,
+        at: datetime,
+        provider_id: str | None,
+        from_phone: str,
+        channel: Channel,
+        body: str,
+        result: InboundRecord,
+        reply: NewMessage | None,
+    ) -> None: ...
+
+    # outbox (the sender)
+    async def due_outbox(self, *, after_id: int, now: datetime, limit: int) -> list[OutboxRow]: ...
+    async def next_retry_at(self) -> datetime | None: ...
+    async def mark_sending(self, outbox_id: int, *, at: datetime) -> bool: ...
+    async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None: ...
+    async def mark_retry(self, outbox_id: int, *, next_at: datetime, error: str) -> None: ...
+    async def mark_failed(self, outbox_id: int, *, at: datetime, error: str) -> None: ...
+    async def abandon_sending(self, *, at: datetime) -> int: ...

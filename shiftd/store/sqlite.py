@@ -1,0 +1,946 @@
+"""The embedded store: SQLite in WAL mode, one writer task, group commit.
+
+Every write is a function queued to the writer task, which runs whatever has queued up
+since its last commit as one transaction (each write inside its own savepoint, so one
+failing write does not sink its neighbours) and then wakes the writers. SQLite runs inline
+on the Trio thread: a WAL commit with `synchronous=NORMAL` takes tens of microseconds here,
+group commit amortises it, and keeping threads out keeps MockClock tests deterministic
+(waiting on a worker thread makes the autojump clock leap). Reads run inline too; they
+never see a half-done batch because a batch runs without yielding.
+
+Durability: with `synchronous=normal` a committed write survives the process being killed
+(`kill -9`), which is what the daemon promises; `synchronous=full` also survives power loss
+at some cost per commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from ..clock import iso, parse_iso
+from ..logs import get_logger
+from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
+from .base import (
+    CaregiverRow,
+    ConflictError,
+    ImportCounts,
+    InboundRecord,
+    NewMessage,
+    OfferRow,
+    OutboxRow,
+    RenderOffer,
+    ShiftRow,
+    StoreError,
+)
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+_IN_PROGRESS = ("offering", "escalated")
+_MAX_CODE = 99  # reply codes stay two digits; they cycle so a code is not reused quickly
+
+# MIGRATIONS[n] takes the schema from version n to n + 1. Never edit a released step;
+# append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE caregivers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        phone TEXT NOT NULL UNIQUE,
+        tags TEXT NOT NULL DEFAULT '[]',
+        last_code INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX caregivers_role ON caregivers(role);
+    CREATE TABLE shifts (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        role_required TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time TEXT NOT NULL,
+        state TEXT NOT NULL,
+        claimed_by TEXT REFERENCES caregivers(id),
+        claimed_at TEXT,
+        fanout_started_at TEXT,
+        escalate_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX shifts_state ON shifts(state);
+    CREATE TABLE offers (
+        shift_id TEXT NOT NULL REFERENCES shifts(id),
+        caregiver_id TEXT NOT NULL REFERENCES caregivers(id),
+        code INTEGER NOT NULL,
+        offered_at TEXT NOT NULL,
+        declined_at TEXT,
+        PRIMARY KEY (shift_id, caregiver_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX offers_caregiver ON offers(caregiver_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        shift_id TEXT,
+        caregiver_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        to_phone TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        provider_id TEXT,
+        error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(id) WHERE state = 'pending';
+    CREATE INDEX outbox_shift ON outbox(shift_id, caregiver_id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        shift_id TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        caregiver_id TEXT,
+        detail TEXT
+    );
+    CREATE INDEX events_shift ON events(shift_id, id);
+    CREATE TABLE inbound (
+        id INTEGER PRIMARY KEY,
+        provider_id TEXT UNIQUE,
+        ts TEXT NOT NULL,
+        from_phone TEXT NOT NULL,
+        caregiver_id TEXT,
+        channel TEXT NOT NULL,
+        body TEXT NOT NULL,
+        shift_id TEXT,
+        outcome TEXT NOT NULL,
+        reply TEXT
+    );
+    CREATE INDEX inbound_shift ON inbound(shift_id) WHERE shift_id IS NOT NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(slots=True)
+class _Write:
+    fn: Callable[[sqlite3.Connection], Any]
+    done: trio.Event
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters for the operator's view: how well group commit is batching."""
+
+    commits: int = 0
+    writes: int = 0
+    commit_seconds: float = 0.0
+    max_batch: int = 0
+
+
+class SqliteStore:
+    """The SQLite backend. Start it with `await nursery.start(store.run)`."""
+
+    def __init__(self, path: Path, *, synchronous: str = "normal", batch_max: int = 512) -> None:
+        self.path = path
+        self._synchronous = synchronous.upper()
+        self._batch_max = batch_max
+        self._conn: sqlite3.Connection | None = None
+        self._send, self._recv = trio.open_memory_channel[_Write](batch_max * 4)
+        self.stats = WriterStats()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[SqliteStore] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open and migrate the database, report started, then commit writes until cancelled.
+
+        Raises StoreError if the database cannot be opened or is newer than this code. On
+        cancellation it commits every write already queued, then closes the database.
+        """
+        self._conn = self._open()
+        log.info("store.opened", path=str(self.path), schema_version=SCHEMA_VERSION)
+        task_status.started(self)
+        try:
+            while True:
+                batch = [await self._recv.receive()]
+                while len(batch) < self._batch_max:
+                    try:
+                        batch.append(self._recv.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                self._commit(batch)
+        finally:
+            self._drain()
+            self._conn.close()
+            self._conn = None
+            log.info("store.closed", commits=self.stats.commits, writes=self.stats.writes)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            _migrate(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        return conn
+
+    def _drain(self) -> None:
+        batch: list[_Write] = []
+        while True:
+            try:
+                batch.append(self._recv.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        if batch:
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Write]) -> None:
+        conn = self._require()
+        started = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT w")
+                try:
+                    item.result = item.fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO w")
+                    item.error = exc
+                conn.execute("RELEASE w")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for item in batch:
+                item.error = StoreError(f"commit failed: {exc}")
+        self.stats.commits += 1
+        self.stats.writes += len(batch)
+        self.stats.max_batch = max(self.stats.max_batch, len(batch))
+        self.stats.commit_seconds += time.perf_counter() - started
+        for item in batch:
+            item.done.set()
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not running")
+        return self._conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue `fn` for the writer and return its result once committed.
+
+        Raises what `fn` raised (its changes rolled back) or StoreError if the commit failed.
+        If cancelled after queueing, the write still commits.
+        """
+        item = _Write(fn, trio.Event())
+        await self._send.send(item)
+        await item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[no-any-return]
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._require()
+        try:
+            cur = conn.execute(sql, params)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"read failed: {exc}") from exc
+
+    # ---- roster ------------------------------------------------------------------------
+
+    async def import_roster(
+        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift], at: datetime
+    ) -> tuple[ImportCounts, ImportCounts]:
+        """Upsert by id. Shifts already in a fanout or closed are not changed (reported)."""
+
+        def write(conn: sqlite3.Connection) -> tuple[ImportCounts, ImportCounts]:
+            return _upsert_caregivers(conn, caregivers, at), _upsert_shifts(conn, shifts, at)
+
+        return await self._write(write)
+
+    async def add_shift(self, shift: Shift, at: datetime) -> ShiftRow:
+        """Create a shift in state `open`; ConflictError if the id exists."""
+
+        def write(conn: sqlite3.Connection) -> ShiftRow:
+            try:
+                _insert_shift(conn, shift, at)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"shift {shift.id!r} already exists") from exc
+            _event(conn, shift.id, at, "created")
+            return _shift_row(conn.execute(_SHIFT_SQL + " WHERE id = ?", (shift.id,)).fetchone())
+
+        return await self._write(write)
+
+    async def caregiver(self, caregiver_id: str) -> CaregiverRow | None:
+        rows = self._read(_CAREGIVER_SQL + " WHERE id = ?", (caregiver_id,))
+        return _caregiver_row(rows[0]) if rows else None
+
+    async def caregiver_by_phone(self, phone: str) -> CaregiverRow | None:
+        rows = self._read(_CAREGIVER_SQL + " WHERE phone = ?", (phone,))
+        return _caregiver_row(rows[0]) if rows else None
+
+    async def list_caregivers(self, role: str | None = None) -> list[CaregiverRow]:
+        if role is None:
+            rows = self._read(_CAREGIVER_SQL + " ORDER BY role, name")
+        else:
+            rows = self._read(_CAREGIVER_SQL + " WHERE role = ? ORDER BY name", (role,))
+        return [_caregiver_row(r) for r in rows]
+
+    # ---- shifts ------------------------------------------------------------------------
+
+    async def shift(self, shift_id: str) -> ShiftRow | None:
+        rows = self._read(_SHIFT_SQL + " WHERE id = ?", (shift_id,))
+        return _shift_row(rows[0]) if rows else None
+
+    async def list_shifts(self, state: ShiftState | None = None) -> list[ShiftRow]:
+        if state is None:
+            rows = self._read(_SHIFT_SQL + " ORDER BY start_time, id")
+        else:
+            rows = self._read(_SHIFT_SQL + " WHERE state = ? ORDER BY start_time, id", (state,))
+        return [_shift_row(r) for r in rows]
+
+    async def shifts_in_progress(self) -> list[ShiftRow]:
+        rows = self._read(_SHIFT_SQL + " WHERE state IN ('offering', 'escalated')")
+        return [_shift_row(r) for r in rows]
+
+    async def offers_for_shift(self, shift_id: str) -> list[OfferRow]:
+        return [
+            _offer_row(r) for r in self._read(_OFFER_SQL + " WHERE o.shift_id = ?", (shift_id,))
+        ]
+
+    async def offers_for_caregiver(self, caregiver_id: str, limit: int = 20) -> list[OfferRow]:
+        """The caregiver's most recent offers, newest first (open and closed)."""
+        rows = self._read(
+            _OFFER_SQL + " WHERE o.caregiver_id = ? ORDER BY o.offered_at DESC LIMIT ?",
+            (caregiver_id, limit),
+        )
+        return [_offer_row(r) for r in rows]
+
+    async def shift_detail(self, shift_id: str) -> dict[str, Any] | None:
+        """Everything `shift.show` prints: contacts, declines and the merged timeline."""
+        shift = await self.shift(shift_id)
+        if shift is None:
+            return None
+        contacts = [
+            {
+                "caregiver_id": r["caregiver_id"],
+                "name": r["name"],
+                "channel": r["channel"],
+                "purpose": r["purpose"],
+                "state": r["state"],
+                "at": r["sent_at"] or r["updated_at"],
+            }
+            for r in self._read(
+                "SELECT o.caregiver_id, c.name, o.channel, o.purpose, o.state, o.sent_at,"
+                " o.updated_at FROM outbox o LEFT JOIN caregivers c ON c.id = o.caregiver_id"
+                " WHERE o.shift_id = ? ORDER BY o.id",
+                (shift_id,),
+            )
+        ]
+        declines = [
+            {"caregiver_id": r["caregiver_id"], "name": r["name"], "at": r["declined_at"]}
+            for r in self._read(
+                "SELECT o.caregiver_id, c.name, o.declined_at FROM offers o"
+                " JOIN caregivers c ON c.id = o.caregiver_id"
+                " WHERE o.shift_id = ? AND o.declined_at IS NOT NULL ORDER BY o.declined_at",
+                (shift_id,),
+            )
+        ]
+        timeline = [
+            {
+                "ts": r["ts"],
+                "kind": r["kind"],
+                "caregiver_id": r["caregiver_id"],
+                "detail": json.loads(r["detail"]) if r["detail"] else None,
+            }
+            for r in self._read(
+                "SELECT ts, kind, caregiver_id, detail, id, 0 AS src FROM events WHERE shift_id = ?"
+                " UNION ALL SELECT ts, 'reply', caregiver_id,"
+                " json_object('channel', channel, 'body', body, 'outcome', outcome), id, 1"
+                " FROM inbound WHERE shift_id = ? ORDER BY ts, src, id",
+                (shift_id, shift_id),
+            )
+        ]
+        return {"shift": shift, "contacts": contacts, "declines": declines, "timeline": timeline}
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        shifts = {s.value: 0 for s in ShiftState}
+        for r in self._read("SELECT state, count(*) AS n FROM shifts GROUP BY state"):
+            shifts[r["state"]] = r["n"]
+        outbox = dict.fromkeys(("pending", "sending", "sent", "failed", "cancelled"), 0)
+        for r in self._read("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
+            outbox[r["state"]] = r["n"]
+        caregivers = self._read("SELECT count(*) AS n FROM caregivers")[0]["n"]
+        return {"shifts": shifts, "outbox": outbox, "caregivers": {"total": caregivers}}
+
+    # ---- transitions -------------------------------------------------------------------
+
+    async def start_fanout(
+        self, shift_id: str, *, at: datetime, escalate_at: datetime, render_offer: RenderOffer
+    ) -> int | None:
+        """open → offering: an offer (with a fresh reply code) and an SMS to every caregiver
+        with the role. Returns how many were offered, None if the shift was not open, and 0
+        (shift left open) if nobody has the role."""
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT state, role_required FROM shifts WHERE id = ?", (shift_id,))
+            found = row.fetchone()
+            if found is None or found[0] != ShiftState.OPEN:
+                return None
+            role = found[1]
+            candidates = conn.execute(
+                "SELECT id, phone, last_code FROM caregivers WHERE role = ? ORDER BY id", (role,)
+            ).fetchall()
+            if not candidates:
+                return 0
+            in_use: dict[str, set[int]] = {}
+            for cg, code in conn.execute(
+                "SELECT o.caregiver_id, o.code FROM offers o"
+                " JOIN shifts s ON s.id = o.shift_id JOIN caregivers c ON c.id = o.caregiver_id"
+                " WHERE c.role = ? AND s.state IN ('offering', 'escalated')",
+                (role,),
+            ):
+                in_use.setdefault(cg, set()).add(code)
+            stamp = iso(at)
+            offers, codes, messages = [], [], []
+            for cg, phone, last_code in candidates:
+                code = _next_code(last_code, in_use.get(cg, set()))
+                offers.append((shift_id, cg, code, stamp))
+                codes.append((code, cg))
+                messages.append(
+                    (
+                        f"offer:{shift_id}:{cg}:sms",
+                        shift_id,
+                        cg,
+                        "sms",
+                        "offer",
+                        phone,
+                        render_offer(code),
+                        stamp,
+                        stamp,
+                    )
+                )
+            conn.executemany(
+                "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
+                offers,
+            )
+            conn.executemany("UPDATE caregivers SET last_code = ? WHERE id = ?", codes)
+            conn.executemany(_INSERT_OUTBOX, messages)
+            conn.execute(
+                "UPDATE shifts SET state = 'offering', fanout_started_at = ?, escalate_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                (stamp, iso(escalate_at), stamp, shift_id),
+            )
+            _event(
+                conn,
+                shift_id,
+                at,
+                "fanout_started",
+                detail={"offered": len(offers), "escalate_at": iso(escalate_at)},
+            )
+            return len(offers)
+
+        return await self._write(write)
+
+    async def escalate(self, shift_id: str, *, at: datetime, body: str) -> int | None:
+        """offering → escalated: a call to every offered caregiver who has not declined.
+        Returns the number of calls queued, None if the shift was not `offering`."""
+
+        def write(conn: sqlite3.Connection) -> int | None:
+            cur = conn.execute(
+                "UPDATE shifts SET state = 'escalated', updated_at = ?"
+                " WHERE id = ? AND state = 'offering'",
+                (iso(at), shift_id),
+            )
+            if cur.rowcount == 0:
+                return None
+            stamp = iso(at)
+            targets = conn.execute(
+                "SELECT o.caregiver_id, c.phone FROM offers o JOIN caregivers c"
+                " ON c.id = o.caregiver_id WHERE o.shift_id = ? AND o.declined_at IS NULL"
+                " ORDER BY o.caregiver_id",
+                (shift_id,),
+            ).fetchall()
+            conn.executemany(
+                _INSERT_OUTBOX,
+                [
+                    (
+                        f"offer:{shift_id}:{cg}:voice",
+                        shift_id,
+                        cg,
+                        "voice",
+                        "offer",
+                        phone,
+                        body,
+                        stamp,
+                        stamp,
+                    )
+                    for cg, phone in targets
+                ],
+            )
+            _event(conn, shift_id, at, "escalated", detail={"calls": len(targets)})
+            return len(targets)
+
+        return await self._write(write)
+
+    async def claim(
+        self, shift_id: str, caregiver_id: str, *, at: datetime, confirm: str, filled: str
+    ) -> bool:
+        """offering|escalated → filled by `caregiver_id`, atomically with: pending offers
+        withdrawn, a confirmation to the winner and a "filled" text to every other caregiver
+        who was contacted and has not declined. False if the shift was not in progress."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            cur = conn.execute(
+                "UPDATE shifts SET state = 'filled', claimed_by = ?, claimed_at = ?,"
+                " updated_at = ? WHERE id = ? AND state IN ('offering', 'escalated')",
+                (caregiver_id, stamp, stamp, shift_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            withdrawn = conn.execute(
+                "UPDATE outbox SET state = 'cancelled', updated_at = ?"
+                " WHERE shift_id = ? AND purpose = 'offer' AND state = 'pending'",
+                (stamp, shift_id),
+            ).rowcount
+            others = conn.execute(
+                "SELECT DISTINCT ob.caregiver_id, c.phone FROM outbox ob"
+                " JOIN caregivers c ON c.id = ob.caregiver_id"
+                " JOIN offers o ON o.shift_id = ob.shift_id AND o.caregiver_id = ob.caregiver_id"
+                " WHERE ob.shift_id = ? AND ob.purpose = 'offer'"
+                " AND ob.state IN ('sending', 'sent')"
+                " AND ob.caregiver_id != ? AND o.declined_at IS NULL ORDER BY ob.caregiver_id",
+                (shift_id, caregiver_id),
+            ).fetchall()
+            phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (caregiver_id,))
+            rows = [
+                (
+                    f"confirm:{shift_id}:{caregiver_id}",
+                    shift_id,
+                    caregiver_id,
+                    "sms",
+                    "confirm",
+                    phone.fetchone()[0],
+                    confirm,
+                    stamp,
+                    stamp,
+                )
+            ] + [
+                (f"filled:{shift_id}:{cg}", shift_id, cg, "sms", "filled", ph, filled, stamp, stamp)
+                for cg, ph in others
+            ]
+            conn.executemany(_INSERT_OUTBOX, rows)
+            _event(
+                conn,
+                shift_id,
+                at,
+                "claimed",
+                caregiver_id,
+                detail={"told_filled": len(others), "withdrawn": withdrawn},
+            )
+            return True
+
+        return await self._write(write)
+
+    async def decline(
+        self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None
+    ) -> bool:
+        """Record a decline (once) and withdraw that caregiver's pending offers for the shift.
+        Returns False if they had already declined or had no offer."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            cur = conn.execute(
+                "UPDATE offers SET declined_at = ? WHERE shift_id = ? AND caregiver_id = ?"
+                " AND declined_at IS NULL",
+                (stamp, shift_id, caregiver_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            conn.execute(
+                "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE shift_id = ?"
+                " AND caregiver_id = ? AND purpose = 'offer' AND state = 'pending'",
+                (stamp, shift_id, caregiver_id),
+            )
+            _event(conn, shift_id, at, "declined", caregiver_id)
+            if reply is not None:
+                _queue(conn, [reply], stamp)
+            return True
+
+        return await self._write(write)
+
+    async def cancel_shift(self, shift_id: str, *, at: datetime) -> bool:
+        """Any open state → cancelled; every pending message for it is withdrawn."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            cur = conn.execute(
+                "UPDATE shifts SET state = 'cancelled', updated_at = ?"
+                " WHERE id = ? AND state IN ('open', 'offering', 'escalated')",
+                (stamp, shift_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            withdrawn = conn.execute(
+                "UPDATE outbox SET state = 'cancelled', updated_at = ?"
+                " WHERE shift_id = ? AND state = 'pending'",
+                (stamp, shift_id),
+            ).rowcount
+            _event(conn, shift_id, at, "cancelled", detail={"withdrawn": withdrawn})
+            return True
+
+        return await self._write(write)
+
+    async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int:
+        """Queue messages; those whose key is already queued are ignored. Returns how many
+        were new."""
+        return await self._write(lambda conn: _queue(conn, messages, iso(at)))
+
+    # ---- inbound -----------------------------------------------------------------------
+
+    async def inbound_seen(self, provider_id: str) -> InboundRecord | None:
+        rows = self._read(
+            "SELECT outcome, shift_id, caregiver_id, reply FROM inbound WHERE provider_id = ?",
+            (provider_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return InboundRecord(r["outcome"], r["shift_id"], r["caregiver_id"], r["reply"])
+
+    async def record_inbound(
+        self,
+        *,
+        at: datetime,
+        provider_id: str | None,
+        from_phone: str,
+        channel: Channel,
+        body: str,
+        result: InboundRecord,
+        reply: NewMessage | None,
+    ) -> None:
+        """Log an inbound message and its outcome, with the reply it causes (if any)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            stamp = iso(at)
+            conn.execute(
+                "INSERT OR IGNORE INTO inbound (provider_id, ts, from_phone, caregiver_id,"
+                " channel, body, shift_id, outcome, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    provider_id,
+                    stamp,
+                    from_phone,
+                    result.caregiver_id,
+                    channel,
+                    body[:1600],
+                    result.shift_id,
+                    result.outcome,
+                    result.reply,
+                ),
+            )
+            if reply is not None:
+                _queue(conn, [reply], stamp)
+
+        await self._write(write)
+
+    # ---- outbox ------------------------------------------------------------------------
+
+    async def due_outbox(self, *, after_id: int, now: datetime, limit: int) -> list[OutboxRow]:
+        rows = self._read(
+            "SELECT id, shift_id, caregiver_id, channel, purpose, to_phone, body, state,"
+            " attempts, created_at FROM outbox WHERE state = 'pending' AND id > ?"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+            (after_id, iso(now), limit),
+        )
+        return [
+            OutboxRow(
+                id=r["id"],
+                shift_id=r["shift_id"],
+                caregiver_id=r["caregiver_id"],
+                channel=Channel(r["channel"]),
+                purpose=Purpose(r["purpose"]),
+                to_phone=r["to_phone"],
+                body=r["body"],
+                state=r["state"],
+                attempts=r["attempts"],
+                created_at=_dt(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    async def next_retry_at(self) -> datetime | None:
+        rows = self._read(
+            "SELECT min(next_attempt_at) AS t FROM outbox"
+            " WHERE state = 'pending' AND next_attempt_at IS NOT NULL"
+        )
+        return parse_iso(rows[0]["t"]) if rows else None
+
+    async def mark_sending(self, outbox_id: int, *, at: datetime) -> bool:
+        """pending → sending; False if the row is no longer pending (withdrawn)."""
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                    " WHERE id = ? AND state = 'pending'",
+                    (iso(at), outbox_id),
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None:
+        await self._set_outbox(
+            outbox_id, "state = 'sent', sent_at = ?, provider_id = ?", (iso(at), provider_id), at
+        )
+
+    async def mark_retry(self, outbox_id: int, *, next_at: datetime, error: str) -> None:
+        await self._set_outbox(
+            outbox_id,
+            "state = 'pending', next_attempt_at = ?, error = ?",
+            (iso(next_at), error[:500]),
+            next_at,
+        )
+
+    async def mark_failed(self, outbox_id: int, *, at: datetime, error: str) -> None:
+        await self._set_outbox(outbox_id, "state = 'failed', error = ?", (error[:500],), at)
+
+    async def _set_outbox(
+        self, outbox_id: int, assignments: str, params: tuple[Any, ...], at: datetime
+    ) -> None:
+        sql = f"UPDATE outbox SET {assignments}, updated_at = ? WHERE id = ?"
+        await self._write(lambda conn: conn.execute(sql, (*params, iso(at), outbox_id)))
+
+    async def abandon_sending(self, *, at: datetime) -> int:
+        """After a crash: rows caught in `sending` may or may not have reached the provider.
+        They are marked failed, never re-sent (at-most-once). Returns how many."""
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE outbox SET state = 'failed', updated_at = ?,"
+                    " error = 'interrupted while sending; not retried (at-most-once)'"
+                    " WHERE state = 'sending'",
+                    (iso(at),),
+                ).rowcount
+            )
+        )
+
+
+# ---- SQL helpers (run inside the writer's transaction) ------------------------------------
+
+_CAREGIVER_SQL = "SELECT id, name, role, phone, tags FROM caregivers"
+_SHIFT_SQL = (
+    "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
+    " claimed_at, fanout_started_at, escalate_at FROM shifts"
+)
+_OFFER_SQL = (
+    "SELECT o.shift_id, o.caregiver_id, o.code, o.declined_at, s.state FROM offers o"
+    " JOIN shifts s ON s.id = o.shift_id"
+)
+_INSERT_OUTBOX = (
+    "INSERT OR IGNORE INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone,"
+    " body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema is version {version}, newer than this shiftd ({SCHEMA_VERSION})"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("store.migrated", to_version=target)
+
+
+def _dt(text: str) -> datetime:
+    value = parse_iso(text)
+    assert value is not None
+    return value
+
+
+def _caregiver_row(r: sqlite3.Row) -> CaregiverRow:
+    return CaregiverRow(r["id"], r["name"], r["role"], r["phone"], tuple(json.loads(r["tags"])))
+
+
+def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
+    return ShiftRow(
+        id=r[0],
+        organization_id=r[1],
+        role_required=r[2],
+        start_time=_dt(r[3]),
+        end_time=_dt(r[4]),
+        state=ShiftState(r[5]),
+        claimed_by=r[6],
+        claimed_at=parse_iso(r[7]),
+        fanout_started_at=parse_iso(r[8]),
+        escalate_at=parse_iso(r[9]),
+    )
+
+
+def _offer_row(r: sqlite3.Row) -> OfferRow:
+    return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]))
+
+
+def _next_code(last: int, in_use: set[int]) -> int:
+    """The next free reply code after `last`, cycling through 1..99 so codes are not reused
+    soon after a shift closes; past 99 open offers, codes grow beyond two digits."""
+    for step in range(1, _MAX_CODE + 1):
+        code = (last + step - 1) % _MAX_CODE + 1
+        if code not in in_use:
+            return code
+    return max(in_use) + 1
+
+
+def _event(
+    conn: sqlite3.Connection,
+    shift_id: str,
+    at: datetime,
+    kind: str,
+    caregiver_id: str | None = None,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO events (shift_id, ts, kind, caregiver_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (shift_id, iso(at), kind, caregiver_id, json.dumps(detail) if detail else None),
+    )
+
+
+def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str | None) -> int:
+    before = conn.total_changes
+    for m in messages:
+        phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (m.caregiver_id,))
+        found = phone.fetchone()
+        if found is None:
+            raise StoreError(f"no caregiver {m.caregiver_id!r} to send to")
+        conn.execute(
+            _INSERT_OUTBOX,
+            (
+                m.key,
+                m.shift_id,
+                m.caregiver_id,
+                m.channel,
+                m.purpose,
+                found[0],
+                m.body,
+                stamp,
+                stamp,
+            ),
+        )
+    return conn.total_changes - before
+
+
+def _upsert_caregivers(
+    conn: sqlite3.Connection, caregivers: Sequence[Caregiver], at: datetime
+) -> ImportCounts:
+    counts = ImportCounts()
+    stamp = iso(at)
+    for cg in caregivers:
+        tags = json.dumps(list(cg.tags))
+        old = conn.execute(
+            "SELECT name, role, phone, tags FROM caregivers WHERE id = ?", (cg.id,)
+        ).fetchone()
+        if old == (cg.name, cg.role, cg.phone, tags):
+            counts.unchanged += 1
+            continue
+        holder = conn.execute("SELECT id FROM caregivers WHERE phone = ?", (cg.phone,)).fetchone()
+        if holder is not None and holder[0] != cg.id:
+            counts.skipped.append({"id": cg.id, "reason": f"phone already used by {holder[0]}"})
+            continue
+        if old is None:
+            conn.execute(
+                "INSERT INTO caregivers (id, name, role, phone, tags, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (cg.id, cg.name, cg.role, cg.phone, tags, stamp),
+            )
+            counts.created += 1
+        else:
+            conn.execute(
+                "UPDATE caregivers SET name = ?, role = ?, phone = ?, tags = ?, updated_at = ?"
+                " WHERE id = ?",
+                (cg.name, cg.role, cg.phone, tags, stamp, cg.id),
+            )
+            counts.updated += 1
+    return counts
+
+
+def _insert_shift(conn: sqlite3.Connection, shift: Shift, at: datetime) -> None:
+    stamp = iso(at)
+    conn.execute(
+        "INSERT INTO shifts (id, organization_id, role_required, start_time, end_time, state,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+        (
+            shift.id,
+            shift.organization_id,
+            shift.role_required,
+            iso(shift.start_time),
+            iso(shift.end_time),
+            stamp,
+            stamp,
+        ),
+    )
+
+
+def _upsert_shifts(conn: sqlite3.Connection, shifts: Sequence[Shift], at: datetime) -> ImportCounts:
+    counts = ImportCounts()
+    for shift in shifts:
+        fields = (
+            shift.organization_id,
+            shift.role_required,
+            iso(shift.start_time),
+            iso(shift.end_time),
+        )
+        old = conn.execute(
+            "SELECT organization_id, role_required, start_time, end_time, state FROM shifts"
+            " WHERE id = ?",
+            (shift.id,),
+        ).fetchone()
+        if old is None:
+            _insert_shift(conn, shift, at)
+            _event(conn, shift.id, at, "created")
+            counts.created += 1
+        elif tuple(old[:4]) == fields:
+            counts.unchanged += 1
+        elif old[4] != ShiftState.OPEN:
+            counts.skipped.append({"id": shift.id, "reason": f"shift is {old[4]}; not changed"})
+        else:
+            conn.execute(
+                "UPDATE shifts SET organization_id = ?, role_required = ?, start_time = ?,"
+                " end_time = ?, updated_at = ? WHERE id = ?",
+                (*fields, iso(at), shift.id),
+            )
+            _event(conn, shift.id, at, "updated")
+            counts.updated += 1
+    return counts

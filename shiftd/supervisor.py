@@ -1,0 +1,159 @@
+"""The supervisor: spawns one actor per shift, routes messages to it, restarts it on failure.
+
+Actors are cheap tasks in the supervisor's nursery, each inside its own cancel scope with a
+bounded inbox. An exception inside one actor is logged with the shift id and the actor is
+restarted from the store, up to `max_restarts` times within `restart_window`; the other
+shifts and the daemon go on. A request in the hands of a failing actor is answered with
+ActorUnavailable rather than left waiting.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import trio
+
+from .actor import ActorContext, ActorUnavailable, Message, Reply, ShiftActor
+from .logs import get_logger
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Handle:
+    inbox: trio.MemorySendChannel[Message]
+    receive: trio.MemoryReceiveChannel[Message]
+    scope: trio.CancelScope
+
+
+class Supervisor:
+    """Start with `await nursery.start(supervisor.run)`; it re-spawns every shift in progress
+    from the store before reporting started."""
+
+    def __init__(
+        self,
+        ctx: ActorContext,
+        *,
+        inbox_size: int = 64,
+        max_restarts: int = 5,
+        restart_window: timedelta = timedelta(seconds=60),
+    ) -> None:
+        self._ctx = ctx
+        self._inbox_size = inbox_size
+        self._max_restarts = max_restarts
+        self._restart_window = restart_window.total_seconds()
+        self._actors: dict[str, _Handle] = {}
+        self._nursery: trio.Nursery | None = None
+        self.restarts = 0
+
+    @property
+    def actors(self) -> int:
+        """How many actors are alive."""
+        return len(self._actors)
+
+    def inbox_depth(self) -> int:
+        """Messages waiting in all inboxes (for the operator's view)."""
+        return sum(h.inbox.statistics().current_buffer_used for h in self._actors.values())
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Recover actors, report started, supervise until cancelled.
+
+        On cancellation every actor stops between messages (one in hand is finished).
+        """
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            shifts = await self._ctx.store.shifts_in_progress()
+            # Spawning many actors churns the allocator; the collector has nothing to find.
+            gc.disable()
+            try:
+                for shift in shifts:
+                    self._spawn(shift.id)
+            finally:
+                gc.enable()
+            gc.freeze()  # long-lived objects leave the collector's sight: shorter pauses
+            log.info("supervisor.recovered", actors=len(shifts))
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def ask(self, shift_id: str, message: Message, reply: Reply[T]) -> T:
+        """Send `message` to the shift's actor (spawning it if needed) and await `reply`.
+
+        The caller must know the shift exists. Waits while the inbox is full (backpressure).
+        Raises ActorUnavailable if the actor fails with the message in hand or has given up.
+        """
+        await self._route(shift_id, message)
+        return await reply.wait()
+
+    async def _route(self, shift_id: str, message: Message) -> None:
+        while True:
+            handle = self._actors.get(shift_id) or self._spawn(shift_id)
+            try:
+                await handle.inbox.send(message)
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The actor retired (its shift closed) between lookup and send; a fresh
+                # one answers from the store.
+                if self._actors.get(shift_id) is handle:
+                    del self._actors[shift_id]
+
+    def _spawn(self, shift_id: str) -> _Handle:
+        if self._nursery is None:
+            raise RuntimeError("supervisor is not running")
+        send, receive = trio.open_memory_channel[Message](self._inbox_size)
+        handle = _Handle(send, receive, trio.CancelScope())
+        self._actors[shift_id] = handle
+        self._nursery.start_soon(self._supervise, shift_id, handle, name=f"shift:{shift_id}")
+        return handle
+
+    def _retire(self, shift_id: str, handle: _Handle) -> None:
+        if self._actors.get(shift_id) is handle:
+            del self._actors[shift_id]
+
+    async def _supervise(self, shift_id: str, handle: _Handle) -> None:
+        failures: deque[float] = deque()
+        with handle.scope:
+            while True:
+                actor = ShiftActor(
+                    shift_id, self._ctx, handle.receive, lambda: self._retire(shift_id, handle)
+                )
+                crashed = False
+                try:
+                    await actor.run()
+                except* Exception as group:
+                    crashed = True
+                    log.error("actor.crashed", shift_id=shift_id, exc_info=group)
+                    if actor.current is not None:
+                        actor.current.reply.fail(
+                            ActorUnavailable(f"shift {shift_id}: internal error")
+                        )
+                if not crashed:
+                    return
+                now = trio.current_time()
+                failures.append(now)
+                while failures and failures[0] < now - self._restart_window:
+                    failures.popleft()
+                if len(failures) > self._max_restarts:
+                    log.error("actor.gave_up", shift_id=shift_id, failures=len(failures))
+                    self._give_up(shift_id, handle)
+                    return
+                self.restarts += 1
+                log.warning("actor.restarting", shift_id=shift_id, attempt=len(failures))
+
+    def _give_up(self, shift_id: str, handle: _Handle) -> None:
+        """Answer everything queued with ActorUnavailable; the next request tries afresh."""
+        self._retire(shift_id, handle)
+        while True:
+            try:
+                handle.receive.receive_nowait().reply.fail(
+                    ActorUnavailable(f"shift {shift_id}: actor failed repeatedly")
+                )
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        handle.receive.close()

@@ -1,0 +1,158 @@
+"""Shared fixtures: a real engine (SQLite in tmp_path) on Trio's autojump clock, with a fake
+provider that records what each phone received."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from shiftd.clock import Clock
+from shiftd.config import Config
+from shiftd.engine import Engine
+from shiftd.models import Caregiver, Channel, Purpose, Shift
+from shiftd.notify.base import Outgoing, TransientSendError
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test runs on a MockClock: time in unit tests is virtual, never real.
+
+    pytest-trio only uses a clock that is a direct argument of the test, so demand one.
+    """
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or not inspect.iscoroutinefunction(function):
+            continue
+        if not {"autojump_clock", "mock_clock"} & set(inspect.signature(function).parameters):
+            raise pytest.UsageError(f"{item.nodeid}: async tests must take autojump_clock")
+
+
+EPOCH = datetime(2025, 7, 1, 14, 0, tzinfo=UTC)  # the afternoon before the sample shifts
+
+
+@dataclass
+class FakeProvider:
+    """Records every message handed to it; can be told to fail the next sends."""
+
+    sent: list[Outgoing] = field(default_factory=list)
+    fail_next: int = 0
+    latency: float = 0.0
+
+    async def send(self, message: Outgoing) -> str | None:
+        if self.latency:
+            await trio.sleep(self.latency)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientSendError("provider answered 503")
+        self.sent.append(message)
+        return f"fake-{len(self.sent)}"
+
+    async def aclose(self) -> None:
+        return None
+
+    def to(self, caregiver_id: str, purpose: Purpose | None = None) -> list[Outgoing]:
+        """What one caregiver received, optionally of one purpose."""
+        return [
+            m
+            for m in self.sent
+            if m.caregiver_id == caregiver_id and (purpose is None or m.purpose is purpose)
+        ]
+
+    def of(self, purpose: Purpose, channel: Channel | None = None) -> list[Outgoing]:
+        return [
+            m
+            for m in self.sent
+            if m.purpose is purpose and (channel is None or m.channel is channel)
+        ]
+
+
+def caregiver(n: int, role: str = "RN") -> Caregiver:
+    return Caregiver(id=f"cg-{n}", name=f"Carer {n}", role=role, phone=f"+1555000{n:04d}")
+
+
+def phone(n: int) -> str:
+    return f"+1555000{n:04d}"
+
+
+def shift(shift_id: str = "shift-1", role: str = "RN", *, start_in_h: int = 18) -> Shift:
+    start = EPOCH + timedelta(hours=start_in_h)
+    return Shift(
+        id=shift_id,
+        organization_id="org-1",
+        role_required=role,
+        start_time=start,
+        end_time=start + timedelta(hours=8),
+    )
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    data: dict[str, Any] = {
+        "state_dir": tmp_path / "state",
+        "notifier": {"kind": "console"},
+        "agency_name": "Sunrise Care",
+        "timezone": "America/New_York",
+    }
+    data.update(overrides)
+    return Config.model_validate(data)
+
+
+@dataclass
+class Harness:
+    """A running engine and the provider it sends through."""
+
+    engine: Engine
+    provider: FakeProvider
+    nursery: trio.Nursery
+
+    async def settle(self) -> None:
+        """Let queued sends reach the provider (virtual time barely moves)."""
+        await trio.testing.wait_all_tasks_blocked()
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+StartEngine = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_engine(
+    autojump_clock: trio.testing.MockClock, provider: FakeProvider, config: Config
+) -> AsyncIterator[StartEngine]:
+    """`await start_engine()` → a Harness; engines stop when the test ends."""
+    async with trio.open_nursery() as nursery:
+
+        async def start(cfg: Config | None = None, prov: FakeProvider | None = None) -> Harness:
+            engine = Engine(
+                cfg or config,
+                clock=Clock(EPOCH) if not hasattr(start, "clock") else start.clock,
+                notifier=prov or provider,
+            )
+            start.clock = engine._clock  # type: ignore[attr-defined]  # one wall clock per test
+            await nursery.start(engine.run)
+            return Harness(engine, prov or provider, nursery)
+
+        yield start
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def harness(start_engine: StartEngine) -> Harness:
+    """An engine with RN caregivers 1-5, LPN 6-7 and one open RN shift `shift-1`."""
+    h: Harness = await start_engine()
+    roster = [caregiver(n) for n in range(1, 6)] + [caregiver(n, "LPN") for n in (6, 7)]
+    await h.engine.import_roster(roster, [shift()])
+    return h

@@ -1,0 +1,613 @@
+"""shiftctl against a scripted fake daemon (a stdlib AF_UNIX server in a background thread)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shiftd.control.client import ConnectError, ControlClient, RemoteError
+from shiftd.ctl import main
+
+SAMPLE = Path("/work/shared/reference/sample_data.json")
+IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
+
+CLOSE = object()  # scripted answer: close the connection without answering
+SILENT = object()  # scripted answer: never answer this request
+
+Script = dict[str, Any]  # cmd -> result dict | {"error": {...}} | CLOSE | SILENT | callable
+
+
+class FakeDaemon:
+    """Answers newline-delimited JSON requests from a script; records what it received."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.script: Script = {}
+        self.requests: list[dict[str, Any]] = []
+        self.line_sizes: list[int] = []
+        self.errors: list[Exception] = []
+        self._stop = threading.Event()
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._srv.bind(path)
+        self._srv.listen(8)
+        self._srv.settimeout(0.05)
+        self._thread = threading.Thread(target=self._serve, name="fake-shiftd", daemon=True)
+        self._thread.start()
+
+    def calls(self, cmd: str) -> list[dict[str, Any]]:
+        return [r["args"] for r in self.requests if r.get("cmd") == cmd]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(IO_TIMEOUT)
+        self._srv.close()
+        assert not self._thread.is_alive(), "fake daemon thread did not stop"
+        assert not self.errors, f"fake daemon failed: {self.errors!r}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(IO_TIMEOUT)
+                try:
+                    self._handle(conn)
+                except OSError:
+                    continue  # the client went away: that's its business
+                except Exception as exc:  # reported by stop(), so a test cannot miss it
+                    self.errors.append(exc)
+
+    def _handle(self, conn: socket.socket) -> None:
+        buf = b""
+        while not self._stop.is_set():
+            while b"\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                assert len(buf) < 1024 * 1024, "request line far too long"
+            line, buf = buf.split(b"\n", 1)
+            self.line_sizes.append(len(line) + 1)
+            request = json.loads(line)
+            self.requests.append(request)
+            answer = self.script.get(request["cmd"], {"error": {"code": "unknown_command"}})
+            if callable(answer):
+                answer = answer(request["args"])
+            if answer is CLOSE:
+                return
+            if answer is SILENT:
+                continue
+            if "error" in answer:
+                response = {"id": request["id"], "ok": False, "error": answer["error"]}
+            else:
+                response = {"id": request["id"], "ok": True, "result": answer}
+            conn.sendall(json.dumps(response).encode() + b"\n")
+
+
+@pytest.fixture(autouse=True)
+def _no_socket_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHIFTD_SOCKET", raising=False)
+
+
+@pytest.fixture
+def sock_path(tmp_path: Path) -> Iterator[str]:
+    """A socket path in tmp_path, or in a short temp dir when tmp_path is too long for AF_UNIX."""
+    path = tmp_path / "ctl.sock"
+    if len(os.fsencode(path)) < 100:
+        yield str(path)
+        return
+    short = tempfile.mkdtemp(prefix="shiftctl-")
+    try:
+        yield os.path.join(short, "ctl.sock")
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+@pytest.fixture
+def fake(sock_path: str) -> Iterator[FakeDaemon]:
+    daemon = FakeDaemon(sock_path)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def run(fake_or_path: FakeDaemon | str, *args: str) -> int:
+    path = fake_or_path.path if isinstance(fake_or_path, FakeDaemon) else fake_or_path
+    return main(["--socket", path, "--timeout", str(IO_TIMEOUT), *args])
+
+
+def import_counter(args: dict[str, Any]) -> dict[str, Any]:
+    """roster.import answer: every caregiver/shift in the request counts as created."""
+    cg, sh = args.get("caregivers") or [], args.get("shifts") or []
+    return {
+        "caregivers": {"created": len(cg), "updated": 0, "unchanged": 0},
+        "shifts": {
+            "created": len(sh),
+            "updated": 0,
+            "unchanged": 0,
+            "skipped": [{"id": s["id"], "reason": "in the past"} for s in sh if s.get("past")],
+        },
+    }
+
+
+SHOW_RESULT = {
+    "shift": {
+        "id": "s1",
+        "organization_id": "org1",
+        "role_required": "RN",
+        "start_time": "2025-07-02T08:00:00Z",
+        "end_time": "2025-07-02T16:00:00Z",
+        "state": "filled",
+        "claimed_by": "cg-alice",
+        "claimed_at": "2025-07-02T07:03:12Z",
+        "fanout_started_at": "2025-07-02T07:00:00Z",
+        "escalate_at": "2025-07-02T07:10:00Z",
+        "contacts": [
+            {
+                "caregiver_id": "cg-alice",
+                "name": "Alice Ongwele",
+                "channel": "sms",
+                "purpose": "offer",
+                "state": "sent",
+                "at": "2025-07-02T07:00:01Z",
+            }
+        ],
+        "declines": [{"caregiver_id": "cg-wei", "name": "Wei Yan", "at": "2025-07-02T07:02:00Z"}],
+        "timeline": [
+            {
+                "ts": "2025-07-02T07:00:00Z",
+                "kind": "fanout_started",
+                "caregiver_id": None,
+                "detail": {"offered": 2},
+            },
+            {
+                "ts": "2025-07-02T07:03:12Z",
+                "kind": "claimed",
+                "caregiver_id": "cg-alice",
+                "detail": {"body": "YES 42"},
+            },
+            {"ts": "2025-07-02T07:03:13Z", "kind": "closed", "caregiver_id": None, "detail": None},
+        ],
+    }
+}
+
+
+# --- basic commands and exit codes ----------------------------------------------------
+
+
+def test_ping_prints_pong_and_exits_0(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.script["ping"] = {"pong": True, "version": "0.1.0"}
+    assert run(fake, "ping") == 0
+    out, err = capsys.readouterr()
+    assert "pong" in out and "0.1.0" in out
+    assert err == ""
+    assert fake.requests[0]["cmd"] == "ping" and fake.requests[0]["args"] == {}
+
+
+def test_error_answer_exits_1_with_code_on_stderr(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["cancel"] = {"error": {"code": "not_found", "message": "no shift 'nope'"}}
+    assert run(fake, "cancel", "nope") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == "error: not_found: no shift 'nope'"
+
+
+def test_no_daemon_exits_2_with_start_hint(
+    sock_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(sock_path, "ping") == 2
+    err = capsys.readouterr().err
+    assert f"no shiftd is answering at {sock_path} (no such file)" in err
+    assert "Start one with: shiftd run --config config/shiftd.yaml" in err
+
+
+def test_stale_socket_reports_connection_refused(
+    sock_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(sock_path)
+    stale.close()  # the file stays, nobody listens
+    assert run(sock_path, "status") == 2
+    assert "(connection refused)" in capsys.readouterr().err
+
+
+def test_json_flag_prints_parseable_json(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = {
+        "version": "0.1.0",
+        "uptime_s": 3723.5,
+        "shifts": {"open": 1, "offering": 2, "escalated": 0, "filled": 3, "cancelled": 0},
+        "actors": 2,
+        "outbox": {"pending": 0, "sending": 0, "sent": 7, "failed": 1, "cancelled": 0},
+        "state_dir": "/var/lib/shiftd",
+    }
+    fake.script["status"] = status
+    assert run(fake, "--json", "status") == 0
+    assert json.loads(capsys.readouterr().out) == status
+
+
+def test_status_prints_key_value_block(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["status"] = {
+        "version": "0.1.0",
+        "uptime_s": 3723.5,
+        "shifts": {"open": 1, "filled": 3},
+        "actors": 2,
+        "outbox": {"sent": 7},
+        "state_dir": "/var/lib/shiftd",
+    }
+    assert run(fake, "status") == 0
+    out = capsys.readouterr().out
+    assert "uptime:" in out and "1h 02m 03s" in out
+    assert "open 1, filled 3" in out
+    assert "/var/lib/shiftd" in out
+
+
+def test_usage_error_exits_2(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(fake, "shift", "add", "--role", "RN") == 2  # --start/--end missing
+    assert "usage:" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_shiftd_socket_env_var_is_honoured(
+    fake: FakeDaemon, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["ping"] = {"pong": True, "version": "0.1.0"}
+    monkeypatch.setenv("SHIFTD_SOCKET", fake.path)
+    assert main(["--timeout", str(IO_TIMEOUT), "ping"]) == 0
+    assert fake.path in capsys.readouterr().out
+    assert len(fake.requests) == 1
+
+
+# --- roster import ---------------------------------------------------------------------
+
+
+def test_roster_import_sends_sample_caregivers_then_shifts(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["roster.import"] = import_counter
+    sample = json.loads(SAMPLE.read_text())
+    assert run(fake, "roster", "import", str(SAMPLE)) == 0
+    assert [r["cmd"] for r in fake.requests] == ["roster.import", "roster.import"]
+    assert fake.calls("roster.import") == [
+        {"caregivers": sample["caregivers"]},
+        {"shifts": sample["shifts"]},
+    ]
+    out = capsys.readouterr().out
+    assert "caregivers: created 3, updated 0, unchanged 0" in out
+    assert "shifts: created 3, updated 0, unchanged 0, skipped 0" in out
+
+
+def test_large_roster_is_chunked_under_60_kib_and_counts_summed(
+    fake: FakeDaemon,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake.script["roster.import"] = import_counter
+    caregivers = [
+        {
+            "id": f"cg-{i:05d}",
+            "name": f"Caregiver Number {i} Ñoño",
+            "role": "RN" if i % 2 else "LPN",
+            "phone": f"+1555{i:07d}",
+        }
+        for i in range(3000)
+    ]
+    shifts = [
+        {
+            "id": f"sh-{i}",
+            "organization_id": "org",
+            "role_required": "RN",
+            "start_time": "2025-07-02T08:00:00Z",
+            "end_time": "2025-07-02T16:00:00Z",
+            **({"past": True} if i < 2 else {}),
+        }
+        for i in range(800)
+    ]
+    roster = tmp_path / "big.json"
+    roster.write_text(json.dumps({"caregivers": caregivers, "shifts": shifts}))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+
+    assert run(fake, "--json", "roster", "import", str(roster)) == 0
+
+    calls = fake.calls("roster.import")
+    assert len(calls) > 4
+    assert all(size < 60 * 1024 for size in fake.line_sizes)
+    kinds = [next(iter(args)) for args in calls]
+    assert kinds == sorted(kinds)  # every caregivers request before the first shifts one
+    assert [c for args in calls for c in args.get("caregivers", [])] == caregivers
+    assert [s for args in calls for s in args.get("shifts", [])] == shifts
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert result["caregivers"] == {"created": 3000, "updated": 0, "unchanged": 0}
+    assert result["shifts"]["created"] == 800
+    assert [s["id"] for s in result["shifts"]["skipped"]] == ["sh-0", "sh-1"]
+    assert err.count("roster import: request") == len(calls)
+
+
+def test_yaml_roster_keeps_phones_ids_and_times_as_written(
+    fake: FakeDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["roster.import"] = import_counter
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(
+        "caregivers:\n"
+        "  - id: 01234\n"
+        "    name: Alice Ongwele\n"
+        "    role: RN\n"
+        "    phone: +15550001\n"
+        "shifts:\n"
+        "  - id: f5a9\n"
+        "    organization_id: 672\n"
+        "    role_required: RN\n"
+        "    start_time: 2025-07-02T08:00:00Z\n"
+        "    end_time: 2025-07-02T16:00:00Z\n"
+    )
+    assert run(fake, "roster", "import", str(roster)) == 0
+    assert fake.calls("roster.import") == [
+        {
+            "caregivers": [
+                {"id": "01234", "name": "Alice Ongwele", "role": "RN", "phone": "+15550001"}
+            ]
+        },
+        {
+            "shifts": [
+                {
+                    "id": "f5a9",
+                    "organization_id": "672",
+                    "role_required": "RN",
+                    "start_time": "2025-07-02T08:00:00Z",
+                    "end_time": "2025-07-02T16:00:00Z",
+                }
+            ]
+        },
+    ]
+    assert "caregivers: created 1" in capsys.readouterr().out
+
+
+def test_malformed_roster_file_exits_2(
+    fake: FakeDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "broken.json"
+    roster.write_text('{"caregivers": [\n  {"id": "a",}\n]}\n')
+    assert run(fake, "roster", "import", str(roster)) == 2
+    err = capsys.readouterr().err
+    assert f"{roster}:2:" in err
+    assert fake.requests == []
+
+
+def test_roster_file_with_wrong_shape_exits_2(
+    fake: FakeDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "roster.yml"
+    roster.write_text("caregivers:\n  - just a string\n")
+    assert run(fake, "roster", "import", str(roster)) == 2
+    assert "caregivers[0]: expected a mapping" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_missing_roster_file_exits_2(
+    fake: FakeDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(fake, "roster", "import", str(tmp_path / "nope.json")) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def test_shift_show_renders_contacts_declines_and_timeline(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["shift.show"] = SHOW_RESULT
+    assert run(fake, "shift", "show", "s1") == 0
+    assert fake.calls("shift.show") == [{"shift_id": "s1"}]
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "claimed_by:" in out and "cg-alice" in out
+    for section in ("Contacts", "Declines", "Timeline"):
+        assert section in lines
+    timeline = lines[lines.index("Timeline") + 1 :]
+    assert timeline[0].split() == ["TS", "KIND", "CAREGIVER", "DETAIL"]
+    assert timeline[1].split() == ["2025-07-02T07:00:00Z", "fanout_started", "-", "offered=2"]
+    assert timeline[2].split() == [
+        "2025-07-02T07:03:12Z",
+        "claimed",
+        "cg-alice",
+        'body="YES',
+        '42"',
+    ]
+    assert timeline[3].split() == ["2025-07-02T07:03:13Z", "closed", "-", "-"]
+    # columns are aligned: every row's KIND starts where the header's does
+    col = timeline[0].index("KIND")
+    assert all(row[col - 2 : col] == "  " and row[col] != " " for row in timeline[1:])
+
+
+def test_control_characters_from_caregivers_are_escaped(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["inbound"] = {
+        "outcome": "unknown_intent",
+        "shift_id": None,
+        "caregiver_id": "cg-1",
+        "reply": "Reply YES\x1b[2J or NO\n",
+    }
+    assert run(fake, "inbound", "--from", "+15550001", "--body", "maybe") == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "Reply YES\\x1b[2J or NO\\n" in out
+
+
+def test_caregiver_list_prints_aligned_table(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["caregiver.list"] = {
+        "caregivers": [
+            {"id": "a", "name": "Alice Ongwele", "role": "RN", "phone": "+15550001"},
+            {"id": "bbbbbb", "name": "Wei Yan", "role": "LPN", "phone": "+15550002"},
+        ]
+    }
+    assert run(fake, "caregiver", "list", "--role", "RN") == 0
+    assert fake.calls("caregiver.list") == [{"role": "RN"}]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "ROLE", "PHONE"]
+    assert (
+        len(
+            {
+                line.index(phone)
+                for line, phone in zip(lines, ["PHONE", "+15550001", "+15550002"], strict=True)
+            }
+        )
+        == 1
+    )
+
+
+def test_fanout_prints_offered_and_escalation(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["fanout"] = {
+        "shift_id": "s1",
+        "status": "started",
+        "offered": 3,
+        "escalate_at": "2025-07-02T07:10:00Z",
+    }
+    assert run(fake, "fanout", "s1") == 0
+    assert capsys.readouterr().out.strip() == (
+        "fanout started: 3 offered, escalates at 2025-07-02T07:10:00Z"
+    )
+
+
+def test_inbound_sends_all_given_fields_and_prints_outcome_and_reply(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["inbound"] = {
+        "outcome": "claimed",
+        "shift_id": "s1",
+        "caregiver_id": "cg-1",
+        "reply": "You have the shift.",
+    }
+    code = run(
+        fake,
+        "inbound",
+        "--from",
+        "+15550001",
+        "--body",
+        "YES 42",
+        "--channel",
+        "voice",
+        "--provider-id",
+        "SM1",
+        "--shift",
+        "s1",
+    )
+    assert code == 0
+    assert fake.calls("inbound") == [
+        {
+            "from": "+15550001",
+            "body": "YES 42",
+            "channel": "voice",
+            "provider_message_id": "SM1",
+            "shift_id": "s1",
+        }
+    ]
+    out = capsys.readouterr().out
+    assert "claimed" in out and "You have the shift." in out
+
+
+def test_shift_add_sends_arguments(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.script["shift.add"] = {"shift": {"id": "s9", "state": "open"}}
+    assert (
+        run(
+            fake,
+            "shift",
+            "add",
+            "--role",
+            "RN",
+            "--start",
+            "2025-07-02T08:00:00Z",
+            "--end",
+            "2025-07-02T16:00:00Z",
+            "--org",
+            "o1",
+            "--id",
+            "s9",
+        )
+        == 0
+    )
+    assert fake.calls("shift.add") == [
+        {
+            "role_required": "RN",
+            "start_time": "2025-07-02T08:00:00Z",
+            "end_time": "2025-07-02T16:00:00Z",
+            "organization_id": "o1",
+            "id": "s9",
+        }
+    ]
+    assert "s9" in capsys.readouterr().out
+
+
+# --- the client's bounds ---------------------------------------------------------------
+
+
+def test_client_reads_a_response_larger_than_one_recv(fake: FakeDaemon) -> None:
+    shifts = [{"id": f"s{i}", "state": "open", "note": "x" * 200} for i in range(2000)]
+    fake.script["shift.list"] = {"shifts": shifts}
+    with ControlClient(fake.path, timeout=IO_TIMEOUT) as client:
+        assert client.call("shift.list")["shifts"] == shifts
+        fake.script["ping"] = {"pong": True}
+        assert client.call("ping") == {"pong": True}  # same connection, next request
+
+
+def test_client_raises_remote_error_with_code(fake: FakeDaemon) -> None:
+    fake.script["fanout"] = {"error": {"code": "shutting_down", "message": "bye"}}
+    with ControlClient(fake.path, timeout=IO_TIMEOUT) as client, pytest.raises(RemoteError) as e:
+        client.call("fanout", {"shift_id": "s1"})
+    assert (e.value.code, e.value.message) == ("shutting_down", "bye")
+
+
+def test_client_connect_error_says_why(sock_path: str) -> None:
+    with pytest.raises(ConnectError) as e:
+        ControlClient(sock_path, timeout=IO_TIMEOUT).connect()
+    assert e.value.reason == "no such file"
+
+
+def test_daemon_closing_without_answer_exits_1(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["ping"] = CLOSE
+    assert run(fake, "ping") == 1
+    assert "closed the connection without answering" in capsys.readouterr().err
+
+
+def test_silent_daemon_times_out(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.script["ping"] = SILENT
+    assert main(["--socket", fake.path, "--timeout", "0.2", "ping"]) == 1
+    assert "no answer from shiftd within 0.2s" in capsys.readouterr().err
+
+
+def test_oversized_request_is_refused_before_sending(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(fake, "inbound", "--from", "+1555", "--body", "x" * 70_000) == 2
+    assert "nothing was sent" in capsys.readouterr().err
+    assert fake.requests == []
