@@ -203,9 +203,11 @@ class ShiftActor:
     # ---- transitions -------------------------------------------------------------------
 
     async def _fanout(self) -> FanoutResult:
-        shift = self._shift
-        if shift is None:
+        if self._shift is None:
             raise LookupError(f"no shift {self.shift_id!r}")
+        # A shift still open may have been edited since it was loaded (a roster import
+        # changes open shifts): offer what is stored now, not the cached copy.
+        shift = await self._reload()
         if shift.state is not ShiftState.OPEN:
             return FanoutResult(
                 _FANOUT_STATUS[shift.state], len(self._offered), iso(shift.escalate_at)

@@ -9,6 +9,7 @@ queued). A cancellation from outside is turned into that same ordered stop, boun
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -161,6 +162,10 @@ class Engine:
         row = await self.store.add_shift(shift, self.clock.now())
         log.info("shift.added", shift_id=shift.id, role=shift.role_required)
         return row
+
+    def new_shift_id(self) -> str:
+        """A fresh opaque shift id for `shift.add` without one."""
+        return f"shift-{uuid.uuid4().hex[:12]}"
 
     async def shift(self, shift_id: str) -> ShiftRow:
         row = await self.store.shift(shift_id)

@@ -191,6 +191,7 @@ class SqliteStore:
             log.info("store.closed", commits=self.stats.commits, writes=self.stats.writes)
 
     def _open(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -199,8 +200,12 @@ class SqliteStore:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             _migrate(conn)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()  # a refused (too new) or broken database is not left open
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            raise
         return conn
 
     def _drain(self) -> None:
@@ -248,9 +253,10 @@ class SqliteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Queue `fn` for the writer and return its result once committed.
 
-        Raises what `fn` raised (its changes rolled back) or StoreError if the commit failed.
-        If cancelled after queueing, the write still commits.
+        Raises what `fn` raised (its changes rolled back), or StoreError if the commit failed
+        or the store is not running. If cancelled after queueing, the write still commits.
         """
+        self._require()  # once stopped, nobody would ever commit it: fail, do not hang
         item = _Write(fn, trio.Event())
         await self._send.send(item)
         await item.done.wait()

@@ -1,0 +1,256 @@
+"""The control socket server: newline-delimited JSON requests over a Unix stream socket.
+
+`{"id":…,"cmd":…,"args":{…}}` → `{"id":…,"ok":true,"result":…}` or
+`{"id":…,"ok":false,"error":{"code":…,"message":…}}`. Bad JSON, unknown commands and bad
+arguments are answered and the connection stays usable; a line over 64 KiB is answered
+with `line_too_long` and the connection closed. The socket is created with mode 0660; a
+stale socket file is replaced, a live one (another shiftd answering) is never taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import grp
+import json
+import os
+import pwd
+import socket as stdsocket
+import struct
+from pathlib import Path
+from typing import Any
+
+import trio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..actor import ActorUnavailable
+from ..engine import Engine, NotFound
+from ..logs import get_logger
+from ..store.base import ConflictError, StoreError
+from .commands import COMMANDS
+
+log = get_logger(__name__)
+
+MAX_LINE = 64 * 1024
+_MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
+
+
+class ControlSocketError(Exception):
+    """The control socket cannot be served at the configured path (and why)."""
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | str | None = None
+    cmd: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any] = {}
+
+
+async def serve_control(
+    path: Path,
+    engine: Engine,
+    *,
+    max_connections: int = 1024,
+    grace: float = 10.0,
+    task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Bind `path`, report started with it, serve until cancelled.
+
+    Raises ControlSocketError if the path is served by another live process, is not a
+    socket, or cannot be bound. On cancellation it stops accepting; a request being handled
+    is finished (within `grace`) and answered; the socket file is removed.
+    """
+    sock, inode = _bind(path)
+    listener = trio.SocketListener(sock)
+    limiter = trio.CapacityLimiter(max_connections)
+    log.info("control.listening", path=str(path))
+    task_status.started(path)
+    try:
+        async with listener, trio.open_nursery() as nursery:
+            while True:
+                stream = await listener.accept()
+                peer = _peer(stream)
+                if not _allowed(peer, path):
+                    log.warning("control.refused", peer_uid=peer[1], peer_pid=peer[0])
+                    await _reject(stream, "forbidden", "not allowed to use this socket")
+                elif limiter.borrowed_tokens >= limiter.total_tokens:
+                    await _reject(stream, "too_many_connections", "try again shortly")
+                else:
+                    nursery.start_soon(_connection, stream, engine, limiter, grace, peer)
+    finally:
+        _remove_if_ours(path, inode)
+
+
+def _remove_if_ours(path: Path, inode: int) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_ino == inode:  # never remove a successor's socket
+            path.unlink()
+
+
+def _bind(path: Path) -> tuple[trio.socket.SocketType, int]:
+    """A listening socket at `path` and its inode. Runs once at start-up (blocking is fine)."""
+    if len(os.fsencode(path)) > _MAX_UNIX_PATH:
+        raise ControlSocketError(f"{path}: path too long for a Unix socket (max 107 bytes)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        if not path.is_socket():
+            raise ControlSocketError(f"{path}: exists and is not a socket; not touching it")
+        if _is_live(path):
+            raise ControlSocketError(f"{path}: another shiftd is serving this socket")
+        log.warning("control.stale_socket_replaced", path=str(path))
+        path.unlink()
+    sock = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+    old_umask = os.umask(0o117)  # the file is born 0660: no window where others can connect
+    try:
+        sock.bind(str(path))
+    except OSError as exc:
+        sock.close()
+        raise ControlSocketError(f"{path}: cannot bind: {exc.strerror}") from exc
+    finally:
+        os.umask(old_umask)
+    sock.listen(128)
+    return trio.socket.from_stdlib_socket(sock), path.stat().st_ino
+
+
+def _is_live(path: Path) -> bool:
+    probe = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
+    probe.settimeout(1.0)  # a local connect answers at once; this only bounds a wedged peer
+    try:
+        probe.connect(str(path))
+    except OSError as exc:
+        return exc.errno not in (errno.ECONNREFUSED, errno.ENOENT)
+    else:
+        return True
+    finally:
+        probe.close()
+
+
+def _peer(stream: trio.SocketStream) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the connecting process, from SO_PEERCRED."""
+    raw = stream.socket.getsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_PEERCRED, 12)
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
+
+
+def _allowed(peer: tuple[int, int, int], path: Path) -> bool:
+    """Root, our own user, or a member of the socket's group (what mode 0660 intends)."""
+    _, uid, gid = peer
+    if uid in (0, os.getuid()):
+        return True
+    try:
+        sock_gid = path.stat().st_gid
+    except OSError:
+        return False
+    if gid == sock_gid:
+        return True
+    try:
+        user = pwd.getpwuid(uid).pw_name
+        return sock_gid in os.getgrouplist(user, gid) or user in grp.getgrgid(sock_gid).gr_mem
+    except (KeyError, OSError):
+        return False
+
+
+async def _reject(stream: trio.SocketStream, code: str, message: str) -> None:
+    with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError):
+        await stream.send_all(_error(None, code, message))
+    await stream.aclose()
+
+
+async def _connection(
+    stream: trio.SocketStream,
+    engine: Engine,
+    limiter: trio.CapacityLimiter,
+    grace: float,
+    peer: tuple[int, int, int],
+) -> None:
+    async with limiter, stream:
+        buffer = bytearray()
+        try:
+            while True:
+                newline = buffer.find(b"\n", 0, MAX_LINE + 1)
+                if newline < 0:
+                    if len(buffer) > MAX_LINE:
+                        await stream.send_all(
+                            _error(
+                                None,
+                                "line_too_long",
+                                f"request lines are limited to {MAX_LINE} bytes",
+                            )
+                        )
+                        return
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                    continue
+                line = bytes(buffer[:newline])
+                del buffer[: newline + 1]
+                if not line.strip():
+                    continue
+                # A request in hand is answered even during shutdown; only waiting is cut.
+                with trio.CancelScope(shield=True), trio.move_on_after(grace):
+                    await stream.send_all(await handle_line(engine, line, peer))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+
+
+async def handle_line(
+    engine: Engine, line: bytes, peer: tuple[int, int, int] | None = None
+) -> bytes:
+    """One request line → one response line. Never raises for a bad request."""
+    try:
+        raw = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _error(None, "bad_json", f"not valid JSON: {exc}")
+    request_id = raw.get("id") if isinstance(raw, dict) else None
+    try:
+        request = _Request.model_validate(raw)
+    except ValidationError as exc:
+        return _error(_safe_id(request_id), "bad_request", _describe(exc))
+    command = COMMANDS.get(request.cmd)
+    if command is None:
+        known = ", ".join(sorted(COMMANDS))
+        return _error(
+            request.id, "unknown_command", f"unknown command {request.cmd!r} (known: {known})"
+        )
+    try:
+        args = command.args.model_validate(request.args)
+    except ValidationError as exc:
+        return _error(request.id, "bad_args", _describe(exc))
+    try:
+        result = await command.run(engine, args)
+    except NotFound as exc:
+        return _error(request.id, "not_found", str(exc))
+    except ConflictError as exc:
+        return _error(request.id, "conflict", str(exc))
+    except ActorUnavailable as exc:
+        return _error(request.id, "unavailable", str(exc))
+    except (StoreError, ValueError) as exc:
+        log.error("control.failed", cmd=request.cmd, error=str(exc))
+        return _error(request.id, "internal", str(exc))
+    except Exception:
+        log.exception("control.crashed", cmd=request.cmd)
+        return _error(request.id, "internal", "internal error; see the daemon's log")
+    log.debug("control.handled", cmd=request.cmd, peer_pid=peer[0] if peer else None)
+    return _encode({"id": request.id, "ok": True, "result": result})
+
+
+def _safe_id(value: Any) -> int | str | None:
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in error["loc"]) or "(request)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _error(request_id: int | str | None, code: str, message: str) -> bytes:
+    return _encode({"id": request_id, "ok": False, "error": {"code": code, "message": message}})
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

@@ -1,0 +1,118 @@
+"""`shiftd run`: the engine behind the control socket, under systemd's eye.
+
+Start-up: take the state directory's lock, open the store and recover actors, bind the
+control socket, then tell systemd READY=1. SIGTERM/SIGINT: STOPPING=1, stop accepting
+requests (those in hand are answered), stop actors between messages, finish sends in
+flight, flush the store, exit 0. SIGHUP re-reads the configuration: the log level applies at
+once; other changes are reported as needing a restart (they shape state the engine holds).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import trio
+
+from . import systemd
+from .config import Config, ConfigError, load_config
+from .control.server import serve_control
+from .engine import Engine
+from .logs import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+class StateDirBusy(Exception):
+    """Another shiftd holds the state directory."""
+
+
+@contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `state_dir` for as long as the daemon runs.
+
+    Raises StateDirBusy if another process holds it. The lock dies with the process, so a
+    `kill -9` never leaves it behind.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "shiftd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StateDirBusy(
+                f"{state_dir}: another shiftd is using this state directory"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+async def run_daemon(
+    config: Config,
+    config_path: Path | None = None,
+    *,
+    task_status: trio.TaskStatus[Engine] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation), then stop in order.
+
+    Raises StateDirBusy, StoreError or ControlSocketError when start-up is impossible.
+    """
+    with (
+        state_lock(Path(config.state_dir)),
+        trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals,
+    ):
+        engine = Engine(config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            async with trio.open_nursery() as front:
+                await front.start(
+                    lambda task_status: serve_control(
+                        config.socket_path,
+                        engine,
+                        max_connections=config.control.max_connections,
+                        grace=config.shutdown.grace.total_seconds(),
+                        task_status=task_status,
+                    )
+                )
+                await front.start(systemd.run_watchdog)
+                actors = engine.supervisor.actors
+                systemd.ready(f"serving; {actors} shifts in progress")
+                log.info(
+                    "daemon.ready", socket=str(config.socket_path), actors=actors, pid=os.getpid()
+                )
+                task_status.started(engine)
+                async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        _reload(config, config_path)
+                        continue
+                    log.info("daemon.stopping", signal=signal.Signals(signum).name)
+                    systemd.stopping()
+                    break
+                front.cancel_scope.cancel()
+            engine.stop()
+    log.info("daemon.stopped")
+
+
+def _reload(current: Config, path: Path | None) -> None:
+    if path is None:
+        log.warning("config.reload_skipped", reason="no configuration file")
+        return
+    try:
+        new = load_config(path)
+    except ConfigError as exc:
+        log.error("config.reload_failed", problems=exc.problems)
+        return
+    configure_logging(new.log.level, new.log.format)
+    changed = sorted(
+        key
+        for key in type(new).model_fields
+        if key != "log" and getattr(new, key) != getattr(current, key)
+    )
+    log.info("config.reloaded", log_level=new.log.level, needs_restart=changed or None)

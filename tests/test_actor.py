@@ -1,0 +1,240 @@
+"""Shift actors under supervision: one shift's failure stays that shift's problem.
+
+Faults are injected by making one store method raise for one shift id; the rest of the
+engine (the other shifts, the sender, the store) keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import trio
+
+from shiftd.actor import ActorUnavailable
+from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
+
+from conftest import EPOCH, Harness, make_config, phone, shift
+
+MINUTE = 60
+
+
+class Boom(RuntimeError):
+    """The injected fault."""
+
+
+def inject_fault(
+    monkeypatch: pytest.MonkeyPatch,
+    h: Harness,
+    method: str,
+    shift_id: str,
+    times: int | None = 1,
+) -> Callable[[], None]:
+    """Make `store.<method>(shift_id, …)` raise Boom `times` times (None: until healed).
+
+    Returns `heal()`, which ends the fault.
+    """
+    store = h.engine.store
+    original = getattr(store, method)
+    left = {"n": times}
+
+    async def faulty(*args: Any, **kwargs: Any) -> Any:
+        target = args[0] if args else kwargs.get("shift_id")
+        if target == shift_id and (left["n"] is None or left["n"] > 0):
+            if left["n"] is not None:
+                left["n"] -= 1
+            raise Boom(f"injected fault in {method}")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(store, method, faulty)
+
+    def heal() -> None:
+        left["n"] = 0
+
+    return heal
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+async def started(h: Harness, shift_id: str = "shift-1") -> None:
+    assert (await h.engine.fanout(shift_id)).status is FanoutStatus.STARTED
+    await h.settle()
+
+
+# ---- one crash ------------------------------------------------------------------------
+
+
+async def test_request_in_hand_of_a_crashing_actor_gets_actor_unavailable(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    inject_fault(monkeypatch, harness, "claim", "shift-1")
+
+    with trio.fail_after(60), pytest.raises(ActorUnavailable, match="shift-1"):
+        await harness.engine.inbound(phone(1), "yes")
+
+    row = await harness.engine.shift("shift-1")
+    assert (row.state, row.claimed_by) == (ShiftState.OFFERING, None)
+
+
+async def test_actor_crash_is_logged_with_the_shift_id(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    inject_fault(monkeypatch, harness, "claim", "shift-1")
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(ActorUnavailable):
+        await harness.engine.inbound(phone(1), "yes")
+
+    [crash] = events(logs, "actor.crashed")
+    assert crash["shift_id"] == "shift-1"
+    assert crash["log_level"] == "error"
+    [restart] = events(logs, "actor.restarting")
+    assert restart["shift_id"] == "shift-1"
+
+
+async def test_crashed_actor_restarts_and_the_next_request_works(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    inject_fault(monkeypatch, harness, "claim", "shift-1")
+    with pytest.raises(ActorUnavailable):
+        await harness.engine.inbound(phone(1), "yes")
+
+    with trio.fail_after(60):
+        result = await harness.engine.inbound(phone(1), "yes")
+    await harness.settle()
+
+    assert result.outcome is Outcome.CLAIMED
+    assert harness.engine.supervisor.restarts == 1
+    assert [m.caregiver_id for m in harness.provider.of(Purpose.CONFIRM)] == ["cg-1"]
+
+
+async def test_crash_of_one_shift_leaves_another_shift_untouched(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.add_shift(shift("shift-2", start_in_h=42))
+    await started(harness, "shift-1")
+    await started(harness, "shift-2")
+    inject_fault(monkeypatch, harness, "decline", "shift-1")
+    code_2 = next(
+        o.code
+        for o in await harness.engine.store.offers_for_shift("shift-2")
+        if o.caregiver_id == "cg-1"
+    )
+
+    with pytest.raises(ActorUnavailable):
+        await harness.engine.inbound(phone(1), "no", shift_id="shift-1")
+    result = await harness.engine.inbound(phone(1), f"yes {code_2}")
+    await harness.settle()
+
+    assert (result.outcome, result.shift_id) == (Outcome.CLAIMED, "shift-2")
+    assert (await harness.engine.shift("shift-2")).claimed_by == "cg-1"
+
+
+async def test_crash_during_escalation_retries_it_at_once_after_restart(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    inject_fault(monkeypatch, harness, "escalate", "shift-1")
+
+    with structlog.testing.capture_logs() as logs:
+        await trio.sleep(10 * MINUTE)
+        await harness.settle()
+
+    assert [e["shift_id"] for e in events(logs, "actor.crashed")] == ["shift-1"]
+    calls = harness.provider.of(Purpose.OFFER, Channel.VOICE)
+    assert len(calls) == 5
+    assert {m.at for m in calls} == {EPOCH + timedelta(minutes=10)}
+
+
+# ---- repeated crashes --------------------------------------------------------------------
+
+
+async def test_supervisor_gives_up_after_max_restarts_but_the_engine_keeps_running(
+    start_engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h: Harness = await start_engine(make_config(tmp_path, actor={"max_restarts": 2}))
+    from conftest import caregiver
+
+    await h.engine.import_roster(
+        [caregiver(1), caregiver(2)], [shift("shift-1"), shift("shift-2", start_in_h=42)]
+    )
+    heal = inject_fault(monkeypatch, h, "start_fanout", "shift-2", times=None)
+
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):  # two restarts are allowed; the third failure is one too many
+            with trio.fail_after(60), pytest.raises(ActorUnavailable):
+                await h.engine.fanout("shift-2")
+
+    assert len(events(logs, "actor.crashed")) == 3
+    assert len(events(logs, "actor.restarting")) == 2
+    [gave_up] = events(logs, "actor.gave_up")
+    assert gave_up["shift_id"] == "shift-2"
+    # The engine and the other shifts carry on.
+    await started(h, "shift-1")
+    assert sorted(m.caregiver_id for m in h.provider.of(Purpose.OFFER)) == ["cg-1", "cg-2"]
+    # Once the fault is gone, the next request for the shift gets a fresh actor.
+    heal()
+    with trio.fail_after(60):
+        assert (await h.engine.fanout("shift-2")).status is FanoutStatus.STARTED
+
+
+async def test_actor_that_cannot_even_load_answers_queued_requests_instead_of_hanging(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    inject_fault(monkeypatch, harness, "offers_for_shift", "shift-1", times=None)
+
+    with trio.fail_after(60), pytest.raises(ActorUnavailable, match="shift-1"):
+        await harness.engine.fanout("shift-1")
+
+    assert (await harness.engine.shift("shift-1")).state is ShiftState.OPEN
+    assert harness.provider.sent == []
+
+
+# ---- lifecycle ---------------------------------------------------------------------------
+
+
+async def test_actor_retires_when_its_shift_is_filled(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    assert harness.engine.supervisor.actors == 1
+
+    await harness.engine.inbound(phone(1), "yes")
+    await harness.settle()
+
+    assert harness.engine.supervisor.actors == 0
+
+
+async def test_actor_retires_when_its_shift_is_cancelled(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+
+    await harness.engine.cancel("shift-1")
+    await harness.settle()
+
+    assert harness.engine.supervisor.actors == 0
+
+
+async def test_requests_for_a_closed_shift_are_answered_by_a_short_lived_actor(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    await harness.engine.inbound(phone(1), "yes")
+    await harness.settle()
+
+    assert (await harness.engine.fanout("shift-1")).status is FanoutStatus.ALREADY_FILLED
+    await harness.settle()
+
+    assert harness.engine.supervisor.actors == 0

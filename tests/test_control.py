@@ -1,0 +1,348 @@
+"""The control socket server, driven in-process over a real Unix socket with Trio's own client.
+
+Everything (server, engine, client) runs on the Trio loop, so the autojump clock only moves
+when every task waits; every conversation is bounded by `fail_after` (virtual time).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
+
+from conftest import Harness
+
+SAMPLE = Path("/work/shared/reference/sample_data.json")
+ALICE_PHONE = "+15550001"  # the sample's RN Alice: not a valid NANP number, still accepted
+ALICE_ID = "27e8d156-7fee-4f79-94d7-b45d306724d4"
+SAMPLE_RN_SHIFT = "f5a9d844-ecff-4f7a-8ef7-d091f22ad77e"
+IO_LIMIT = 30  # virtual seconds; nothing here should need more than an instant
+
+
+class Conn:
+    """One client connection: send raw bytes or requests, read response lines."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self._buf = bytearray()
+        self._next_id = 1
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def read(self) -> dict[str, Any] | None:
+        """The next response line, or None at end of stream."""
+        while b"\n" not in self._buf:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                assert not self._buf, f"partial line before EOF: {bytes(self._buf)!r}"
+                return None
+            self._buf += chunk
+        line, _, rest = bytes(self._buf).partition(b"\n")
+        self._buf[:] = rest
+        return json.loads(line)
+
+    async def request(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        request_id = self._next_id
+        self._next_id += 1
+        await self.send(_line({"id": request_id, "cmd": cmd, "args": args or {}}))
+        response = await self.read()
+        assert response is not None, f"connection closed instead of answering {cmd}"
+        assert response["id"] == request_id
+        return response
+
+    async def call(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`request` that must succeed; returns the result."""
+        response = await self.request(cmd, args)
+        assert response["ok"], response
+        return response["result"]
+
+    async def error(self, cmd: str, args: dict[str, Any] | None = None) -> str:
+        """`request` that must fail; returns the error code."""
+        response = await self.request(cmd, args)
+        assert response["ok"] is False, response
+        return response["error"]["code"]
+
+
+def _line(payload: Any) -> bytes:
+    return json.dumps(payload).encode() + b"\n"
+
+
+async def connect(path: Path) -> Conn:
+    return Conn(await trio.open_unix_socket(str(path)))
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """A short directory for sockets (sun_path is limited to 108 bytes; tmp_path is long)."""
+    directory = Path(tempfile.mkdtemp(prefix="shc-", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def sock_path(sock_dir: Path) -> Path:
+    return sock_dir / "control.sock"
+
+
+@pytest.fixture
+async def served(harness: Harness, sock_path: Path) -> AsyncIterator[Path]:
+    """The control server for the harness's engine, listening at `sock_path`."""
+    await harness.nursery.start(serve_control, sock_path, harness.engine)
+    yield sock_path
+
+
+@pytest.fixture
+async def conn(served: Path) -> AsyncIterator[Conn]:
+    c = await connect(served)
+    yield c
+    await c.stream.aclose()
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+async def test_ping_answers_pong_with_the_version(conn: Conn, autojump_clock: Any) -> None:
+    with trio.fail_after(IO_LIMIT):
+        response = await conn.request("ping")
+    assert response["ok"] is True
+    assert response["result"]["pong"] is True
+    assert response["result"]["version"]
+
+
+async def test_the_request_id_is_echoed_in_the_response(conn: Conn, autojump_clock: Any) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b'{"id": 7, "cmd": "ping", "args": {}}\n')
+        response = await conn.read()
+    assert response is not None
+    assert response["id"] == 7
+    assert response["ok"] is True
+
+
+async def test_malformed_json_is_answered_bad_json_and_the_connection_stays_usable(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b'{"id": 1, "cmd": "ping"\n')
+        bad = await conn.read()
+        good = await conn.request("ping")
+    assert bad is not None
+    assert bad["ok"] is False
+    assert bad["error"]["code"] == "bad_json"
+    assert good["ok"] is True
+
+
+async def test_an_unknown_command_is_answered_unknown_command(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        assert await conn.error("shift.explode") == "unknown_command"
+
+
+@pytest.mark.parametrize(
+    ("cmd", "args"),
+    [
+        pytest.param("fanout", {}, id="missing-shift_id"),
+        pytest.param("fanout", {"shift_id": "shift-1", "force": True}, id="extra-key"),
+        pytest.param("fanout", {"shift_id": 123}, id="wrong-type"),
+        pytest.param("ping", {"verbose": True}, id="args-to-a-command-without-any"),
+    ],
+)
+async def test_bad_arguments_are_answered_bad_args(
+    conn: Conn, cmd: str, args: dict[str, Any], autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        assert await conn.error(cmd, args) == "bad_args"
+
+
+async def test_an_unknown_shift_is_answered_not_found(conn: Conn, autojump_clock: Any) -> None:
+    with trio.fail_after(IO_LIMIT):
+        assert await conn.error("fanout", {"shift_id": "no-such-shift"}) == "not_found"
+        assert await conn.error("shift.show", {"shift_id": "no-such-shift"}) == "not_found"
+        assert await conn.error("cancel", {"shift_id": "no-such-shift"}) == "not_found"
+
+
+async def test_a_line_over_64_kib_is_answered_line_too_long_and_the_connection_closed(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b'{"id": 1, "cmd": "ping", "args": {"x": "' + b"a" * MAX_LINE)
+        response = await conn.read()
+        after = await conn.read()
+    assert response is not None
+    assert response["ok"] is False
+    assert response["error"]["code"] == "line_too_long"
+    assert after is None  # end of stream: the server hung up
+
+
+async def test_pipelined_requests_in_one_write_are_all_answered_in_order(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    requests = [
+        {"id": 1, "cmd": "ping", "args": {}},
+        {"id": 2, "cmd": "shift.list", "args": {}},
+        {"id": 3, "cmd": "nope", "args": {}},
+        {"id": 4, "cmd": "shift.show", "args": {"shift_id": "shift-1"}},
+        {"id": 5, "cmd": "status", "args": {}},
+    ]
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b"".join(_line(r) for r in requests))
+        responses = [await conn.read() for _ in requests]
+    assert [r["id"] for r in responses if r] == [1, 2, 3, 4, 5]
+    assert [r["ok"] for r in responses if r] == [True, True, False, True, True]
+
+
+async def test_blank_lines_are_ignored(conn: Conn, autojump_clock: Any) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b"\n   \n\r\n")
+        response = await conn.request("ping")
+    assert response["ok"] is True
+    assert response["id"] == 1  # the first answer is the ping's: nothing for the blanks
+
+
+# --------------------------------------------------------------------------- the socket file
+
+
+async def test_the_socket_file_is_created_with_mode_0660(
+    served: Path, autojump_clock: Any
+) -> None:
+    mode = served.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o660
+
+
+async def test_a_stale_socket_file_is_replaced(
+    harness: Harness, sock_path: Path, autojump_clock: Any
+) -> None:
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(sock_path))
+    dead.close()  # leaves the file behind, with nobody listening
+    stale_inode = sock_path.stat().st_ino
+
+    await harness.nursery.start(serve_control, sock_path, harness.engine)
+
+    assert sock_path.stat().st_ino != stale_inode
+    with trio.fail_after(IO_LIMIT):
+        c = await connect(sock_path)
+        assert (await c.call("ping"))["pong"] is True
+        await c.stream.aclose()
+
+
+async def test_a_live_socket_is_refused_and_left_intact(
+    harness: Harness, served: Path, sock_dir: Path, autojump_clock: Any
+) -> None:
+    inode = served.stat().st_ino
+
+    with pytest.raises(ControlSocketError, match="another shiftd"):
+        await harness.nursery.start(serve_control, served, harness.engine)
+
+    assert served.stat().st_ino == inode
+    with trio.fail_after(IO_LIMIT):
+        c = await connect(served)  # the first server still answers
+        assert (await c.call("ping"))["pong"] is True
+        await c.stream.aclose()
+
+
+async def test_a_regular_file_at_the_path_is_refused_and_not_deleted(
+    harness: Harness, sock_path: Path, autojump_clock: Any
+) -> None:
+    sock_path.write_text("precious\n")
+
+    with pytest.raises(ControlSocketError, match="not a socket"):
+        await harness.nursery.start(serve_control, sock_path, harness.engine)
+
+    assert sock_path.read_text() == "precious\n"
+
+
+async def test_the_socket_file_is_removed_on_shutdown(
+    harness: Harness, sock_path: Path, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve_control, sock_path, harness.engine)
+            assert sock_path.exists()
+            nursery.cancel_scope.cancel()
+    assert not sock_path.exists()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def test_a_sample_roster_is_imported_fanned_out_and_claimed_over_the_socket(
+    harness: Harness, conn: Conn, autojump_clock: Any
+) -> None:
+    sample = json.loads(SAMPLE.read_text())
+    with trio.fail_after(IO_LIMIT):
+        imported = await conn.call("roster.import", sample)
+        listed = await conn.call("shift.list")
+        fanout = await conn.call("fanout", {"shift_id": SAMPLE_RN_SHIFT})
+        await harness.settle()
+        inbound = await conn.call("inbound", {"from": ALICE_PHONE, "body": "yes"})
+        await harness.settle()
+        shown = (await conn.call("shift.show", {"shift_id": SAMPLE_RN_SHIFT}))["shift"]
+
+    assert imported["caregivers"] and imported["shifts"]
+    assert {s["id"] for s in sample["shifts"]} <= {s["id"] for s in listed["shifts"]}
+    assert fanout["status"] == "started"
+    assert fanout["offered"] == 6  # harness RNs cg-1..cg-5 and the sample's Alice
+    assert inbound["outcome"] == "claimed"
+    assert inbound["shift_id"] == SAMPLE_RN_SHIFT
+    assert inbound["caregiver_id"] == ALICE_ID
+    assert shown["state"] == "filled"
+    assert shown["claimed_by"] == ALICE_ID
+    assert shown["claimed_at"] is not None
+    assert {c["caregiver_id"] for c in shown["contacts"]} >= {ALICE_ID, "cg-1"}
+    assert all(c["state"] == "sent" for c in shown["contacts"])
+    assert shown["timeline"]
+    assert any(e["kind"] == "reply" and e["caregiver_id"] == ALICE_ID for e in shown["timeline"])
+
+
+async def test_fifty_concurrent_fanouts_on_fifty_connections_start_exactly_one(
+    served: Path, autojump_clock: Any
+) -> None:
+    statuses: list[str] = []
+
+    async def one() -> None:
+        c = await connect(served)
+        async with c.stream:
+            statuses.append((await c.call("fanout", {"shift_id": "shift-1"}))["status"])
+
+    with trio.fail_after(IO_LIMIT):
+        async with trio.open_nursery() as nursery:
+            for _ in range(50):
+                nursery.start_soon(one)
+
+    assert len(statuses) == 50
+    assert statuses.count("started") == 1
+    assert set(statuses) == {"started", "already_running"}
+
+
+async def test_status_counts_shifts_caregivers_and_outbox(
+    harness: Harness, conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        before = await conn.call("status")
+        await conn.call("fanout", {"shift_id": "shift-1"})
+        await harness.settle()
+        after = await conn.call("status")
+
+    assert before["caregivers"] == 7
+    assert before["shifts"]["open"] == 1
+    assert sum(before["outbox"].values()) == 0
+    assert before["actors"] == 0
+    assert after["shifts"]["open"] == 0
+    assert after["shifts"]["offering"] == 1
+    assert after["outbox"]["sent"] == 5  # one offer SMS to each RN
+    assert after["actors"] == 1
+    assert after["version"]

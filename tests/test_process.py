@@ -1,0 +1,196 @@
+"""The real daemon as a subprocess: killed with SIGKILL mid-fanout and restarted, it loses
+no claim, sends nothing twice and escalates at the deadline set before the crash.
+
+Real time here, so delays are short (an escalation delay of 4 s) and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shiftd.clock import parse_iso
+from shiftd.control.client import ConnectError, ControlClient
+
+pytestmark = pytest.mark.process
+
+DELAY = 4.0
+START = datetime.now(UTC) + timedelta(days=1)
+ROSTER = {
+    "caregivers": [
+        {"id": f"rn-{n}", "name": f"Nurse {n}", "role": "RN", "phone": f"+1555020000{n}"}
+        for n in range(1, 5)
+    ]
+    + [{"id": "lpn-1", "name": "Lpn One", "role": "LPN", "phone": "+15550200009"}],
+    "shifts": [
+        {
+            "id": "night-rn",
+            "organization_id": "org",
+            "role_required": "RN",
+            "start_time": START.isoformat(),
+            "end_time": (START + timedelta(hours=8)).isoformat(),
+        }
+    ],
+}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.socket = workdir / "state" / "control.sock"
+        self.record = workdir / "state" / "messages.jsonl"
+        self.config = workdir / "shiftd.yaml"
+        self.config.write_text(
+            "state_dir: ./state\n"
+            "control_socket: ./state/control.sock\n"
+            f"escalation:\n  delay: {int(DELAY)}s\n"
+            "notifier:\n  kind: record\n  path: ./state/messages.jsonl\n"
+            "shutdown:\n  grace: 5s\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shiftd.cli", "run", "--config", str(self.config)],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "daemon.log", "ab"),  # noqa: SIM115
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        wait_for(self._answers, 15, "the daemon to answer ping")
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            log = (self.workdir / "daemon.log").read_text()
+            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{log}")
+        try:
+            self.call("ping")
+        except (ConnectError, OSError):
+            return False
+        return True
+
+    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
+        with ControlClient(str(self.socket), timeout=10) as client:
+            return client.call(cmd, args)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+    def messages(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    workdir = Path(tempfile.mkdtemp(prefix="shiftd-", dir="/tmp"))  # short: socket paths
+    d = Daemon(workdir)
+    try:
+        yield d
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.kill9()
+        if os.environ.get("KEEP") is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_sigkill_mid_fanout_loses_nothing_and_sends_nothing_twice(daemon: Daemon) -> None:
+    daemon.start()
+    daemon.call("roster.import", **ROSTER)
+    fanout = daemon.call("fanout", shift_id="night-rn")
+    assert fanout["status"] == "started" and fanout["offered"] == 4
+    escalate_at = parse_iso(fanout["escalate_at"])
+    wait_for(lambda: len(daemon.messages()) >= 4, 10, "four offer texts")
+    assert daemon.call("inbound", **{"from": "+15550200002", "body": "no"})["outcome"] == "declined"
+    wait_for(lambda: len(daemon.messages()) == 5, 5, "the decline acknowledged")
+
+    # Crash well before the escalation deadline, and come back.
+    daemon.kill9()
+    daemon.start()
+    assert daemon.call("fanout", shift_id="night-rn")["status"] == "already_running"
+
+    # The calls go out at the deadline set before the crash, not a full delay after restart.
+    calls = wait_for(lambda: [m for m in daemon.messages() if m["channel"] == "voice"], 15, "calls")
+    first_call = parse_iso(calls[0]["ts"])
+    assert escalate_at <= first_call < escalate_at + timedelta(seconds=1.5)
+    wait_for(
+        lambda: len([m for m in daemon.messages() if m["channel"] == "voice"]) == 3, 5, "3 calls"
+    )
+    assert {m["caregiver_id"] for m in daemon.messages() if m["channel"] == "voice"} == {
+        "rn-1",
+        "rn-3",
+        "rn-4",
+    }
+
+    # A claim, then another crash: the claim survives and is not given twice.
+    won = daemon.call("inbound", **{"from": "+15550200003", "body": "yes"})
+    assert won["outcome"] == "claimed"
+    wait_for(lambda: any(m["purpose"] == "confirm" for m in daemon.messages()), 5, "confirm")
+    daemon.kill9()
+    daemon.start()
+    shown = daemon.call("shift.show", shift_id="night-rn")["shift"]
+    assert shown["state"] == "filled" and shown["claimed_by"] == "rn-3"
+    late = daemon.call("inbound", **{"from": "+15550200004", "body": "YES"})
+    assert late["outcome"] == "already_filled"
+    assert daemon.call("fanout", shift_id="night-rn")["status"] == "already_filled"
+
+    wait_for(
+        lambda: any(m["purpose"] == "already_filled" for m in daemon.messages()), 5, "late reply"
+    )
+    messages = daemon.messages()
+    per_message = Counter((m["caregiver_id"], m["channel"], m["purpose"]) for m in messages)
+    assert max(per_message.values()) == 1, per_message
+    assert per_message[("rn-3", "sms", "confirm")] == 1
+    assert daemon.stop() == 0
+
+
+def test_sigterm_stops_gracefully_and_removes_the_socket(daemon: Daemon) -> None:
+    daemon.start()
+    assert daemon.stop() == 0
+    assert not daemon.socket.exists()
+    assert "daemon.stopped" in (daemon.workdir / "daemon.log").read_text()
+
+
+def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: Daemon) -> None:
+    daemon.start()
+    second = subprocess.run(
+        [sys.executable, "-m", "shiftd.cli", "run", "--config", str(daemon.config)],
+        cwd=daemon.workdir,
+        capture_output=True,
+        timeout=15,
+    )
+    assert second.returncode == 1
+    assert b"another shiftd" in second.stderr
+    assert daemon.call("ping")["pong"] is True

@@ -1,0 +1,396 @@
+"""The SQLite store: schema, roster import, the transitions that matter, and group commit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from conftest import EPOCH, caregiver, shift
+
+from shiftd.models import Roster, ShiftState
+from shiftd.store.base import NewMessage, StoreError
+from shiftd.store.sqlite import SCHEMA_VERSION, SqliteStore
+
+SAMPLE = Path("/work/shared/reference/sample_data.json")
+LATER = EPOCH + timedelta(minutes=10)
+
+
+@asynccontextmanager
+async def running(path: Path, **options: object) -> AsyncIterator[SqliteStore]:
+    """A started store; stopped (its queue drained) when the block ends."""
+    async with trio.open_nursery() as n:
+        store = await n.start(SqliteStore(path, **options).run)  # type: ignore[arg-type]
+        yield store
+        n.cancel_scope.cancel()
+
+
+def offer_text(code: int) -> str:
+    return f"RN shift tomorrow 08:00. Reply YES {code} to take it."
+
+
+def sample_roster() -> Roster:
+    return Roster.model_validate(json.loads(SAMPLE.read_text()))
+
+
+def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read the database file directly, as an operator with sqlite3 would."""
+    with sqlite3.connect(path) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def outbox(store: SqliteStore, shift_id: str) -> dict[tuple[str, str, str], str]:
+    """(caregiver, channel, purpose) → state for every outbox row of a shift."""
+    rows = store._read(
+        "SELECT caregiver_id, channel, purpose, state FROM outbox WHERE shift_id = ?", (shift_id,)
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+async def set_outbox_state(store: SqliteStore, shift_id: str, caregiver_id: str, state: str):
+    await store._write(
+        lambda conn: conn.execute(
+            "UPDATE outbox SET state = ? WHERE shift_id = ? AND caregiver_id = ?",
+            (state, shift_id, caregiver_id),
+        )
+    )
+
+
+async def fanout(store: SqliteStore, shift_id: str = "shift-1") -> int | None:
+    return await store.start_fanout(shift_id, at=EPOCH, escalate_at=LATER, render_offer=offer_text)
+
+
+# ---- schema -----------------------------------------------------------------------------
+
+
+async def test_a_fresh_database_is_migrated_to_the_schema_version(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with running(path):
+        pass
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    tables = {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"caregivers", "shifts", "offers", "outbox", "events", "inbound"} <= tables
+
+
+async def test_reopening_a_database_does_not_run_migrations_again(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with running(path) as store:
+        await store.import_roster([caregiver(1)], [shift()], EPOCH)
+    # Re-running the first migration would fail ("table caregivers already exists") or, if
+    # it could not fail, lose the rows.
+    async with running(path) as store:
+        assert await store.caregiver("cg-1") is not None
+        assert await store.shift("shift-1") is not None
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+async def test_a_database_newer_than_the_code_is_refused(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    async with trio.open_nursery() as n:
+        with pytest.raises(StoreError, match="newer"):
+            await n.start(SqliteStore(path).run)
+    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
+
+
+async def test_the_database_is_in_wal_mode(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with running(path) as store:
+        assert store._read("PRAGMA journal_mode")[0][0] == "wal"
+    assert sql(path, "PRAGMA journal_mode") == [("wal",)]  # persistent, not per connection
+
+
+# ---- roster import ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
+async def test_the_reference_sample_roster_imports_unchanged(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    roster = sample_roster()
+    async with running(tmp_path / "s.sqlite3") as store:
+        people, shifts = await store.import_roster(roster.caregivers, roster.shifts, EPOCH)
+        assert (people.created, people.skipped) == (3, [])
+        assert (shifts.created, shifts.skipped) == (3, [])
+        # Phones that are not valid NANP numbers and ids that are not UUIDs stay as they are.
+        alice = await store.caregiver_by_phone("+15550001")
+        assert alice is not None
+        assert alice.id == "27e8d156-7fee-4f79-94d7-b45d306724d4"
+        assert await store.shift("b2c3d4e5-f6g7-8901-bcde-f23456789012") is not None
+        assert len(await store.list_caregivers()) == 3
+        assert len(await store.list_shifts(ShiftState.OPEN)) == 3
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
+async def test_reimporting_the_same_roster_changes_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    roster = sample_roster()
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster(roster.caregivers, roster.shifts, EPOCH)
+        people, shifts = await store.import_roster(roster.caregivers, roster.shifts, LATER)
+        assert (people.created, people.updated, people.unchanged, people.skipped) == (0, 0, 3, [])
+        assert (shifts.created, shifts.updated, shifts.unchanged, shifts.skipped) == (0, 0, 3, [])
+        assert len(await store.list_caregivers()) == 3
+        assert len(await store.list_shifts()) == 3
+
+
+async def test_reimporting_a_changed_name_updates_the_caregiver_without_duplicating(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1), caregiver(2)], [], EPOCH)
+        renamed = caregiver(1).model_copy(update={"name": "Alice Ongwele-Smith"})
+        people, _ = await store.import_roster([renamed, caregiver(2)], [], LATER)
+        assert (people.created, people.updated, people.unchanged) == (0, 1, 1)
+        row = await store.caregiver("cg-1")
+        assert row is not None
+        assert row.name == "Alice Ongwele-Smith"
+        assert [c.id for c in await store.list_caregivers()] == ["cg-1", "cg-2"]
+
+
+async def test_a_second_caregiver_with_the_same_phone_is_skipped_with_a_reason(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    twin = caregiver(2).model_copy(update={"phone": caregiver(1).phone})
+    async with running(tmp_path / "s.sqlite3") as store:
+        people, _ = await store.import_roster([caregiver(1), twin], [], EPOCH)
+        assert people.created == 1
+        assert people.skipped == [{"id": "cg-2", "reason": "phone already used by cg-1"}]
+        assert await store.caregiver("cg-2") is None
+        found = await store.caregiver_by_phone(caregiver(1).phone)
+        assert found is not None
+        assert found.id == "cg-1"
+
+
+async def test_reimport_does_not_change_a_shift_in_a_fanout(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1)], [shift()], EPOCH)
+        assert await fanout(store) == 1
+        before = await store.shift("shift-1")
+        moved = shift(start_in_h=20)
+        _, shifts = await store.import_roster([caregiver(1)], [moved], LATER)
+        assert shifts.updated == 0
+        assert shifts.skipped == [{"id": "shift-1", "reason": "shift is offering; not changed"}]
+        assert await store.shift("shift-1") == before
+
+
+async def test_caregiver_by_phone_uses_an_index_not_a_scan(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        plan = " ".join(
+            str(r[3])
+            for r in store._read(
+                "EXPLAIN QUERY PLAN SELECT id, name, role, phone, tags FROM caregivers"
+                " WHERE phone = ?",
+                ("+15550001",),
+            )
+        )
+    assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+    assert "SCAN" not in plan, plan
+
+
+# ---- fanout and claim ---------------------------------------------------------------------
+
+
+async def test_start_fanout_gives_each_caregiver_codes_unique_among_their_open_offers(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    shifts = [shift(f"shift-{n}", start_in_h=18 + 8 * n) for n in range(1, 4)]
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1), caregiver(2)], shifts, EPOCH)
+        for s in shifts:
+            assert await fanout(store, s.id) == 2
+        for cg in ("cg-1", "cg-2"):
+            codes = [o.code for o in await store.offers_for_caregiver(cg)]
+            assert len(codes) == 3
+            assert len(set(codes)) == 3, codes
+
+
+async def test_a_reply_code_is_not_reused_right_after_its_shift_closes(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
+        await fanout(store, "shift-1")
+        [first] = await store.offers_for_shift("shift-1")
+        assert await store.cancel_shift("shift-1", at=LATER)
+        # Code `first.code` is free again, but a late "YES <code>" for the closed shift
+        # must not land on the new one: codes cycle instead of restarting at the lowest.
+        await fanout(store, "shift-2")
+        [second] = await store.offers_for_shift("shift-2")
+        assert second.code != first.code
+        assert second.code == first.code + 1
+
+
+async def test_starting_a_fanout_twice_returns_none_and_inserts_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
+        assert await fanout(store) == 2
+        before = await store.counts(), await store.offers_for_shift("shift-1")
+        assert await fanout(store) is None
+        assert (await store.counts(), await store.offers_for_shift("shift-1")) == before
+        assert before[0]["outbox"]["pending"] == 2
+
+
+async def test_a_second_claim_of_the_same_shift_is_refused(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
+        await fanout(store)
+        assert await store.claim("shift-1", "cg-1", at=LATER, confirm="yours", filled="taken")
+        assert not await store.claim("shift-1", "cg-2", at=LATER, confirm="yours", filled="taken")
+        row = await store.shift("shift-1")
+        assert row is not None
+        assert (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-1")
+        assert outbox(store, "shift-1").get(("cg-2", "sms", "confirm")) is None
+
+
+async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregivers(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(n) for n in range(1, 6)], [shift()], EPOCH)
+        await fanout(store)
+        await set_outbox_state(store, "shift-1", "cg-1", "sent")  # the winner
+        await set_outbox_state(store, "shift-1", "cg-2", "sent")  # contacted
+        await set_outbox_state(store, "shift-1", "cg-3", "sending")  # maybe contacted
+        await set_outbox_state(store, "shift-1", "cg-4", "sent")  # contacted, then declined
+        assert await store.decline("shift-1", "cg-4", at=EPOCH, reply=None)
+        # cg-5's offer is still pending: never contacted
+
+        assert await store.claim("shift-1", "cg-1", at=LATER, confirm="yours", filled="taken")
+
+        assert outbox(store, "shift-1") == {
+            ("cg-1", "sms", "offer"): "sent",
+            ("cg-1", "sms", "confirm"): "pending",
+            ("cg-2", "sms", "offer"): "sent",
+            ("cg-2", "sms", "filled"): "pending",
+            ("cg-3", "sms", "offer"): "sending",
+            ("cg-3", "sms", "filled"): "pending",
+            ("cg-4", "sms", "offer"): "sent",
+            ("cg-5", "sms", "offer"): "cancelled",
+        }
+
+
+# ---- the writer ---------------------------------------------------------------------------
+
+
+def insert_event(n: int):
+    def write(conn: sqlite3.Connection) -> int:
+        conn.execute(
+            "INSERT INTO events (shift_id, ts, kind) VALUES (?, '2025-07-01T14:00:00Z', 'test')",
+            (f"s-{n}",),
+        )
+        return n
+
+    return write
+
+
+async def test_concurrent_writes_are_grouped_into_few_commits(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    results: list[int] = []
+
+    async def write(n: int) -> None:
+        results.append(await store._write(insert_event(n)))
+
+    async with running(tmp_path / "s.sqlite3") as store:
+        base = store.stats.commits
+        async with trio.open_nursery() as writers:
+            for n in range(200):
+                writers.start_soon(write, n)
+        commits = store.stats.commits - base
+        assert sorted(results) == list(range(200))
+        assert commits <= 10, commits
+        assert store._read("SELECT count(*) FROM events WHERE kind = 'test'")[0][0] == 200
+
+
+async def test_a_failing_write_does_not_roll_back_its_neighbours_in_the_batch(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO events (shift_id, ts, kind) VALUES ('bad', '2025-07-01T14:00:00Z', 'x')"
+        )
+        raise ValueError("this write fails half-way")
+
+    outcomes: dict[str, object] = {}
+
+    async def attempt(name: str, fn) -> None:
+        try:
+            outcomes[name] = await store._write(fn)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    async with running(tmp_path / "s.sqlite3") as store:
+        base = store.stats.commits
+        async with trio.open_nursery() as writers:
+            writers.start_soon(attempt, "before", insert_event(1))
+            writers.start_soon(attempt, "failing", failing)
+            writers.start_soon(attempt, "after", insert_event(2))
+        assert store.stats.commits - base == 1  # the three shared one transaction
+        assert outcomes["before"] == 1
+        assert outcomes["after"] == 2
+        assert isinstance(outcomes["failing"], ValueError)
+        kept = store._read("SELECT shift_id FROM events ORDER BY shift_id")
+        assert [r[0] for r in kept] == ["s-1", "s-2"]  # and not the failing write's half
+
+
+async def test_writes_queued_when_the_store_is_cancelled_are_still_committed(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = SqliteStore(path, batch_max=1)  # one write per commit: the rest wait in the queue
+    results: list[int] = []
+
+    async def write(n: int) -> None:
+        results.append(await store._write(cancelling(n)))
+
+    with trio.fail_after(60):  # a write left in the queue would hang its writer forever
+        async with trio.open_nursery() as writers, trio.open_nursery() as store_nursery:
+
+            def cancelling(n: int):
+                def write(conn: sqlite3.Connection) -> int:
+                    store_nursery.cancel_scope.cancel()  # stop the store mid-stream
+                    return insert_event(n)(conn)
+
+                return write
+
+            await store_nursery.start(store.run)
+            for n in range(10):
+                writers.start_soon(write, n)
+
+    assert store.stats.commits == 2  # the first write, then the nine drained together
+    assert sorted(results) == list(range(10))
+    assert sql(path, "SELECT count(*) FROM events WHERE kind = 'test'") == [(10,)]
+
+
+async def test_a_write_after_the_store_stopped_fails_instead_of_waiting_forever(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        pass
+    with pytest.raises(StoreError, match="not running"):
+        await store.queue([], at=EPOCH)
