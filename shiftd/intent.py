@@ -67,7 +67,10 @@ def load_classifier(path: str) -> Classifier:
         target = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ValueError(f"cannot load classifier {path!r}: {exc}") from exc
-    instance = target() if isinstance(target, type) else target
+    try:
+        instance = target() if isinstance(target, type) else target
+    except Exception as exc:  # a class that needs arguments, or whose __init__ fails
+        raise ValueError(f"cannot load classifier {path!r}: {exc}") from exc
     if not callable(getattr(instance, "classify", None)):
         raise ValueError(f"classifier {path!r} has no classify(body, channel) method")
     return instance

@@ -28,9 +28,10 @@ class Messages:
         )
 
     def offer_voice(self, shift: ShiftRow) -> str:
+        role = shift.role_required
         return (
-            f"Hello, this is {self.agency}. An {shift.role_required} shift is open on "
-            f"{self.window(shift)}. Press 1 to accept it, or 2 to decline."
+            f"Hello, this is {self.agency}. {_article(role).capitalize()} {role} shift is open "
+            f"on {self.window(shift)}. Press 1 to accept it, or 2 to decline."
         )
 
     def confirm(self, shift: ShiftRow) -> str:
@@ -72,6 +73,14 @@ class Messages:
 
     def no_open_offer(self) -> str:
         return f"{self.agency}: you have no open shift offers right now."
+
+
+def _article(role: str) -> str:
+    """The article before `role` as it is read aloud: an RN, an LPN, an HHA, a CNA (an
+    initialism is read letter by letter), an aide, a nurse."""
+    if role.isupper():
+        return "an" if role[:1] in "AEFHILMNORSX" else "a"
+    return "an" if role[:1].lower() in "aeiou" else "a"
 
 
 def _hm(at: datetime) -> str:

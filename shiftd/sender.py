@@ -88,6 +88,10 @@ class Sender:
                         await workers.send(row)
             retry_at = await self._store.next_retry_at()
             deadline = self._clock.deadline(retry_at) if retry_at else math.inf
+            if deadline <= trio.current_time() and self._queued:
+                # A due retry is already waiting for a busy worker: rescanning now would spin
+                # without yielding to the clock. Workers wake us as each row finishes.
+                deadline = math.inf
             with trio.move_on_at(deadline):
                 await self._wake.wait()
 
@@ -101,6 +105,7 @@ class Sender:
                         await self._deliver(row)
                 finally:
                     self._queued.discard(row.id)
+                    self.wake()  # a due row may be waiting for this worker (see _feed)
 
     async def _deliver(self, row: OutboxRow) -> None:
         store, clock = self._store, self._clock

@@ -65,28 +65,34 @@ class Supervisor:
     ) -> None:
         """Recover actors, report started, supervise until cancelled.
 
-        On cancellation every actor stops between messages (one in hand is finished).
+        On cancellation every actor stops between messages (one in hand is finished) and
+        the requests still queued are answered with ActorUnavailable, as is any request made
+        after the supervisor stopped.
         """
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            shifts = await self._ctx.store.shifts_in_progress()
-            # Spawning many actors churns the allocator; the collector has nothing to find.
-            gc.disable()
-            try:
-                for shift in shifts:
-                    self._spawn(shift.id)
-            finally:
-                gc.enable()
-            gc.freeze()  # long-lived objects leave the collector's sight: shorter pauses
-            log.info("supervisor.recovered", actors=len(shifts))
-            task_status.started(self)
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                shifts = await self._ctx.store.shifts_in_progress()
+                # Spawning many actors churns the allocator; the collector has nothing to find.
+                gc.disable()
+                try:
+                    for shift in shifts:
+                        self._spawn(shift.id)
+                finally:
+                    gc.enable()
+                gc.freeze()  # long-lived objects leave the collector's sight: shorter pauses
+                log.info("supervisor.recovered", actors=len(shifts))
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            self._nursery = None
 
     async def ask(self, shift_id: str, message: Message, reply: Reply[T]) -> T:
         """Send `message` to the shift's actor (spawning it if needed) and await `reply`.
 
         The caller must know the shift exists. Waits while the inbox is full (backpressure).
-        Raises ActorUnavailable if the actor fails with the message in hand or has given up.
+        Raises ActorUnavailable if the actor fails with the message in hand or has given up,
+        or if the supervisor stops (or has stopped) before the message is handled.
         """
         await self._route(shift_id, message)
         return await reply.wait()
@@ -105,7 +111,7 @@ class Supervisor:
 
     def _spawn(self, shift_id: str) -> _Handle:
         if self._nursery is None:
-            raise RuntimeError("supervisor is not running")
+            raise ActorUnavailable("supervisor is not running")
         send, receive = trio.open_memory_channel[Message](self._inbox_size)
         handle = _Handle(send, receive, trio.CancelScope())
         self._actors[shift_id] = handle
@@ -118,42 +124,48 @@ class Supervisor:
 
     async def _supervise(self, shift_id: str, handle: _Handle) -> None:
         failures: deque[float] = deque()
-        with handle.scope:
-            while True:
-                actor = ShiftActor(
-                    shift_id, self._ctx, handle.receive, lambda: self._retire(shift_id, handle)
-                )
-                crashed = False
-                try:
-                    await actor.run()
-                except* Exception as group:
-                    crashed = True
-                    log.error("actor.crashed", shift_id=shift_id, exc_info=group)
-                    if actor.current is not None:
-                        actor.current.reply.fail(
-                            ActorUnavailable(f"shift {shift_id}: internal error")
-                        )
-                if not crashed:
-                    return
-                now = trio.current_time()
-                failures.append(now)
-                while failures and failures[0] < now - self._restart_window:
-                    failures.popleft()
-                if len(failures) > self._max_restarts:
-                    log.error("actor.gave_up", shift_id=shift_id, failures=len(failures))
-                    self._give_up(shift_id, handle)
-                    return
-                self.restarts += 1
-                log.warning("actor.restarting", shift_id=shift_id, attempt=len(failures))
+        reason = "shiftd is stopping"
+        try:
+            with handle.scope:
+                while True:
+                    actor = ShiftActor(
+                        shift_id, self._ctx, handle.receive, lambda: self._retire(shift_id, handle)
+                    )
+                    crashed = False
+                    try:
+                        await actor.run()
+                    except* Exception as group:
+                        crashed = True
+                        log.error("actor.crashed", shift_id=shift_id, exc_info=group)
+                        if actor.current is not None:
+                            actor.current.reply.fail(
+                                ActorUnavailable(f"shift {shift_id}: internal error")
+                            )
+                    if not crashed:
+                        return
+                    now = trio.current_time()
+                    failures.append(now)
+                    while failures and failures[0] < now - self._restart_window:
+                        failures.popleft()
+                    if len(failures) > self._max_restarts:
+                        log.error("actor.gave_up", shift_id=shift_id, failures=len(failures))
+                        reason = "actor failed repeatedly"
+                        return
+                    self.restarts += 1
+                    log.warning("actor.restarting", shift_id=shift_id, attempt=len(failures))
+        finally:
+            # Given up, or cancelled (shutdown): nobody reads this inbox any more.
+            self._close_inbox(shift_id, handle, reason)
 
-    def _give_up(self, shift_id: str, handle: _Handle) -> None:
-        """Answer everything queued with ActorUnavailable; the next request tries afresh."""
+    def _close_inbox(self, shift_id: str, handle: _Handle, reason: str) -> None:
+        """Answer everything queued with ActorUnavailable and close the inbox, so senders
+        blocked on it route afresh; the next request gets a fresh actor (if still running).
+        A no-op for an actor that retired normally (it closed its inbox itself)."""
         self._retire(shift_id, handle)
         while True:
             try:
-                handle.receive.receive_nowait().reply.fail(
-                    ActorUnavailable(f"shift {shift_id}: actor failed repeatedly")
-                )
-            except (trio.WouldBlock, trio.EndOfChannel):
+                message = handle.receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
+            message.reply.fail(ActorUnavailable(f"shift {shift_id}: {reason}"))
         handle.receive.close()

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 import structlog
 import trio
+from conftest import EPOCH, Harness, caregiver, make_config, phone, shift
 
 from shiftd.actor import ActorUnavailable
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
-
-from conftest import EPOCH, Harness, make_config, phone, shift
 
 MINUTE = 60
 
@@ -164,8 +163,6 @@ async def test_supervisor_gives_up_after_max_restarts_but_the_engine_keeps_runni
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     h: Harness = await start_engine(make_config(tmp_path, actor={"max_restarts": 2}))
-    from conftest import caregiver
-
     await h.engine.import_roster(
         [caregiver(1), caregiver(2)], [shift("shift-1"), shift("shift-2", start_in_h=42)]
     )
@@ -238,3 +235,66 @@ async def test_requests_for_a_closed_shift_are_answered_by_a_short_lived_actor(
     await harness.settle()
 
     assert harness.engine.supervisor.actors == 0
+
+
+# ---- stopping ----------------------------------------------------------------------------
+
+
+async def fanouts_while_stopping(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, requests: int
+) -> list[object]:
+    """Queue `requests` fanouts for shift-1 behind a slow first one, then stop the engine.
+
+    Returns what each caller got, in the order they got it.
+    """
+    store = h.engine.store
+    original = store.start_fanout
+
+    async def slow_start_fanout(*args: Any, **kwargs: Any) -> Any:
+        await trio.sleep(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "start_fanout", slow_start_fanout)
+    answers: list[object] = []
+
+    async def ask() -> None:
+        try:
+            answers.append((await h.engine.fanout("shift-1")).status)
+        except ActorUnavailable as exc:
+            answers.append(exc)
+
+    with trio.fail_after(60):  # virtual time: a request left waiting fails the test
+        async with trio.open_nursery() as nursery:
+            for _ in range(requests):
+                nursery.start_soon(ask)
+            await trio.testing.wait_all_tasks_blocked()  # one in hand, the others queued
+            h.engine.stop()
+    return answers
+
+
+async def test_requests_queued_when_the_engine_stops_are_answered_not_left_waiting(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    answers = await fanouts_while_stopping(harness, monkeypatch, 10)
+
+    assert len(answers) == 10
+    assert answers.count(FanoutStatus.STARTED) == 1  # the one in hand is finished
+    refused = [a for a in answers if isinstance(a, ActorUnavailable)]
+    assert len(refused) == 9
+    assert all("stopping" in str(a) for a in refused)
+
+
+async def test_requests_blocked_on_a_full_inbox_when_the_engine_stops_are_answered(
+    start_engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h: Harness = await start_engine(make_config(tmp_path, actor={"inbox_size": 1}))
+    await h.engine.import_roster([caregiver(1)], [shift()])
+
+    answers = await fanouts_while_stopping(h, monkeypatch, 10)
+
+    assert len(answers) == 10
+    assert answers.count(FanoutStatus.STARTED) == 1
+    assert sum(isinstance(a, ActorUnavailable) for a in answers) == 9

@@ -6,7 +6,9 @@ when every task waits; every conversation is bounded by `fail_after` (virtual ti
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import socket
 import stat
@@ -17,11 +19,10 @@ from typing import Any
 
 import pytest
 import trio
-import trio.testing
-
-from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
-
 from conftest import Harness
+
+from shiftd.control.commands import COMMANDS, Command, NoArgs
+from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
 
 SAMPLE = Path("/work/shared/reference/sample_data.json")
 ALICE_PHONE = "+15550001"  # the sample's RN Alice: not a valid NANP number, still accepted
@@ -81,6 +82,27 @@ def _line(payload: Any) -> bytes:
 
 async def connect(path: Path) -> Conn:
     return Conn(await trio.open_unix_socket(str(path)))
+
+
+# Filesystem checks are instant local syscalls; plain helpers keep them out of async code.
+def _stat(path: Path) -> os.stat_result:
+    return path.stat()
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def _is_socket(path: Path) -> bool:
+    return path.is_socket()
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 @pytest.fixture
@@ -143,6 +165,47 @@ async def test_malformed_json_is_answered_bad_json_and_the_connection_stays_usab
     assert good["ok"] is True
 
 
+async def test_deeply_nested_json_is_answered_bad_json_and_the_server_keeps_serving(
+    served: Path, conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b"[" * 50_000 + b"\n")  # json.loads raises RecursionError on this
+        bad = await conn.read()
+        same = await conn.request("ping")
+        other = await connect(served)
+        fresh = await other.request("ping")
+        await other.stream.aclose()
+    assert bad is not None
+    assert bad["error"]["code"] == "bad_json"
+    assert same["ok"] is True
+    assert fresh["ok"] is True
+
+
+async def test_a_number_too_long_to_convert_is_answered_bad_json(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b'{"id": ' + b"1" * 5000 + b', "cmd": "ping"}\n')  # ValueError in json
+        bad = await conn.read()
+        good = await conn.request("ping")
+    assert bad is not None
+    assert bad["error"]["code"] == "bad_json"
+    assert good["ok"] is True
+
+
+async def test_a_lone_surrogate_in_the_request_id_is_still_answered(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(b'{"id": "\\ud800", "cmd": "ping", "args": {}}\n')
+        response = await conn.read()
+        good = await conn.request("ping")
+    assert response is not None
+    assert response["id"] == "\ud800"
+    assert response["ok"] is True
+    assert good["ok"] is True
+
+
 async def test_an_unknown_command_is_answered_unknown_command(
     conn: Conn, autojump_clock: Any
 ) -> None:
@@ -166,11 +229,32 @@ async def test_bad_arguments_are_answered_bad_args(
         assert await conn.error(cmd, args) == "bad_args"
 
 
+async def test_a_shift_that_ends_before_it_starts_is_answered_bad_args(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    args = {
+        "role_required": "RN",
+        "start_time": "2025-07-02T16:00:00Z",
+        "end_time": "2025-07-02T08:00:00Z",
+    }
+    with trio.fail_after(IO_LIMIT):
+        assert await conn.error("shift.add", args) == "bad_args"
+
+
 async def test_an_unknown_shift_is_answered_not_found(conn: Conn, autojump_clock: Any) -> None:
     with trio.fail_after(IO_LIMIT):
         assert await conn.error("fanout", {"shift_id": "no-such-shift"}) == "not_found"
         assert await conn.error("shift.show", {"shift_id": "no-such-shift"}) == "not_found"
         assert await conn.error("cancel", {"shift_id": "no-such-shift"}) == "not_found"
+
+
+async def test_a_line_of_exactly_64_kib_is_still_served(conn: Conn, autojump_clock: Any) -> None:
+    request = b'{"id": 1, "cmd": "ping", "args": {}}'
+    with trio.fail_after(IO_LIMIT):
+        await conn.send(request.ljust(MAX_LINE) + b"\n")  # JSON allows trailing blanks
+        response = await conn.read()
+    assert response is not None
+    assert response["ok"] is True
 
 
 async def test_a_line_over_64_kib_is_answered_line_too_long_and_the_connection_closed(
@@ -211,13 +295,76 @@ async def test_blank_lines_are_ignored(conn: Conn, autojump_clock: Any) -> None:
     assert response["id"] == 1  # the first answer is the ping's: nothing for the blanks
 
 
+async def test_connections_beyond_max_connections_are_refused_too_many_connections(
+    harness: Harness, sock_path: Path, autojump_clock: Any
+) -> None:
+    await harness.nursery.start(
+        lambda task_status: serve_control(
+            sock_path, harness.engine, max_connections=1, task_status=task_status
+        )
+    )
+    with trio.fail_after(IO_LIMIT):
+        first = await connect(sock_path)
+        await first.call("ping")  # the only slot is taken
+        second = await connect(sock_path)
+        refused = await second.read()
+        closed = await second.read()
+        still = await first.request("ping")
+    assert refused is not None
+    assert refused["error"]["code"] == "too_many_connections"
+    assert closed is None
+    assert still["ok"] is True
+
+
+async def test_a_request_not_answered_within_grace_closes_its_connection(
+    harness: Harness, sock_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
+) -> None:
+    async def hang(engine: Any, args: NoArgs) -> dict[str, Any]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setitem(COMMANDS, "test.hang", Command(NoArgs, hang))
+    await harness.nursery.start(
+        lambda task_status: serve_control(
+            sock_path, harness.engine, grace=5.0, task_status=task_status
+        )
+    )
+    with trio.fail_after(IO_LIMIT):
+        c = await connect(sock_path)
+        await c.send(_line({"id": 1, "cmd": "test.hang"}) + _line({"id": 2, "cmd": "ping"}))
+        answer = await c.read()
+        other = await connect(sock_path)
+        fresh = await other.request("ping")
+    assert answer is None  # no answer, no half line, no answer to the request behind it
+    assert fresh["ok"] is True
+
+
+async def test_running_out_of_file_descriptors_pauses_accepting_instead_of_stopping(
+    served: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
+) -> None:
+    real_accept = trio.SocketListener.accept
+    failures = [OSError(errno.EMFILE, "Too many open files")]
+
+    async def accept(self: trio.SocketListener) -> trio.SocketStream:
+        if failures:
+            raise failures.pop()
+        return await real_accept(self)
+
+    with trio.fail_after(IO_LIMIT):
+        first = await connect(served)  # the server is already waiting in the real accept
+        monkeypatch.setattr(trio.SocketListener, "accept", accept)
+        await first.call("ping")
+        second = await connect(served)  # its accept fails once, then succeeds
+        response = await second.request("ping")
+    assert not failures
+    assert response["ok"] is True
+
+
 # --------------------------------------------------------------------------- the socket file
 
 
-async def test_the_socket_file_is_created_with_mode_0660(
-    served: Path, autojump_clock: Any
-) -> None:
-    mode = served.stat().st_mode
+async def test_the_socket_file_is_created_with_mode_0660(served: Path, autojump_clock: Any) -> None:
+    mode = _stat(served).st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o660
 
@@ -228,11 +375,11 @@ async def test_a_stale_socket_file_is_replaced(
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(sock_path))
     dead.close()  # leaves the file behind, with nobody listening
-    stale_inode = sock_path.stat().st_ino
+    assert _is_socket(sock_path)
 
     await harness.nursery.start(serve_control, sock_path, harness.engine)
 
-    assert sock_path.stat().st_ino != stale_inode
+    assert stat.S_IMODE(_stat(sock_path).st_mode) == 0o660  # our file, not the stale one
     with trio.fail_after(IO_LIMIT):
         c = await connect(sock_path)
         assert (await c.call("ping"))["pong"] is True
@@ -240,14 +387,14 @@ async def test_a_stale_socket_file_is_replaced(
 
 
 async def test_a_live_socket_is_refused_and_left_intact(
-    harness: Harness, served: Path, sock_dir: Path, autojump_clock: Any
+    harness: Harness, served: Path, autojump_clock: Any
 ) -> None:
-    inode = served.stat().st_ino
+    inode = _stat(served).st_ino
 
     with pytest.raises(ControlSocketError, match="another shiftd"):
         await harness.nursery.start(serve_control, served, harness.engine)
 
-    assert served.stat().st_ino == inode
+    assert _stat(served).st_ino == inode
     with trio.fail_after(IO_LIMIT):
         c = await connect(served)  # the first server still answers
         assert (await c.call("ping"))["pong"] is True
@@ -257,12 +404,12 @@ async def test_a_live_socket_is_refused_and_left_intact(
 async def test_a_regular_file_at_the_path_is_refused_and_not_deleted(
     harness: Harness, sock_path: Path, autojump_clock: Any
 ) -> None:
-    sock_path.write_text("precious\n")
+    _write(sock_path, "precious\n")
 
     with pytest.raises(ControlSocketError, match="not a socket"):
         await harness.nursery.start(serve_control, sock_path, harness.engine)
 
-    assert sock_path.read_text() == "precious\n"
+    assert _read(sock_path) == "precious\n"
 
 
 async def test_the_socket_file_is_removed_on_shutdown(
@@ -271,18 +418,48 @@ async def test_the_socket_file_is_removed_on_shutdown(
     with trio.fail_after(IO_LIMIT):
         async with trio.open_nursery() as nursery:
             await nursery.start(serve_control, sock_path, harness.engine)
-            assert sock_path.exists()
+            assert _exists(sock_path)
             nursery.cancel_scope.cancel()
-    assert not sock_path.exists()
+    assert not _exists(sock_path)
+
+
+async def test_a_request_in_hand_at_shutdown_is_still_answered(
+    harness: Harness, sock_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
+) -> None:
+    handling = trio.Event()
+
+    async def slow(engine: Any, args: NoArgs) -> dict[str, Any]:
+        handling.set()
+        await trio.sleep(3)
+        return {"done": True}
+
+    monkeypatch.setitem(COMMANDS, "test.slow", Command(NoArgs, slow))
+    with trio.fail_after(IO_LIMIT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve_control, sock_path, harness.engine)
+            c = await connect(sock_path)
+            await c.send(_line({"id": 1, "cmd": "test.slow"}))
+            await handling.wait()
+            nursery.cancel_scope.cancel()
+        # the server has stopped; the answer was written before the connection closed
+        answer = await c.read()
+        after = await c.read()
+    assert answer == {"id": 1, "ok": True, "result": {"done": True}}
+    assert after is None
+    assert not _exists(sock_path)
 
 
 # --------------------------------------------------------------------------- commands
 
 
+@pytest.fixture
+def sample() -> dict[str, Any]:
+    return json.loads(SAMPLE.read_text())
+
+
 async def test_a_sample_roster_is_imported_fanned_out_and_claimed_over_the_socket(
-    harness: Harness, conn: Conn, autojump_clock: Any
+    harness: Harness, conn: Conn, sample: dict[str, Any], autojump_clock: Any
 ) -> None:
-    sample = json.loads(SAMPLE.read_text())
     with trio.fail_after(IO_LIMIT):
         imported = await conn.call("roster.import", sample)
         listed = await conn.call("shift.list")

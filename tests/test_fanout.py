@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.config import Config
 from shiftd.engine import Engine, NotFound
 from shiftd.models import CancelStatus, Channel, FanoutStatus, Outcome, Purpose, ShiftState
-
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 RNS = {f"cg-{n}" for n in range(1, 6)}
 LPNS = {"cg-6", "cg-7"}
@@ -63,7 +62,9 @@ async def test_offer_text_says_role_window_and_how_to_answer_with_the_code(
 
     [text] = harness.provider.to("cg-1", Purpose.OFFER)
     [offer] = [
-        o for o in await harness.engine.store.offers_for_shift("shift-1") if o.caregiver_id == "cg-1"
+        o
+        for o in await harness.engine.store.offers_for_shift("shift-1")
+        if o.caregiver_id == "cg-1"
     ]
     # 08:00-16:00 UTC on Jul 2 is 04:00-12:00 in the agency's zone (America/New_York, EDT).
     assert text.body.startswith("Sunrise Care: ")
@@ -113,6 +114,23 @@ async def test_calls_go_out_at_the_escalation_deadline(
     assert all(m.at == EPOCH + timedelta(minutes=10) for m in calls(harness))
     assert all("RN shift" in m.body and "Press 1" in m.body for m in calls(harness))
     assert (await harness.engine.shift("shift-1")).state is ShiftState.ESCALATED
+
+
+@pytest.mark.parametrize(
+    ("role", "spoken"), [("RN", "An RN shift"), ("LPN", "An LPN shift"), ("CNA", "A CNA shift")]
+)
+async def test_call_script_names_the_role_with_the_right_article(
+    start_engine, role: str, spoken: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    h: Harness = await start_engine()
+    await h.engine.import_roster([caregiver(1, role)], [shift(role=role)])
+    await fanout(h)
+
+    await trio.sleep(10 * MINUTE)
+    await h.settle()
+
+    [call] = calls(h)
+    assert f"Hello, this is Sunrise Care. {spoken} is open on Wed Jul 2, 04:00-12:00." in call.body
 
 
 async def test_escalation_delay_comes_from_config(
@@ -318,7 +336,41 @@ async def test_yes_after_cancel_is_told_the_shift_is_no_longer_available(
     await harness.settle()
 
     assert result.outcome is Outcome.NO_OPEN_OFFER
+    [text] = harness.provider.to("cg-1", Purpose.CANCELLED)
+    assert "no longer available" in text.body
     assert (await harness.engine.shift("shift-1")).claimed_by is None
+
+
+async def test_cancel_withdraws_offers_still_waiting_for_a_retry(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    harness.provider.fail_next = 2  # two offers are refused (503) and wait for a retry
+    await fanout(harness)
+    texted = {m.caregiver_id for m in offer_texts(harness)}
+    assert len(texted) == 3
+
+    await harness.engine.cancel("shift-1")
+    await trio.sleep(60 * MINUTE)
+    await harness.settle()
+
+    assert {m.caregiver_id for m in harness.provider.sent} == texted
+
+
+async def test_claim_withdraws_offers_still_waiting_for_a_retry(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    harness.provider.fail_next = 2
+    await fanout(harness)
+    texted = sorted(m.caregiver_id for m in offer_texts(harness))
+    winner = int(texted[0].removeprefix("cg-"))
+
+    assert (await harness.engine.inbound(phone(winner), "yes")).outcome is Outcome.CLAIMED
+    await trio.sleep(60 * MINUTE)
+    await harness.settle()
+
+    # Those whose offer never went out hear nothing: no late offer, no "filled", no call.
+    assert {m.caregiver_id for m in harness.provider.sent} == set(texted)
+    assert sorted(m.caregiver_id for m in offer_texts(harness)) == texted
 
 
 # ---- restart and recovery ------------------------------------------------------------
@@ -407,3 +459,26 @@ async def test_claim_survives_a_restart(
     assert provider.of(Purpose.OFFER, Channel.VOICE) == []
     assert [m.caregiver_id for m in provider.of(Purpose.CONFIRM)] == ["cg-2"]
 
+
+async def test_engine_cancelled_from_outside_recovers_the_same(
+    config: Config, provider: FakeProvider, autojump_clock: trio.testing.MockClock
+) -> None:
+    clock = Clock(EPOCH)
+    async with trio.open_nursery() as nursery:
+        first = await nursery.start(Engine(config, clock=clock, notifier=provider).run)
+        await first.import_roster([caregiver(1), caregiver(2)], [shift()])
+        await first.fanout("shift-1")
+        await trio.sleep(4 * MINUTE)
+        nursery.cancel_scope.cancel()  # e.g. the daemon's nursery torn down
+
+    async with trio.open_nursery() as nursery:
+        second = await nursery.start(Engine(config, clock=clock, notifier=provider).run)
+        assert (await second.fanout("shift-1")).status is FanoutStatus.ALREADY_RUNNING
+        await trio.sleep(6 * MINUTE)
+        await trio.testing.wait_all_tasks_blocked()
+        second.stop()
+
+    voice = provider.of(Purpose.OFFER, Channel.VOICE)
+    assert sorted(m.caregiver_id for m in voice) == ["cg-1", "cg-2"]
+    assert {m.at for m in voice} == {EPOCH + timedelta(minutes=10)}
+    assert len(provider.of(Purpose.OFFER, Channel.SMS)) == 2

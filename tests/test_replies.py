@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 
 import trio
+from conftest import Harness, caregiver, phone, shift
 
 from shiftd.inbound import InboundResult
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
-
-from conftest import Harness, caregiver, phone, shift
 
 RNS = {f"cg-{n}" for n in range(1, 6)}
 
@@ -366,9 +365,7 @@ async def test_short_roster_phone_matches_as_written(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     # The reference roster has numbers such as +15550001 that are not valid NANP numbers.
-    await harness.engine.import_roster(
-        [caregiver(9).model_copy(update={"phone": "+15550001"})], []
-    )
+    await harness.engine.import_roster([caregiver(9).model_copy(update={"phone": "+15550001"})], [])
     await fanout(harness)
 
     result = await harness.engine.inbound("+1 555 0001", "yes")
@@ -401,9 +398,7 @@ async def test_replayed_yes_returns_the_claim_again(
     first = await reply(harness, 4, "yes", provider_id="SM-7")
     second = await reply(harness, 4, "yes", provider_id="SM-7")
 
-    assert first == InboundResult(
-        Outcome.CLAIMED, "shift-1", "cg-4", first.reply, replayed=False
-    )
+    assert first == InboundResult(Outcome.CLAIMED, "shift-1", "cg-4", first.reply, replayed=False)
     assert second == InboundResult(Outcome.CLAIMED, "shift-1", "cg-4", first.reply, replayed=True)
     assert len(harness.provider.of(Purpose.CONFIRM)) == 1
 
@@ -437,4 +432,3 @@ async def test_distinct_provider_ids_are_each_processed(
 
     assert again.replayed is False
     assert len(harness.provider.to("cg-1", Purpose.HELP)) == 2
-

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -15,7 +16,7 @@ import trio.testing
 from conftest import EPOCH, caregiver, shift
 
 from shiftd.models import Roster, ShiftState
-from shiftd.store.base import NewMessage, StoreError
+from shiftd.store.base import StoreError
 from shiftd.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 SAMPLE = Path("/work/shared/reference/sample_data.json")
@@ -53,7 +54,9 @@ def outbox(store: SqliteStore, shift_id: str) -> dict[tuple[str, str, str], str]
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
-async def set_outbox_state(store: SqliteStore, shift_id: str, caregiver_id: str, state: str):
+async def set_outbox_state(
+    store: SqliteStore, shift_id: str, caregiver_id: str, state: str
+) -> None:
     await store._write(
         lambda conn: conn.execute(
             "UPDATE outbox SET state = ? WHERE shift_id = ? AND caregiver_id = ?",
@@ -297,7 +300,10 @@ async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregiver
 # ---- the writer ---------------------------------------------------------------------------
 
 
-def insert_event(n: int):
+Write = Callable[[sqlite3.Connection], Any]
+
+
+def insert_event(n: int) -> Write:
     def write(conn: sqlite3.Connection) -> int:
         conn.execute(
             "INSERT INTO events (shift_id, ts, kind) VALUES (?, '2025-07-01T14:00:00Z', 'test')",
@@ -338,7 +344,7 @@ async def test_a_failing_write_does_not_roll_back_its_neighbours_in_the_batch(
 
     outcomes: dict[str, object] = {}
 
-    async def attempt(name: str, fn) -> None:
+    async def attempt(name: str, fn: Write) -> None:
         try:
             outcomes[name] = await store._write(fn)
         except ValueError as exc:
@@ -371,7 +377,7 @@ async def test_writes_queued_when_the_store_is_cancelled_are_still_committed(
     with trio.fail_after(60):  # a write left in the queue would hang its writer forever
         async with trio.open_nursery() as writers, trio.open_nursery() as store_nursery:
 
-            def cancelling(n: int):
+            def cancelling(n: int) -> Write:
                 def write(conn: sqlite3.Connection) -> int:
                     store_nursery.cancel_scope.cancel()  # stop the store mid-stream
                     return insert_event(n)(conn)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import __version__
 from ..clock import iso
@@ -38,6 +38,12 @@ class ShiftAddArgs(_Args):
     role_required: Role
     start_time: UtcDatetime
     end_time: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ShiftAddArgs:  # as Shift does, but answered as bad_args
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
 
 
 class ShiftListArgs(_Args):

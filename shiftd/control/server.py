@@ -32,6 +32,8 @@ from .commands import COMMANDS
 log = get_logger(__name__)
 
 MAX_LINE = 64 * 1024
+# accept() failing for want of descriptors or memory: pause and retry, as trio.serve_listeners
+_ACCEPT_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 
 
@@ -59,7 +61,8 @@ async def serve_control(
 
     Raises ControlSocketError if the path is served by another live process, is not a
     socket, or cannot be bound. On cancellation it stops accepting; a request being handled
-    is finished (within `grace`) and answered; the socket file is removed.
+    is finished (within `grace`) and answered; the socket file is removed. A request not
+    answered within `grace` (shutting down or not) closes its connection unanswered.
     """
     sock, inode = _bind(path)
     listener = trio.SocketListener(sock)
@@ -69,7 +72,14 @@ async def serve_control(
     try:
         async with listener, trio.open_nursery() as nursery:
             while True:
-                stream = await listener.accept()
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_EXHAUSTED:
+                        raise
+                    log.error("control.accept_failed", error=os.strerror(exc.errno))
+                    await trio.sleep(0.1)  # connections closing will free what we lack
+                    continue
                 peer = _peer(stream)
                 if not _allowed(peer, path):
                     log.warning("control.refused", peer_uid=peer[1], peer_pid=peer[0])
@@ -189,8 +199,12 @@ async def _connection(
                 if not line.strip():
                     continue
                 # A request in hand is answered even during shutdown; only waiting is cut.
-                with trio.CancelScope(shield=True), trio.move_on_after(grace):
+                with trio.CancelScope(shield=True), trio.move_on_after(grace) as bounded:
                     await stream.send_all(await handle_line(engine, line, peer))
+                if bounded.cancelled_caught:
+                    # Unanswered or half-written: answering the next line would desync it.
+                    log.warning("control.request_timed_out", grace=grace)
+                    return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
 
@@ -201,8 +215,10 @@ async def handle_line(
     """One request line → one response line. Never raises for a bad request."""
     try:
         raw = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit number
         return _error(None, "bad_json", f"not valid JSON: {exc}")
+    except RecursionError:  # e.g. 60,000 "[": json.loads gives up on the nesting depth
+        return _error(None, "bad_json", "not valid JSON: nested too deeply")
     request_id = raw.get("id") if isinstance(raw, dict) else None
     try:
         request = _Request.model_validate(raw)
@@ -253,4 +269,8 @@ def _error(request_id: int | str | None, code: str, message: str) -> bytes:
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate (a \ud800 escape) has no UTF-8 form
+        text = json.dumps(payload, separators=(",", ":")).encode()
+    return text + b"\n"
