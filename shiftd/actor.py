@@ -257,7 +257,8 @@ class ShiftActor:
             if answer.intent is Intent.DECLINE:
                 return AnswerResult(Outcome.ALREADY_FILLED, None)
             text = self._ctx.messages.already_filled(shift)
-            await self._reply(cg, Purpose.ALREADY_FILLED, text)
+            if not await self._told_filled_lately(cg):
+                await self._reply(cg, Purpose.ALREADY_FILLED, text)
             bound.info("claim.too_late")
             return AnswerResult(Outcome.ALREADY_FILLED, text)
         if shift.state is ShiftState.CANCELLED and cg in self._offered:
@@ -307,6 +308,12 @@ class ShiftActor:
         self._log.info("fanout.cancelled")
         return CancelStatus.CANCELLED
 
+    async def _told_filled_lately(self, cg: str) -> bool:
+        """Whether a "filled" notice went to `cg` moments ago: someone who accepted in the same
+        instant as the winner already has one, and a second text saying so is noise."""
+        told = await self._ctx.store.queued_at(self.shift_id, cg, Purpose.FILLED)
+        return told is not None and self._ctx.clock.now() - told < _RETELL_AFTER
+
     async def _reply(self, cg: str, purpose: Purpose, text: str) -> None:
         # Keyed per shift and caregiver: however often they write, one such answer goes out.
         key = f"{purpose.value}:{self.shift_id}:{cg}"
@@ -314,6 +321,8 @@ class ShiftActor:
         if await self._ctx.store.queue([message], at=self._ctx.clock.now()):
             self._ctx.wake_sender()
 
+
+_RETELL_AFTER = timedelta(minutes=10)
 
 _FANOUT_STATUS = {
     ShiftState.OFFERING: FanoutStatus.ALREADY_RUNNING,

@@ -1,8 +1,9 @@
 """`shiftd demo`: a morning of shift filling, played by the real engine on a virtual clock.
 
 Same actor, store, sender and outbox code as the daemon (SQLite in a temporary directory);
-only the clock is Trio's MockClock, so ten minutes pass in a blink and the timeline is the
-same on every run.
+only the clock is Trio's MockClock, so ten minutes pass in a blink. The timeline is the same
+on every run but for one thing: which of the two simultaneous accepts wins is up to Trio's
+scheduler (it deliberately varies the order of tasks that are ready at once), as in life.
 """
 
 from __future__ import annotations

@@ -116,8 +116,26 @@ async def test_hundred_simultaneous_yeses_make_exactly_one_winner(
     assert [m.caregiver_id for m in h.provider.of(Purpose.CONFIRM)] == [winner]
     row = await h.engine.shift("shift-1")
     assert (row.state, row.claimed_by) == (ShiftState.FILLED, winner)
+    # Every loser is told once that the shift is taken: the "filled" notice, not also an
+    # "already filled" answer to a YES sent in the same instant.
     losers = {f"cg-{n}" for n in range(1, 101)} - {winner}
-    assert sorted(m.caregiver_id for m in h.provider.of(Purpose.ALREADY_FILLED)) == sorted(losers)
+    told = [m.caregiver_id for m in h.provider.sent if m.purpose is not Purpose.OFFER]
+    assert sorted(told) == sorted([*losers, winner])
+    assert h.provider.of(Purpose.ALREADY_FILLED) == []
+
+
+async def test_yes_moments_after_the_claim_gets_no_second_taken_text(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await fanout(harness)
+    await reply(harness, 1, "yes")
+    await trio.sleep(30)
+
+    result = await reply(harness, 2, "yes")
+
+    assert result.outcome is Outcome.ALREADY_FILLED
+    assert len(harness.provider.to("cg-2", Purpose.FILLED)) == 1
+    assert harness.provider.to("cg-2", Purpose.ALREADY_FILLED) == []
 
 
 async def test_late_yes_is_told_already_filled_once(
@@ -125,6 +143,7 @@ async def test_late_yes_is_told_already_filled_once(
 ) -> None:
     await fanout(harness)
     await reply(harness, 1, "yes")
+    await trio.sleep(15 * 60)  # long after the "filled" notice
 
     first = await reply(harness, 2, "yes")
     second = await reply(harness, 2, "Yes!")

@@ -624,6 +624,16 @@ class SqliteStore:
         were new."""
         return await self._write(lambda conn: _queue(conn, messages, iso(at)))
 
+    async def queued_at(
+        self, shift_id: str, caregiver_id: str, purpose: Purpose
+    ) -> datetime | None:
+        rows = self._read(
+            "SELECT max(created_at) AS t FROM outbox WHERE shift_id = ? AND caregiver_id = ?"
+            " AND purpose = ? AND state != 'cancelled'",
+            (shift_id, caregiver_id, purpose),
+        )
+        return parse_iso(rows[0]["t"])
+
     # ---- inbound -----------------------------------------------------------------------
 
     async def inbound_seen(self, provider_id: str) -> InboundRecord | None:
