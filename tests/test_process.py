@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -194,3 +195,18 @@ def test_a_second_daemon_on_the_same_state_dir_refuses_to_start(daemon: Daemon) 
     assert second.returncode == 1
     assert b"another shiftd" in second.stderr
     assert daemon.call("ping")["pong"] is True
+
+
+def test_systemd_is_told_ready_then_stopping(daemon: Daemon) -> None:
+    notify_path = daemon.workdir / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify.settimeout(15)
+        os.environ["NOTIFY_SOCKET"] = str(notify_path)
+        try:
+            daemon.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        assert b"READY=1" in notify.recv(4096)
+        assert daemon.stop() == 0
+        assert b"STOPPING=1" in notify.recv(4096)
