@@ -29,7 +29,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         function = getattr(item, "function", None)
         if function is None or not inspect.iscoroutinefunction(function):
             continue
-        if not {"autojump_clock", "mock_clock"} & set(inspect.signature(function).parameters):
+        clocks = {"autojump_clock", "mock_clock", "loopback_clock"}
+        if not clocks & set(inspect.signature(function).parameters):
             raise pytest.UsageError(f"{item.nodeid}: async tests must take autojump_clock")
 
 
@@ -113,6 +114,13 @@ class Harness:
     async def settle(self) -> None:
         """Let queued sends reach the provider (virtual time barely moves)."""
         await trio.testing.wait_all_tasks_blocked()
+
+
+@pytest.fixture
+def loopback_clock() -> trio.testing.MockClock:
+    """For tests that talk over real loopback sockets: virtual time that jumps only after
+    everything has been idle for 50 ms of real time, so I/O in flight never looks idle."""
+    return trio.testing.MockClock(autojump_threshold=0.05)
 
 
 @pytest.fixture
