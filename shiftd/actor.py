@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from .clock import Clock, iso
+from .events import EventBus
 from .intent import Intent
 from .logs import get_logger
 from .messages import Messages
@@ -99,7 +100,8 @@ Message = StartFanout | Answer | Cancel
 
 @dataclass(frozen=True, slots=True)
 class ActorContext:
-    """What every actor shares: the store, the clock, the words, the policy, the sender."""
+    """What every actor shares: the store, the clock, the words, the policy, the sender,
+    and the event bus each transition is published on (after it is committed)."""
 
     store: Store
     clock: Clock
@@ -107,6 +109,7 @@ class ActorContext:
     escalation_delay: timedelta
     escalation_jitter: timedelta
     wake_sender: Callable[[], None]
+    events: EventBus = field(default_factory=EventBus)
 
 
 class ShiftActor:
@@ -228,6 +231,12 @@ class ShiftActor:
         self._offered = {o.caregiver_id for o in await ctx.store.offers_for_shift(self.shift_id)}
         ctx.wake_sender()
         self._log.info("fanout.started", offered=offered, escalate_at=iso(escalate_at))
+        ctx.events.publish(
+            "fanout_started",
+            shift_id=self.shift_id,
+            offered=offered,
+            escalate_at=iso(escalate_at),
+        )
         return FanoutResult(FanoutStatus.STARTED, offered, iso(escalate_at))
 
     async def _escalate(self) -> None:
@@ -240,6 +249,8 @@ class ShiftActor:
         await self._reload()
         ctx.wake_sender()
         self._log.info("fanout.escalated", calls=calls)
+        if calls is not None:
+            ctx.events.publish("escalated", shift_id=self.shift_id, calls=calls)
 
     async def _answer(self, answer: Answer) -> AnswerResult:
         shift = self._shift
@@ -249,7 +260,7 @@ class ShiftActor:
         bound = self._log.bind(caregiver_id=cg)
         if shift.state.in_progress and cg in self._offered:
             if answer.intent is Intent.ACCEPT:
-                return await self._claim(shift, cg, bound)
+                return await self._claim(shift, cg, bound, answer.channel)
             return await self._decline(shift, cg, bound)
         if shift.state is ShiftState.FILLED:
             if shift.claimed_by == cg:
@@ -267,7 +278,9 @@ class ShiftActor:
             return AnswerResult(Outcome.NO_OPEN_OFFER, text)
         return AnswerResult(Outcome.NO_OPEN_OFFER, None)
 
-    async def _claim(self, shift: ShiftRow, cg: str, bound: Any) -> AnswerResult:
+    async def _claim(
+        self, shift: ShiftRow, cg: str, bound: Any, channel: Channel = Channel.SMS
+    ) -> AnswerResult:
         ctx = self._ctx
         confirm = ctx.messages.confirm(shift)
         won = await ctx.store.claim(
@@ -278,9 +291,19 @@ class ShiftActor:
             filled=ctx.messages.filled(shift),
         )
         assert won, "the actor is the only writer of its shift's state"
-        await self._reload()
+        filled = await self._reload()
         ctx.wake_sender()
         bound.info("claim.won")
+        started, claimed = filled.fanout_started_at, filled.claimed_at
+        ctx.events.publish(
+            "claimed",
+            shift_id=self.shift_id,
+            caregiver_id=cg,
+            channel=str(channel),
+            time_to_fill_s=(
+                round((claimed - started).total_seconds(), 6) if started and claimed else None
+            ),
+        )
         return AnswerResult(Outcome.CLAIMED, confirm)
 
     async def _decline(self, shift: ShiftRow, cg: str, bound: Any) -> AnswerResult:
@@ -293,6 +316,7 @@ class ShiftActor:
             self._declined.add(cg)
             ctx.wake_sender()
             bound.info("offer.declined")
+            ctx.events.publish("declined", shift_id=self.shift_id, caregiver_id=cg)
         return AnswerResult(Outcome.DECLINED, text)
 
     async def _cancel(self) -> CancelStatus:
@@ -306,6 +330,7 @@ class ShiftActor:
         await self._ctx.store.cancel_shift(self.shift_id, at=self._ctx.clock.now())
         await self._reload()
         self._log.info("fanout.cancelled")
+        self._ctx.events.publish("cancelled", shift_id=self.shift_id)
         return CancelStatus.CANCELLED
 
     async def _told_filled_lately(self, cg: str) -> bool:

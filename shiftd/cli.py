@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,38 +46,50 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _check(path: Path) -> int:
+def _load(path: Path) -> Config | None:
+    """The configuration, or None after printing its problems to stderr."""
     from .config import ConfigError, load_config
 
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _check(path: Path) -> int:
+    config = _load(path)
+    if config is None:
         return 2
-    print(
-        f"{path}: ok (notifier {config.notifier.kind}, escalation after {config.escalation.delay})"
-    )
+    delay = int(config.escalation.delay.total_seconds())
+    print(f"{path}: ok (notifier {config.notifier.kind}, escalation after {delay}s)")
     return 0
 
 
 def _run(path: Path) -> int:
-    from .config import ConfigError, load_config
     from .control.server import ControlSocketError
+    from .credentials import CredentialError
     from .daemon import StateDirBusy, run_daemon
+    from .http.server import HttpStartError
     from .logs import configure_logging, get_logger
     from .store.base import StoreError
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load(path)
+    if config is None:
         return 2
     configure_logging(config.log.level, config.log.format)
     log = get_logger("shiftd.cli")
     failures: list[BaseException] = []
     try:
         trio.run(run_daemon, config, path)
-    except* (StateDirBusy, StoreError, ControlSocketError, ValueError) as group:
+    except* (
+        StateDirBusy,
+        StoreError,
+        ControlSocketError,
+        HttpStartError,
+        CredentialError,
+        ValueError,
+    ) as group:
         failures.extend(_leaves(group))
     for exc in failures:
         log.error("daemon.start_failed", error=str(exc))

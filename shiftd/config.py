@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -44,15 +45,18 @@ __all__ = [
     "ControlConfig",
     "Duration",
     "EscalationConfig",
+    "HttpConfig",
     "LogConfig",
     "NotifierConfig",
     "RecordNotifierConfig",
     "SenderConfig",
     "ShutdownConfig",
     "StoreConfig",
+    "TwilioNotifierConfig",
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
 ]
 
 
@@ -176,8 +180,95 @@ class RecordNotifierConfig(_Section):
     path: Path
 
 
+_ACCOUNT_SID_RE = re.compile(r"AC[0-9a-fA-F]{32}")
+_E164_RE = re.compile(r"\+[1-9][0-9]{1,14}")
+_HTTP_BASE_RE = re.compile(r"https?://[^/?#\s]+(?:/[^?#\s]*)?")
+_Rate = Annotated[float, Strict()]  # a YAML number, int or float; refuse "1" and true
+_TWILIO_API = "https://api.twilio.com"
+
+
+def _number_list(value: object) -> object:
+    """Phone numbers come as a YAML list; anything else is refused before item checks."""
+    if not isinstance(value, list | tuple):
+        raise ValueError('must be a list of quoted numbers, e.g. ["+15550100001"]')
+    return value
+
+
+class TwilioNotifierConfig(_Section):
+    """Send through Twilio's REST API (or anything speaking its slice of it, see ``api_base``).
+
+    The auth token is never written here: ``auth_token_file`` names a file holding it, or a
+    bare name looked up in systemd's ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``).
+    """
+
+    kind: Literal["twilio"] = "twilio"
+    account_sid: str
+    """The account SID: ``AC`` and 32 hexadecimal digits. Not a secret; the username."""
+    auth_token_file: str = Field(min_length=1)
+    from_numbers: Annotated[tuple[str, ...], BeforeValidator(_number_list)]
+    """The agency's Twilio numbers, E.164 and quoted (``"+15550100001"``); they share the load."""
+    api_base: str = _TWILIO_API
+    """Where the REST API is (tests and staging point it at a fake)."""
+    rate_per_second: _Rate = Field(default=1.0, gt=0, le=1000)
+    """Texts per second from each number."""
+    burst: _Int = Field(default=1, ge=1, le=100)
+    """Texts a number may send at once after a quiet spell (before ``rate_per_second`` applies)."""
+    calls_per_second: _Rate = Field(default=1.0, gt=0, le=1000)
+    """Calls started per second for the whole account (Twilio's CPS)."""
+    validity_period: Duration = timedelta(minutes=15)
+    """How long Twilio may keep an offer queued before dropping it (1s-10h)."""
+    connect_timeout: Duration = timedelta(seconds=5)
+    """Longest wait to connect to the API (nothing sent: the message is retried)."""
+    request_timeout: Duration = timedelta(seconds=8)
+    """Longest wait to send a request and read its answer (no answer: failed, never
+    re-sent). Keep it below ``sender.timeout``."""
+
+    @field_validator("account_sid")
+    @classmethod
+    def _account_sid_shape(cls, sid: str) -> str:
+        if _ACCOUNT_SID_RE.fullmatch(sid) is None:
+            raise ValueError(f"must be AC followed by 32 hexadecimal digits (got {sid!r})")
+        return sid
+
+    @field_validator("from_numbers")
+    @classmethod
+    def _e164_numbers(cls, numbers: tuple[str, ...]) -> tuple[str, ...]:
+        if not 1 <= len(numbers) <= 1000:
+            raise ValueError(f"list between 1 and 1000 numbers (got {len(numbers)})")
+        for number in numbers:
+            if _E164_RE.fullmatch(number) is None:
+                raise ValueError(
+                    f"{number!r} is not an E.164 number: write it as '+' and up to 15 digits,"
+                    ' quoted, e.g. "+15550100001"'
+                )
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("each number may be listed only once")
+        return numbers
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_base(cls, base: str) -> str:
+        if _HTTP_BASE_RE.fullmatch(base) is None:
+            raise ValueError(f"must be an http(s) URL without query, e.g. {_TWILIO_API!r}")
+        return base.rstrip("/")
+
+    @field_validator("validity_period")
+    @classmethod
+    def _validity_within_twilio_bounds(cls, period: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= period <= timedelta(hours=10):
+            raise ValueError(f"must be between 1s and 10h (Twilio's bounds; got {period})")
+        return period
+
+    @field_validator("connect_timeout", "request_timeout")
+    @classmethod
+    def _timeout_positive(cls, timeout: timedelta) -> timedelta:
+        if timeout <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return timeout
+
+
 NotifierConfig = Annotated[
-    ConsoleNotifierConfig | RecordNotifierConfig,
+    ConsoleNotifierConfig | RecordNotifierConfig | TwilioNotifierConfig,
     Field(discriminator="kind"),
 ]
 """The provider plug-in, chosen by its ``kind`` key."""
@@ -244,6 +335,79 @@ class LogConfig(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+_Bool = Annotated[bool, Strict()]  # YAML booleans are already bools: refuse "yes" and 1
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split ``"127.0.0.1:8080"``, ``"[::1]:8080"`` or ``":8080"`` (all interfaces) into host
+    and port. Port 0 asks the kernel for a free port.
+
+    Raises:
+        ValueError: ``text`` is not ``host:port`` with a port in 0-65535.
+    """
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (got {text!r})")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:8080 (got {text!r})")
+    if any(c.isspace() for c in host):
+        raise ValueError(f"host must not contain spaces (got {text!r})")
+    return host or "0.0.0.0", int(port)
+
+
+class HttpConfig(_Section):
+    """The HTTP listener: REST API for integrators and Twilio webhooks. Off unless present."""
+
+    listen: str = "127.0.0.1:8080"
+    """``host:port`` to bind; ignored when systemd hands over a socket (``LISTEN_FDS``)."""
+    public_url: str | None = None
+    """The base URL the provider calls (``https://shifts.example.org``); webhook signatures
+    are checked against it. Unset: the URL each request was made to."""
+    token_file: Path | None = None
+    """Bearer token for the REST API (file path or systemd credential name). Unset: the REST
+    API answers 401 to everything but ``/health`` and ``/ready``."""
+    max_body: _Int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """Largest request body in bytes; larger ones are answered 413."""
+    request_timeout: Duration = timedelta(seconds=30)
+    """Longest a request may take, reading its body included; then 503 ``timeout``."""
+    verify_signatures: _Bool = True
+    """Check ``X-Twilio-Signature`` on every webhook. ``false`` logs a warning at start."""
+    twilio_auth_token_file: Path | None = None
+    """The Twilio auth token webhooks are signed with. Unset: the notifier's token (when
+    ``notifier.kind`` is ``twilio``)."""
+    twilio_auth_token_previous_file: Path | None = None
+    """The previous auth token, also accepted while a rotation is in progress."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        parse_listen(listen)
+        return listen
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"must be an http(s) URL such as https://shifts.example.org (got {url!r})"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"must not have a query or fragment (got {url!r})")
+        return url.rstrip("/")
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _timeout_positive(cls, timeout: timedelta) -> timedelta:
+        if timeout <= timedelta(0):
+            raise ValueError("request_timeout must be longer than 0s")
+        return timeout
+
+
 _CLASSIFIER_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
@@ -263,6 +427,8 @@ class Config(_Section):
     actor: ActorConfig = Field(default_factory=ActorConfig)
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    http: HttpConfig | None = None
+    """The HTTP listener; absent (the default): no HTTP at all."""
 
     @field_validator("timezone")
     @classmethod

@@ -138,7 +138,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="cancel a shift")
     p.add_argument("shift_id", metavar="SHIFT_ID")
     p.set_defaults(handler=_cmd_cancel)
+
+    p = sub.add_parser(
+        "watch",
+        help="stream events live (fanouts, texts, replies, escalations, claims)",
+        description=(
+            "Print each event as it happens until interrupted (Ctrl-C) or shiftd stops. "
+            "A watcher that cannot keep up loses events and is told how many."
+        ),
+    )
+    p.add_argument("--shift", dest="shift_id", metavar="SHIFT_ID", help="only this shift")
+    _json_flag(p, "one JSON object per line")
+    p.set_defaults(handler=_cmd_watch)
+
+    p = sub.add_parser(
+        "stats",
+        help="fills, time-to-fill, fill rate and messages over a recent window",
+        description=(
+            "Figures for the shifts whose fanout started within the window: how many were "
+            "filled, median and p90 time from fanout to claim, the fill rate (filled / fanned "
+            "out), and the messages queued in the window by channel and state."
+        ),
+    )
+    p.add_argument(
+        "--since",
+        default="24h",
+        metavar="DURATION",
+        help="window length, e.g. 24h, 90m, 7d (default: 24h)",
+    )
+    _json_flag(p, "print the raw result as JSON")
+    p.set_defaults(handler=_cmd_stats)
+
+    p = sub.add_parser("metrics", help="print the daemon's metrics (Prometheus text format)")
+    p.set_defaults(handler=_cmd_metrics)
     return parser
+
+
+def _json_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    # SUPPRESS: absent here, the top-level `shiftctl --json CMD` still counts.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=help_text)
 
 
 # --------------------------------------------------------------------------------------
@@ -456,25 +494,28 @@ def _cmd_roster_import(
         "caregivers": {"created": 0, "updated": 0, "unchanged": 0},
         "shifts": {"created": 0, "updated": 0, "unchanged": 0, "skipped": []},
     }
-    progress = len(plan) > 1 and _isatty(sys.stderr)
+    progress = _Progress(len(plan) > 1 and _isatty(sys.stderr))
     sent = {"caregivers": 0, "shifts": 0}
-    for n, (key, chunk) in enumerate(plan, 1):
-        if progress:
-            print(
-                f"roster import: request {n}/{len(plan)}: {key} "
-                f"{sent[key] + 1}-{sent[key] + len(chunk)} of {len(roster[key])}",
-                file=sys.stderr,
-                flush=True,
+    try:
+        for n, (key, chunk) in enumerate(plan, 1):
+            try:
+                result = client.call("roster.import", {key: chunk})
+            except RemoteError as exc:
+                if n > 1:
+                    exc.message += (
+                        f" (request {n}/{len(plan)}; the {n - 1} before it were imported)"
+                    )
+                raise
+            sent[key] += len(chunk)
+            for part in ("caregivers", "shifts"):
+                _merge_counts(totals[part], result.get(part))
+            progress.show(
+                f"roster import: request {n}/{len(plan)} done ({100 * n // len(plan)}%): "
+                f"caregivers {sent['caregivers']}/{len(roster['caregivers'])}, "
+                f"shifts {sent['shifts']}/{len(roster['shifts'])}"
             )
-        try:
-            result = client.call("roster.import", {key: chunk})
-        except RemoteError as exc:
-            if n > 1:
-                exc.message += f" (request {n}/{len(plan)}; the {n - 1} before it were imported)"
-            raise
-        sent[key] += len(chunk)
-        for part in ("caregivers", "shifts"):
-            _merge_counts(totals[part], result.get(part))
+    finally:
+        progress.done()
 
     def render(r: dict[str, Any], out: TextIO) -> None:
         for part in ("caregivers", "shifts"):
@@ -494,6 +535,25 @@ def _cmd_roster_import(
                     print(f"  skipped {_clean(item)}", file=out)
 
     return totals, render
+
+
+class _Progress:
+    """One status line on a terminal's stderr, rewritten in place; nothing when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown = False
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            # \r back to the line start, \x1b[K erase what a longer previous line left.
+            print(f"\r{text}\x1b[K", end="", file=sys.stderr, flush=True)
+            self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            print(file=sys.stderr, flush=True)
+            self._shown = False
 
 
 def _cmd_caregiver_list(
@@ -670,6 +730,134 @@ def _cmd_cancel(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
     return client.call("cancel", {"shift_id": ns.shift_id}), render
 
 
+def _cmd_metrics(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        text = r.get("text")
+        print(text if isinstance(text, str) else "", end="", file=out)
+
+    return client.call("metrics"), render
+
+
+def _percent(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return _clean(value)
+    return f"{100 * value:.1f}%"
+
+
+MESSAGE_STATES = ("sent", "failed", "pending", "sending", "cancelled")
+
+
+def render_stats(r: dict[str, Any], out: TextIO, window: str | None = None) -> None:
+    """`shiftctl stats` as a person reads it."""
+    shown_window = window or _duration(r.get("window_s"))
+    ttf = r.get("time_to_fill_s") if isinstance(r.get("time_to_fill_s"), dict) else {}
+    if ttf and ttf.get("median") is not None:
+        fill_time = (
+            f"median {_duration(ttf.get('median'))}, p90 {_duration(ttf.get('p90'))}, "
+            f"max {_duration(ttf.get('max'))}"
+        )
+    else:
+        fill_time = "-"
+    _kv(
+        [
+            ("window", f"last {shown_window} (since {_clean(r.get('since'))})"),
+            ("fanned out", r.get("fanned_out")),
+            ("filled", r.get("filled")),
+            ("fill rate", _percent(r.get("fill_rate"))),
+            ("cancelled", r.get("cancelled")),
+            ("in progress", r.get("in_progress")),
+            ("time to fill", fill_time),
+        ],
+        out,
+    )
+    messages = r.get("messages") if isinstance(r.get("messages"), dict) else {}
+    print("\nMessages", file=out)
+    if not messages:
+        print("  (none)", file=out)
+        return
+    states = [*MESSAGE_STATES]
+    for by_state in messages.values():
+        if isinstance(by_state, dict):
+            states += [s for s in by_state if s not in states]
+    rows = []
+    for channel, by_state in sorted(messages.items()):
+        counts = by_state if isinstance(by_state, dict) else {}
+        rows.append([channel, *(counts.get(s, 0) for s in states), sum(counts.values())])
+    _table(("CHANNEL", *(s.upper() for s in states), "TOTAL"), rows, out)
+
+
+def _cmd_stats(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        render_stats(r, out, ns.since)
+
+    return client.call("stats", {"since": ns.since}), render
+
+
+def _short_ts(ts: Any) -> str:
+    """`2025-07-01T14:00:05.123456Z` → `2025-07-01 14:00:05`; anything else as is."""
+    if isinstance(ts, str) and len(ts) >= 19 and ts[10] == "T":
+        return f"{ts[:10]} {ts[11:19]}"
+    return _clean(ts)
+
+
+def render_event(event: dict[str, Any]) -> str:
+    """One event as one readable line: time, kind, then what happened."""
+    kind = event.get("kind")
+    shift = _clean(event.get("shift_id"))
+    who = _clean(event.get("caregiver_id"))
+    raw = event.get("detail")
+    d: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if kind == "fanout_started":
+        text = f"shift {shift}: {_clean(d.get('offered'))} offered, escalates at "
+        text += _clean(d.get("escalate_at"))
+    elif kind == "escalated":
+        calls = d.get("calls")
+        text = f"shift {shift}: {_clean(calls)} call{'' if calls == 1 else 's'}"
+    elif kind == "claimed":
+        text = f"shift {shift} by {who} ({_clean(d.get('channel'))})"
+        if isinstance(d.get("time_to_fill_s"), int | float):
+            text += f" after {_duration(d['time_to_fill_s'])}"
+    elif kind == "declined":
+        text = f"shift {shift} by {who}"
+    elif kind == "cancelled":
+        text = f"shift {shift}"
+    elif kind == "reply":
+        sender = who if event.get("caregiver_id") else f"unknown {_clean(d.get('from'))}"
+        text = f"{_clean(d.get('channel'))} from {sender}: {_clean(d.get('outcome'))}"
+        if d.get("replayed"):
+            text += " (replayed)"
+        if event.get("shift_id"):
+            text += f" (shift {shift})"
+    elif kind in ("sent", "send_retry", "send_failed"):
+        text = f"{_clean(d.get('channel'))} {_clean(d.get('purpose'))} to {who}"
+        if event.get("shift_id"):
+            text += f" (shift {shift})"
+    elif kind == "overflow":
+        text = f"{_clean(d.get('dropped'))} events lost: this watch fell behind"
+    else:
+        parts = [f"shift {shift}"] if event.get("shift_id") else []
+        if event.get("caregiver_id"):
+            parts.append(f"caregiver {who}")
+        if d:
+            parts.append(_render_detail(d))
+        text = " ".join(parts) or "-"
+    return f"{_short_ts(event.get('ts'))}  {_clean(kind):<14}  {text}"
+
+
+def _cmd_watch(client: ControlClient, ns: argparse.Namespace) -> None:
+    args = {"shift_id": ns.shift_id} if ns.shift_id is not None else {}
+    out = sys.stdout
+    events = client.stream("watch", args)
+    if _isatty(sys.stderr):
+        print(f"watching shiftd at {_clean(ns.socket)} (Ctrl-C to stop)", file=sys.stderr)
+    for event in events:
+        if ns.json:
+            print(json.dumps(event, ensure_ascii=False), file=out, flush=True)
+        else:
+            print(render_event(event), file=out, flush=True)
+    print(f"{_PROG}: shiftd closed the event stream", file=sys.stderr)
+
+
 # --------------------------------------------------------------------------------------
 # entry point
 
@@ -702,11 +890,13 @@ def main(argv: list[str] | None = None) -> int:
 
     client = ControlClient(ns.socket, timeout=ns.timeout)
     try:
-        result, render = ns.handler(client, ns)
-        if ns.json:
-            print(json.dumps(result, indent=2, ensure_ascii=False))
-        else:
-            render(result, sys.stdout)
+        answered = ns.handler(client, ns)  # None: the command printed as it went (watch)
+        if answered is not None:
+            result, render = answered
+            if ns.json:
+                print(json.dumps(result, indent=2, ensure_ascii=False))
+            else:
+                render(result, sys.stdout)
         sys.stdout.flush()
     except UsageError as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)

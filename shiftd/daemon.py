@@ -1,9 +1,12 @@
-"""`shiftd run`: the engine behind the control socket, under systemd's eye.
+"""`shiftd run`: the engine behind the control socket (and HTTP), under systemd's eye.
 
-Start-up: take the state directory's lock, open the store and recover actors, bind the
-control socket, then tell systemd READY=1. SIGTERM/SIGINT: STOPPING=1, stop accepting
-requests (those in hand are answered), stop actors between messages, finish sends in
-flight, flush the store, exit 0. SIGHUP re-reads the configuration: the log level applies at
+Start-up: take the state directory's lock, open the store and recover actors, start the
+HTTP listener when `http` is configured (bound to `http.listen` or to the socket systemd
+handed over), bind the control socket, then tell systemd READY=1. SIGTERM/SIGINT:
+STOPPING=1; HTTP drains first (`/ready` turns 503, no new connections, requests in flight
+finish within `shutdown.grace`); then the control socket stops accepting (requests in hand
+are answered), actors stop between messages, sends in flight finish, the store is flushed,
+exit 0. SIGHUP re-reads the configuration: the log level applies at
 once; other changes are reported as needing a restart (they shape state the engine holds).
 """
 
@@ -12,7 +15,8 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from . import systemd
 from .config import Config, ConfigError, load_config
 from .control.server import serve_control
 from .engine import Engine
+from .http.server import HttpServer
 from .logs import configure_logging, get_logger
 
 log = get_logger(__name__)
@@ -58,11 +63,17 @@ async def run_daemon(
     config: Config,
     config_path: Path | None = None,
     *,
+    http_sockets: Sequence[socket.socket] | None = None,
     task_status: trio.TaskStatus[Engine] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation), then stop in order.
 
-    Raises StateDirBusy, StoreError or ControlSocketError when start-up is impossible.
+    `http_sockets`: listening sockets to serve HTTP on instead of systemd's or
+    `http.listen` (for embedding and tests; they are closed when HTTP stops).
+
+    Raises StateDirBusy, StoreError, ControlSocketError, CredentialError (an unreadable
+    token file) or HttpStartError (the HTTP address cannot be bound) when start-up is
+    impossible.
     """
     with (
         state_lock(Path(config.state_dir)),
@@ -71,7 +82,13 @@ async def run_daemon(
         engine = Engine(config)
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
+            grace = config.shutdown.grace.total_seconds()
+            http = None
+            if config.http is not None:
+                http = HttpServer(engine, config.http, grace=grace, sockets=http_sockets)
             async with trio.open_nursery() as front:
+                if http is not None:
+                    await front.start(http.run)
                 await front.start(
                     lambda task_status: serve_control(
                         config.socket_path,
@@ -83,9 +100,15 @@ async def run_daemon(
                 )
                 await front.start(systemd.run_watchdog)
                 actors = engine.supervisor.actors
+                if http is not None:
+                    http.set_ready()
                 systemd.ready(f"serving; {actors} shifts in progress")
                 log.info(
-                    "daemon.ready", socket=str(config.socket_path), actors=actors, pid=os.getpid()
+                    "daemon.ready",
+                    socket=str(config.socket_path),
+                    http=http.addresses if http is not None else None,
+                    actors=actors,
+                    pid=os.getpid(),
                 )
                 task_status.started(engine)
                 async for signum in signals:
@@ -95,6 +118,10 @@ async def run_daemon(
                     log.info("daemon.stopping", signal=signal.Signals(signum).name)
                     systemd.stopping()
                     break
+                if http is not None:
+                    http.shutdown()  # drain: requests in flight still reach the engine
+                    with trio.move_on_after(grace + 1):
+                        await http.stopped.wait()
                 front.cancel_scope.cancel()
             engine.stop()
     log.info("daemon.stopped")

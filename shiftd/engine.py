@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,16 @@ import trio
 from .actor import ActorContext, Cancel, FanoutResult, StartFanout
 from .clock import Clock, iso
 from .config import Config
+from .events import EventBus
 from .inbound import InboundResult, InboundRouter
 from .intent import Classifier, load_classifier
 from .logs import get_logger
 from .messages import Messages
+from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
 from .notify import Notifier, make_notifier
 from .sender import Sender
-from .store.base import ShiftRow, Store
+from .store.base import OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
 
@@ -65,6 +67,9 @@ class Engine:
         self.supervisor: Supervisor
         self.inbound_router: InboundRouter
         self.messages = Messages(config.agency_name, config.tz)
+        # What happens, as it happens (`shiftctl watch`), and the figures (GET /metrics).
+        self.events = EventBus(lambda: self.clock.now())
+        self.metrics = Metrics()
 
     def stop(self) -> None:
         """Begin the ordered stop; `run()` returns when it is done. Never blocks."""
@@ -85,15 +90,18 @@ class Engine:
             synchronous=config.store.synchronous,
             batch_max=config.store.batch_max,
         )
+        if isinstance(self.store, SqliteStore):
+            self.store.on_commit = self.metrics.observe_commit
         self.sender = Sender(
             self.store,
-            notifier,
+            MeteredNotifier(notifier, self.metrics),
             self.clock,
             concurrency=config.sender.concurrency,
             max_attempts=config.sender.max_attempts,
             backoff_initial=config.sender.backoff_initial,
             backoff_max=config.sender.backoff_max,
             timeout=config.sender.timeout,
+            on_outcome=self._on_send_outcome,
         )
         ctx = ActorContext(
             store=self.store,
@@ -102,6 +110,7 @@ class Engine:
             escalation_delay=config.escalation.delay,
             escalation_jitter=config.escalation.jitter,
             wake_sender=self.sender.wake,
+            events=self.events,
         )
         self.supervisor = Supervisor(
             ctx,
@@ -110,8 +119,15 @@ class Engine:
             restart_window=config.actor.restart_window,
         )
         self.inbound_router = InboundRouter(
-            self.store, self.clock, self.supervisor, classifier, self.messages, self.sender.wake
+            self.store,
+            self.clock,
+            self.supervisor,
+            classifier,
+            self.messages,
+            self.sender.wake,
+            events=self.events,
         )
+        self.metrics.bind(store=self.store, supervisor=self.supervisor, events=self.events)
         async with trio.open_nursery() as outer:
             outer.start_soon(self._stop_on_cancel)
             with trio.CancelScope(shield=True) as layers:
@@ -121,6 +137,16 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
+
+    def _on_send_outcome(self, row: OutboxRow, outcome: str) -> None:
+        self.events.publish(
+            _SEND_EVENTS.get(outcome) or f"send_{outcome}",
+            shift_id=row.shift_id,
+            caregiver_id=row.caregiver_id,
+            channel=row.channel.value,
+            purpose=row.purpose.value,
+            outbox_id=row.id,
+        )
 
     async def _stop_on_cancel(self) -> None:
         try:
@@ -215,3 +241,12 @@ class Engine:
 
     async def shifts(self, state: ShiftState | None = None) -> list[ShiftRow]:
         return await self.store.list_shifts(state)
+
+    async def stats(self, since: timedelta) -> dict[str, Any]:
+        """Fills, time-to-fill, fill rate and messages for shifts fanned out in the last
+        `since` (see `Store.fill_stats`)."""
+        now = self.clock.now()
+        return {"until": iso(now), **await self.store.fill_stats(now - since)}
+
+
+_SEND_EVENTS = {"sent": "sent", "retry": "send_retry", "failed": "send_failed"}

@@ -17,8 +17,9 @@ import trio
 
 from .actor import Answer
 from .clock import Clock
+from .events import EventBus
 from .intent import Classifier, Intent
-from .logs import get_logger
+from .logs import get_logger, mask_phone
 from .messages import Messages
 from .models import Channel, Outcome, Purpose, normalize_phone
 from .store.base import CaregiverRow, InboundRecord, NewMessage, OfferRow, Store
@@ -57,6 +58,8 @@ class InboundRouter:
         classifier: Classifier,
         messages: Messages,
         wake_sender: Callable[[], None],
+        *,
+        events: EventBus | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -64,6 +67,7 @@ class InboundRouter:
         self._classifier = classifier
         self._messages = messages
         self._wake_sender = wake_sender
+        self._events = events or EventBus()
         self._in_flight: dict[str, trio.Event] = {}
 
     async def handle(
@@ -83,6 +87,14 @@ class InboundRouter:
         seen = await self._store.inbound_seen(provider_id)
         if seen is not None:
             log.info("inbound.replayed", provider_id=provider_id, outcome=seen.outcome)
+            self._events.publish(
+                "reply",
+                shift_id=seen.shift_id,
+                caregiver_id=seen.caregiver_id,
+                channel=str(channel),
+                outcome=seen.outcome,
+                replayed=True,
+            )
             return InboundResult(
                 Outcome(seen.outcome), seen.shift_id, seen.caregiver_id, seen.reply, replayed=True
             )
@@ -130,6 +142,15 @@ class InboundRouter:
             shift_id=result.shift_id,
             caregiver_id=result.caregiver_id,
             channel=channel,
+        )
+        detail = {} if caregiver is not None else {"from": mask_phone(phone)}
+        self._events.publish(
+            "reply",
+            shift_id=result.shift_id,
+            caregiver_id=result.caregiver_id,
+            channel=str(channel),
+            outcome=result.outcome.value,
+            **detail,
         )
         return result
 

@@ -6,19 +6,33 @@ it is marked failed and never re-sent: a caregiver may miss one text, never gets
 the next escalation round is the safety net. Failures the notifier reports as transient
 (known not sent) are retried with exponential backoff and jitter; rows withdrawn meanwhile
 (the shift was filled or cancelled) are skipped.
+
+A rate-limited notifier (`Throttled`) is asked for a turn *before* the row is marked
+`sending`: waiting for it commits nothing, so a row withdrawn while it waits is skipped (its
+turn handed back), and stopping while it waits leaves the row `pending` for the next start.
+Only from `sending` on is the delivery shielded from cancellation.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import trio
 
 from .clock import Clock
 from .logs import get_logger
-from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
+from .notify.base import (
+    Notifier,
+    Outgoing,
+    PermanentSendError,
+    SendOutcomeUnknown,
+    Throttled,
+    TransientSendError,
+)
 from .store.base import OutboxRow, Store
 
 log = get_logger(__name__)
@@ -39,9 +53,11 @@ class Sender:
         backoff_max: timedelta = timedelta(minutes=5),
         timeout: timedelta = timedelta(seconds=10),
         page: int = 256,
+        on_outcome: Callable[[OutboxRow, str], None] | None = None,
     ) -> None:
         self._store = store
         self._notifier = notifier
+        self._throttle = notifier if isinstance(notifier, Throttled) else None
         self._clock = clock
         self._concurrency = concurrency
         self._max_attempts = max_attempts
@@ -53,6 +69,8 @@ class Sender:
         self._queued: set[int] = set()
         self.sent = 0
         self.failed = 0
+        # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics).
+        self._on_outcome = on_outcome or (lambda row, outcome: None)
 
     def wake(self) -> None:
         """Look for due rows now. Never blocks."""
@@ -99,19 +117,12 @@ class Sender:
         async with rows:
             async for row in rows:
                 try:
-                    # A send in progress is finished even during shutdown: cutting it off
-                    # would leave the row `sending`, and so unsent for good.
-                    with trio.CancelScope(shield=True):
-                        await self._deliver(row)
+                    await self._deliver(row)
                 finally:
                     self._queued.discard(row.id)
                     self.wake()  # a due row may be waiting for this worker (see _feed)
 
     async def _deliver(self, row: OutboxRow) -> None:
-        store, clock = self._store, self._clock
-        if not await store.mark_sending(row.id, at=clock.now()):
-            return  # withdrawn since it was queued
-        bound = log.bind(outbox_id=row.id, shift_id=row.shift_id, caregiver_id=row.caregiver_id)
         message = Outgoing(
             outbox_id=row.id,
             channel=row.channel,
@@ -120,8 +131,24 @@ class Sender:
             body=row.body,
             caregiver_id=row.caregiver_id,
             shift_id=row.shift_id,
-            at=clock.now(),
+            at=self._clock.now(),
         )
+        if self._throttle is not None:
+            # Waiting for a turn is cancellable and commits nothing: the row stays pending.
+            message = replace(message, from_number=await self._throttle.acquire(message))
+        # From `sending` on, the delivery is finished even during shutdown: cutting it off
+        # would leave the row `sending`, and so unsent for good.
+        with trio.CancelScope(shield=True):
+            await self._send(row, message)
+
+    async def _send(self, row: OutboxRow, message: Outgoing) -> None:
+        store, clock = self._store, self._clock
+        if not await store.mark_sending(row.id, at=clock.now()):
+            if self._throttle is not None:
+                self._throttle.release(message)  # withdrawn while waiting: the turn goes back
+            return  # withdrawn since it was queued
+        bound = log.bind(outbox_id=row.id, shift_id=row.shift_id, caregiver_id=row.caregiver_id)
+        message = replace(message, at=clock.now())
         attempt = row.attempts + 1
         try:
             with trio.fail_after(self._timeout):
@@ -135,9 +162,12 @@ class Sender:
                 row.id, next_at=clock.now() + timedelta(seconds=delay), error=str(exc)
             )
             bound.info("send.retry", attempt=attempt, delay_s=round(delay, 3), error=str(exc))
+            self._on_outcome(row, "retry")
             self.wake()
         except PermanentSendError as exc:
             await self._fail(row, bound, f"refused: {exc}")
+        except SendOutcomeUnknown as exc:
+            await self._fail(row, bound, f"{exc}; may have been sent, not retried")
         except trio.TooSlowError:
             await self._fail(row, bound, "provider timed out; may have been sent, not retried")
         except Exception as exc:
@@ -146,11 +176,13 @@ class Sender:
         else:
             await store.mark_sent(row.id, at=clock.now(), provider_id=provider_id)
             self.sent += 1
+            self._on_outcome(row, "sent")
             bound.debug("send.sent", channel=row.channel, purpose=row.purpose)
 
     async def _fail(self, row: OutboxRow, bound: object, error: str) -> None:
         await self._store.mark_failed(row.id, at=self._clock.now(), error=error)
         self.failed += 1
+        self._on_outcome(row, "failed")
         log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=error)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

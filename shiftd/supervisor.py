@@ -149,10 +149,16 @@ class Supervisor:
                         failures.popleft()
                     if len(failures) > self._max_restarts:
                         log.error("actor.gave_up", shift_id=shift_id, failures=len(failures))
+                        self._ctx.events.publish(
+                            "actor_gave_up", shift_id=shift_id, failures=len(failures)
+                        )
                         reason = "actor failed repeatedly"
                         return
                     self.restarts += 1
                     log.warning("actor.restarting", shift_id=shift_id, attempt=len(failures))
+                    self._ctx.events.publish(
+                        "actor_restarted", shift_id=shift_id, attempt=len(failures)
+                    )
         finally:
             # Given up, or cancelled (shutdown): nobody reads this inbox any more.
             self._close_inbox(shift_id, handle, reason)

@@ -190,7 +190,8 @@ def test_bad_notifier_kind_points_at_kind(tmp_path: Path) -> None:
         """,
     )
     assert problems_of(path) == [
-        f"{path}:3: notifier.kind: unknown kind 'sms' (expected one of: 'console', 'record')"
+        f"{path}:3: notifier.kind: unknown kind 'sms'"
+        " (expected one of: 'console', 'record', 'twilio')"
     ]
 
 
@@ -210,7 +211,7 @@ def test_record_notifier_without_path_points_at_notifier(tmp_path: Path) -> None
 def test_notifier_without_kind_points_at_notifier(tmp_path: Path) -> None:
     path = write(tmp_path, "state_dir: ./state\nnotifier:\n  path: ./m.jsonl\n")
     assert problems_of(path) == [
-        f"{path}:2: notifier.kind: missing required key (one of: console, record)"
+        f"{path}:2: notifier.kind: missing required key (one of: console, record, twilio)"
     ]
 
 

@@ -18,7 +18,7 @@ import pytest
 from shiftd.control.client import ConnectError, ControlClient, RemoteError
 from shiftd.ctl import main
 
-SAMPLE = Path("/work/shared/reference/sample_data.json")
+SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
 IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
 
 CLOSE = object()  # scripted answer: close the connection without answering

@@ -10,6 +10,16 @@ This is CLI code, so it uses a blocking stdlib socket. Every wait is bounded: ``
 covers connecting and each whole call (send plus the complete response), and a response line
 may be at most ``max_response_bytes`` long.
 
+Streaming commands (``watch``) answer once, then send one line per event until either side
+closes::
+
+    -> {"id": 1, "cmd": "watch", "args": {}}
+    <- {"id": 1, "ok": true, "result": {"watching": true, "shift_id": null}}
+    <- {"id": 1, "ok": true, "event": {"ts": "...", "kind": "fanout_started", ...}}
+
+:meth:`ControlClient.stream` yields those events; the wait for the next one is not bounded
+(a quiet daemon is not a broken one), the acknowledgement is.
+
 Errors:
 
 * :class:`ConnectError` — nothing answers at the path (missing file, connection refused,
@@ -29,6 +39,7 @@ import errno
 import json
 import socket
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -140,6 +151,8 @@ class ControlClient:
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._next_id = 1
+        #: The acknowledgement of the last :meth:`stream` command.
+        self.ack: dict[str, Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -202,6 +215,41 @@ class ControlClient:
             raise
         return self._unwrap(response, request_id)
 
+    def stream(self, cmd: str, args: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Send a streaming command and return an iterator over its events, which ends when
+        shiftd closes the stream.
+
+        Sends the request and waits (within ``timeout``) for the acknowledgement at once,
+        raising as :meth:`call` does if it is refused; ``ack`` then holds it. Waiting for
+        each event is unbounded. An error line mid-stream raises :class:`RemoteError`. The
+        connection is closed when the iterator ends or is closed; it carries nothing else.
+        """
+        self.ack = self.call(cmd, args)
+        return self._events(self._next_id - 1)
+
+    def _events(self, request_id: int) -> Iterator[dict[str, Any]]:
+        try:
+            while True:
+                raw = self._readline(None, eof_ok=True)
+                if raw is None:
+                    return
+                try:
+                    response = json.loads(raw)
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise ProtocolError(f"the daemon sent invalid JSON ({exc})") from None
+                if not isinstance(response, dict) or not isinstance(response.get("ok"), bool):
+                    raise ProtocolError("the daemon sent something that is not a response object")
+                if response["ok"] and response.get("id") == request_id:
+                    event = response.get("event")
+                    if not isinstance(event, dict):
+                        raise ProtocolError("a stream line without an event object")
+                    yield event
+                else:
+                    self._unwrap(response, request_id)  # raises RemoteError for an error line
+                    raise ProtocolError("a stream line that is not an event")
+        finally:
+            self.close()
+
     def _send(self, line: bytes, deadline: float) -> dict[str, Any] | None:
         """Send ``line``; return an answer the daemon sent before closing on us, if any."""
         assert self._sock is not None
@@ -223,6 +271,8 @@ class ControlClient:
 
     def _read_response(self, deadline: float) -> dict[str, Any]:
         raw = self._readline(deadline)
+        if raw is None:  # not with eof_ok=False; for the type checker
+            raise ProtocolError("shiftd closed the connection without answering")
         try:
             response = json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -231,7 +281,9 @@ class ControlClient:
             raise ProtocolError("the daemon sent something that is not a response object")
         return response
 
-    def _readline(self, deadline: float) -> bytes:
+    def _readline(self, deadline: float | None, *, eof_ok: bool = False) -> bytes | None:
+        """The next line. ``deadline`` None waits for ever; with ``eof_ok`` a clean end of
+        stream between lines returns None, else it is a ProtocolError."""
         assert self._sock is not None
         start = 0
         while True:
@@ -245,10 +297,13 @@ class ControlClient:
                     f"response line exceeds {self.max_response_bytes} bytes; giving up"
                 )
             start = len(self._buf)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProtocolError(f"no answer from shiftd within {self.timeout:g}s")
-            self._sock.settimeout(remaining)
+            if deadline is None:
+                self._sock.settimeout(None)
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ProtocolError(f"no answer from shiftd within {self.timeout:g}s")
+                self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(_RECV_CHUNK)
             except TimeoutError:
@@ -258,6 +313,8 @@ class ControlClient:
                     f"connection lost while waiting for the answer ({exc.strerror or exc})"
                 ) from None
             if not chunk:
+                if eof_ok and not self._buf:
+                    return None
                 raise ProtocolError("shiftd closed the connection without answering")
             self._buf += chunk
 

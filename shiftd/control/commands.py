@@ -3,19 +3,25 @@
 One table serves every transport (the Unix socket now, HTTP later), so a command means the
 same wherever it arrives. Argument models forbid unknown keys: a typo is an error, not a
 silently ignored option.
+
+`STREAMS` holds the commands that answer with an acknowledgement and then a stream of
+events until the client goes away (`watch`); only transports that can stream serve them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import __version__
 from ..clock import iso
+from ..config import Duration
 from ..engine import Engine, NotFound
+from ..events import Subscription
 from ..models import Channel, Id, Role, Roster, Shift, ShiftState, UtcDatetime
 from ..store.base import ShiftRow
 
@@ -61,6 +67,14 @@ class InboundArgs(_Args):
     body: str = Field(max_length=1600)
     channel: Literal["sms", "voice"] = "sms"
     provider_message_id: str | None = Field(default=None, min_length=1, max_length=128)
+    shift_id: Id | None = None
+
+
+class StatsArgs(_Args):
+    since: Duration = timedelta(hours=24)
+
+
+class WatchArgs(_Args):
     shift_id: Id | None = None
 
 
@@ -154,10 +168,35 @@ async def _cancel(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
     return {"shift_id": args.shift_id, "status": status.value}
 
 
+async def _metrics(engine: Engine, _: NoArgs) -> dict[str, Any]:
+    body, content_type = await engine.metrics.exposition()
+    return {"text": body.decode(), "content_type": content_type}
+
+
+async def _stats(engine: Engine, args: StatsArgs) -> dict[str, Any]:
+    return {"window_s": args.since.total_seconds(), **await engine.stats(args.since)}
+
+
+async def _watch(engine: Engine, args: WatchArgs) -> tuple[dict[str, Any], Subscription]:
+    if args.shift_id is not None:
+        await engine.shift(args.shift_id)  # NotFound for a typo, rather than silence
+    subscription = engine.events.subscribe(shift_id=args.shift_id)
+    return {"watching": True, "shift_id": args.shift_id}, subscription
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     args: type[BaseModel]
     run: Callable[[Engine, Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCommand:
+    """Answered by an acknowledgement (`result`), then one line per event (`event`) from the
+    subscription `open` returns, until the client disconnects. The caller closes it."""
+
+    args: type[BaseModel]
+    open: Callable[[Engine, Any], Awaitable[tuple[dict[str, Any], Subscription]]]
 
 
 COMMANDS: dict[str, Command] = {
@@ -171,6 +210,12 @@ COMMANDS: dict[str, Command] = {
     "fanout": Command(ShiftIdArgs, _fanout),
     "inbound": Command(InboundArgs, _inbound),
     "cancel": Command(ShiftIdArgs, _cancel),
+    "metrics": Command(NoArgs, _metrics),
+    "stats": Command(StatsArgs, _stats),
 }
 
-__all__ = ["COMMANDS", "Command", "shift_summary"]
+STREAMS: dict[str, StreamCommand] = {
+    "watch": StreamCommand(WatchArgs, _watch),
+}
+
+__all__ = ["COMMANDS", "STREAMS", "Command", "StreamCommand", "shift_summary"]

@@ -5,6 +5,15 @@
 arguments are answered and the connection stays usable; a line over 64 KiB is answered
 with `line_too_long` and the connection closed. The socket is created with mode 0660; a
 stale socket file is replaced, a live one (another shiftd answering) is never taken over.
+
+Streaming (`watch`): the request is answered `{"id":…,"ok":true,"result":{"watching":true,…}}`
+and from then on the connection carries one `{"id":…,"ok":true,"event":{…}}` line per event
+until the client closes it (or shiftd stops); anything the client sends meanwhile is read and
+ignored. Events are buffered per watcher in a bounded channel: a watcher that falls behind
+loses events and is told how many by an `overflow` event; it never slows the daemon.
+
+Every request is counted in the engine's metrics by command and outcome (`ok` or the error
+code; `-` when the request named no known command).
 """
 
 from __future__ import annotations
@@ -25,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..actor import ActorUnavailable
 from ..engine import Engine, NotFound
+from ..events import Subscription
 from ..logs import get_logger
 from ..store.base import ConflictError, StoreError
-from .commands import COMMANDS
+from .commands import COMMANDS, STREAMS
 
 log = get_logger(__name__)
 
@@ -198,58 +208,144 @@ async def _connection(
                 del buffer[: newline + 1]
                 if not line.strip():
                     continue
+                watch: _Stream | None = None
                 # A request in hand is answered even during shutdown; only waiting is cut.
                 with trio.CancelScope(shield=True), trio.move_on_after(grace) as bounded:
-                    await stream.send_all(await handle_line(engine, line, peer))
+                    answer = await _answer(engine, line, peer)
+                    if isinstance(answer, _Stream):
+                        watch, answer = answer, answer.ack
+                    await stream.send_all(answer)
                 if bounded.cancelled_caught:
                     # Unanswered or half-written: answering the next line would desync it.
                     log.warning("control.request_timed_out", grace=grace)
+                    if watch is not None:
+                        watch.subscription.close()
                     return
+                if watch is not None:
+                    await _stream_events(stream, watch)
+                    return  # a watch connection carries nothing else
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+
+
+class _Stream:
+    """A streaming command accepted: its acknowledgement line and its subscription."""
+
+    __slots__ = ("ack", "request_id", "subscription")
+
+    def __init__(self, request_id: int | str | None, ack: bytes, sub: Subscription) -> None:
+        self.request_id = request_id
+        self.ack = ack
+        self.subscription = sub
+
+
+_EVENT_BATCH = 256  # events written with one send when a watcher has fallen behind
+
+
+async def _stream_events(stream: trio.SocketStream, watch: _Stream) -> None:
+    """Write `watch`'s events to `stream` until the client closes it or we are cancelled."""
+
+    async def until_closed(done: trio.CancelScope) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            while await stream.receive_some(65536):
+                pass  # nothing is expected from a watcher; what comes is ignored
+        done.cancel()
+
+    with watch.subscription as subscription:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(until_closed, nursery.cancel_scope)
+            try:
+                async for event in subscription:
+                    lines = [_event_line(watch.request_id, event.as_dict())]
+                    while len(lines) < _EVENT_BATCH:
+                        try:
+                            lines.append(
+                                _event_line(
+                                    watch.request_id, subscription.receive_nowait().as_dict()
+                                )
+                            )
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await stream.send_all(b"".join(lines))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the watcher went away
+            nursery.cancel_scope.cancel()
+
+
+def _event_line(request_id: int | str | None, event: dict[str, Any]) -> bytes:
+    return _encode({"id": request_id, "ok": True, "event": event})
 
 
 async def handle_line(
     engine: Engine, line: bytes, peer: tuple[int, int, int] | None = None
 ) -> bytes:
-    """One request line → one response line. Never raises for a bad request."""
+    """One request line → one response line. Never raises for a bad request. A streaming
+    command (`watch`) is refused here: it needs a connection of its own (`_connection`)."""
+    answer = await _answer(engine, line, peer)
+    if isinstance(answer, _Stream):
+        answer.subscription.close()
+        return _error(answer.request_id, "bad_request", "this transport cannot stream events")
+    return answer
+
+
+async def _answer(
+    engine: Engine, line: bytes, peer: tuple[int, int, int] | None
+) -> bytes | _Stream:
+    """One request line → its answer (or an accepted stream), counted in the metrics."""
+    command, outcome, answer = await _dispatch(engine, line, peer)
+    engine.metrics.observe_control(command, outcome)
+    return answer
+
+
+async def _dispatch(
+    engine: Engine, line: bytes, peer: tuple[int, int, int] | None
+) -> tuple[str, str, bytes | _Stream]:
+    """(command name for the metrics, outcome, answer). Never raises for a bad request."""
     try:
         raw = json.loads(line)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a 5,000-digit number
-        return _error(None, "bad_json", f"not valid JSON: {exc}")
+        return "-", "bad_json", _error(None, "bad_json", f"not valid JSON: {exc}")
     except RecursionError:  # e.g. 60,000 "[": json.loads gives up on the nesting depth
-        return _error(None, "bad_json", "not valid JSON: nested too deeply")
+        return "-", "bad_json", _error(None, "bad_json", "not valid JSON: nested too deeply")
     request_id = raw.get("id") if isinstance(raw, dict) else None
     try:
         request = _Request.model_validate(raw)
     except ValidationError as exc:
-        return _error(_safe_id(request_id), "bad_request", _describe(exc))
-    command = COMMANDS.get(request.cmd)
+        return "-", "bad_request", _error(_safe_id(request_id), "bad_request", _describe(exc))
+    name = request.cmd
+    command = COMMANDS.get(name) or STREAMS.get(name)
     if command is None:
-        known = ", ".join(sorted(COMMANDS))
-        return _error(
-            request.id, "unknown_command", f"unknown command {request.cmd!r} (known: {known})"
-        )
+        known = ", ".join(sorted({*COMMANDS, *STREAMS}))
+        message = f"unknown command {name!r} (known: {known})"
+        return "-", "unknown_command", _error(request.id, "unknown_command", message)
+
+    def fail(code: str, message: str) -> tuple[str, str, bytes]:
+        return name, code, _error(request.id, code, message)
+
     try:
         args = command.args.model_validate(request.args)
     except ValidationError as exc:
-        return _error(request.id, "bad_args", _describe(exc))
+        return fail("bad_args", _describe(exc))
     try:
-        result = await command.run(engine, args)
+        if name in STREAMS:
+            ack, subscription = await STREAMS[name].open(engine, args)
+            ok = _encode({"id": request.id, "ok": True, "result": ack})
+            return name, "ok", _Stream(request.id, ok, subscription)
+        result = await COMMANDS[name].run(engine, args)
     except NotFound as exc:
-        return _error(request.id, "not_found", str(exc))
+        return fail("not_found", str(exc))
     except ConflictError as exc:
-        return _error(request.id, "conflict", str(exc))
+        return fail("conflict", str(exc))
     except ActorUnavailable as exc:
-        return _error(request.id, "unavailable", str(exc))
+        return fail("unavailable", str(exc))
     except (StoreError, ValueError) as exc:
-        log.error("control.failed", cmd=request.cmd, error=str(exc))
-        return _error(request.id, "internal", str(exc))
+        log.error("control.failed", cmd=name, error=str(exc))
+        return fail("internal", str(exc))
     except Exception:
-        log.exception("control.crashed", cmd=request.cmd)
-        return _error(request.id, "internal", "internal error; see the daemon's log")
-    log.debug("control.handled", cmd=request.cmd, peer_pid=peer[0] if peer else None)
-    return _encode({"id": request.id, "ok": True, "result": result})
+        log.exception("control.crashed", cmd=name)
+        return fail("internal", "internal error; see the daemon's log")
+    log.debug("control.handled", cmd=name, peer_pid=peer[0] if peer else None)
+    return name, "ok", _encode({"id": request.id, "ok": True, "result": result})
 
 
 def _safe_id(value: Any) -> int | str | None:

@@ -3,22 +3,32 @@
 A notifier hands one message to a provider. What it raises tells the sender whether the
 message may be retried: `TransientSendError` only when the provider certainly did not take
 it (connection refused, HTTP 429/5xx before acceptance), `PermanentSendError` when it never
-will (bad number, 4xx). Any other exception means "unknown" and is never retried
-(at-most-once).
+will (bad number, 4xx). `SendOutcomeUnknown` (or any other exception) means the provider may
+or may not have taken it — the request went out and no answer came back — and is never
+retried (at-most-once).
+
+A notifier whose provider limits the sending rate also implements `Throttled`: the sender
+then waits in `acquire()` for a turn *before* it marks the row `sending`, so a message
+withdrawn while it waits (the shift was filled) is skipped and its turn handed back with
+`release()`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..models import Channel, Purpose
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message as handed to a provider."""
+    """One message as handed to a provider.
+
+    `from_number` is the sender number a `Throttled` notifier chose in `acquire()` (None for
+    notifiers that have no numbers).
+    """
 
     outbox_id: int
     channel: Channel
@@ -28,10 +38,14 @@ class Outgoing:
     caregiver_id: str
     shift_id: str | None
     at: datetime
+    from_number: str | None = None
 
 
 class TransientSendError(Exception):
-    """The provider did not take the message; retrying is safe."""
+    """The provider did not take the message; retrying is safe.
+
+    `retry_after` is the provider's own minimum delay in seconds (from `Retry-After`), if any.
+    """
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -42,15 +56,39 @@ class PermanentSendError(Exception):
     """The provider refused the message for good; it is recorded as failed."""
 
 
+class SendOutcomeUnknown(Exception):
+    """The request reached the provider but no answer came back (read timeout, connection
+    dropped): the message may have been taken. It is recorded as failed, never retried."""
+
+
 class Notifier(Protocol):
     async def send(self, message: Outgoing) -> str | None:
         """Deliver `message`; return the provider's id for it, if it has one.
 
-        Raises TransientSendError or PermanentSendError as above. On cancellation the
-        message may or may not have been taken.
+        Raises TransientSendError, PermanentSendError or SendOutcomeUnknown as above. On
+        cancellation the message may or may not have been taken.
         """
         ...
 
     async def aclose(self) -> None:
         """Release what the notifier holds (files, connections)."""
+        ...
+
+
+@runtime_checkable
+class Throttled(Protocol):
+    """A notifier with a rate limit; the sender calls these around `send`."""
+
+    async def acquire(self, message: Outgoing) -> str | None:
+        """Wait for the turn to send `message`; return the from-number to send it from.
+
+        Waits as long as the rate limit requires (on Trio's clock). Cancellation while
+        waiting takes nothing. Every successful `acquire` is followed either by `send` of
+        the message (with `from_number` set to the result) or by `release`.
+        """
+        ...
+
+    def release(self, message: Outgoing) -> None:
+        """Hand back the turn `acquire` gave for `message`, which will not be sent after all.
+        Never blocks."""
         ...

@@ -171,3 +171,75 @@ class Store(Protocol):
     async def mark_retry(self, outbox_id: int, *, next_at: datetime, error: str) -> None: ...
     async def mark_failed(self, outbox_id: int, *, at: datetime, error: str) -> None: ...
     async def abandon_sending(self, *, at: datetime) -> int: ...
+
+    # provider delivery reports (schema v2)
+    async def outbox_by_provider_id(self, provider_id: str) -> ProviderMessageRow | None:
+        """The outbox row the provider knows as `provider_id` (a message or call sid)."""
+        ...
+
+    async def update_provider_status(
+        self, provider_id: str, status: str, *, at: datetime
+    ) -> ProviderStatusUpdate:
+        """Record the provider's delivery status for a row; never moves it backwards."""
+        ...
+
+    # operator's view
+    async def fill_stats(self, since: datetime) -> dict[str, Any]:
+        """Fills, fill rate, time-to-fill (median, p90) and messages by channel for shifts
+        fanned out at or after `since`; read-only. See SqliteStore.fill_stats for the keys."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMessageRow:
+    """An outbox row as found by its provider id (for webhooks: calls, status callbacks)."""
+
+    id: int
+    shift_id: str | None
+    caregiver_id: str
+    channel: Channel
+    purpose: Purpose
+    to_phone: str
+    body: str
+    state: str
+    provider_id: str
+    provider_status: str | None
+
+
+ProviderStatusUpdate = str
+"""What `update_provider_status` did: ``updated``, ``stale`` (not newer than what is stored:
+an out-of-order or repeated callback), ``unknown_status`` or ``not_found``."""
+
+# How far along a message or call is, by the provider's status names. A status callback is
+# applied only if it ranks higher than the stored one: callbacks arrive out of order, and a
+# late "sent" must never overwrite "delivered". Terminal statuses share the top rank, so the
+# first one reported stays.
+MESSAGE_STATUS_RANK: dict[str, int] = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+    "read": 5,  # a delivered message later read (channels that report it)
+}
+CALL_STATUS_RANK: dict[str, int] = {
+    "queued": 1,
+    "initiated": 2,
+    "ringing": 3,
+    "in-progress": 4,
+    "completed": 5,
+    "busy": 5,
+    "no-answer": 5,
+    "failed": 5,
+    "canceled": 5,
+}
+
+
+def provider_status_rank(channel: Channel | str, status: str) -> int | None:
+    """The rank of `status` for a row of `channel`, or None for a status not known."""
+    table = CALL_STATUS_RANK if channel == Channel.VOICE else MESSAGE_STATUS_RANK
+    return table.get(status)

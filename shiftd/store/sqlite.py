@@ -37,9 +37,12 @@ from .base import (
     NewMessage,
     OfferRow,
     OutboxRow,
+    ProviderMessageRow,
+    ProviderStatusUpdate,
     RenderOffer,
     ShiftRow,
     StoreError,
+    provider_status_rank,
 )
 
 log = get_logger(__name__)
@@ -129,6 +132,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX inbound_shift ON inbound(shift_id) WHERE shift_id IS NOT NULL;
     """,
+    # v2: provider delivery reports. Webhooks find a row by the provider's message/call sid
+    # (index), and status callbacks record how far delivery got (`provider_status`).
+    """
+    ALTER TABLE outbox ADD COLUMN provider_status TEXT;
+    ALTER TABLE outbox ADD COLUMN provider_status_at TEXT;
+    CREATE INDEX outbox_provider_id ON outbox(provider_id) WHERE provider_id IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -161,6 +171,7 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._send, self._recv = trio.open_memory_channel[_Write](batch_max * 4)
         self.stats = WriterStats()
+        self.on_commit: Callable[[int, float], None] | None = None  # (batch size, seconds)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -176,13 +187,20 @@ class SqliteStore:
         log.info("store.opened", path=str(self.path), schema_version=SCHEMA_VERSION)
         task_status.started(self)
         try:
+            import os
+
+            rounds = int(os.environ.get("SB_ROUNDS", "0"))
             while True:
                 batch = [await self._recv.receive()]
-                while len(batch) < self._batch_max:
-                    try:
-                        batch.append(self._recv.receive_nowait())
-                    except trio.WouldBlock:
+                for r in range(rounds + 1):
+                    while len(batch) < self._batch_max:
+                        try:
+                            batch.append(self._recv.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                    if r == rounds or len(batch) >= self._batch_max:
                         break
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 self._commit(batch)
         finally:
             self._drain()
@@ -241,7 +259,10 @@ class SqliteStore:
         self.stats.commits += 1
         self.stats.writes += len(batch)
         self.stats.max_batch = max(self.stats.max_batch, len(batch))
-        self.stats.commit_seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.stats.commit_seconds += elapsed
+        if self.on_commit is not None:
+            self.on_commit(len(batch), elapsed)
         for item in batch:
             item.done.set()
 
@@ -761,6 +782,121 @@ class SqliteStore:
                 ).rowcount
             )
         )
+
+    # ---- provider delivery reports (schema v2) ------------------------------------------
+
+    async def outbox_by_provider_id(self, provider_id: str) -> ProviderMessageRow | None:
+        """The outbox row the provider knows as `provider_id` (its message or call sid)."""
+        rows = self._read(
+            "SELECT id, shift_id, caregiver_id, channel, purpose, to_phone, body, state,"
+            " provider_id, provider_status FROM outbox WHERE provider_id = ?"
+            " ORDER BY id LIMIT 1",
+            (provider_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return ProviderMessageRow(
+            id=r["id"],
+            shift_id=r["shift_id"],
+            caregiver_id=r["caregiver_id"],
+            channel=Channel(r["channel"]),
+            purpose=Purpose(r["purpose"]),
+            to_phone=r["to_phone"],
+            body=r["body"],
+            state=r["state"],
+            provider_id=r["provider_id"],
+            provider_status=r["provider_status"],
+        )
+
+    async def update_provider_status(
+        self, provider_id: str, status: str, *, at: datetime
+    ) -> ProviderStatusUpdate:
+        """Record the provider's status for the row with `provider_id` if it is further along
+        than the stored one (see `MESSAGE_STATUS_RANK` / `CALL_STATUS_RANK`): callbacks that
+        arrive late or twice never move a status backwards. Returns what it did."""
+
+        def write(conn: sqlite3.Connection) -> ProviderStatusUpdate:
+            found = conn.execute(
+                "SELECT id, channel, provider_status FROM outbox WHERE provider_id = ?"
+                " ORDER BY id LIMIT 1",
+                (provider_id,),
+            ).fetchone()
+            if found is None:
+                return "not_found"
+            outbox_id, channel, current = found
+            rank = provider_status_rank(channel, status)
+            if rank is None:
+                return "unknown_status"
+            if current is not None:
+                current_rank = provider_status_rank(channel, current)
+                if current_rank is not None and current_rank >= rank:
+                    return "stale"
+            conn.execute(
+                "UPDATE outbox SET provider_status = ?, provider_status_at = ? WHERE id = ?",
+                (status, iso(at), outbox_id),
+            )
+            return "updated"
+
+        return await self._write(write)
+
+    # ---- operator's view (shiftctl stats) -------------------------------------------------
+
+    async def fill_stats(self, since: datetime) -> dict[str, Any]:
+        """How the shifts whose fanout started at or after `since` fared, and the messages
+        queued since then. A read (it scans the window's shifts and outbox rows).
+
+        Returns `since`, `fanned_out`, `filled`, `cancelled`, `in_progress`, `fill_rate`
+        (filled / fanned out; None when nothing was fanned out), `time_to_fill_s` (`median`,
+        `p90`, `max` of fanout start → claim over the filled ones, None when there are none;
+        percentiles interpolate linearly, as SQL's percentile_cont) and `messages`
+        (channel → outbox state → count).
+        """
+        stamp = iso(since)
+        tally = {"filled": 0, "cancelled": 0, "in_progress": 0}
+        fills: list[float] = []
+        rows = self._read(
+            "SELECT state, fanout_started_at, claimed_at FROM shifts WHERE fanout_started_at >= ?",
+            (stamp,),
+        )
+        for r in rows:
+            state = ShiftState(r["state"])
+            if state.in_progress:
+                tally["in_progress"] += 1
+            elif state.value in tally:
+                tally[state.value] += 1
+            if state is ShiftState.FILLED and r["claimed_at"] is not None:
+                fills.append((_dt(r["claimed_at"]) - _dt(r["fanout_started_at"])).total_seconds())
+        fills.sort()
+        messages: dict[str, dict[str, int]] = {}
+        for r in self._read(
+            "SELECT channel, state, count(*) AS n FROM outbox WHERE created_at >= ?"
+            " GROUP BY channel, state ORDER BY channel, state",
+            (stamp,),
+        ):
+            messages.setdefault(r["channel"], {})[r["state"]] = r["n"]
+        return {
+            "since": stamp,
+            "fanned_out": len(rows),
+            **tally,
+            "fill_rate": tally["filled"] / len(rows) if rows else None,
+            "time_to_fill_s": {
+                "median": self._percentile(fills, 0.5),
+                "p90": self._percentile(fills, 0.9),
+                "max": fills[-1] if fills else None,
+            },
+            "messages": messages,
+        }
+
+    @staticmethod
+    def _percentile(ordered: Sequence[float], q: float) -> float | None:
+        """The `q` quantile of sorted values, interpolating between the closest ranks."""
+        if not ordered:
+            return None
+        rank = (len(ordered) - 1) * q
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 # ---- SQL helpers (run inside the writer's transaction) ------------------------------------

@@ -1,0 +1,1 @@
+"""The HTTP interface: REST API for integrators and Twilio-compatible webhooks (see app.py)."""

@@ -1,0 +1,167 @@
+"""Every HTTP error is JSON: `{"error": {"code": "...", "message": "..."}}`.
+
+Codes follow the control socket's where they mean the same (`not_found`, `conflict`,
+`unavailable`, `bad_json`, `bad_args`, `internal`), plus the HTTP-only ones (`unauthorized`,
+`forbidden`, `method_not_allowed`, `payload_too_large`, `unsupported_media_type`, `timeout`).
+FastAPI's own 404/405/422 answers are replaced by this shape (see `install_handlers`), and
+nothing answers with a traceback or an exception's text unless it was written for the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Send
+
+from ..actor import ActorUnavailable
+from ..engine import NotFound
+from ..logs import get_logger
+from ..store.base import ConflictError, StoreError
+
+log = get_logger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """Raise to answer `status` with `{"error": {"code": code, "message": message}}`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "bad_args",
+    503: "unavailable",
+}
+
+_STATUS_MESSAGES = {
+    404: "no such route",
+    405: "method not allowed on this route",
+}
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps(
+        {"error": {"code": code, "message": message}}, ensure_ascii=True, separators=(",", ":")
+    ).encode()
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        error_body(code, message),
+        status_code=status,
+        media_type="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Answer from raw ASGI (the middleware, before or instead of the app)."""
+    body = error_body(code, message)
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def describe_validation(errors: Any) -> str:
+    """`where: what; where: what` for up to ten pydantic errors, without the input values."""
+    parts = []
+    for error in list(errors)[:10]:
+        loc = [str(p) for p in error.get("loc", ())]
+        if loc and loc[0] in ("body", "path", "query", "header"):
+            loc = loc[1:] or loc
+        where = ".".join(loc) or "(request)"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer FastAPI's and the engine's errors in the one JSON shape."""
+
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        code = _STATUS_CODES.get(status, "internal" if status >= 500 else "bad_request")
+        message = _STATUS_MESSAGES.get(status) or (
+            exc.detail if isinstance(exc.detail, str) else code
+        )
+        return error_response(status, code, message, exc.headers)
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "bad_json", "the body is not valid JSON")
+        return error_response(422, "bad_args", describe_validation(errors))
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return error_response(404, "not_found", str(exc))
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        return error_response(409, "conflict", str(exc))
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return error_response(503, "unavailable", str(exc))
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        log.error("http.store_failed", path=request.url.path, error=str(exc))
+        return error_response(503, "unavailable", "the store is not available; try again")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(ConflictError, conflict)  # before StoreError: it is one
+    app.add_exception_handler(ActorUnavailable, unavailable)
+    app.add_exception_handler(StoreError, store_error)

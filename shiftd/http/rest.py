@@ -1,0 +1,292 @@
+"""The REST API: the control commands over HTTP, for integrators' systems.
+
+Each route validates with the command table's own argument model and runs the command's own
+handler (`shiftd.control.commands.COMMANDS`), so `POST /shifts/X/fanout` and `shiftctl
+fanout X` are the same operation with the same answer. Every route but `/health` and
+`/ready` needs `Authorization: Bearer <token>` (checked by the guard middleware before the
+body is read, and declared here so OpenAPI shows it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from .. import __version__
+from ..control.commands import (
+    COMMANDS,
+    InboundArgs,
+    NoArgs,
+    RoleArgs,
+    ShiftAddArgs,
+    ShiftIdArgs,
+    ShiftListArgs,
+    shift_summary,
+)
+from ..models import Role, Roster, Shift, ShiftState
+from ..store.base import StoreError
+from .context import HttpContext, context, context_of
+from .errors import ApiError, ErrorBody
+from .middleware import bearer_ok
+
+_bearer = HTTPBearer(auto_error=False, description="The token in `http.token_file`.")
+
+
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """401 without the configured bearer token (the middleware has already checked; this is
+    a second lock, and what puts the scheme in the OpenAPI document)."""
+    token = context_of(request).settings.api_token
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    if not bearer_ok(header, token):
+        raise ApiError(
+            401, "unauthorized", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"}
+        )
+
+
+Ctx = Annotated[HttpContext, Depends(context)]
+ShiftId = Annotated[str, Path(min_length=1, max_length=128, description="The shift's id.")]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+open_router = APIRouter(tags=["health"])
+api_router = APIRouter(
+    dependencies=[Depends(require_token)],
+    responses=_errors(401, 413, 415, 422, 503),
+)
+
+# ---- answer shapes (for OpenAPI; the dicts come from the command handlers) -----------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    actors: int
+
+
+class ShiftSummary(BaseModel):
+    id: str
+    organization_id: str
+    role_required: str
+    start_time: str
+    end_time: str
+    state: ShiftState
+    claimed_by: str | None
+
+
+class ShiftDetail(ShiftSummary):
+    claimed_at: str | None
+    fanout_started_at: str | None
+    escalate_at: str | None
+    contacts: list[dict[str, Any]]
+    declines: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+
+
+class ShiftShown(BaseModel):
+    shift: ShiftDetail
+
+
+class ShiftList(BaseModel):
+    shifts: list[ShiftSummary]
+
+
+class ShiftPut(BaseModel):
+    result: Literal["created", "updated", "unchanged"]
+    shift: ShiftSummary
+
+
+class FanoutAnswer(BaseModel):
+    shift_id: str
+    status: Literal["started", "already_running", "already_filled", "cancelled", "no_candidates"]
+    offered: int
+    escalate_at: str | None
+
+
+class CancelAnswer(BaseModel):
+    shift_id: str
+    status: Literal["cancelled", "already_cancelled", "already_filled"]
+
+
+class InboundAnswer(BaseModel):
+    outcome: Literal[
+        "claimed",
+        "already_filled",
+        "declined",
+        "unknown_intent",
+        "ambiguous",
+        "unknown_sender",
+        "no_open_offer",
+    ]
+    shift_id: str | None
+    caregiver_id: str | None
+    reply: str | None
+    replayed: bool
+
+
+class Counts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    skipped: list[dict[str, str]]
+
+
+class RosterImported(BaseModel):
+    caregivers: Counts
+    shifts: Counts
+
+
+class CaregiverOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    phone: str
+    tags: list[str]
+
+
+class CaregiverList(BaseModel):
+    caregivers: list[CaregiverOut]
+
+
+# ---- open -----------------------------------------------------------------------------------
+
+
+@open_router.get("/health", response_model=Health, summary="Liveness: the process answers")
+async def health() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@open_router.get(
+    "/ready",
+    response_model=Ready,
+    responses=_errors(503),
+    summary="Readiness: store open, actors recovered, not stopping",
+)
+async def ready(ctx: Ctx) -> dict[str, Any]:
+    if ctx.stopping or not ctx.ready:
+        raise ApiError(503, "unavailable", "stopping" if ctx.stopping else "starting")
+    engine = ctx.engine
+    try:
+        await engine.store.shift("")  # one indexed read: raises if the store is not running
+        actors = engine.supervisor.actors
+    except (StoreError, AttributeError) as exc:
+        raise ApiError(503, "unavailable", "the store is not running") from exc
+    return {"status": "ready", "actors": actors}
+
+
+# ---- token ------------------------------------------------------------------------------------
+
+
+async def _run(ctx: HttpContext, name: str, args: BaseModel) -> dict[str, Any]:
+    return await COMMANDS[name].run(ctx.engine, args)
+
+
+@api_router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics in the text exposition format (as `shiftctl metrics`)",
+)
+async def metrics(ctx: Ctx) -> Response:
+    body, content_type = await ctx.engine.metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+@api_router.get("/status", summary="Counts, uptime, actors (as `shiftctl status`)")
+async def status(ctx: Ctx) -> dict[str, Any]:
+    return await _run(ctx, "status", NoArgs())
+
+
+@api_router.get("/caregivers", response_model=CaregiverList, summary="The roster's caregivers")
+async def caregivers(ctx: Ctx, role: Annotated[Role | None, Query()] = None) -> dict[str, Any]:
+    return await _run(ctx, "caregiver.list", RoleArgs(role=role))
+
+
+@api_router.post(
+    "/roster",
+    response_model=RosterImported,
+    summary="Import caregivers and shifts (the roster file's shape); upsert by id",
+)
+async def roster(ctx: Ctx, body: Roster) -> dict[str, Any]:
+    return await _run(ctx, "roster.import", body)
+
+
+@api_router.get("/shifts", response_model=ShiftList, summary="Shifts, optionally of one state")
+async def shifts(ctx: Ctx, state: Annotated[ShiftState | None, Query()] = None) -> dict[str, Any]:
+    return await _run(ctx, "shift.list", ShiftListArgs(state=state))
+
+
+@api_router.post(
+    "/shifts",
+    response_model=ShiftPut,
+    status_code=200,
+    responses={201: {"model": ShiftPut, "description": "Created"}, **_errors(409)},
+    summary="Create or update one shift (by id; a new id when none is given)",
+)
+async def put_shift(ctx: Ctx, body: ShiftAddArgs, response: Response) -> dict[str, Any]:
+    fields = body.model_dump()
+    if fields["id"] is None:
+        fields["id"] = ctx.engine.new_shift_id()
+    shift = Shift.model_validate(fields)
+    counts = (await ctx.engine.import_roster([], [shift]))["shifts"]
+    if counts["skipped"]:
+        raise ApiError(409, "conflict", f"shift {shift.id!r}: {counts['skipped'][0]['reason']}")
+    result = "created" if counts["created"] else "updated" if counts["updated"] else "unchanged"
+    if result == "created":
+        response.status_code = 201
+    return {"result": result, "shift": shift_summary(await ctx.engine.shift(shift.id))}
+
+
+@api_router.get(
+    "/shifts/{shift_id}",
+    response_model=ShiftShown,
+    responses=_errors(404),
+    summary="One shift with contacts, declines and timeline (as `shiftctl shift show`)",
+)
+async def show_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+    return await _run(ctx, "shift.show", ShiftIdArgs(shift_id=shift_id))
+
+
+@api_router.post(
+    "/shifts/{shift_id}/fanout",
+    response_model=FanoutAnswer,
+    responses=_errors(404),
+    summary="Start the fanout; a repeat starts nothing and says why",
+)
+async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+    return await _run(ctx, "fanout", ShiftIdArgs(shift_id=shift_id))
+
+
+@api_router.delete(
+    "/shifts/{shift_id}/fanout",
+    response_model=CancelAnswer,
+    responses=_errors(404),
+    summary="Cancel the shift's fanout: nothing more is sent for it",
+)
+async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+    return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
+
+
+@api_router.post(
+    "/messages/inbound",
+    response_model=InboundAnswer,
+    summary="A caregiver's reply from another channel (as `shiftctl inbound`)",
+)
+async def inbound(ctx: Ctx, body: InboundArgs) -> dict[str, Any]:
+    return await _run(ctx, "inbound", body)
+
+
+router = APIRouter()
+router.include_router(open_router)
+router.include_router(api_router)

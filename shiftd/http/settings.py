@@ -1,0 +1,72 @@
+"""What the HTTP interface needs from the configuration, with its secrets read once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Config, HttpConfig
+from ..credentials import read_secret
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Resolved `http` settings. Secrets never appear in `repr` (nor in logs)."""
+
+    api_token: str | None = field(default=None, repr=False)
+    """The REST API's bearer token; None: the REST API answers 401."""
+    twilio_tokens: tuple[str, ...] = field(default=(), repr=False)
+    """Auth tokens a webhook signature may be made with: current first, then previous."""
+    public_url: str | None = None
+    verify_signatures: bool = True
+    max_body: int = 64 * 1024
+    request_timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> HttpSettings:
+        """Read the token files named in `config.http` (and the notifier's Twilio token).
+
+        Raises CredentialError (naming the file, never the secret) if one cannot be read.
+        """
+        http = config.http or HttpConfig()
+        api_token = read_secret(http.token_file) if http.token_file is not None else None
+        tokens: list[str] = []
+        current = http.twilio_auth_token_file or _notifier_token_file(config.notifier)
+        if current is not None:
+            tokens.append(read_secret(current))
+        if http.twilio_auth_token_previous_file is not None:
+            tokens.append(read_secret(http.twilio_auth_token_previous_file))
+        return cls(
+            api_token=api_token,
+            twilio_tokens=tuple(tokens),
+            public_url=http.public_url,
+            verify_signatures=http.verify_signatures,
+            max_body=http.max_body,
+            request_timeout=http.request_timeout.total_seconds(),
+        )
+
+    def log_warnings(self) -> None:
+        """Say at start what is off, and why."""
+        if self.api_token is None:
+            log.warning("http.rest_disabled", reason="no http.token_file: REST answers 401")
+        if not self.verify_signatures:
+            log.warning(
+                "http.signatures_unchecked",
+                reason="http.verify_signatures is false: anyone can post webhooks",
+            )
+        elif not self.twilio_tokens:
+            log.warning(
+                "http.webhooks_disabled",
+                reason="no Twilio auth token to check signatures with: webhooks answer 403",
+            )
+
+
+def _notifier_token_file(notifier: Any) -> Any:
+    """The Twilio notifier's auth token file, if the notifier is Twilio (read loosely: the
+    notifier's configuration is another module's business)."""
+    if getattr(notifier, "kind", None) != "twilio":
+        return None
+    return getattr(notifier, "auth_token_file", None)

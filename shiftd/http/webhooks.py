@@ -1,0 +1,316 @@
+"""Twilio-compatible webhooks: SMS replies, the voice call script, digits, status callbacks.
+
+Every webhook is a form POST signed by the provider (`X-Twilio-Signature`, see
+`signature.py`): the signature is checked against `http.public_url` + the request's path and
+query, with the current and (during rotation) previous auth token, before anything is read
+from the form. A bad or missing signature is answered 403, logged without the signature or
+any token, and nothing is processed.
+
+Answers are TwiML. **SMS replies are not put in the TwiML**: the engine has already queued
+its reply in the outbox (persist, then act), and the outbox sends it through the provider
+like every other text: with the same rate limit, retries, at-most-once bookkeeping and
+audit trail. Answering it in TwiML as well would text the caregiver twice, so the SMS webhook
+answers an empty `<Response/>`.
+
+Replays are processed once: the SMS webhook passes `MessageSid` as the inbound provider id,
+and a digit is keyed `CallSid:Digits`; the engine remembers both and answers a repeat with
+the first outcome without doing anything again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape, quoteattr
+
+import trio
+from fastapi import APIRouter, Depends, Request, Response
+
+from ..logs import get_logger
+from ..models import Channel, Outcome
+from ..store.base import ProviderMessageRow
+from .context import HttpContext, context, context_of
+from .errors import ApiError, ErrorBody
+from .signature import valid_signature
+
+log = get_logger(__name__)
+
+PREFIX = "/webhooks/twilio"
+MAX_FIELDS = 200
+MAX_SID = 64
+_CALL_LOOKUP_TRIES = 5  # the call's sid is stored when the provider accepts the call; the
+_CALL_LOOKUP_PAUSE = 0.2  # callee answering first is rare but possible: look a few times
+
+_FORM_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        },
+    },
+    "parameters": [
+        {
+            "name": "X-Twilio-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Base64 HMAC-SHA1 of the URL and sorted parameters.",
+        }
+    ],
+}
+_TWIML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/xml": {"schema": {"type": "string"}}}, "description": "TwiML"},
+    400: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    413: {"model": ErrorBody},
+    415: {"model": ErrorBody},
+}
+
+router = APIRouter(prefix=PREFIX, tags=["twilio webhooks"])
+
+
+# ---- signed forms ---------------------------------------------------------------------------
+
+
+def signed_url(request: Request, public_url: str | None) -> str:
+    """The URL the provider signed: the configured public base URL (else the URL the request
+    reached) + the path as sent + the query string."""
+    scope = request.scope
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope.get("path", "")
+    base = public_url or f"{request.url.scheme}://{request.url.netloc}"
+    query = scope.get("query_string", b"").decode("latin-1")
+    return base.rstrip("/") + path + (f"?{query}" if query else "")
+
+
+async def signed_form(request: Request) -> dict[str, str]:
+    """The webhook's form parameters, once its signature is verified; else 403 (or 400 for a
+    form that cannot be read)."""
+    ctx: HttpContext = context_of(request)
+    settings = ctx.settings
+    body = await request.body()
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        # Unreadable, so it cannot be signed either: with checks on, unauthenticated input
+        # never gets further than a 403.
+        log.warning("webhook.bad_form", path=request.url.path)
+        if settings.verify_signatures:
+            raise ApiError(403, "forbidden", "invalid X-Twilio-Signature") from exc
+        raise ApiError(400, "bad_request", "the form cannot be read") from exc
+    if settings.verify_signatures:
+        signature = request.headers.get("x-twilio-signature")
+        url = signed_url(request, settings.public_url)
+        if not settings.twilio_tokens:
+            log.warning("webhook.refused", path=request.url.path, reason="no auth token configured")
+            raise ApiError(403, "forbidden", "webhook signatures cannot be checked here")
+        if not valid_signature(settings.twilio_tokens, url, pairs, signature):
+            log.warning(
+                "webhook.bad_signature",
+                path=request.url.path,
+                reason="missing" if not signature else "mismatch",
+            )
+            raise ApiError(403, "forbidden", "invalid X-Twilio-Signature")
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
+
+
+Form = Annotated[dict[str, str], Depends(signed_form)]
+Ctx = Annotated[HttpContext, Depends(context)]
+
+
+def _field(form: dict[str, str], name: str, *, max_length: int = MAX_SID) -> str:
+    value = form.get(name, "").strip()
+    if not value:
+        raise ApiError(400, "bad_request", f"missing form field {name}")
+    if len(value) > max_length:
+        raise ApiError(400, "bad_request", f"form field {name} is too long")
+    return value
+
+
+# ---- TwiML ------------------------------------------------------------------------------------
+
+
+def twiml(*verbs: str) -> Response:
+    body = '<?xml version="1.0" encoding="UTF-8"?>'
+    body += f"<Response>{''.join(verbs)}</Response>" if verbs else "<Response/>"
+    return Response(body, media_type="text/xml")
+
+
+def say(text: str) -> str:
+    return f"<Say>{escape(text)}</Say>"
+
+
+def gather(action: str, *inner: str, timeout: int = 8) -> str:
+    attrs = f'numDigits="1" method="POST" timeout="{timeout}" action={quoteattr(action)}'
+    return f"<Gather {attrs}>{''.join(inner)}</Gather>"
+
+
+HANGUP = "<Hangup/>"
+_PRESS = "Press 1 to accept the shift, or 2 to decline."
+_NO_ANSWER = "We did not get an answer. You can also reply to our text message. Goodbye."
+_SPOKEN: dict[Outcome, str] = {
+    Outcome.CLAIMED: "Thank you. The shift is yours. We will confirm it by text message.",
+    Outcome.DECLINED: "Thank you. We have noted that you cannot take this shift. Goodbye.",
+    Outcome.ALREADY_FILLED: "Sorry, this shift has already been filled. Thank you. Goodbye.",
+    Outcome.NO_OPEN_OFFER: "Sorry, this shift is no longer available. Goodbye.",
+    Outcome.UNKNOWN_SENDER: "Sorry, we could not match this call to you. Goodbye.",
+    Outcome.AMBIGUOUS: "Sorry, we could not tell which shift you mean. Please answer by text.",
+}
+
+
+def _gather_url(request: Request, public_url: str | None) -> str:
+    """Where the caregiver's digit goes: absolute under the public URL, else relative to
+    this document (the provider resolves it against the URL it fetched)."""
+    path = f"{PREFIX}/voice/gather"
+    return public_url.rstrip("/") + path if public_url else path
+
+
+async def _find_call(
+    ctx: HttpContext, call_sid: str, form: dict[str, str]
+) -> ProviderMessageRow | None:
+    """The outbox row of the call `call_sid`. Someone calling our number (`Direction:
+    inbound`) has none; for our own calls the sid may be stored a moment after the callee
+    answers, so it is looked up a few times."""
+    tries = 1 if form.get("Direction") == "inbound" else _CALL_LOOKUP_TRIES
+    for attempt in range(tries):
+        row = await ctx.engine.store.outbox_by_provider_id(call_sid)
+        if row is not None or attempt == tries - 1:
+            return row
+        await trio.sleep(_CALL_LOOKUP_PAUSE)
+    return None
+
+
+# ---- routes -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/sms",
+    openapi_extra=_FORM_DOC,
+    responses=_TWIML,
+    response_class=Response,
+    summary="An SMS reply (From, To, Body, MessageSid); answered with an empty TwiML response",
+)
+async def sms(ctx: Ctx, form: Form) -> Response:
+    sid = _field(form, "MessageSid")
+    sender = _field(form, "From")
+    body = form.get("Body", "")[:1600]
+    result = await ctx.engine.inbound(sender, body, Channel.SMS, provider_id=sid)
+    log.info(
+        "webhook.sms",
+        outcome=result.outcome,
+        shift_id=result.shift_id,
+        caregiver_id=result.caregiver_id,
+        replayed=result.replayed,
+    )
+    return twiml()  # the reply, if any, is already queued in the outbox
+
+
+@router.post(
+    "/voice",
+    openapi_extra=_FORM_DOC,
+    responses=_TWIML,
+    response_class=Response,
+    summary="An outbound call was answered (CallSid): speak the offer, gather one digit",
+)
+async def voice(request: Request, ctx: Ctx, form: Form) -> Response:
+    call_sid = _field(form, "CallSid")
+    row = await _find_call(ctx, call_sid, form)
+    if row is None or row.channel is not Channel.VOICE or row.shift_id is None:
+        log.warning("webhook.voice_unknown_call", found=row is not None)
+        return twiml(
+            say("Sorry, this line only calls about open shifts. Please answer by text."), HANGUP
+        )
+    shift = await ctx.engine.store.shift(row.shift_id)
+    if shift is None or not shift.state.in_progress:
+        log.info("webhook.voice_closed", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
+        return twiml(say(_SPOKEN[Outcome.NO_OPEN_OFFER]), HANGUP)
+    log.info("webhook.voice", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
+    action = _gather_url(request, ctx.settings.public_url)
+    return twiml(gather(action, say(row.body)), say(_NO_ANSWER), HANGUP)
+
+
+@router.post(
+    "/voice/gather",
+    openapi_extra=_FORM_DOC,
+    responses=_TWIML,
+    response_class=Response,
+    summary="The digit pressed on a call (CallSid, Digits): 1 accepts, 2 declines",
+)
+async def voice_gather(request: Request, ctx: Ctx, form: Form) -> Response:
+    call_sid = _field(form, "CallSid")
+    digits = form.get("Digits", "").strip()
+    if not digits:  # the gather timed out: not an answer
+        return twiml(say(_NO_ANSWER), HANGUP)
+    if len(digits) > 8:
+        raise ApiError(400, "bad_request", "form field Digits is too long")
+    row = await _find_call(ctx, call_sid, form)
+    if row is None or row.channel is not Channel.VOICE or row.shift_id is None:
+        log.warning("webhook.gather_unknown_call", found=row is not None)
+        return twiml(say(_SPOKEN[Outcome.UNKNOWN_SENDER]), HANGUP)
+    caregiver = await ctx.engine.store.caregiver(row.caregiver_id)
+    phone = caregiver.phone if caregiver is not None else row.to_phone
+    result = await ctx.engine.inbound(
+        phone,
+        digits,
+        Channel.VOICE,
+        provider_id=f"{call_sid}:{digits}",
+        shift_id=row.shift_id,
+    )
+    log.info(
+        "webhook.gather",
+        outcome=result.outcome,
+        shift_id=row.shift_id,
+        caregiver_id=row.caregiver_id,
+        replayed=result.replayed,
+    )
+    if result.outcome is Outcome.UNKNOWN_INTENT:
+        action = _gather_url(request, ctx.settings.public_url)
+        return twiml(gather(action, say(f"Sorry, I did not get that. {_PRESS}")), say(_NO_ANSWER))
+    return twiml(say(_SPOKEN[result.outcome]), HANGUP)
+
+
+@router.post(
+    "/status",
+    openapi_extra=_FORM_DOC,
+    responses=_TWIML,
+    response_class=Response,
+    summary="Delivery status: MessageSid + MessageStatus, or CallSid + CallStatus",
+)
+async def status(ctx: Ctx, form: Form) -> Response:
+    if form.get("CallStatus"):
+        sid, state = _field(form, "CallSid"), _field(form, "CallStatus", max_length=32)
+    else:
+        sid = form.get("MessageSid") or form.get("SmsSid") or ""
+        sid = _field({"MessageSid": sid}, "MessageSid")
+        state = _field(form, "MessageStatus", max_length=32)
+    state = state.lower()
+    outcome = await ctx.engine.store.update_provider_status(sid, state, at=ctx.engine.clock.now())
+    log.info("webhook.status", status=state, result=outcome)
+    if outcome == "updated" and state in _FAILED:
+        row = await ctx.engine.store.outbox_by_provider_id(sid)
+        if row is not None:
+            log.warning(
+                "delivery.failed",
+                status=state,
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                channel=row.channel,
+                purpose=row.purpose,
+                error_code=form.get("ErrorCode", "")[:16] or None,
+            )
+    return twiml()
+
+
+_FAILED: Sequence[str] = ("failed", "undelivered", "busy", "no-answer", "canceled")

@@ -1,0 +1,310 @@
+"""Prometheus metrics for one engine, in a registry of its own.
+
+Each `Engine` owns a `Metrics` with its own `CollectorRegistry` (never the global one), so
+tests and several engines in one process never collide. Figures come from four places:
+
+* **events** — `Metrics.on_event` listens on the engine's event bus: messages by channel,
+  purpose and outcome, inbound messages by outcome, time-to-fill (observed at each claim);
+* **hooks** — `MeteredNotifier` wraps the notifier (provider latency and errors);
+  `observe_commit` is the SQLite writer's per-commit hook (commit latency, batch size);
+  the control server counts requests by command and outcome;
+* **callbacks at scrape time** — actors alive, inbox depth, actor restarts, watchers and
+  the events they lost, read from the objects that already keep them;
+* **the store at scrape time** — shifts by state and outbox rows by state
+  (`Store.counts()`), which is why `exposition()` is async.
+
+Families (all prefixed `shiftd_`): `shifts{state}`, `outbox_messages{state}`,
+`time_to_fill_seconds`, `messages_total{channel,purpose,status}`,
+`provider_request_seconds{channel}`, `provider_errors_total{channel,kind}`,
+`inbound_messages_total{channel,outcome}`, `actors`, `inbox_depth`, `actor_restarts_total`,
+`store_commit_seconds`, `store_commit_batch_size`, `control_requests_total{command,outcome}`,
+`http_requests_total{route,method,status}` (for the HTTP front end), `watchers`,
+`watch_events_dropped_total`; plus the standard `process_*` and `python_gc_*` families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import trio
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from .events import Event, EventBus
+from .logs import get_logger
+from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
+from .store.base import StoreError
+
+if TYPE_CHECKING:
+    from .store.base import Store
+    from .supervisor import Supervisor
+
+log = get_logger(__name__)
+
+# From fanout start to claim: a good fill takes minutes, a hard one hours.
+TIME_TO_FILL_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+# A provider call: tens of milliseconds to the configured timeout (default 10 s).
+PROVIDER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# A WAL commit here takes tens of microseconds; fsync-heavy disks take milliseconds.
+COMMIT_BUCKETS = (50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.1, 0.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+# The classic text format (what generate_latest writes for names like ours), which every
+# Prometheus version reads; newer clients default to announcing version 1.0.0.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_SEND_STATUS = {"sent": "sent", "send_retry": "retry", "send_failed": "failed"}
+
+
+class Metrics:
+    """The engine's metrics. Create anywhere; `bind()` the running parts in `Engine.run`."""
+
+    def __init__(self, *, process: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.time_to_fill = Histogram(
+            "shiftd_time_to_fill_seconds",
+            "Time from a shift's fanout start to its claim.",
+            buckets=TIME_TO_FILL_BUCKETS,
+            registry=r,
+        )
+        self.messages = Counter(
+            "shiftd_messages",
+            "Provider attempts per outbox message by channel, purpose and outcome"
+            " (sent, retry: transient failure to be retried, failed: given up or refused).",
+            ["channel", "purpose", "status"],
+            registry=r,
+        )
+        self.provider_latency = Histogram(
+            "shiftd_provider_request_seconds",
+            "Duration of each call to the SMS/voice provider, whatever its outcome.",
+            ["channel"],
+            buckets=PROVIDER_BUCKETS,
+            registry=r,
+        )
+        self.provider_errors = Counter(
+            "shiftd_provider_errors",
+            "Failed provider calls by kind (transient, permanent, timeout, unknown).",
+            ["channel", "kind"],
+            registry=r,
+        )
+        self.inbound = Counter(
+            "shiftd_inbound_messages",
+            "Inbound texts and call answers by channel and outcome ('replayed' for a"
+            " provider message id seen before).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.store_commit = Histogram(
+            "shiftd_store_commit_seconds",
+            "Duration of each store commit (one group-commit batch).",
+            buckets=COMMIT_BUCKETS,
+            registry=r,
+        )
+        self.store_batch = Histogram(
+            "shiftd_store_commit_batch_size",
+            "Writes grouped into each store commit.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.control_requests = Counter(
+            "shiftd_control_requests",
+            "Control socket requests by command and outcome (ok or the error code).",
+            ["command", "outcome"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "shiftd_http_requests",
+            "HTTP requests by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self._live = _LiveCollector()
+        r.register(self._live)
+        if process:
+            ProcessCollector(registry=r)
+            GCCollector(registry=r)
+
+    def bind(
+        self,
+        *,
+        store: Store | None = None,
+        supervisor: Supervisor | None = None,
+        events: EventBus | None = None,
+    ) -> None:
+        """Read scrape-time figures from these (the engine's running parts); listen on
+        `events` for the event-driven ones."""
+        live = self._live
+        if store is not None:
+            live.store = store
+        if supervisor is not None:
+            live.supervisor = supervisor
+        if events is not None and live.events is not events:
+            live.events = events
+            events.add_listener(self.on_event)
+
+    # ---- observations ------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """The event bus listener: counts messages and replies, observes time-to-fill."""
+        detail = event.detail
+        status = _SEND_STATUS.get(event.kind)
+        if status is not None:
+            self.messages.labels(detail.get("channel"), detail.get("purpose"), status).inc()
+        elif event.kind == "reply":
+            outcome = "replayed" if detail.get("replayed") else detail.get("outcome")
+            self.inbound.labels(detail.get("channel"), outcome).inc()
+        elif event.kind == "claimed":
+            seconds = detail.get("time_to_fill_s")
+            if isinstance(seconds, int | float):
+                self.time_to_fill.observe(seconds)
+
+    def observe_commit(self, batch: int, seconds: float) -> None:
+        """The store writer's hook: one commit of `batch` writes took `seconds`."""
+        self.store_commit.observe(seconds)
+        self.store_batch.observe(batch)
+
+    def observe_control(self, command: str, outcome: str) -> None:
+        """One control request; `command` must be a known name (bounded label values)."""
+        self.control_requests.labels(command, outcome).inc()
+
+    def observe_http(self, route: str, method: str, status: int) -> None:
+        """One HTTP request; `route` must be the route template, never the raw path."""
+        self.http_requests.labels(route, method, str(status)).inc()
+
+    # ---- exposition --------------------------------------------------------------------
+
+    async def exposition(self) -> tuple[bytes, str]:
+        """The text exposition format and its content type, for GET /metrics.
+
+        Reads the shift and outbox counts from the store first (a grouped count; the one
+        part that costs a query). If the store cannot answer, those families are left out
+        and everything else is still exposed.
+        """
+        live = self._live
+        live.counts = None
+        if live.store is not None:
+            try:
+                live.counts = await live.store.counts()
+            except StoreError as exc:
+                log.warning("metrics.counts_failed", error=str(exc))
+        try:
+            return generate_latest(self.registry), CONTENT_TYPE
+        finally:
+            live.counts = None
+
+    async def text(self) -> str:
+        body, _ = await self.exposition()
+        return body.decode()
+
+
+class _LiveCollector(Collector):
+    """Figures read at scrape time from the objects that keep them."""
+
+    def __init__(self) -> None:
+        self.store: Store | None = None
+        self.supervisor: Supervisor | None = None
+        self.events: EventBus | None = None
+        self.counts: dict[str, dict[str, int]] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # families appear once their source is bound; no name checks needed
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.counts
+        if counts is not None:
+            yield _labelled(
+                GaugeMetricFamily(
+                    "shiftd_shifts", "Shifts by state, from the store.", labels=["state"]
+                ),
+                counts.get("shifts", {}),
+            )
+            yield _labelled(
+                GaugeMetricFamily(
+                    "shiftd_outbox_messages",
+                    "Outbox rows by state, from the store.",
+                    labels=["state"],
+                ),
+                counts.get("outbox", {}),
+            )
+        supervisor = self.supervisor
+        if supervisor is not None:
+            yield GaugeMetricFamily("shiftd_actors", "Shift actors alive.", value=supervisor.actors)
+            yield GaugeMetricFamily(
+                "shiftd_inbox_depth",
+                "Messages waiting in all actors' inboxes.",
+                value=supervisor.inbox_depth(),
+            )
+            yield CounterMetricFamily(
+                "shiftd_actor_restarts",
+                "Actors restarted after a crash.",
+                value=supervisor.restarts,
+            )
+        events = self.events
+        if events is not None:
+            yield GaugeMetricFamily(
+                "shiftd_watchers",
+                "Live event subscribers (shiftctl watch).",
+                value=events.subscribers,
+            )
+            yield CounterMetricFamily(
+                "shiftd_watch_events_dropped",
+                "Events lost by subscribers that fell behind.",
+                value=events.dropped,
+            )
+
+
+def _labelled(family: GaugeMetricFamily, values: dict[str, int]) -> GaugeMetricFamily:
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
+class MeteredNotifier:
+    """A notifier that times every provider call and counts its failures by kind.
+
+    Behaves exactly as the notifier it wraps (attributes are passed through); what the
+    inner `send` raises is re-raised unchanged. A cancelled call (the sender's timeout)
+    counts as `timeout`.
+    """
+
+    def __init__(self, inner: Notifier, metrics: Metrics) -> None:
+        self.inner = inner
+        self._latency = metrics.provider_latency
+        self._errors = metrics.provider_errors
+
+    async def send(self, message: Outgoing) -> str | None:
+        channel = str(message.channel)
+        started = trio.current_time()
+        try:
+            return await self.inner.send(message)
+        except BaseException as exc:
+            self._errors.labels(channel, _error_kind(exc)).inc()
+            raise
+        finally:
+            self._latency.labels(channel).observe(trio.current_time() - started)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, TransientSendError):
+        return "transient"
+    if isinstance(exc, PermanentSendError):
+        return "permanent"
+    if isinstance(exc, trio.Cancelled | trio.TooSlowError):
+        return "timeout"
+    return "unknown"
