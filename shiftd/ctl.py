@@ -630,7 +630,7 @@ def _cmd_shift_show(
         print("\nContacts", file=out)
         if contacts:
             _table(
-                ("CAREGIVER", "NAME", "CHANNEL", "PURPOSE", "STATE", "AT"),
+                ("CAREGIVER", "NAME", "CHANNEL", "PURPOSE", "STATE", "DELIVERY", "AT"),
                 [
                     (
                         c.get("caregiver_id"),
@@ -638,6 +638,7 @@ def _cmd_shift_show(
                         c.get("channel"),
                         c.get("purpose"),
                         c.get("state"),
+                        c.get("provider_status"),  # the provider's report: delivered, failed…
                         c.get("at"),
                     )
                     for c in contacts
