@@ -72,16 +72,27 @@ class Supervisor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                shifts = await self._ctx.store.shifts_in_progress()
-                # Spawning many actors churns the allocator; the collector has nothing to find.
+                # Recovering allocates much and frees little: the collector would only walk
+                # the growing heap, again and again (at 100,000 actors: seconds of pauses, most
+                # of the recovery time). Pause it until every actor has loaded its shift.
                 gc.disable()
                 try:
+                    shifts = await self._ctx.store.shifts_in_progress()
+                    recovered = len(shifts)
                     for shift in shifts:
                         self._spawn(shift.id)
+                    del shifts
+                    # An actor loads its shift in its first step, without yielding, then waits
+                    # on its inbox. Trio runs a scheduling round in either order, so after two
+                    # rounds of ours every actor spawned above has loaded.
+                    await trio.lowlevel.checkpoint()
+                    await trio.lowlevel.checkpoint()
                 finally:
                     gc.enable()
-                gc.freeze()  # long-lived objects leave the collector's sight: shorter pauses
-                log.info("supervisor.recovered", actors=len(shifts))
+                # What the actors hold lives until their shift closes: out of the collector's
+                # sight, later collections stay short.
+                gc.freeze()
+                log.info("supervisor.recovered", actors=recovered)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
@@ -123,7 +134,8 @@ class Supervisor:
             del self._actors[shift_id]
 
     async def _supervise(self, shift_id: str, handle: _Handle) -> None:
-        failures: deque[float] = deque()
+        # Made on the first crash: an empty deque is 760 bytes, most actors never crash.
+        failures: deque[float] | None = None
         reason = "shiftd is stopping"
         try:
             with handle.scope:
@@ -144,6 +156,8 @@ class Supervisor:
                     if not crashed:
                         return
                     now = trio.current_time()
+                    if failures is None:
+                        failures = deque()
                     failures.append(now)
                     while failures and failures[0] < now - self._restart_window:
                         failures.popleft()

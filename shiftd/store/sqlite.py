@@ -187,18 +187,22 @@ class SqliteStore:
         log.info("store.opened", path=str(self.path), schema_version=SCHEMA_VERSION)
         task_status.started(self)
         try:
-            import os
-
-            rounds = int(os.environ.get("SB_ROUNDS", "0"))
             while True:
                 batch = [await self._recv.receive()]
-                for r in range(rounds + 1):
+                # Group commit: before committing, let the tasks that are ready to run (often
+                # those the last commit woke) queue their writes too: one scheduling round, and
+                # a second if the first brought more. A round costs microseconds, a commit saved
+                # tens of them. Never with batch_max=1. The pause is shielded: a batch in hand
+                # is always committed.
+                for pause in range(3):
+                    queued = len(batch)
                     while len(batch) < self._batch_max:
                         try:
                             batch.append(self._recv.receive_nowait())
                         except trio.WouldBlock:
                             break
-                    if r == rounds or len(batch) >= self._batch_max:
+                    full = len(batch) >= self._batch_max
+                    if full or pause == 2 or (pause == 1 and len(batch) == queued):
                         break
                     await trio.lowlevel.cancel_shielded_checkpoint()
                 self._commit(batch)
@@ -279,7 +283,12 @@ class SqliteStore:
         """
         self._require()  # once stopped, nobody would ever commit it: fail, do not hang
         item = _Write(fn, trio.Event())
-        await self._send.send(item)
+        try:
+            # Not `send`: its extra checkpoint is a task switch per write. Waiting for the
+            # commit below is the checkpoint.
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            await self._send.send(item)  # the queue is full: wait for room (backpressure)
         await item.done.wait()
         if item.error is not None:
             raise item.error
@@ -376,11 +385,13 @@ class SqliteStore:
                 "channel": r["channel"],
                 "purpose": r["purpose"],
                 "state": r["state"],
+                "provider_status": r["provider_status"],
                 "at": r["sent_at"] or r["updated_at"],
             }
             for r in self._read(
                 "SELECT o.caregiver_id, c.name, o.channel, o.purpose, o.state, o.sent_at,"
-                " o.updated_at FROM outbox o LEFT JOIN caregivers c ON c.id = o.caregiver_id"
+                " o.updated_at, o.provider_status"
+                " FROM outbox o LEFT JOIN caregivers c ON c.id = o.caregiver_id"
                 " WHERE o.shift_id = ? ORDER BY o.id",
                 (shift_id,),
             )
