@@ -1,0 +1,160 @@
+"""`python -m bench`: run every benchmark, print the figures, write results.json and results.md.
+
+    python -m bench                       # full size, what `make bench` runs (~5 minutes)
+    python -m bench --size smoke          # tiny sizes: proves the code runs, measures nothing
+    python -m bench --only echo,inbound   # some scenarios (ratios need their ceilings)
+    python -m bench --in-process          # no subprocess per scenario (the smoke test)
+
+Each scenario runs in a fresh Python process (`--run NAME`), so memory figures start clean and
+one scenario's garbage does not slow the next. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from . import ceilings, report, scenarios
+from .common import SIZES, Size, quiet_logging
+from .stats import MachineWatch
+
+Scenario = Callable[[Size], Awaitable[dict[str, Any]]]
+
+#: In the order they run: the ceilings first, then shiftd.
+SCENARIOS: dict[str, Scenario] = {
+    "echo": ceilings.echo,
+    "raw_sqlite": ceilings.raw_sqlite,
+    "bare_actors": ceilings.bare_actors,
+    "bare_spawn_gc_on": ceilings.bare_spawn_gc_on,
+    "store": scenarios.store,
+    "fanout": scenarios.fanout,
+    "claim_storm": scenarios.claim_storm,
+    "inbound": scenarios.inbound,
+    "open_shifts": scenarios.open_shifts,
+    "recovery": scenarios.recovery,
+}
+
+
+def run_one(name: str, size: Size, log_path: Path) -> dict[str, Any]:
+    """Run one scenario in this process (its own trio.run)."""
+    quiet_logging(log_path)
+    started = time.perf_counter()
+    with MachineWatch() as machine:
+        result = trio.run(SCENARIOS[name], size)
+    result["wall_s"] = round(time.perf_counter() - started, 2)
+    result["machine"] = machine.summary()
+    return result
+
+
+def _run_isolated(name: str, size: Size, log_path: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--run",
+            name,
+            "--size-json",
+            json.dumps(dataclasses.asdict(size)),
+            "--log",
+            str(log_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"scenario {name} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def run_all(
+    size: Size,
+    *,
+    only: list[str] | None = None,
+    out_dir: Path | None = None,
+    in_process: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the scenarios, print each one's figures, write the results; return them."""
+    names = [n for n in SCENARIOS if only is None or n in only]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="sb-logs-") as logs:
+        for name in names:
+            echo(f"== {name} ({size.name})")
+            log_path = Path(logs) / f"{name}.jsonl"
+            if in_process:
+                results[name] = run_one(name, size, log_path)
+            else:
+                results[name] = _run_isolated(name, size, log_path)
+            echo(report.describe(name, results[name]))
+            share = results[name]["machine"]["other_share"]
+            if share > 0.05:
+                echo(f"  WARNING: other processes used {share:.0%} of the CPUs meanwhile")
+    document = report.build(size, results)
+    echo("")
+    echo(report.markdown(document))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+        (out_dir / "results.md").write_text(report.markdown(document))
+        echo(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
+    parser.add_argument(
+        "--out", type=Path, help="where results.json/.md go (default: bench/, not with --only)"
+    )
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=N",
+        help="override one size field, e.g. --set inbound_messages=5000",
+    )
+    parser.add_argument("--run", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--size-json", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    if args.set:
+        changes = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key not in Size.__dataclass_fields__ or key == "name":
+                parser.error(f"--set: no size field {key!r}")
+            changes[key] = type(getattr(size, key))(value)
+        size = dataclasses.replace(size, **changes)
+    if args.size_json:
+        size = Size(**json.loads(args.size_json))
+    if args.run:
+        log_path = args.log or Path(tempfile.gettempdir()) / f"sb-{args.run}.jsonl"
+        print(json.dumps(run_one(args.run, size, log_path)))
+        return 0
+    only = args.only.split(",") if args.only else None
+    if only:
+        unknown = set(only) - set(SCENARIOS)
+        if unknown:
+            parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    out = args.out or (None if only else Path(__file__).parent)
+    run_all(size, only=only, out_dir=out, in_process=args.in_process)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Shared pieces of the benchmarks: sizes, a real engine in a temporary directory, a provider
+that records when it was called, and the load generator's launcher.
+
+Nothing here asserts a time: the benchmarks measure and print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from shiftd.config import Config
+from shiftd.control.server import serve_control
+from shiftd.engine import Engine
+from shiftd.logs import configure_logging
+from shiftd.notify.base import Outgoing
+from shiftd.store.sqlite import SqliteStore
+
+# ---- sizes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """How big each scenario runs. `full` is what `make bench` reports; `smoke` only proves
+    that the code still runs (tests/test_bench_smoke.py)."""
+
+    name: str
+    # ceilings
+    echo_messages: int  # closed-loop echo requests, for each of 1 and 50 connections
+    raw_sqlite_seconds: float
+    bare_actors: int
+    # fanout
+    fanout_caregivers: int
+    fanout_latency: float  # seconds per provider call in the slow-provider run
+    # claim storm
+    claim_caregivers: int
+    # inbound throughput
+    inbound_connections: int
+    inbound_messages: int
+    # open shifts
+    open_shifts: int
+    open_rate: float  # inbound messages/s during the timer measurement
+    open_window: float  # seconds of inbound load
+    open_escalating: int  # fanouts started in the window's first half: their timers are measured
+    # recovery
+    recovery_shifts: int
+    # store
+    store_seconds: float
+    store_writers: int
+
+
+FULL = Size(
+    name="full",
+    echo_messages=40_000,
+    raw_sqlite_seconds=2.0,
+    bare_actors=100_000,
+    fanout_caregivers=10_000,
+    fanout_latency=0.05,
+    claim_caregivers=1_000,
+    inbound_connections=50,
+    inbound_messages=40_000,
+    open_shifts=100_000,
+    open_rate=1_000.0,
+    open_window=30.0,
+    open_escalating=1_000,
+    recovery_shifts=100_000,
+    store_seconds=3.0,
+    store_writers=64,
+)
+
+SMOKE = Size(
+    name="smoke",
+    echo_messages=100,
+    raw_sqlite_seconds=0.02,
+    bare_actors=300,
+    fanout_caregivers=40,
+    fanout_latency=0.002,
+    claim_caregivers=20,
+    inbound_connections=4,
+    inbound_messages=200,
+    open_shifts=300,
+    open_rate=200.0,
+    open_window=0.4,
+    open_escalating=20,
+    recovery_shifts=300,
+    store_seconds=0.05,
+    store_writers=8,
+)
+
+SIZES = {s.name: s for s in (FULL, SMOKE)}
+
+
+@contextlib.contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    """A short temporary directory (Unix socket paths are limited to 107 bytes)."""
+    with tempfile.TemporaryDirectory(prefix=f"sb-{prefix}-", dir="/tmp") as d:
+        yield Path(d)
+
+
+def quiet_logging(path: Path) -> None:
+    """Log as the daemon does under journald (JSON lines at info), into a file."""
+    stream = path.open("a", encoding="utf-8")  # closed at process exit
+    configure_logging("info", "json", stream)
+
+
+# ---- the engine ---------------------------------------------------------------------------
+
+
+def bench_config(state_dir: Path, **overrides: Any) -> Config:
+    data: dict[str, Any] = {
+        "state_dir": state_dir,
+        "agency_name": "Bench Care",
+        "timezone": "UTC",
+        "notifier": {"kind": "console"},  # replaced by InstantProvider below
+    }
+    data.update(overrides)
+    return Config.model_validate(data)
+
+
+@dataclass
+class InstantProvider:
+    """Answers at once (or after `latency` seconds); counts calls and stamps the last one.
+
+    `done` is set when `expect` messages have been handed over."""
+
+    latency: float = 0.0
+    expect: int = 0
+    count: int = 0
+    last_at: float = 0.0
+    done: trio.Event = field(default_factory=trio.Event)
+    by_purpose: dict[str, int] = field(default_factory=dict)
+
+    async def send(self, message: Outgoing) -> str | None:
+        if self.latency:
+            await trio.sleep(self.latency)
+        self.count += 1
+        self.last_at = time.perf_counter()
+        key = f"{message.channel.value}:{message.purpose.value}"
+        self.by_purpose[key] = self.by_purpose.get(key, 0) + 1
+        if self.expect and self.count >= self.expect:
+            self.done.set()
+        return f"b-{message.outbox_id}"
+
+    async def aclose(self) -> None:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    config: Config,
+    provider: InstantProvider,
+    *,
+    store: SqliteStore | None = None,
+    socket: bool = False,
+) -> AsyncIterator[tuple[Engine, Path | None]]:
+    """A real Engine (and the control socket server when `socket`), stopped in order after."""
+    engine = Engine(config, notifier=provider, store=store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        path: Path | None = None
+        async with trio.open_nursery() as front:
+            if socket:
+                path = await front.start(
+                    lambda task_status: serve_control(
+                        config.socket_path, engine, max_connections=4096, task_status=task_status
+                    )
+                )
+            yield engine, path
+            front.cancel_scope.cancel()
+        engine.stop()
+
+
+async def create_schema(path: Path) -> None:
+    """Create (migrate) an empty shiftd database by running the real store once."""
+    store = SqliteStore(path)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        nursery.cancel_scope.cancel()
+
+
+# ---- the load generator, run as a separate process -----------------------------------------
+
+
+async def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run `python -m bench.loadgen` with `spec` and return what it printed (JSON).
+
+    The load generator is a separate process, as shiftctl and webhooks are: on this 2-core
+    machine it gets the other core, and the server's figures are not charged for the
+    client's work."""
+    result = await trio.run_process(
+        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"load generator failed ({result.returncode}): {result.stderr.decode()[-2000:]}"
+        )
+    return json.loads(result.stdout)  # type: ignore[no-any-return]

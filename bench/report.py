@@ -1,0 +1,421 @@
+"""From raw results to figures: each figure with the ceiling measured in the same run, the
+ratio to it, and the target it is reported against (never asserted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sqlite3
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from typing import Any
+
+from .common import Size
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    scenario: str
+    figure: str
+    value: float | str
+    unit: str
+    ceiling: float | None = None
+    ceiling_name: str = ""
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ceiling in (None, 0) or isinstance(self.value, str):
+            return None
+        return float(self.value) / float(self.ceiling)  # type: ignore[arg-type]
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kib = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "python": platform.python_version(),
+        "trio": version("trio"),
+        "sqlite": sqlite3.sqlite_version,
+        "kernel": platform.release(),
+    }
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
+    out: list[Figure] = []
+    g = lambda *p: _get(r, *p)  # noqa: E731
+
+    if (f := g("fanout")) is not None:
+        n = f["instant"]["caregivers"]
+        out.append(
+            Figure(
+                "fanout",
+                f"{n:,} texts, instant provider: command → last handed over",
+                f["instant"]["seconds"],
+                "s",
+                g("raw_sqlite", "fanout_seconds"),
+                "raw SQLite: same rows, sending+sent, 16 per commit",
+            )
+        )
+        slow = f["slow"]
+        ideal = slow["caregivers"] * slow["provider_latency_s"] / slow["concurrency"]
+        out.append(
+            Figure(
+                "fanout",
+                f"{n:,} texts, {slow['provider_latency_s'] * 1e3:g} ms provider, "
+                f"concurrency {slow['concurrency']}",
+                slow["seconds"],
+                "s",
+                round(ideal, 3),
+                "n x latency / concurrency (arithmetic)",
+            )
+        )
+
+    if (c := g("claim_storm")) is not None:
+        n = c["caregivers"]
+        out.append(
+            Figure(
+                "claim storm",
+                f"{n:,} simultaneous YES: winners",
+                f"{c['winners']} ({c['winner']})",
+                "",
+                target="exactly 1",
+                met=bool(c["exactly_one_winner"]),
+            )
+        )
+        for q in ("p50", "p99"):
+            value = c["storm"]["latency"][f"{q}_ms"]
+            out.append(
+                Figure(
+                    "claim storm",
+                    f"answer latency {q}",
+                    value,
+                    "ms",
+                    g("echo", "storm", "latency", f"{q}_ms"),
+                    f"echo, {n:,}-connection storm",
+                    "< 100 ms" if q == "p99" else "",
+                    value < 100 if q == "p99" else None,
+                )
+            )
+
+    if (i := g("inbound")) is not None:
+        many = i["many_connections"]
+        conns = many["connections"]
+        echo_many = g("echo", "closed_50", "per_s")
+        out.append(
+            Figure(
+                "inbound",
+                f"durable msgs/s, {conns} connections, not pipelined",
+                many["per_s"],
+                "/s",
+                echo_many,
+                "echo, 50 connections",
+                "≥ 5,000/s and ≥ 0.3 x echo",
+                many["per_s"] >= 5000 and (echo_many is None or many["per_s"] >= 0.3 * echo_many),
+            )
+        )
+        for q in ("p50", "p99"):
+            out.append(
+                Figure(
+                    "inbound",
+                    f"latency {q}, {conns} connections",
+                    many["latency"][f"{q}_ms"],
+                    "ms",
+                    g("echo", "closed_50", "latency", f"{q}_ms"),
+                    "echo, 50 connections",
+                )
+            )
+        unknown = i.get("unknown_sender")
+        if unknown:
+            out.append(
+                Figure(
+                    "inbound",
+                    f"unknown numbers (lookup + durable log only), {conns} connections",
+                    unknown["per_s"],
+                    "/s",
+                    echo_many,
+                    "echo, 50 connections",
+                )
+            )
+        one = i["one_connection"]
+        out.append(
+            Figure(
+                "inbound",
+                "durable msgs/s, 1 connection",
+                one["per_s"],
+                "/s",
+                g("echo", "closed_1", "per_s"),
+                "echo, 1 connection",
+            )
+        )
+        out.append(
+            Figure(
+                "inbound",
+                "latency p99, 1 connection",
+                one["latency"]["p99_ms"],
+                "ms",
+                g("echo", "closed_1", "latency", "p99_ms"),
+                "echo, 1 connection",
+            )
+        )
+
+    bare = g("bare_actors")
+    if (o := g("open_shifts")) is not None:
+        n = o["shifts"]
+        rss = o["rss_bytes_per_actor"]
+        out.append(
+            Figure(
+                "open shifts",
+                f"resident memory per sleeping actor ({n:,} actors)",
+                round(rss / 1024, 2),
+                "KiB",
+                round(bare["spawn"]["rss_bytes_per_actor"] / 1024, 2) if bare else None,
+                "bare actor",
+                "≤ 8 KiB",
+                rss <= 8 * 1024,
+            )
+        )
+        out.append(
+            Figure(
+                "open shifts",
+                "spawn time per actor (recovered from the store, to asleep)",
+                o["us_per_actor"],
+                "µs",
+                bare["spawn"]["us_per_actor"] if bare else None,
+                "bare actor, collector paused",
+            )
+        )
+        rate = o["load"]["per_s"]
+        for q in ("p50", "p99", "max"):
+            value = o["lateness"][f"{q}_ms"]
+            out.append(
+                Figure(
+                    "open shifts",
+                    f"escalation lateness {q} ({o['escalations_measured']:,} timers, "
+                    f"{rate:,.0f} inbound/s)",
+                    value,
+                    "ms",
+                    _get(bare, "lateness", f"{q}_ms") if bare else None,
+                    "bare timers among bare actors, echo at the same rate",
+                    "< 20 ms" if q == "p99" else "",
+                    value < 20 if q == "p99" else None,
+                )
+            )
+        steps = o.get("longest_task_steps") or []
+        if steps:
+            gc_pause = o["gc_during_window"]["longest_pause_ms"]
+            out.append(
+                Figure(
+                    "open shifts",
+                    f"longest loop stall meanwhile ({steps[0]['task']}; "
+                    f"longest collector pause {gc_pause} ms)",
+                    steps[0]["ms"],
+                    "ms",
+                )
+            )
+        out.append(
+            Figure(
+                "open shifts",
+                "inbound latency p99 meanwhile (paced)",
+                o["load"]["latency"]["p99_ms"],
+                "ms",
+                _get(bare, "load", "latency", "p99_ms") if bare else None,
+                "echo at the same rate",
+            )
+        )
+
+    if (rc := g("recovery")) is not None:
+        n = rc["shifts"]
+        bare_s = bare["spawn"]["seconds"] if bare else None
+        for key, label in (("ready_s", "start → READY"), ("settled_s", "start → all asleep")):
+            out.append(
+                Figure(
+                    "recovery",
+                    f"{label}, {n:,} shifts in progress",
+                    rc[key],
+                    "s",
+                    bare_s,
+                    f"spawn {bare['spawn']['n']:,} bare actors" if bare else "",
+                    "≤ 1.5 x bare spawn" if key == "ready_s" else "",
+                    (rc[key] <= 1.5 * bare_s) if (bare_s and key == "ready_s") else None,
+                )
+            )
+        out.append(
+            Figure(
+                "recovery",
+                f"graceful stop with {n:,} actors",
+                rc["stop_s"],
+                "s",
+                bare["stop_s"] if bare else None,
+                f"cancel {bare['spawn']['n']:,} bare actors" if bare else "",
+            ),
+        )
+
+    if (s := g("store")) is not None:
+        grp, one = s["group"], s["single"]
+        w = grp["writers"]
+        out.append(
+            Figure(
+                "store",
+                f"group commit: durable writes/s ({w} writers, one write each in flight)",
+                grp["writes_per_s"],
+                "/s",
+                g("raw_sqlite", "batched_writers", "rows_per_s"),
+                f"raw SQLite, {w} inserts per commit",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                f"group commit: commits/s (mean batch {grp['mean_batch']})",
+                grp["commits_per_s"],
+                "/s",
+                g("raw_sqlite", "batched_writers", "commits_per_s"),
+                f"raw SQLite, {w} inserts per commit",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                "group commit: commit latency p99",
+                grp["commit"]["p99_ms"],
+                "ms",
+                g("raw_sqlite", "batched_writers", "commit", "p99_ms"),
+                f"raw SQLite, {w} inserts per commit",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                "group commit: write latency p99 (queued → committed)",
+                grp["write"]["p99_ms"],
+                "ms",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                "no group commit (batch_max=1): commits/s",
+                one["commits_per_s"],
+                "/s",
+                g("raw_sqlite", "per_row_commit", "commits_per_s"),
+                "raw SQLite, 1 insert per commit",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                "no group commit: commit latency p99",
+                one["commit"]["p99_ms"],
+                "ms",
+                g("raw_sqlite", "per_row_commit", "commit", "p99_ms"),
+                "raw SQLite, 1 insert per commit",
+            )
+        )
+        out.append(
+            Figure(
+                "store",
+                "no group commit: write latency p99 (queued → committed)",
+                one["write"]["p99_ms"],
+                "ms",
+            )
+        )
+    return out
+
+
+def build(size: Size, results: dict[str, Any]) -> dict[str, Any]:
+    figs = figures(size, results)
+    return {
+        "size": size.name,
+        "machine": machine(),
+        "figures": [{**asdict(f), "ratio": f.ratio} for f in figs],
+        "results": results,
+    }
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value != value:  # NaN
+        return "—"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+    return f"{text} {unit}".strip() if unit and unit != "/s" else text + (unit or "")
+
+
+def markdown(document: dict[str, Any]) -> str:
+    m = document["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}, trio {m['trio']}, SQLite {m['sqlite']}, Linux {m['kernel']}; "
+        f"size `{document['size']}`.",
+        "",
+        "| scenario | figure | shiftd | ceiling (same run) | shiftd / ceiling | target |",
+        "| --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for f in document["figures"]:
+        ceiling = (
+            f"{_num(f['ceiling'], f['unit'])} ({f['ceiling_name']})"
+            if f["ceiling"] is not None
+            else "—"
+        )
+        ratio = f"{f['ratio']:.2f}x" if f["ratio"] is not None else "—"
+        target = f["target"] or ""
+        if f["met"] is not None:
+            target = f"{target} {'✅ met' if f['met'] else '❌ missed'}".strip()
+        lines.append(
+            f"| {f['scenario']} | {f['figure']} | {_num(f['value'], f['unit'])} | {ceiling} "
+            f"| {ratio} | {target} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def describe(name: str, result: dict[str, Any]) -> str:
+    """A few printed lines of what one scenario measured."""
+    lines = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        elif isinstance(node, list):
+            lines.append(f"  {prefix}: {node[:5]}{' …' if len(node) > 5 else ''}")
+        else:
+            lines.append(f"  {prefix}: {node}")
+
+    walk("", result)
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""The benchmarks run, at tiny sizes, so that `make bench` cannot rot. Nothing here is timed:
+the figures of a smoke run mean nothing and are not looked at, only their shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: `bench.__main__.SCENARIOS` (bench/ is not a package on the tests' path).
+SCENARIOS = {
+    "echo",
+    "raw_sqlite",
+    "bare_actors",
+    "bare_spawn_gc_on",
+    "store",
+    "fanout",
+    "claim_storm",
+    "inbound",
+    "open_shifts",
+    "recovery",
+}
+
+
+def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
+    # A separate process: the benchmarks reconfigure logging, freeze the collector and raise
+    # the descriptor limit, none of which should leak into the rest of the suite.
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--size", "smoke", "--in-process", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert set(document["results"]) == SCENARIOS
+    assert document["machine"]["nproc"] >= 1
+    claim = document["results"]["claim_storm"]
+    assert claim["exactly_one_winner"], claim  # correctness, not speed
+    assert claim["storm"]["outcomes"] == {"claimed": 1, "already_filled": claim["caregivers"] - 1}
+    inbound = document["results"]["inbound"]
+    assert inbound["many_connections"]["outcomes"] == {
+        "declined": inbound["many_connections"]["requests"]
+    }
+    assert inbound["unknown_sender"]["outcomes"] == {
+        "unknown_sender": inbound["unknown_sender"]["requests"]
+    }
+    opened = document["results"]["open_shifts"]
+    assert opened["actors"] == opened["shifts"]
+    assert opened["escalations_measured"] == opened["fanouts_started"] > 0
+    assert document["results"]["recovery"]["actors"] == document["results"]["recovery"]["shifts"]
+    assert document["results"]["fanout"]["slow"]["handed_to_provider"] > 0
+    scenarios = {f["scenario"] for f in document["figures"]}
+    assert scenarios == {"fanout", "claim storm", "inbound", "open shifts", "recovery", "store"}
+    table = (tmp_path / "results.md").read_text()
+    assert "| scenario | figure | shiftd |" in table
+    assert proc.stdout.count("== ") == len(SCENARIOS)  # each benchmark printed its figures
