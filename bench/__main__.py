@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
 Scenario = Callable[[Size], Awaitable[dict[str, Any]]]
+_BUSY = 0.05  # share of the machine's CPU other processes may take while we measure
 
 #: In the order they run: the ceilings first, then shiftd.
 SCENARIOS: dict[str, Scenario] = {
@@ -84,22 +86,35 @@ def run_all(
     only: list[str] | None = None,
     out_dir: Path | None = None,
     in_process: bool = False,
+    retries: int = 1,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the scenarios, print each one's figures, write the results; return them."""
+    """Run the scenarios, print each one's figures, write the results; return them.
+
+    A scenario during which other processes took more than 5% of the CPUs is run again (up
+    to `retries` times) and the quietest run kept; one still disturbed is flagged."""
     names = [n for n in SCENARIOS if only is None or n in only]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sb-logs-") as logs:
         for name in names:
             echo(f"== {name} ({size.name})")
             log_path = Path(logs) / f"{name}.jsonl"
-            if in_process:
-                results[name] = run_one(name, size, log_path)
-            else:
-                results[name] = _run_isolated(name, size, log_path)
+            for attempt in range(1 + retries):
+                if in_process:
+                    result = run_one(name, size, log_path)
+                else:
+                    result = _run_isolated(name, size, log_path)
+                share = result["machine"]["other_share"]
+                if name not in results or share < results[name]["machine"]["other_share"]:
+                    results[name] = result
+                if share <= _BUSY:
+                    break
+                echo(f"  other processes used {share:.0%} of the CPUs meanwhile")
+                if attempt < retries:
+                    echo("  running it again")
             echo(report.describe(name, results[name]))
             share = results[name]["machine"]["other_share"]
-            if share > 0.05:
+            if share > _BUSY:
                 echo(f"  WARNING: other processes used {share:.0%} of the CPUs meanwhile")
     document = report.build(size, results)
     echo("")
@@ -120,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="where results.json/.md go (default: bench/, not with --only)"
     )
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument(
+        "--retries", type=int, default=1, help="re-runs of a scenario disturbed by other load"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -143,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.size_json:
         size = Size(**json.loads(args.size_json))
     if args.run:
-        log_path = args.log or Path(tempfile.gettempdir()) / f"sb-{args.run}.jsonl"
+        log_path = args.log or Path(os.devnull)
         print(json.dumps(run_one(args.run, size, log_path)))
         return 0
     only = args.only.split(",") if args.only else None
@@ -152,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     out = args.out or (None if only else Path(__file__).parent)
-    run_all(size, only=only, out_dir=out, in_process=args.in_process)
+    retries = 0 if size.name == "smoke" else args.retries  # smoke figures mean nothing
+    run_all(size, only=only, out_dir=out, in_process=args.in_process, retries=retries)
     return 0
 
 

@@ -353,9 +353,11 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
 
 def build(size: Size, results: dict[str, Any]) -> dict[str, Any]:
     figs = figures(size, results)
+    shares = {name: r["machine"]["other_share"] for name, r in results.items() if "machine" in r}
     return {
         "size": size.name,
         "machine": machine(),
+        "other_load": shares,
         "figures": [{**asdict(f), "ratio": f.ratio} for f in figs],
         "results": results,
     }
@@ -383,6 +385,16 @@ def markdown(document: dict[str, Any]) -> str:
         f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
         f"Python {m['python']}, trio {m['trio']}, SQLite {m['sqlite']}, Linux {m['kernel']}; "
         f"size `{document['size']}`.",
+    ]
+    shares = document.get("other_load") or {}
+    if shares:
+        worst = max(shares.values())
+        lines.append(f"Other processes took at most {worst:.1%} of the CPUs while a scenario ran.")
+        disturbed = sorted(name for name, share in shares.items() if share > 0.05)
+        if disturbed:
+            names = ", ".join(disturbed)
+            lines.append(f"**Disturbed by other load (figures unreliable): {names}.**")
+    lines += [
         "",
         "| scenario | figure | shiftd | ceiling (same run) | shiftd / ceiling | target |",
         "| --- | --- | ---: | --- | ---: | --- |",
