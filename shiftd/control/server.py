@@ -74,7 +74,7 @@ async def serve_control(
     is finished (within `grace`) and answered; the socket file is removed. A request not
     answered within `grace` (shutting down or not) closes its connection unanswered.
     """
-    sock, inode = _bind(path)
+    sock, inode = _bind(path, backlog=max_connections)
     listener = trio.SocketListener(sock)
     limiter = trio.CapacityLimiter(max_connections)
     log.info("control.listening", path=str(path))
@@ -108,7 +108,7 @@ def _remove_if_ours(path: Path, inode: int) -> None:
             path.unlink()
 
 
-def _bind(path: Path) -> tuple[trio.socket.SocketType, int]:
+def _bind(path: Path, *, backlog: int = 128) -> tuple[trio.socket.SocketType, int]:
     """A listening socket at `path` and its inode. Runs once at start-up (blocking is fine)."""
     if len(os.fsencode(path)) > _MAX_UNIX_PATH:
         raise ControlSocketError(f"{path}: path too long for a Unix socket (max 107 bytes)")
@@ -129,7 +129,7 @@ def _bind(path: Path) -> tuple[trio.socket.SocketType, int]:
         raise ControlSocketError(f"{path}: cannot bind: {exc.strerror}") from exc
     finally:
         os.umask(old_umask)
-    sock.listen(128)
+    sock.listen(backlog)  # a burst of clients (a claim storm) queues; the kernel caps it
     return trio.socket.from_stdlib_socket(sock), path.stat().st_ino
 
 
