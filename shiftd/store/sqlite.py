@@ -723,18 +723,7 @@ class SqliteStore:
             (after_id, iso(now), limit),
         )
         return [
-            OutboxRow(
-                id=r["id"],
-                shift_id=r["shift_id"],
-                caregiver_id=r["caregiver_id"],
-                channel=Channel(r["channel"]),
-                purpose=Purpose(r["purpose"]),
-                to_phone=r["to_phone"],
-                body=r["body"],
-                state=r["state"],
-                attempts=r["attempts"],
-                created_at=_dt(r["created_at"]),
-            )
+            OutboxRow(**_outbox_fields(r), attempts=r["attempts"], created_at=_dt(r["created_at"]))
             for r in rows
         ]
 
@@ -808,14 +797,7 @@ class SqliteStore:
             return None
         r = rows[0]
         return ProviderMessageRow(
-            id=r["id"],
-            shift_id=r["shift_id"],
-            caregiver_id=r["caregiver_id"],
-            channel=Channel(r["channel"]),
-            purpose=Purpose(r["purpose"]),
-            to_phone=r["to_phone"],
-            body=r["body"],
-            state=r["state"],
+            **_outbox_fields(r),
             provider_id=r["provider_id"],
             provider_status=r["provider_status"],
         )
@@ -951,6 +933,20 @@ def _dt(text: str) -> datetime:
     value = parse_iso(text)
     assert value is not None
     return value
+
+
+def _outbox_fields(r: sqlite3.Row) -> dict[str, Any]:
+    """The columns every view of an outbox row shares."""
+    return {
+        "id": r["id"],
+        "shift_id": r["shift_id"],
+        "caregiver_id": r["caregiver_id"],
+        "channel": Channel(r["channel"]),
+        "purpose": Purpose(r["purpose"]),
+        "to_phone": r["to_phone"],
+        "body": r["body"],
+        "state": r["state"],
+    }
 
 
 def _caregiver_row(r: sqlite3.Row) -> CaregiverRow:
