@@ -4,6 +4,8 @@
     python -m bench --size smoke          # tiny sizes: proves the code runs, measures nothing
     python -m bench --only echo,inbound   # some scenarios (ratios need their ceilings)
     python -m bench --in-process          # no subprocess per scenario (the smoke test)
+    python -m bench --only http_inbound --in-process --profile /tmp/prof
+                                          # cProfile each scenario: /tmp/prof.http_inbound
 
 Each scenario runs in a fresh Python process (`--run NAME`), so memory figures start clean and
 one scenario's garbage does not slow the next. Nothing here asserts a time.
@@ -12,6 +14,7 @@ one scenario's garbage does not slow the next. Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import os
@@ -25,7 +28,7 @@ from typing import Any
 
 import trio
 
-from . import ceilings, report, scenarios
+from . import ceilings, report, scenarios, web
 from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
@@ -38,21 +41,36 @@ SCENARIOS: dict[str, Scenario] = {
     "raw_sqlite": ceilings.raw_sqlite,
     "bare_actors": ceilings.bare_actors,
     "bare_spawn_gc_on": ceilings.bare_spawn_gc_on,
+    "http_ceiling": web.http_ceiling,
     "store": scenarios.store,
     "fanout": scenarios.fanout,
     "claim_storm": scenarios.claim_storm,
     "inbound": scenarios.inbound,
     "open_shifts": scenarios.open_shifts,
     "recovery": scenarios.recovery,
+    "http_inbound": web.http_inbound,
 }
 
 
-def run_one(name: str, size: Size, log_path: Path) -> dict[str, Any]:
-    """Run one scenario in this process (its own trio.run)."""
+def run_one(
+    name: str, size: Size, log_path: Path, profile: Path | None = None
+) -> dict[str, Any]:
+    """Run one scenario in this process (its own trio.run); under cProfile if `profile`
+    (the statistics go to `<profile>.<name>`: `python -m pstats` reads them). The profile
+    counts CPU time, not wall time: waiting (for the load generator, or for a CPU that other
+    processes hold) is not charged to whatever happened to be waiting."""
     quiet_logging(log_path)
+    profiler = cProfile.Profile(time.process_time) if profile is not None else None
     started = time.perf_counter()
     with MachineWatch() as machine:
-        result = trio.run(SCENARIOS[name], size)
+        if profiler is not None:
+            profiler.enable()
+        try:
+            result = trio.run(SCENARIOS[name], size)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.{name}")
     result["wall_s"] = round(time.perf_counter() - started, 2)
     result["machine"] = machine.summary()
     return result
@@ -86,6 +104,7 @@ def run_all(
     only: list[str] | None = None,
     out_dir: Path | None = None,
     in_process: bool = False,
+    profile: Path | None = None,
     retries: int = 1,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -101,7 +120,7 @@ def run_all(
             log_path = Path(logs) / f"{name}.jsonl"
             for attempt in range(1 + retries):
                 if in_process:
-                    result = run_one(name, size, log_path)
+                    result = run_one(name, size, log_path, profile)
                 else:
                     result = _run_isolated(name, size, log_path)
                 share = result["machine"]["other_share"]
@@ -135,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="where results.json/.md go (default: bench/, not with --only)"
     )
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PREFIX",
+        help="with --in-process: cProfile each scenario into PREFIX.<scenario>",
+    )
     parser.add_argument(
         "--retries", type=int, default=1, help="re-runs of a scenario disturbed by other load"
     )
@@ -171,7 +196,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     out = args.out or (None if only else Path(__file__).parent)
     retries = 0 if size.name == "smoke" else args.retries  # smoke figures mean nothing
-    run_all(size, only=only, out_dir=out, in_process=args.in_process, retries=retries)
+    if args.profile is not None and not args.in_process:
+        parser.error("--profile needs --in-process")
+    run_all(
+        size,
+        only=only,
+        out_dir=out,
+        in_process=args.in_process,
+        profile=args.profile,
+        retries=retries,
+    )
     return 0
 
 

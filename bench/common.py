@@ -56,6 +56,13 @@ class Size:
     # store
     store_seconds: float
     store_writers: int
+    # HTTP inbound and its ceiling
+    http_connections: str  # comma-separated connection counts, one run on each: "8,32"
+    http_seconds: float  # of closed-loop load per run
+
+    @property
+    def http_connection_counts(self) -> list[int]:
+        return [int(n) for n in self.http_connections.split(",") if n.strip()]
 
 
 FULL = Size(
@@ -75,6 +82,8 @@ FULL = Size(
     recovery_shifts=100_000,
     store_seconds=3.0,
     store_writers=64,
+    http_connections="8,32",
+    http_seconds=8.0,
 )
 
 SMOKE = Size(
@@ -94,6 +103,8 @@ SMOKE = Size(
     recovery_shifts=300,
     store_seconds=0.05,
     store_writers=8,
+    http_connections="2,4",
+    http_seconds=0.1,
 )
 
 SIZES = {s.name: s for s in (FULL, SMOKE)}
@@ -190,14 +201,15 @@ async def create_schema(path: Path) -> None:
 # ---- the load generator, run as a separate process -----------------------------------------
 
 
-async def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run `python -m bench.loadgen` with `spec` and return what it printed (JSON).
+async def run_loadgen(spec: dict[str, Any], *, module: str = "bench.loadgen") -> dict[str, Any]:
+    """Run `python -m bench.loadgen` (or `module`: `bench.httpgen`) with `spec` and return
+    what it printed (JSON).
 
     The load generator is a separate process, as shiftctl and webhooks are: on this 2-core
     machine it gets the other core, and the server's figures are not charged for the
     client's work."""
     result = await trio.run_process(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
+        [sys.executable, "-m", module, json.dumps(spec)],
         capture_stdout=True,
         capture_stderr=True,
         check=False,

@@ -1,19 +1,27 @@
 """One actor per shift in progress: the only code that changes a shift.
 
 The actor owns its shift's state and handles one message at a time, which is what makes
-"the first ACCEPT wins" hold without locks. It sleeps until the escalation deadline (stored
-as a UTC timestamp, so a restart does not postpone it) with only the `receive()` inside the
-timeout; a message in hand is always handled to the end. Each transition is committed to
-the store, together with the messages it causes, before the actor acts on it.
+"the first ACCEPT wins" hold without locks. It sleeps until its next deadline (the policy's
+next wave, or the moment offers close; both stored as UTC timestamps, so a restart does not
+postpone them) with only the `receive()` inside the timeout; a message in hand is always
+handled to the end. Each transition is committed to the store, together with the messages
+it causes, before the actor acts on it.
+
+Life of a shift: open → offering (waves of offers, see `shiftd.policy`) → escalated (once a
+wave has called) → filled by the first eligible accept, or unfilled when offers close, or
+cancelled by a coordinator. A filled shift reopens when its holder releases it (or a
+coordinator unassigns it): the plan starts again from its first wave, without the releaser.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -22,9 +30,19 @@ from .clock import Clock, iso
 from .events import EventBus
 from .intent import Intent
 from .logs import get_logger
-from .messages import Messages
-from .models import CancelStatus, Channel, FanoutStatus, Outcome, Purpose, ShiftState
-from .store.base import NewMessage, ShiftRow, Store
+from .models import (
+    CancelStatus,
+    Channel,
+    FanoutStatus,
+    Outcome,
+    Purpose,
+    ReleaseStatus,
+    ShiftState,
+)
+from .organizations import Organization, Organizations
+from .policy import Wave, load_plan
+from .replyguard import ReplyGuard
+from .store.base import NewMessage, ShiftRow, Store, WaveRun
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -95,29 +113,46 @@ class Cancel:
     reply: Reply[CancelStatus] = field(default_factory=Reply)
 
 
-Message = StartFanout | Answer | Cancel
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    status: ReleaseStatus
+    reply: str | None
+
+
+@dataclass(slots=True)
+class Release:
+    """The holder of a filled shift drops out (`caregiver_id` set: only the holder may), or
+    a coordinator unassigns it (`caregiver_id` None)."""
+
+    caregiver_id: str | None
+    reply: Reply[ReleaseResult] = field(default_factory=Reply)
+
+
+Message = StartFanout | Answer | Cancel | Release
 
 
 @dataclass(frozen=True, slots=True)
 class ActorContext:
-    """What every actor shares: the store, the clock, the words, the policy, the sender,
-    and the event bus each transition is published on (after it is committed)."""
+    """What every actor shares: the store, the clock, each organization's policy and words,
+    the reply-loop guard, the sender, and the event bus each transition is published on
+    (after it is committed)."""
 
     store: Store
     clock: Clock
-    messages: Messages
-    escalation_delay: timedelta
-    escalation_jitter: timedelta
+    organizations: Organizations
     wake_sender: Callable[[], None]
+    escalation_jitter: timedelta = timedelta(0)
+    reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
     events: EventBus = field(default_factory=EventBus)
 
 
 class ShiftActor:
-    """Serves one shift until it is filled or cancelled.
+    """Serves one shift until it is closed (filled, unfilled or cancelled).
 
     `run()` returns when the shift is closed and its inbox drained, or when the inbox is
-    closed. It raises whatever a transition raised (the supervisor restarts it from the
-    store). On cancellation it stops between messages.
+    closed. A message that reopens a closed shift (a release) keeps it running. It raises
+    whatever a transition raised (the supervisor restarts it from the store). On
+    cancellation it stops between messages.
     """
 
     def __init__(
@@ -133,25 +168,29 @@ class ShiftActor:
         self._inbox = inbox
         self._retire = retire
         self._shift: ShiftRow | None = None
+        self._org: Organization | None = None
         self._offered: set[str] = set()
-        self._declined: set[str] = set()
+        self._released: set[str] = set()
         self._log = log.bind(shift_id=shift_id)
 
     async def run(self) -> None:
         await self._load()
         async with trio.open_nursery():
-            while not self._closed:
-                message = None
-                with trio.move_on_at(self._deadline()):
-                    try:
-                        message = await self._inbox.receive()
-                    except trio.EndOfChannel:
-                        return
-                if message is None:
-                    await self._escalate()
-                else:
-                    await self._handle(message)
-            await self._wind_down()
+            while True:
+                while not self._closed:
+                    message = None
+                    with trio.move_on_at(self._deadline()):
+                        try:
+                            message = await self._inbox.receive()
+                        except trio.EndOfChannel:
+                            return
+                    with trio.CancelScope(shield=True):
+                        if message is None:
+                            await self._on_deadline()
+                        else:
+                            await self._handle(message)
+                if await self._wind_down():
+                    return
 
     @property
     def _closed(self) -> bool:
@@ -159,49 +198,77 @@ class ShiftActor:
 
     async def _load(self) -> None:
         store = self._ctx.store
-        self._shift = await store.shift(self.shift_id)
+        self._shift = shift = await store.shift(self.shift_id)
+        if shift is None:
+            return
+        self._org = self._ctx.organizations.get(shift.organization_id)
         offers = await store.offers_for_shift(self.shift_id)
         self._offered = {o.caregiver_id for o in offers}
-        self._declined = {o.caregiver_id for o in offers if o.declined_at is not None}
-        if self._shift is not None and self._shift.state.in_progress:
-            self._log.info("actor.loaded", state=self._shift.state, offered=len(self._offered))
-
-    def _deadline(self) -> float:
-        shift = self._shift
-        if shift is None or shift.state is not ShiftState.OFFERING or shift.escalate_at is None:
-            return math.inf
-        return self._ctx.clock.deadline(shift.escalate_at)
-
-    async def _handle(self, message: Message) -> None:
-        """Handle one message to the end, even if cancelled meanwhile (shutdown waits)."""
-        self.current = message
-        with trio.CancelScope(shield=True):
-            match message:
-                case StartFanout():
-                    message.reply.set(await self._fanout())
-                case Answer():
-                    message.reply.set(await self._answer(message))
-                case Cancel():
-                    message.reply.set(await self._cancel())
-        self.current = None
-
-    async def _wind_down(self) -> None:
-        """The shift is closed: stop taking new messages, answer those already queued."""
-        self._retire()
-        while True:
-            try:
-                message = self._inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            await self._handle(message)
-        # Closing with no checkpoint since the last empty receive: a sender blocked on this
-        # inbox now gets BrokenResourceError and is routed to a fresh actor.
-        self._inbox.close()
+        self._released = {o.caregiver_id for o in offers if o.released_at is not None}
+        if shift.state.in_progress:
+            self._log.debug("actor.loaded", state=shift.state, offered=len(self._offered))
 
     async def _reload(self) -> ShiftRow:
         self._shift = await self._ctx.store.shift(self.shift_id)
         assert self._shift is not None, "shifts are never deleted"
         return self._shift
+
+    @property
+    def _waves(self) -> tuple[Wave, ...]:
+        shift, org = self._shift, self._org
+        assert shift is not None and org is not None
+        # A fanout follows the plan it started with, whatever the configuration says now.
+        return load_plan(shift.plan) if shift.plan else org.waves
+
+    def _deadline(self) -> float:
+        shift = self._shift
+        if shift is None or not shift.state.in_progress:
+            return math.inf
+        due = [shift.expires_at] if shift.expires_at is not None else []
+        if shift.escalate_at is not None and shift.next_step < len(self._waves):
+            due.append(shift.escalate_at)
+        return self._ctx.clock.deadline(min(due)) if due else math.inf
+
+    async def _on_deadline(self) -> None:
+        shift = self._shift
+        assert shift is not None
+        if shift.expires_at is not None and self._ctx.clock.now() >= shift.expires_at:
+            await self._expire()
+        else:
+            await self._run_due_waves()
+
+    async def _handle(self, message: Message) -> None:
+        """Handle one message to the end (the caller shields it from cancellation)."""
+        self.current = message
+        match message:
+            case StartFanout():
+                message.reply.set(await self._fanout())
+            case Answer():
+                message.reply.set(await self._answer(message))
+            case Cancel():
+                message.reply.set(await self._cancel())
+            case Release():
+                message.reply.set(await self._release(message))
+        self.current = None
+
+    async def _wind_down(self) -> bool:
+        """The shift is closed: answer the messages already queued, then stop taking new
+        ones. Returns False if one of them reopened the shift (it goes on)."""
+        while True:
+            try:
+                message = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            with trio.CancelScope(shield=True):
+                await self._handle(message)
+            if not self._closed:
+                return False
+        # Retiring and closing with no checkpoint since the last empty receive: nothing can
+        # slip in between, and a sender blocked on this inbox now gets BrokenResourceError
+        # and is routed to a fresh actor.
+        self._retire()
+        self._inbox.close()
+        return True
 
     # ---- transitions -------------------------------------------------------------------
 
@@ -211,84 +278,230 @@ class ShiftActor:
         # A shift still open may have been edited since it was loaded (a roster import
         # changes open shifts): offer what is stored now, not the cached copy.
         shift = await self._reload()
+        org = self._org = self._ctx.organizations.get(shift.organization_id)
         if shift.state is not ShiftState.OPEN:
             return FanoutResult(
                 _FANOUT_STATUS[shift.state], len(self._offered), iso(shift.escalate_at)
             )
         ctx = self._ctx
         now = ctx.clock.now()
-        jitter = random.uniform(0, ctx.escalation_jitter.total_seconds())
-        escalate_at = now + ctx.escalation_delay + timedelta(seconds=jitter)
-        offered = await ctx.store.start_fanout(
+        expires_at = shift.start_time - org.offer_lead_time
+        if now >= expires_at:
+            return FanoutResult(FanoutStatus.TOO_LATE, 0, None)
+        candidates = await ctx.store.start_fanout(
             self.shift_id,
             at=now,
-            escalate_at=escalate_at,
-            render_offer=lambda code: ctx.messages.offer_sms(shift, code),
+            plan=org.plan,
+            first_at=now + org.waves[0].offset,
+            expires_at=expires_at,
+            travel_buffer=org.travel_buffer,
         )
-        if not offered:
+        if not candidates:
             return FanoutResult(FanoutStatus.NO_CANDIDATES, 0, None)
-        shift = await self._reload()
-        self._offered = {o.caregiver_id for o in await ctx.store.offers_for_shift(self.shift_id)}
-        ctx.wake_sender()
-        self._log.info("fanout.started", offered=offered, escalate_at=iso(escalate_at))
+        await self._reload()
+        await self._run_due_waves()
+        shift = self._shift
+        assert shift is not None
+        self._log.info(
+            "fanout.started", offered=len(self._offered), next_wave_at=iso(shift.escalate_at)
+        )
         ctx.events.publish(
             "fanout_started",
             shift_id=self.shift_id,
-            offered=offered,
-            escalate_at=iso(escalate_at),
+            offered=len(self._offered),
+            escalate_at=iso(shift.escalate_at),
         )
-        return FanoutResult(FanoutStatus.STARTED, offered, iso(escalate_at))
+        return FanoutResult(FanoutStatus.STARTED, len(self._offered), iso(shift.escalate_at))
 
-    async def _escalate(self) -> None:
-        shift = self._shift
-        assert shift is not None
-        ctx = self._ctx
-        calls = await ctx.store.escalate(
-            self.shift_id, at=ctx.clock.now(), body=ctx.messages.offer_voice(shift)
+    async def _run_due_waves(self) -> None:
+        """Run every wave that is due (in order), unless quiet hours hold the next one back."""
+        ctx, org = self._ctx, self._org
+        assert org is not None
+        waves = self._waves
+        while True:
+            shift = self._shift
+            assert shift is not None
+            now = ctx.clock.now()
+            step = shift.next_step
+            due = shift.escalate_at
+            if not shift.state.in_progress or step >= len(waves) or due is None or due > now:
+                return
+            wave = waves[step]
+            if org.quiet_hours is not None:
+                until = org.quiet_hours.hold_until(wave.channel, now, shift.start_time)
+                if until is not None:
+                    await ctx.store.hold_wave(self.shift_id, step, until=until, at=now)
+                    await self._reload()
+                    self._log.info("wave.held", step=step, until=iso(until))
+                    ctx.events.publish(
+                        "wave_held", shift_id=self.shift_id, step=step, until=iso(until)
+                    )
+                    return
+            result = await ctx.store.run_wave(
+                self.shift_id,
+                WaveRun(
+                    step=step,
+                    channel=wave.channel,
+                    audience=wave.audience,
+                    tags=wave.tags,
+                    key_suffix=wave.key_suffix,
+                    voice_body=org.messages.offer_voice(shift),
+                    next_at=self._next_due(waves, step, due),
+                    travel_buffer=org.travel_buffer,
+                    voice_after_opt_out=org.voice_after_opt_out,
+                    detail=wave.describe(),
+                ),
+                at=now,
+                render_offer=functools.partial(org.messages.offer_sms, shift),
+            )
+            await self._reload()
+            if result is None:
+                return
+            self._offered.update(result.offered)
+            ctx.wake_sender()
+            self._log.info("wave.ran", step=step, channel=wave.channel, contacted=result.contacted)
+            if wave.channel is Channel.VOICE and result.contacted:
+                ctx.events.publish("escalated", shift_id=self.shift_id, calls=result.contacted)
+            elif step > 0:
+                ctx.events.publish(
+                    "wave", shift_id=self.shift_id, **wave.describe(), contacted=result.contacted
+                )
+
+    def _next_due(self, waves: tuple[Wave, ...], step: int, due: datetime) -> datetime | None:
+        """When the wave after `step` is due: as far after this one's due time as the plan
+        spaces them (a held wave delays those after it). The first timed wave after an
+        immediate one gets the jitter, so shifts started together do not all fire at once."""
+        if step + 1 >= len(waves):
+            return None
+        gap = waves[step + 1].offset - waves[step].offset
+        if waves[step].offset == timedelta(0) and gap > timedelta(0):
+            jitter = self._ctx.escalation_jitter.total_seconds()
+            gap += timedelta(seconds=random.uniform(0, jitter))
+        return due + gap
+
+    async def _expire(self) -> None:
+        """Offers close unfilled: pending offers withdrawn, the coordinator told."""
+        shift, org, ctx = self._shift, self._org, self._ctx
+        assert shift is not None and org is not None
+        await ctx.store.expire(
+            self.shift_id, at=ctx.clock.now(), notify=lambda n: self._tell_coordinator(shift, n)
         )
         await self._reload()
         ctx.wake_sender()
-        self._log.info("fanout.escalated", calls=calls)
-        if calls is not None:
-            ctx.events.publish("escalated", shift_id=self.shift_id, calls=calls)
+        self._log.warning("fanout.unfilled")
+        ctx.events.publish("unfilled", shift_id=self.shift_id)
+
+    def _tell_coordinator(self, shift: ShiftRow, contacted: int) -> list[NewMessage]:
+        org = self._org
+        assert org is not None
+        coordinator = org.coordinator
+        if coordinator is None:
+            return []
+        to = f"coordinator:{org.id}"
+        key = f"unfilled:{self.shift_id}:g{shift.generation}"
+        told = []
+        if coordinator.phone is not None:
+            text = org.messages.unfilled(shift, contacted)
+            told.append(
+                NewMessage(
+                    f"{key}:sms",
+                    to,
+                    Channel.SMS,
+                    Purpose.UNFILLED,
+                    text,
+                    shift.id,
+                    coordinator.phone,
+                )
+            )
+        if coordinator.webhook is not None:
+            payload = {
+                "event": "shift.unfilled",
+                "shift_id": shift.id,
+                "organization_id": shift.organization_id,
+                "role": shift.role_required,
+                "start_time": iso(shift.start_time),
+                "end_time": iso(shift.end_time),
+                "location": shift.location,
+                "contacted": contacted,
+            }
+            told.append(
+                NewMessage(
+                    f"{key}:webhook",
+                    to,
+                    Channel.WEBHOOK,
+                    Purpose.UNFILLED,
+                    json.dumps(payload),
+                    shift.id,
+                    coordinator.webhook,
+                )
+            )
+        return told
 
     async def _answer(self, answer: Answer) -> AnswerResult:
         shift = self._shift
         if shift is None:
             raise LookupError(f"no shift {self.shift_id!r}")
+        messages = self._messages
         cg = answer.caregiver_id
         bound = self._log.bind(caregiver_id=cg)
-        if shift.state.in_progress and cg in self._offered:
+        if shift.state.in_progress:
             if answer.intent is Intent.ACCEPT:
-                return await self._claim(shift, cg, bound, answer.channel)
-            return await self._decline(shift, cg, bound)
+                reason = await self._ineligible(shift, cg)
+                if reason is None:
+                    return await self._claim(shift, cg, bound, answer.channel)
+                text = messages.not_eligible(shift, reason)
+                bound.info("claim.not_eligible", reason=reason)
+                return AnswerResult(
+                    Outcome.NOT_ELIGIBLE,
+                    await self._reply(cg, Purpose.NOT_ELIGIBLE, text, per=reason),
+                )
+            if cg in self._offered:
+                return await self._decline(shift, cg, bound)
+            return AnswerResult(Outcome.NO_OPEN_OFFER, None)
         if shift.state is ShiftState.FILLED:
             if shift.claimed_by == cg:
-                return AnswerResult(Outcome.CLAIMED, self._ctx.messages.confirm(shift))
+                return AnswerResult(Outcome.CLAIMED, messages.confirm(shift))
             if answer.intent is Intent.DECLINE:
                 return AnswerResult(Outcome.ALREADY_FILLED, None)
-            text = self._ctx.messages.already_filled(shift)
+            text = messages.already_filled(shift)
             if not await self._told_filled_lately(cg):
-                await self._reply(cg, Purpose.ALREADY_FILLED, text)
+                text = await self._reply(cg, Purpose.ALREADY_FILLED, text)
             bound.info("claim.too_late")
             return AnswerResult(Outcome.ALREADY_FILLED, text)
-        if shift.state is ShiftState.CANCELLED and cg in self._offered:
-            text = self._ctx.messages.no_longer_available(shift)
-            await self._reply(cg, Purpose.CANCELLED, text)
-            return AnswerResult(Outcome.NO_OPEN_OFFER, text)
+        if shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED) and cg in self._offered:
+            text = messages.no_longer_available(shift)
+            return AnswerResult(
+                Outcome.NO_OPEN_OFFER, await self._reply(cg, Purpose.CANCELLED, text)
+            )
         return AnswerResult(Outcome.NO_OPEN_OFFER, None)
+
+    async def _ineligible(self, shift: ShiftRow, cg: str) -> str | None:
+        """Why `cg` may not take the shift (not offered it, no longer has the role, holds an
+        overlapping shift, travel buffer included), or None if they may."""
+        if cg not in self._offered or cg in self._released:
+            return "not_offered"
+        store, org = self._ctx.store, self._org
+        assert org is not None
+        caregiver = await store.caregiver(cg)
+        if caregiver is None or caregiver.role != shift.role_required:
+            return "role"
+        buffer = org.travel_buffer
+        start, end = shift.start_time - buffer, shift.end_time + buffer
+        if await store.overlapping_shift(cg, start, end, exclude=self.shift_id) is not None:
+            return "overlap"
+        return None
 
     async def _claim(
         self, shift: ShiftRow, cg: str, bound: Any, channel: Channel = Channel.SMS
     ) -> AnswerResult:
         ctx = self._ctx
-        confirm = ctx.messages.confirm(shift)
+        confirm = self._messages.confirm(shift)
         won = await ctx.store.claim(
             self.shift_id,
             cg,
             at=ctx.clock.now(),
             confirm=confirm,
-            filled=ctx.messages.filled(shift),
+            filled=self._messages.filled(shift),
         )
         assert won, "the actor is the only writer of its shift's state"
         filled = await self._reload()
@@ -308,12 +521,11 @@ class ShiftActor:
 
     async def _decline(self, shift: ShiftRow, cg: str, bound: Any) -> AnswerResult:
         ctx = self._ctx
-        text = ctx.messages.declined(shift)
+        text = self._messages.declined(shift)
         reply = NewMessage(
             f"declined:{self.shift_id}:{cg}", cg, Channel.SMS, Purpose.DECLINED, text, self.shift_id
         )
         if await ctx.store.decline(self.shift_id, cg, at=ctx.clock.now(), reply=reply):
-            self._declined.add(cg)
             ctx.wake_sender()
             bound.info("offer.declined")
             ctx.events.publish("declined", shift_id=self.shift_id, caregiver_id=cg)
@@ -323,15 +535,73 @@ class ShiftActor:
         shift = self._shift
         if shift is None:
             raise LookupError(f"no shift {self.shift_id!r}")
-        if shift.state is ShiftState.FILLED:
-            return CancelStatus.ALREADY_FILLED
         if shift.state is ShiftState.CANCELLED:
             return CancelStatus.ALREADY_CANCELLED
-        await self._ctx.store.cancel_shift(self.shift_id, at=self._ctx.clock.now())
+        if shift.state is ShiftState.UNFILLED:
+            return CancelStatus.UNFILLED
+        text = self._messages.shift_cancelled(shift)
+        await self._ctx.store.cancel_shift(
+            self.shift_id,
+            at=self._ctx.clock.now(),
+            holder_reply=lambda holder: self._holder_message(holder, Purpose.SHIFT_CANCELLED, text),
+        )
         await self._reload()
-        self._log.info("fanout.cancelled")
+        self._ctx.wake_sender()
+        self._log.info("fanout.cancelled", holder=shift.claimed_by)
         self._ctx.events.publish("cancelled", shift_id=self.shift_id)
         return CancelStatus.CANCELLED
+
+    async def _release(self, release: Release) -> ReleaseResult:
+        shift, ctx = self._shift, self._ctx
+        if shift is None:
+            raise LookupError(f"no shift {self.shift_id!r}")
+        if shift.state is not ShiftState.FILLED:
+            return ReleaseResult(ReleaseStatus.NOT_CLAIMED, None)
+        if release.caregiver_id is not None and release.caregiver_id != shift.claimed_by:
+            return ReleaseResult(ReleaseStatus.NOT_HOLDER, None)
+        org = self._org
+        assert org is not None
+        by = "caregiver" if release.caregiver_id is not None else "coordinator"
+        messages = self._messages
+        text = messages.released(shift) if by == "caregiver" else messages.unassigned(shift)
+        now = ctx.clock.now()
+        open_until = shift.expires_at or shift.start_time - org.offer_lead_time
+        reopen_at = now + self._waves[0].offset if now < open_until else None
+        holder = await ctx.store.release(
+            self.shift_id,
+            at=now,
+            by=by,
+            reopen_at=reopen_at,
+            holder_reply=lambda h: self._holder_message(h, Purpose.RELEASED, text),
+            notify=lambda n: self._tell_coordinator(shift, n),
+        )
+        assert holder is not None, "the actor is the only writer of its shift's state"
+        self._released.add(holder)
+        await self._reload()
+        ctx.wake_sender()
+        self._log.info("shift.released", caregiver_id=holder, by=by, reopened=bool(reopen_at))
+        ctx.events.publish(
+            "released",
+            shift_id=self.shift_id,
+            caregiver_id=holder,
+            by=by,
+            reopened=reopen_at is not None,
+        )
+        if reopen_at is None:
+            ctx.events.publish("unfilled", shift_id=self.shift_id)
+            return ReleaseResult(ReleaseStatus.RELEASED_UNFILLED, text)
+        await self._run_due_waves()
+        return ReleaseResult(ReleaseStatus.RELEASED, text)
+
+    def _holder_message(self, holder: str, purpose: Purpose, text: str) -> NewMessage:
+        generation = self._shift.generation if self._shift is not None else 0
+        key = f"{purpose.value}:{self.shift_id}:{holder}:g{generation}"
+        return NewMessage(key, holder, Channel.SMS, purpose, text, self.shift_id)
+
+    @property
+    def _messages(self) -> Any:
+        assert self._org is not None
+        return self._org.messages
 
     async def _told_filled_lately(self, cg: str) -> bool:
         """Whether a "filled" notice went to `cg` moments ago: someone who accepted in the same
@@ -339,12 +609,21 @@ class ShiftActor:
         told = await self._ctx.store.queued_at(self.shift_id, cg, Purpose.FILLED)
         return told is not None and self._ctx.clock.now() - told < _RETELL_AFTER
 
-    async def _reply(self, cg: str, purpose: Purpose, text: str) -> None:
-        # Keyed per shift and caregiver: however often they write, one such answer goes out.
-        key = f"{purpose.value}:{self.shift_id}:{cg}"
+    async def _reply(self, cg: str, purpose: Purpose, text: str, per: str = "") -> str | None:
+        """Queue an answer that changes nothing, unless the reply-loop guard says no.
+        Keyed per shift and caregiver: however often they write, one such answer goes out.
+        Returns the text, or None when the guard silenced it."""
+        ctx = self._ctx
+        now = ctx.clock.now()
+        if not ctx.reply_guard.allow(cg, now):
+            return None
+        generation = self._shift.generation if self._shift is not None else 0
+        key = f"{purpose.value}:{self.shift_id}:{cg}" + (f":g{generation}" if generation else "")
+        key += f":{per}" if per else ""
         message = NewMessage(key, cg, Channel.SMS, purpose, text, self.shift_id)
-        if await self._ctx.store.queue([message], at=self._ctx.clock.now()):
-            self._ctx.wake_sender()
+        if await ctx.store.queue([message], at=now):
+            ctx.wake_sender()
+        return text
 
 
 _RETELL_AFTER = timedelta(minutes=10)
@@ -354,4 +633,5 @@ _FANOUT_STATUS = {
     ShiftState.ESCALATED: FanoutStatus.ALREADY_RUNNING,
     ShiftState.FILLED: FanoutStatus.ALREADY_FILLED,
     ShiftState.CANCELLED: FanoutStatus.CANCELLED,
+    ShiftState.UNFILLED: FanoutStatus.UNFILLED,
 }

@@ -58,12 +58,69 @@ def _load(path: Path) -> Config | None:
 
 
 def _check(path: Path) -> int:
+    """Validate ``path``: problems → stderr, exit 2. A valid file exits 0 after printing, to
+    stderr, a ``FILE:LINE: key.path: warning: …`` line for each text that needs more than one
+    SMS segment, then the ``ok`` line to stdout."""
+    from .config import key_line
+
     config = _load(path)
     if config is None:
         return 2
+    warnings = _text_warnings(config)
+    located = sorted((key_line(path, loc), ".".join(map(str, loc)), what) for loc, what in warnings)
+    for line, where, what in located:
+        print(f"{path}:{line}: {where}: warning: {what}", file=sys.stderr)
     delay = int(config.escalation.delay.total_seconds())
-    print(f"{path}: ok (notifier {config.notifier.kind}, escalation after {delay}s)")
+    noted = f"; {len(located)} warning{'' if len(located) == 1 else 's'}" if located else ""
+    print(f"{path}: ok (notifier {config.notifier.kind}, escalation after {delay}s{noted})")
     return 0
+
+
+def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, warning) for every SMS text an organization would send in more than one
+    segment, each blamed on the key that sets it: its template, else the agency name the
+    built-in text is rendered with (``organizations.<org>.name`` or ``agency_name``).
+
+    An organization without a key of its own takes ``organizations.default``'s, template by
+    template; a shift whose organization has no entry at all uses ``default`` (or the
+    top level) alone.
+    """
+    from .messages import template_warnings
+    from .sms import segments
+
+    default = config.organizations.get("default")
+    out: dict[tuple[tuple[str, ...], str], None] = {}  # ordered, without repeats
+    for org_id in (None, *config.organizations):
+        layers = [] if org_id is None else [(org_id, config.organizations[org_id])]
+        if default is not None and org_id != "default":
+            layers.append(("default", default))
+        name, name_loc = config.agency_name, ("agency_name",)
+        for key, layer in reversed(layers):
+            if layer.name is not None:
+                name, name_loc = layer.name, ("organizations", key, "name")
+        templates: dict[str, str] = {}
+        source: dict[str, tuple[str, ...]] = {}
+        for key, layer in reversed(layers):
+            for template in layer.templates:
+                source[template] = ("organizations", key, "templates", template)
+            templates.update(layer.templates)
+        for template, warning in template_warnings(templates, name):
+            if template in source:
+                loc, what = source[template], warning
+            else:
+                loc, what = name_loc, f"built-in {template} text {warning}"
+            mine = ("organizations", org_id)
+            if name_loc[:2] == mine and loc[:2] != mine:  # another key's text, this org's name
+                what = f"with organization {org_id}'s name, {what}"
+            out[loc, what] = None
+        for key, layer in layers:
+            if layer.help_text is not None:
+                cost = segments(layer.help_text)
+                if cost.count > 1:
+                    loc = ("organizations", key, "help_text")
+                    out[loc, f"is {len(layer.help_text)} characters: {cost.explain()}"] = None
+                break
+    return list(out)
 
 
 def _run(path: Path) -> int:

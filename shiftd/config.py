@@ -19,7 +19,7 @@ import os
 import re
 import types
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -37,6 +37,8 @@ from pydantic import (
     field_validator,
 )
 
+from .models import normalize_phone
+
 __all__ = [
     "ActorConfig",
     "Config",
@@ -49,6 +51,7 @@ __all__ = [
     "LogConfig",
     "NotifierConfig",
     "RecordNotifierConfig",
+    "RepliesConfig",
     "SenderConfig",
     "ShutdownConfig",
     "StoreConfig",
@@ -322,6 +325,13 @@ class ActorConfig(_Section):
     restart_window: Duration = timedelta(seconds=60)
 
 
+class RepliesConfig(_Section):
+    """Automatic answers to texts that change nothing (unclear replies, late accepts…)."""
+
+    max_per_hour: _Int = Field(default=5, ge=0, le=1000)
+    """Per phone; past it shiftd stays silent (and logs it), so two robots cannot loop."""
+
+
 class ShutdownConfig(_Section):
     """Graceful stop on SIGTERM/SIGINT."""
 
@@ -408,6 +418,139 @@ class HttpConfig(_Section):
         return timeout
 
 
+_CLOCK_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _to_clock_time(value: object) -> time:
+    """A local time of day written as a quoted ``"HH:MM"`` (24-hour)."""
+    if isinstance(value, str) and (match := _CLOCK_TIME_RE.fullmatch(value.strip())):
+        return time(int(match[1]), int(match[2]))
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            f'times of day are quoted "HH:MM" strings (YAML reads an unquoted'
+            f" {value // 60}:{value % 60:02d} as the number {value})"
+        )
+    raise ValueError(f'times of day are quoted "HH:MM" strings, e.g. "21:00" (got {value!r})')
+
+
+ClockTime = Annotated[time, BeforeValidator(_to_clock_time)]
+"""A local time of day, written ``"21:00"``."""
+
+_Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+class RepeatConfig(_Section):
+    """Run a step again: ``times`` more rounds, ``every`` apart."""
+
+    every: Duration
+    times: _Int = Field(default=1, ge=1, le=10)
+
+    @field_validator("every")
+    @classmethod
+    def _every_positive(cls, every: timedelta) -> timedelta:
+        if every <= timedelta(0):
+            raise ValueError("every must be longer than 0s")
+        return every
+
+
+class StepConfig(_Section):
+    """One wave of an escalation policy: at ``at`` after the fanout starts, contact
+    ``audience`` (restricted to ``tags`` if given) over ``channel``."""
+
+    at: Duration
+    channel: Literal["sms", "voice"]
+    audience: Literal["all", "offered"] = "all"
+    """``all``: everyone with the role who may take the shift; ``offered``: only those an
+    earlier step reached who have not declined."""
+    tags: tuple[_Tag, ...] = ()
+    """Only caregivers carrying at least one of these roster tags."""
+    repeat: RepeatConfig | None = None
+
+
+class QuietHoursConfig(_Section):
+    """No contact on ``channels`` between ``start`` and ``end`` (local time; may span
+    midnight), unless the shift starts within ``unless_starts_within``."""
+
+    start: ClockTime
+    end: ClockTime
+    channels: tuple[Literal["sms", "voice"], ...] = ("voice",)
+    unless_starts_within: Duration = timedelta(0)
+
+
+class CoordinatorConfig(_Section):
+    """Who hears about a shift that ended unfilled: a phone (texted), a webhook, or both."""
+
+    phone: str | None = None
+    webhook: str | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, phone: str | None) -> str | None:
+        return None if phone is None else normalize_phone(phone)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("must be an http:// or https:// URL")
+        return url
+
+
+class OrganizationConfig(_Section):
+    """How shiftd reaches out for one organization's shifts. A key left out falls back to
+    ``organizations.default``, then to the built-in default."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=40)
+    """Agency name at the start of every text (default: ``agency_name``)."""
+    timezone: str | None = None
+    """Local time zone for texts and quiet hours (default: ``timezone``)."""
+    policy: tuple[StepConfig, ...] | None = Field(default=None, min_length=1, max_length=20)
+    """The escalation policy (default: SMS to all at 0s, calls at ``escalation.delay``)."""
+    offer_lead_time: Duration = timedelta(0)
+    """Offers close this long before the shift starts; an unclaimed shift is then unfilled."""
+    travel_buffer: Duration = timedelta(0)
+    """Shifts held by one caregiver must be at least this far apart."""
+    coordinator: CoordinatorConfig | None = None
+    help_text: str | None = Field(default=None, min_length=1, max_length=300)
+    """The answer to HELP/INFO (default: the agency name and how to opt out)."""
+    voice_after_opt_out: _Bool = False
+    """Whether voice steps still call a caregiver who opted out of SMS."""
+    quiet_hours: QuietHoursConfig | None = None
+    templates: dict[str, str] = Field(default_factory=dict)
+    """Message texts by name (see ``shiftd.messages``); unset names keep the default."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str | None) -> str | None:
+        return None if name is None else _check_timezone(name)
+
+    @field_validator("templates")
+    @classmethod
+    def _usable_templates(cls, templates: dict[str, str]) -> dict[str, str]:
+        """Known names, known fields, paired braces; each problem is reported at its own
+        ``templates.<name>`` key."""
+        from pydantic_core import PydanticCustomError
+
+        from .messages import template_problems
+
+        problems = template_problems(templates)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "templates",
+                [
+                    {
+                        "type": PydanticCustomError("value_error", "{error}", {"error": what}),
+                        "loc": (name,),
+                        "input": templates[name],
+                    }
+                    for name, what in problems
+                ],
+            )
+        return templates
+
+
 _CLASSIFIER_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
@@ -425,21 +568,21 @@ class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
     actor: ActorConfig = Field(default_factory=ActorConfig)
+    replies: RepliesConfig = Field(default_factory=RepliesConfig)
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     http: HttpConfig | None = None
     """The HTTP listener; absent (the default): no HTTP at all."""
+    caregiver_tags: tuple[_Tag, ...] = ()
+    """The roster tags policies may name (so a typo in a policy is caught here)."""
+    organizations: dict[str, OrganizationConfig] = Field(default_factory=dict)
+    """Per-organization outreach, keyed by the shifts' ``organization_id``; ``default``
+    applies to every organization without an entry of its own."""
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(
-                f"unknown time zone {name!r} (use an IANA name such as 'America/Chicago' or 'UTC')"
-            ) from None
-        return name
+        return _check_timezone(name)
 
     @field_validator("agency_name")
     @classmethod
@@ -466,6 +609,52 @@ class Config(_Section):
     def tz(self) -> ZoneInfo:
         """The agency's time zone (validated when the configuration was loaded)."""
         return ZoneInfo(self.timezone)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as 'America/Chicago' or 'UTC')"
+        ) from None
+    return name
+
+
+def _show(delay: timedelta) -> str:
+    """A duration as written in the file: "5m", "1h30m", "0s"."""
+    seconds = int(delay.total_seconds())
+    parts = [(seconds // 3600, "h"), (seconds // 60 % 60, "m"), (seconds % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+def _policy_problems(config: Config) -> list[tuple[_Loc, str]]:
+    """What the models alone cannot see: steps out of order, tags nobody declared."""
+    problems: list[tuple[_Loc, str]] = []
+    declared = set(config.caregiver_tags)
+    for org_id, org in config.organizations.items():
+        previous = timedelta(0)
+        for index, step in enumerate(org.policy or ()):
+            loc: _Loc = ("organizations", org_id, "policy", index)
+            if step.at < previous:
+                problems.append(
+                    (
+                        (*loc, "at"),
+                        f"steps must be in order: {_show(step.at)} comes after {_show(previous)}",
+                    )
+                )
+            previous = max(previous, step.at)
+            if step.audience == "offered" and index == 0:
+                problems.append(
+                    ((*loc, "audience"), "the first step has nobody offered yet to contact")
+                )
+            for tag in step.tags:
+                if tag not in declared:
+                    known = ", ".join(sorted(declared)) or "none declared"
+                    problems.append(
+                        ((*loc, "tags"), f"unknown tag {tag!r} (caregiver_tags: {known})")
+                    )
+    return problems
 
 
 # --------------------------------------------------------------------------- loading
@@ -531,11 +720,30 @@ def parse_config(text: str, filename: str) -> Config:
             problems = [_Problem(1, _TOP, f"expected a mapping of keys, got {_kind_of(data)}")]
         else:
             try:
-                return Config.model_validate(data)
+                config = Config.model_validate(data)
             except ValidationError as exc:
                 problems = [_problem_from(error, root) for error in exc.errors()]
+            else:
+                problems = [
+                    _Problem(_line_of(root, loc), _dotted(loc), what)
+                    for loc, what in _policy_problems(config)
+                ]
+                if not problems:
+                    return config
     problems.sort(key=lambda p: p.line)
     raise ConfigError([f"{filename}:{p.line}: {p.where}: {p.what}" for p in problems])
+
+
+def key_line(path: str | os.PathLike[str], loc: tuple[str | int, ...]) -> int:
+    """The 1-based line of the key path ``loc`` in the configuration file at ``path`` (of its
+    deepest key present; 1 when the file cannot be read), for messages about a loaded
+    configuration such as ``check-config``'s warnings."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+        root, _ = _read_yaml(text, os.fsdecode(path))
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return 1
+    return _line_of(root, loc)
 
 
 def _read_yaml(text: str, filename: str) -> tuple[yaml.Node | None, Any]:
@@ -693,15 +901,32 @@ def _target(raw_loc: _Loc) -> _Target:
     annotation: Any = Config
     owner: type[BaseModel] | None = None
     for element in raw_loc:
+        annotation = _unwrap_optional(annotation)
         members = _model_union_members(annotation)
         if members:
             annotation = next((m for m in members if element in _tags_of(m)), None)
             continue
-        owner = annotation if _is_model(annotation) else None
         loc.append(element)
+        if get_origin(annotation) in (dict, tuple, list):
+            # A mapping's key or a sequence's index: step into the value type.
+            owner, annotation = (
+                None,
+                get_args(annotation)[-1 if get_origin(annotation) is dict else 0],
+            )
+            continue
+        owner = annotation if _is_model(annotation) else None
         field = owner.model_fields.get(element) if owner and isinstance(element, str) else None
         annotation = field.annotation if field is not None else None
     return _Target(tuple(loc), owner, annotation)
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` → ``X``; anything else unchanged."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [m for m in get_args(annotation) if m is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
 
 
 def _is_model(annotation: Any) -> bool:

@@ -33,7 +33,7 @@ DEFAULT_TIMEOUT = 30.0
 #: Every ``roster.import`` request line stays strictly under this many bytes.
 ROSTER_CHUNK_BYTES = 60 * 1024
 START_HINT = "Start one with: shiftd run --config config/shiftd.yaml"
-SHIFT_STATES = ("open", "offering", "escalated", "filled", "cancelled")
+SHIFT_STATES = ("open", "offering", "escalated", "filled", "cancelled", "unfilled")
 
 _PROG = "shiftctl"
 
@@ -135,9 +135,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", dest="shift_id", metavar="SHIFT_ID", help="target shift")
     p.set_defaults(handler=_cmd_inbound)
 
-    p = sub.add_parser("cancel", help="cancel a shift")
+    p = sub.add_parser(
+        "cancel",
+        help="cancel a shift (whoever holds it is told)",
+        description="Cancel a shift: nothing more is sent for it, and whoever held it is told.",
+    )
     p.add_argument("shift_id", metavar="SHIFT_ID")
     p.set_defaults(handler=_cmd_cancel)
+
+    p = sub.add_parser(
+        "unassign",
+        help="take a filled shift off its holder and offer it again",
+        description=(
+            "Take a filled shift off the caregiver who holds it: they are told, and offers "
+            "restart from the policy without them, or, when it is too late to offer it "
+            "again, the shift ends unfilled and the coordinator is told."
+        ),
+    )
+    p.add_argument("shift_id", metavar="SHIFT_ID")
+    p.set_defaults(handler=_cmd_unassign)
 
     p = sub.add_parser(
         "watch",
@@ -663,7 +679,12 @@ def _cmd_shift_show(
             _table(
                 ("TS", "KIND", "CAREGIVER", "DETAIL"),
                 [
-                    (e.get("ts"), e.get("kind"), e.get("caregiver_id"), e.get("detail"))
+                    (
+                        e.get("ts"),
+                        e.get("kind"),
+                        e.get("caregiver_id"),
+                        timeline_detail(e.get("kind"), e.get("detail")),
+                    )
                     for e in timeline
                 ],
                 out,
@@ -688,6 +709,16 @@ def _cmd_fanout(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
             print(f"shift {shift_id} is already filled; nothing to do", file=out)
         elif status == "cancelled":
             print(f"shift {shift_id} is cancelled; no fanout", file=out)
+        elif status == "no_candidates":
+            print(f"nobody can be offered shift {shift_id}; it stays open", file=out)
+        elif status == "too_late":
+            print(
+                f"offers for shift {shift_id} have closed: it starts within the lead time "
+                "or has started",
+                file=out,
+            )
+        elif status == "unfilled":
+            print(f"shift {shift_id} went unfilled (offers closed); no fanout", file=out)
         else:
             print(f"fanout {_clean(status)}: {_clean(r.get('offered'))} offered, {when}", file=out)
 
@@ -723,12 +754,37 @@ def _cmd_cancel(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
             print(f"shift {shift_id} cancelled", file=out)
         elif status == "already_cancelled":
             print(f"shift {shift_id} was already cancelled", file=out)
-        elif status == "already_filled":
-            print(f"shift {shift_id} is already filled; not cancelled", file=out)
+        elif status == "unfilled":
+            print(
+                f"shift {shift_id} already went unfilled (offers closed); nothing to cancel",
+                file=out,
+            )
         else:
             print(f"shift {shift_id}: {_clean(status)}", file=out)
 
     return client.call("cancel", {"shift_id": ns.shift_id}), render
+
+
+def _cmd_unassign(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        status = r.get("status")
+        shift_id = _clean(r.get("shift_id", ns.shift_id))
+        if status == "released":
+            print(f"shift {shift_id} unassigned; offering it again", file=out)
+        elif status == "released_unfilled":
+            print(
+                f"shift {shift_id} unassigned; too late to offer it again, so it is unfilled "
+                "(the coordinator is told)",
+                file=out,
+            )
+        elif status == "not_claimed":
+            print(f"shift {shift_id} is not filled; nobody to unassign", file=out)
+        else:
+            print(f"shift {shift_id}: {_clean(status)}", file=out)
+        if r.get("reply"):
+            print(f"holder told: {_clean(r.get('reply'))}", file=out)
+
+    return client.call("unassign", {"shift_id": ns.shift_id}), render
 
 
 def _cmd_metrics(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
@@ -766,6 +822,7 @@ def render_stats(r: dict[str, Any], out: TextIO, window: str | None = None) -> N
             ("filled", r.get("filled")),
             ("fill rate", _percent(r.get("fill_rate"))),
             ("cancelled", r.get("cancelled")),
+            *([("unfilled", r.get("unfilled"))] if "unfilled" in r else []),
             ("in progress", r.get("in_progress")),
             ("time to fill", fill_time),
         ],
@@ -801,6 +858,89 @@ def _short_ts(ts: Any) -> str:
     return _clean(ts)
 
 
+_AUDIENCE = {"all": "everyone with the role", "offered": "those offered already"}
+
+
+def _wave_text(d: dict[str, Any]) -> str:
+    """A policy wave: `step 1: voice to those offered already, 4 contacted`."""
+    text = f"step {_clean(d.get('step'))}"
+    if d.get("round"):
+        text += f" round {_clean(d.get('round'))}"
+    if d.get("channel") is not None:
+        audience = d.get("audience")
+        shown = _AUDIENCE.get(audience, _clean(audience)) if isinstance(audience, str) else "-"
+        text += f": {_clean(d.get('channel'))} to {shown}"
+    tags = d.get("tags")
+    if isinstance(tags, list) and tags:
+        text += f" tagged {', '.join(_clean(t) for t in tags)}"
+    if "contacted" in d:
+        text += f", {_clean(d.get('contacted'))} contacted"
+    if "newly_offered" in d:
+        text += f" ({_clean(d.get('newly_offered'))} newly offered)"
+    return text
+
+
+def _held_text(d: dict[str, Any]) -> str:
+    return f"step {_clean(d.get('step'))} held for quiet hours until {_clean(d.get('until'))}"
+
+
+def _released_text(d: dict[str, Any], holder: str) -> str:
+    by = d.get("by")
+    if by == "coordinator":
+        text = f"{holder} unassigned by the coordinator"
+    elif by == "caregiver":
+        text = f"{holder} released it"
+    else:
+        text = f"{holder} released (by {_clean(by)})"
+    if d.get("reopened") is True:
+        return text + "; offering it again"
+    if d.get("reopened") is False:
+        return text + "; too late to offer it again"
+    return text
+
+
+def _plural(n: Any, word: str) -> str:
+    return f"{_clean(n)} {word}{'' if n == 1 else 's'}"
+
+
+def timeline_detail(kind: Any, detail: Any) -> str:
+    """The DETAIL cell of `shift show`'s timeline: a sentence for the kinds that have one,
+    `key=value` pairs for the rest."""
+    d: dict[str, Any] = detail if isinstance(detail, dict) else {}
+    if not d:
+        return "-"
+    if kind == "wave" or (kind == "escalated" and "channel" in d):
+        return _clean(_wave_text(d))
+    if kind == "wave_held":
+        return _clean(_held_text(d))
+    if kind == "unfilled" and "contacted" in d:
+        text = f"offers closed: {_plural(d.get('contacted'), 'caregiver')} contacted"
+        if d.get("withdrawn"):
+            text += f", {_plural(d.get('withdrawn'), 'pending offer')} withdrawn"
+        told = d.get("coordinator_told")
+        if told is not None:
+            text += ", coordinator told" if told else ", no coordinator to tell"
+        return _clean(text)
+    if kind == "released" and "by" in d:
+        text = f"by the {_clean(d.get('by'))}"
+        if d.get("reopened") is True:
+            text += "; offered again"
+        elif d.get("reopened") is False:
+            text += "; too late to offer again"
+        return _clean(text)
+    if kind == "cancelled" and "withdrawn" in d:
+        text = f"{_plural(d.get('withdrawn'), 'pending message')} withdrawn"
+        if "holder_told" in d:
+            text += "; holder told" if d.get("holder_told") else "; nobody held it"
+        return _clean(text)
+    if kind == "fanout_started" and "candidates" in d:
+        text = f"{_plural(d.get('candidates'), 'candidate')}"
+        if d.get("expires_at"):
+            text += f", offers close at {_clean(d.get('expires_at'))}"
+        return _clean(text)
+    return _render_detail(d)
+
+
 def render_event(event: dict[str, Any]) -> str:
     """One event as one readable line: time, kind, then what happened."""
     kind = event.get("kind")
@@ -822,6 +962,14 @@ def render_event(event: dict[str, Any]) -> str:
         text = f"shift {shift} by {who}"
     elif kind == "cancelled":
         text = f"shift {shift}"
+    elif kind == "wave":
+        text = f"shift {shift}: {_wave_text(d)}"
+    elif kind == "wave_held":
+        text = f"shift {shift}: {_held_text(d)}"
+    elif kind == "unfilled":
+        text = f"shift {shift}: offers closed with nobody claiming it"
+    elif kind == "released":
+        text = f"shift {shift}: {_released_text(d, who)}"
     elif kind == "reply":
         sender = who if event.get("caregiver_id") else f"unknown {_clean(d.get('from'))}"
         text = f"{_clean(d.get('channel'))} from {sender}: {_clean(d.get('outcome'))}"
@@ -829,7 +977,7 @@ def render_event(event: dict[str, Any]) -> str:
             text += " (replayed)"
         if event.get("shift_id"):
             text += f" (shift {shift})"
-    elif kind in ("sent", "send_retry", "send_failed"):
+    elif kind in ("sent", "send_retry", "send_failed", "send_suppressed"):
         text = f"{_clean(d.get('channel'))} {_clean(d.get('purpose'))} to {who}"
         if event.get("shift_id"):
             text += f" (shift {shift})"

@@ -1,9 +1,12 @@
 """`shiftd demo`: a morning of shift filling, played by the real engine on a virtual clock.
 
 Same actor, store, sender and outbox code as the daemon (SQLite in a temporary directory);
-only the clock is Trio's MockClock, so ten minutes pass in a blink. The timeline is the same
-on every run but for one thing: which of the two simultaneous accepts wins is up to Trio's
-scheduler (it deliberately varies the order of tasks that are ready at once), as in life.
+only the clock is Trio's MockClock, so ten minutes pass in a blink. Two scenarios: an RN
+shift filled under the default policy (texts, then calls), and an LPN shift whose branch
+offers it in waves, whose first taker drops out by texting CANCEL, and which is refilled.
+The timeline is the same on every run but for one thing: which of the two simultaneous
+accepts wins is up to Trio's scheduler (it deliberately varies the order of tasks that are
+ready at once), as in life.
 """
 
 from __future__ import annotations
@@ -34,8 +37,14 @@ ROSTER = [
     Caregiver(id="cg-carlos", name="Carlos Ruiz", role="RN", phone="555-010-0003"),
     Caregiver(id="cg-dana", name="Dana Whitfield", role="RN", phone="5550100004"),
     Caregiver(id="cg-evan", name="Evan Okafor", role="RN", phone="+15550100005"),
-    Caregiver(id="cg-wei", name="Wei Yan", role="LPN", phone="+15550100006"),
-    Caregiver(id="cg-barry", name="Barry Kozumikov", role="LPN", phone="+15550100007"),
+    Caregiver(id="cg-wei", name="Wei Yan", role="LPN", phone="+15550100006", tags=("preferred",)),
+    Caregiver(
+        id="cg-barry",
+        name="Barry Kozumikov",
+        role="LPN",
+        phone="+15550100007",
+        tags=("preferred",),
+    ),
     Caregiver(id="cg-farah", name="Farah Haddad", role="LPN", phone="+15550100008"),
     Caregiver(id="cg-gus", name="Gus Almeida", role="LPN", phone="+15550100009"),
     Caregiver(id="cg-hana", name="Hana Sato", role="CNA", phone="+15550100010"),
@@ -49,6 +58,19 @@ SHIFT = Shift(
     start_time=datetime(2025, 7, 2, 8, 0, tzinfo=TZ),
     end_time=datetime(2025, 7, 2, 16, 0, tzinfo=TZ),
 )
+LPN_SHIFT = Shift(
+    id="shift-lpn-0702",
+    organization_id="sunrise-south",
+    role_required="LPN",
+    start_time=datetime(2025, 7, 2, 16, 0, tzinfo=TZ),
+    end_time=datetime(2025, 7, 2, 23, 0, tzinfo=TZ),
+    location="Riverside",
+)
+SOUTH_POLICY = [
+    {"at": "0s", "channel": "sms", "tags": ["preferred"]},
+    {"at": "5m", "channel": "sms"},
+    {"at": "15m", "channel": "voice", "audience": "offered"},
+]
 NAMES = {c.id: c.name for c in ROSTER}
 PHONES = {c.name.split()[0]: c.phone for c in ROSTER}
 
@@ -87,6 +109,8 @@ async def _play(state_dir: Path, out: TextIO) -> None:
             "agency_name": "Sunrise Care",
             "timezone": "America/New_York",
             "escalation": {"delay": "10m"},
+            "caregiver_tags": ["preferred"],
+            "organizations": {"sunrise-south": {"policy": SOUTH_POLICY}},
         }
     )
     engine = Engine(config, clock=clock, notifier=timeline)
@@ -103,7 +127,7 @@ async def _play(state_dir: Path, out: TextIO) -> None:
 
     async with trio.open_nursery() as nursery:
         await nursery.start(engine.run)
-        await engine.import_roster(ROSTER, [SHIFT])
+        await engine.import_roster(ROSTER, [SHIFT, LPN_SHIFT])
         roles = Counter(c.role for c in ROSTER)
         timeline.note(
             f"roster: {len(ROSTER)} caregivers ({', '.join(f'{n} {r}' for r, n in roles.items())})"
@@ -134,17 +158,43 @@ async def _play(state_dir: Path, out: TextIO) -> None:
         await wait_until(15)
         await reply("Carlos", "yes I can do it")
         filled = await engine.shift(SHIFT.id)
+
+        await wait_until(150)
+        timeline.out.write("\n")
+        timeline.note(
+            f"second scenario: LPN {engine.messages.window(LPN_SHIFT)} at Riverside;"
+            " the south branch offers in waves (preferred first, all at +5m, calls at +15m)"
+        )
+        result = await engine.fanout(LPN_SHIFT.id)
+        await trio.testing.wait_all_tasks_blocked()
+        timeline.note(f"fanout {result.status.value}: the {result.offered} preferred LPNs texted")
+        await wait_until(152)
+        await reply("Barry", "yes")
+        await wait_until(190)
+        timeline.note("Barry's plans change: he texts CANCEL, which releases the shift he holds")
+        await reply("Barry", "cancel")
+        timeline.note("the shift reopens; the policy starts again without Barry")
+        await wait_until(195)
+        timeline.note("five minutes on: the second wave texts every other LPN")
+        await wait_until(197)
+        await reply("Gus", "yes")
+        refilled = await engine.shift(LPN_SHIFT.id)
+        detail = await engine.store.shift_detail(LPN_SHIFT.id)
         engine.stop()
 
-    assert filled.claimed_at and filled.fanout_started_at
+    assert filled.claimed_at and filled.fanout_started_at and detail is not None
     by_channel = Counter(m.channel.value for m in timeline.sent)
     by_purpose = Counter(m.purpose.value for m in timeline.sent)
     fill_time = filled.claimed_at - filled.fanout_started_at
     minutes, seconds = divmod(int(fill_time.total_seconds()), 60)
+    steps = [e["kind"] for e in detail["timeline"] if e["kind"] not in ("reply", "created")]
     out.write(
         "\nSummary\n"
         f"  shift {SHIFT.id}: {filled.state.value} by {NAMES.get(filled.claimed_by or '', '-')}\n"
         f"  time to fill: {minutes}m {seconds:02d}s\n"
+        f"  shift {LPN_SHIFT.id}: {refilled.state.value} by "
+        f"{NAMES.get(refilled.claimed_by or '', '-')} after a release\n"
+        f"  its timeline: {', '.join(steps)}\n"
         f"  messages: {by_channel['sms']} SMS, {by_channel['voice']} calls "
         f"({', '.join(f'{n} {p}' for p, n in sorted(by_purpose.items()))})\n"
         "  every message went out exactly once; the store in a temporary directory says so too.\n"
@@ -156,7 +206,7 @@ def run_demo(*, show_log: bool = False, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     configure_logging("info" if show_log else "warning", "console")
     stream.write(
-        "shiftd demo: one RN shift to fill, a virtual morning in America/New_York\n"
+        "shiftd demo: two shifts to fill, a virtual morning in America/New_York\n"
         "(times are the virtual clock; → is sent by shiftd, ← is a caregiver's reply)\n\n"
     )
     with tempfile.TemporaryDirectory(prefix="shiftd-demo-") as tmp:

@@ -18,17 +18,19 @@ from typing import Any
 
 import trio
 
-from .actor import ActorContext, Cancel, FanoutResult, StartFanout
+from .actor import ActorContext, Cancel, FanoutResult, Release, ReleaseResult, StartFanout
 from .clock import Clock, iso
 from .config import Config
 from .events import EventBus
 from .inbound import InboundResult, InboundRouter
 from .intent import Classifier, load_classifier
 from .logs import get_logger
-from .messages import Messages
 from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
 from .notify import Notifier, make_notifier
+from .notify.webhook import WebhookNotifier
+from .organizations import DEFAULT, Organizations
+from .replyguard import ReplyGuard
 from .sender import Sender
 from .store.base import OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
@@ -66,7 +68,9 @@ class Engine:
         self.sender: Sender
         self.supervisor: Supervisor
         self.inbound_router: InboundRouter
-        self.messages = Messages(config.agency_name, config.tz)
+        self.organizations = Organizations(config)
+        self.messages = self.organizations.get(DEFAULT).messages
+        self.reply_guard = ReplyGuard(config.replies.max_per_hour)
         # What happens, as it happens (`shiftctl watch`), and the figures (GET /metrics).
         self.events = EventBus(lambda: self.clock.now())
         self.metrics = Metrics()
@@ -84,7 +88,10 @@ class Engine:
         config = self.config
         self.clock = self._clock or Clock()
         classifier = self._classifier or load_classifier(config.classifier)
-        notifier = self._notifier or make_notifier(config)
+        # Coordinator webhooks ride the same outbox; a notifier passed in (tests) sees them.
+        notifier = self._notifier or WebhookNotifier(
+            make_notifier(config), timeout=config.sender.timeout
+        )
         self.store = self._custom_store or SqliteStore(
             Path(config.state_dir) / "shiftd.sqlite3",
             synchronous=config.store.synchronous,
@@ -106,10 +113,10 @@ class Engine:
         ctx = ActorContext(
             store=self.store,
             clock=self.clock,
-            messages=self.messages,
-            escalation_delay=config.escalation.delay,
-            escalation_jitter=config.escalation.jitter,
+            organizations=self.organizations,
             wake_sender=self.sender.wake,
+            escalation_jitter=config.escalation.jitter,
+            reply_guard=self.reply_guard,
             events=self.events,
         )
         self.supervisor = Supervisor(
@@ -126,6 +133,8 @@ class Engine:
             self.messages,
             self.sender.wake,
             events=self.events,
+            reply_guard=self.reply_guard,
+            messages_for=lambda org: self.organizations.get(org).messages,
         )
         self.metrics.bind(store=self.store, supervisor=self.supervisor, events=self.events)
         async with trio.open_nursery() as outer:
@@ -206,9 +215,17 @@ class Engine:
         return await self.supervisor.ask(shift_id, message, message.reply)
 
     async def cancel(self, shift_id: str) -> CancelStatus:
-        """End the shift's fanout: it is cancelled and nothing more is sent for it."""
+        """Cancel the shift: nothing more is sent for it, and whoever held it is told."""
         await self.shift(shift_id)
         message = Cancel()
+        return await self.supervisor.ask(shift_id, message, message.reply)
+
+    async def unassign(self, shift_id: str) -> ReleaseResult:
+        """A coordinator takes a filled shift off its holder: the holder is told, and the
+        shift reopens (the policy starts again without them) or, too late for that, ends
+        unfilled."""
+        await self.shift(shift_id)
+        message = Release(None)
         return await self.supervisor.ask(shift_id, message, message.reply)
 
     async def inbound(

@@ -14,10 +14,15 @@ sent", "reply handled", "claimed"); nobody waits for anybody. Two kinds of consu
 clock), `kind`, `shift_id`, `caregiver_id` and `detail`, and never a full phone number
 (publishers mask them with `logs.mask_phone`).
 
-Kinds: `fanout_started`, `escalated`, `claimed`, `declined`, `cancelled` (shift
-transitions, as in `shift show`'s timeline), `reply` (an inbound message and its outcome),
-`sent`, `send_retry`, `send_failed` (the sender's outcome per attempt), `actor_restarted`,
-`actor_gave_up`, and `overflow` (only ever seen by a subscriber).
+Kinds: `fanout_started`, `wave` (a later policy wave ran: `step`, `round`, `channel`,
+`audience`, `tags`, `contacted`), `wave_held` (quiet hours postponed a wave: `step`,
+`until`), `escalated` (a call wave: `calls`), `claimed`, `declined`, `released` (a filled
+shift taken off its holder, `caregiver_id`: `by` "caregiver" or "coordinator", `reopened`),
+`unfilled` (offers closed with nobody holding the shift), `cancelled` (shift transitions, as
+in `shift show`'s timeline), `reply` (an inbound message and its outcome), `sent`,
+`send_retry`, `send_failed`, `send_suppressed` (the sender's outcome per attempt; suppressed:
+a text to an opted-out phone, never handed over), `actor_restarted`, `actor_gave_up`, and
+`overflow` (only ever seen by a subscriber).
 """
 
 from __future__ import annotations

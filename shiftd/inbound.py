@@ -1,31 +1,125 @@
 """From an inbound text to an actor: who wrote, which offer they mean, what they said.
 
 `(from_phone, body, channel[, provider message id])` → normalised phone → caregiver (index
-lookup) → which offer (the only open one, or the code in the reply; asked back when
-ambiguous) → intent → the shift's actor → an outcome and a reply to the caregiver. Every input
-ends in an `Outcome`; none raises. A provider message id seen before returns the first
-outcome without doing anything again.
+lookup) → compliance keywords → which offer (the only open one, or the code in the reply;
+asked back when ambiguous) → intent → the shift's actor → an outcome and a reply to the
+caregiver. Every input ends in an `Outcome`; none raises. A provider message id seen before
+returns the first outcome without doing anything again.
+
+Compliance keywords
+-------------------
+
+Keywords are read on texts only (never on a call's keypad) and only when they are the whole
+message: the body is trimmed, case-folded and stripped of surrounding punctuation, so
+"stop", "Stop.", "STOP " and "STOP!" are STOP, while "stop calling me please" is no keyword
+and goes to the classifier like any other text.
+
+* STOP, STOPALL, UNSUBSCRIBE, END, QUIT opt the phone out of texts: the opt-out is stored
+  (by phone), every text still pending for it is withdrawn, and from then on no text reaches
+  it but the answers to STOP, START and HELP (the sender checks before every send). The
+  first STOP is confirmed once; a repeated STOP changes nothing and gets no text. A STOP (or
+  CANCEL, or START) from a number not on the roster is honoured too, without an answer
+  (shiftd never texts numbers that are not on the roster).
+* CANCEL is a *release* when it comes from a caregiver who holds a filled shift that has not
+  started yet: that shift is released (its actor reopens it or closes it unfilled and tells
+  the releaser). If they hold several, "CANCEL <code>" picks one and a bare CANCEL is
+  answered with the list of codes to choose from. From anyone else, CANCEL opts out like
+  STOP.
+* RELEASE and DROP (each optionally followed by a code), and "CANCEL <code>", are releases
+  only, never opt-outs: from someone who holds no upcoming shift they get the "no open
+  shift" answer.
+* START and UNSTOP opt the phone back in (confirmed once).
+* HELP and INFO are answered with the agency's help text, to anyone on the roster, opted out
+  or not.
+* YES, an opt-in keyword at carriers, is nothing of the kind here: it is an ACCEPT, and never
+  changes the opt-out state. (An opted-out caregiver may still take a shift by text; the
+  confirmation is then not sent: the phone opted out.)
+
+Automatic answers that change nothing ("how to answer", "which one?", "no open offer", the
+HELP text, a START from someone who had not opted out…) go through the reply-loop guard
+(`ReplyGuard`: at most `replies.max_per_hour` per caregiver in any hour); past it the
+inbound is still recorded with its outcome, and the answer is dropped (`reply.silenced`).
+Answers that accompany a change (the first STOP or START, a release, a claim, a first
+decline) always go. An opted-out caregiver gets no such answer at all, but to HELP and
+START.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import assert_never
 
 import trio
 
-from .actor import Answer
+from .actor import Answer, Release
 from .clock import Clock
 from .events import EventBus
 from .intent import Classifier, Intent
 from .logs import get_logger, mask_phone
 from .messages import Messages
-from .models import Channel, Outcome, Purpose, normalize_phone
-from .store.base import CaregiverRow, InboundRecord, NewMessage, OfferRow, Store
+from .models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
+from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
+from .store.base import CaregiverRow, InboundRecord, NewMessage, OfferRow, ShiftRow, Store
 from .supervisor import Supervisor
 
 log = get_logger(__name__)
+
+
+class Keyword(Enum):
+    OPT_OUT = "opt_out"
+    CANCEL = "cancel"
+    """A bare CANCEL: a release from a holder of an upcoming shift, else an opt-out."""
+    RELEASE = "release"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKeyword:
+    keyword: Keyword
+    word: str
+    """The keyword as written, case-folded ("stop", "unsubscribe"): stored with an opt-out."""
+    code: int | None = None
+
+
+_OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit"})
+_OPT_IN_WORDS = frozenset({"start", "unstop"})
+_HELP_WORDS = frozenset({"help", "info"})
+_RELEASE_WORDS = frozenset({"cancel", "release", "drop"})
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+_RELEASE = re.compile(r"(cancel|release|drop)\s+#?(\d{1,4})")
+_LONGEST = 32  # no keyword message is longer than this once trimmed
+
+
+def parse_keyword(body: str) -> ParsedKeyword | None:
+    """The compliance or release keyword `body` is, or None (see the module docstring)."""
+    text = body.strip()
+    if len(text) > 4 * _LONGEST:
+        return None
+    text = _EDGES.sub("", text.casefold())
+    if not text or len(text) > _LONGEST:
+        return None
+    if text in _OPT_OUT_WORDS:
+        return ParsedKeyword(Keyword.OPT_OUT, text)
+    if text == "cancel":
+        return ParsedKeyword(Keyword.CANCEL, text)
+    if text in _RELEASE_WORDS:
+        return ParsedKeyword(Keyword.RELEASE, text)
+    if text in _OPT_IN_WORDS:
+        return ParsedKeyword(Keyword.OPT_IN, text)
+    if text in _HELP_WORDS:
+        return ParsedKeyword(Keyword.HELP, text)
+    match = _RELEASE.fullmatch(text)
+    if match is not None:
+        return ParsedKeyword(Keyword.RELEASE, match.group(1), int(match.group(2)))
+    return None
+
+
+_RELEASED = frozenset({ReleaseStatus.RELEASED, ReleaseStatus.RELEASED_UNFILLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +140,14 @@ class InboundResult:
         }
 
 
+_Handled = tuple[InboundResult, NewMessage | None]
+"""An outcome, and the answer the router itself queues with the inbound record (if any)."""
+
+
 class InboundRouter:
     """Turns inbound messages into actor messages and replies. Stateless but for the set of
-    provider ids being handled right now (so a duplicate that arrives mid-way waits)."""
+    provider ids being handled right now (so a duplicate that arrives mid-way waits) and the
+    reply guard's counts (in memory: a restart resets them)."""
 
     def __init__(
         self,
@@ -60,14 +159,20 @@ class InboundRouter:
         wake_sender: Callable[[], None],
         *,
         events: EventBus | None = None,
+        reply_guard: ReplyGuard | None = None,
+        messages_for: Callable[[str], Messages] | None = None,
     ) -> None:
+        """`messages` words what concerns no one shift; `messages_for(organization_id)`, if
+        given, what concerns a shift of that organization."""
         self._store = store
         self._clock = clock
         self._supervisor = supervisor
         self._classifier = classifier
         self._messages = messages
+        self._messages_for = messages_for or (lambda _organization: messages)
         self._wake_sender = wake_sender
         self._events = events or EventBus()
+        self._guard = reply_guard if reply_guard is not None else ReplyGuard(DEFAULT_MAX_PER_HOUR)
         self._in_flight: dict[str, trio.Event] = {}
 
     async def handle(
@@ -118,11 +223,12 @@ class InboundRouter:
         except ValueError:
             phone = raw_phone.strip()[:32]
         caregiver = await self._store.caregiver_by_phone(phone)
+        keyword = parse_keyword(body) if channel is Channel.SMS else None
         if caregiver is None:
-            result = InboundResult(Outcome.UNKNOWN_SENDER)
+            result = await self._from_stranger(phone, keyword)
             reply = None  # never text a number that is not on the roster
         else:
-            result, reply = await self._for_caregiver(caregiver, body, channel, shift_id)
+            result, reply = await self._for_caregiver(caregiver, body, channel, shift_id, keyword)
         await self._store.record_inbound(
             at=self._clock.now(),
             provider_id=provider_id,
@@ -134,7 +240,7 @@ class InboundRouter:
             ),
             reply=reply,
         )
-        if reply is not None:
+        if reply is not None or result.reply is not None:
             self._wake_sender()
         log.info(
             "inbound.handled",
@@ -154,10 +260,30 @@ class InboundRouter:
         )
         return result
 
+    async def _from_stranger(self, phone: str, keyword: ParsedKeyword | None) -> InboundResult:
+        """A number not on the roster: STOP (or CANCEL) and START are honoured, unanswered."""
+        now = self._clock.now()
+        if keyword is not None and keyword.keyword in (Keyword.OPT_OUT, Keyword.CANCEL):
+            if await self._store.set_opted_out(phone, keyword=keyword.word, at=now, reply=None):
+                log.info("optout.recorded", caregiver_id=None, phone_tail=mask_phone(phone))
+            return InboundResult(Outcome.OPTED_OUT)
+        if keyword is not None and keyword.keyword is Keyword.OPT_IN:
+            if await self._store.set_opted_in(phone, at=now, reply=None):
+                log.info("optin.recorded", caregiver_id=None, phone_tail=mask_phone(phone))
+            return InboundResult(Outcome.OPTED_IN)
+        return InboundResult(Outcome.UNKNOWN_SENDER)
+
     async def _for_caregiver(
-        self, caregiver: CaregiverRow, body: str, channel: Channel, shift_id: str | None
-    ) -> tuple[InboundResult, NewMessage | None]:
+        self,
+        caregiver: CaregiverRow,
+        body: str,
+        channel: Channel,
+        shift_id: str | None,
+        keyword: ParsedKeyword | None,
+    ) -> _Handled:
         """The outcome, and a reply the router itself queues (actors queue their own)."""
+        if keyword is not None:
+            return await self._keyword(caregiver, keyword)
         cg = caregiver.id
         classified = self._classifier.classify(body, channel)
         offers = await self._store.offers_for_caregiver(cg)
@@ -170,44 +296,167 @@ class InboundRouter:
                 (o for o in offers if o.code == classified.code), None
             )
             if target is None and open_offers:
-                return await self._ambiguous(cg, open_offers)
+                return await self._ambiguous(caregiver, open_offers)
         elif len(open_offers) == 1:
             target = open_offers[0]
         elif len(open_offers) > 1:
             if classified.intent is Intent.UNKNOWN:
-                return await self._ambiguous(cg, open_offers, Outcome.UNKNOWN_INTENT)
-            return await self._ambiguous(cg, open_offers)
+                return await self._ambiguous(caregiver, open_offers, Outcome.UNKNOWN_INTENT)
+            return await self._ambiguous(caregiver, open_offers)
         else:
             # A late YES after the shift closed is told so, not ignored.
             late = classified.intent is Intent.ACCEPT and offers
             target = offers[0] if late else None
 
+        named = shift_id if classified.intent is Intent.ACCEPT else None
+        if target is None and named is not None and await self._store.shift(named) is not None:
+            # Named explicitly (control socket, REST) without an offer: the shift's actor
+            # says why this caregiver may not take it.
+            return await self._ask_actor(named, Answer(cg, classified.intent, channel))
         if target is None:
-            text = self._messages.no_open_offer()
-            return InboundResult(Outcome.NO_OPEN_OFFER, None, cg, text), self._reply(
-                cg, None, Purpose.HELP, text
-            )
+            return await self._no_open_offer(caregiver)
         if classified.intent is Intent.UNKNOWN:
             shift = await self._store.shift(target.shift_id)
             assert shift is not None
-            text = self._messages.how_to_answer(shift, target.code)
-            return InboundResult(Outcome.UNKNOWN_INTENT, target.shift_id, cg, text), self._reply(
-                cg, target.shift_id, Purpose.HELP, text
+            messages = self._messages_for(shift.organization_id)
+            text = messages.how_to_answer(shift, target.code)
+            return await self._guarded(
+                caregiver,
+                InboundResult(Outcome.UNKNOWN_INTENT, target.shift_id, cg, text),
+                Purpose.HELP,
             )
-        answer = Answer(cg, classified.intent, channel)
-        result = await self._supervisor.ask(target.shift_id, answer, answer.reply)
-        return InboundResult(result.outcome, target.shift_id, cg, result.reply), None
+        return await self._ask_actor(target.shift_id, Answer(cg, classified.intent, channel))
+
+    async def _ask_actor(self, shift_id: str, answer: Answer) -> _Handled:
+        result = await self._supervisor.ask(shift_id, answer, answer.reply)
+        return InboundResult(result.outcome, shift_id, answer.caregiver_id, result.reply), None
+
+    # ---- compliance keywords and releases -------------------------------------------------
+
+    async def _keyword(self, caregiver: CaregiverRow, keyword: ParsedKeyword) -> _Handled:
+        """Handle a compliance or release keyword from someone on the roster."""
+        cg, messages, now = caregiver.id, self._messages, self._clock.now()
+        match keyword.keyword:
+            case Keyword.HELP:
+                result = InboundResult(Outcome.HELP, None, cg, messages.help())
+                return await self._guarded(caregiver, result, Purpose.HELP, compliance=True)
+            case Keyword.OPT_IN:
+                text = messages.opted_in()
+                confirm = self._reply(cg, None, Purpose.OPT_IN, text)
+                if await self._store.set_opted_in(caregiver.phone, at=now, reply=confirm):
+                    log.info("optin.recorded", caregiver_id=cg)
+                    return InboundResult(Outcome.OPTED_IN, None, cg, text), None
+                # Not opted out: nothing changes, and the answer counts against the guard.
+                result = InboundResult(Outcome.OPTED_IN, None, cg, text)
+                return await self._guarded(caregiver, result, Purpose.OPT_IN, compliance=True)
+            case Keyword.CANCEL:
+                held = await self._store.held_shifts(cg, now=now)
+                if held:
+                    return await self._release(caregiver, held, None)
+                return await self._opt_out(caregiver, keyword.word)
+            case Keyword.OPT_OUT:
+                return await self._opt_out(caregiver, keyword.word)
+            case Keyword.RELEASE:
+                held = await self._store.held_shifts(cg, now=now)
+                if not held:
+                    return await self._no_open_offer(caregiver)
+                return await self._release(caregiver, held, keyword.code)
+        assert_never(keyword.keyword)
+
+    async def _opt_out(self, caregiver: CaregiverRow, word: str) -> _Handled:
+        cg, text = caregiver.id, self._messages.opted_out()
+        confirm = self._reply(cg, None, Purpose.OPT_OUT, text)
+        changed = await self._store.set_opted_out(
+            caregiver.phone, keyword=word, at=self._clock.now(), reply=confirm
+        )
+        if changed:
+            log.info("optout.recorded", caregiver_id=cg, keyword=word)
+            return InboundResult(Outcome.OPTED_OUT, None, cg, text), None
+        # Already opted out: the one confirmation has gone; nothing more is sent to them.
+        log.info("optout.repeated", caregiver_id=cg, keyword=word)
+        return InboundResult(Outcome.OPTED_OUT, None, cg, None), None
+
+    async def _release(
+        self, caregiver: CaregiverRow, held: list[ShiftRow], code: int | None
+    ) -> _Handled:
+        """Release the held shift `code` names (or the only one); ask back which otherwise.
+        The shift's actor queues the answer to a release itself."""
+        cg = caregiver.id
+        codes = await self._codes(cg, held)
+        if code is not None:
+            chosen = [s for s in held if codes.get(s.id) == code]
+        else:
+            chosen = held if len(held) == 1 else []
+        if len(chosen) != 1:
+            listed = [(s, codes[s.id]) for s in held if s.id in codes]
+            text = self._messages.which_release(listed)
+            result = InboundResult(Outcome.AMBIGUOUS, None, cg, text)
+            return await self._guarded(caregiver, result, Purpose.CHOOSE)
+        [shift] = chosen
+        release = Release(cg)
+        released = await self._supervisor.ask(shift.id, release, release.reply)
+        if released.status in _RELEASED:
+            log.info("release.by_text", caregiver_id=cg, shift_id=shift.id)
+            return InboundResult(Outcome.RELEASED, shift.id, cg, released.reply), None
+        # Not theirs any more (a coordinator unassigned it meanwhile): the actor has answered.
+        return InboundResult(Outcome.NO_OPEN_OFFER, shift.id, cg, released.reply), None
+
+    async def _codes(self, cg: str, shifts: list[ShiftRow]) -> dict[str, int]:
+        """The reply code `cg` was offered each of `shifts` with."""
+        wanted = {s.id for s in shifts}
+        codes = {o.shift_id: o.code for o in await self._store.offers_for_caregiver(cg)}
+        found = {sid: codes[sid] for sid in wanted if sid in codes}
+        for sid in wanted - found.keys():  # older than the most recent offers
+            offer = next(
+                (o for o in await self._store.offers_for_shift(sid) if o.caregiver_id == cg), None
+            )
+            if offer is not None:
+                found[sid] = offer.code
+        return found
+
+    # ---- answers that change nothing ----------------------------------------------------
+
+    async def _no_open_offer(self, caregiver: CaregiverRow) -> _Handled:
+        text = self._messages.no_open_offer()
+        result = InboundResult(Outcome.NO_OPEN_OFFER, None, caregiver.id, text)
+        return await self._guarded(caregiver, result, Purpose.HELP)
 
     async def _ambiguous(
-        self, cg: str, open_offers: list[OfferRow], outcome: Outcome = Outcome.AMBIGUOUS
-    ) -> tuple[InboundResult, NewMessage | None]:
+        self,
+        caregiver: CaregiverRow,
+        open_offers: list[OfferRow],
+        outcome: Outcome = Outcome.AMBIGUOUS,
+    ) -> _Handled:
         listed = []
         for offer in open_offers:
             shift = await self._store.shift(offer.shift_id)
             assert shift is not None
             listed.append((shift, offer.code))
         text = self._messages.choose(listed)
-        return InboundResult(outcome, None, cg, text), self._reply(cg, None, Purpose.CHOOSE, text)
+        result = InboundResult(outcome, None, caregiver.id, text)
+        return await self._guarded(caregiver, result, Purpose.CHOOSE)
+
+    async def _guarded(
+        self,
+        caregiver: CaregiverRow,
+        result: InboundResult,
+        purpose: Purpose,
+        *,
+        compliance: bool = False,
+    ) -> _Handled:
+        """`result` with its answer (which changes nothing) queued — unless the caregiver
+        opted out and this is not a `compliance` answer (to HELP or START), or the reply
+        guard says they have had enough automatic answers this hour: then it is dropped."""
+        assert result.reply is not None
+        cg = caregiver.id
+        if not compliance and await self._store.is_opted_out(caregiver.phone):
+            log.info("reply.opted_out", caregiver_id=cg, outcome=result.outcome)
+            return replace(result, reply=None), None
+        if not self._guard.allow(
+            cg, self._clock.now(), phone=caregiver.phone, reason=purpose.value
+        ):
+            return replace(result, reply=None), None
+        return result, self._reply(cg, result.shift_id, purpose, result.reply)
 
     @staticmethod
     def _reply(cg: str, shift_id: str | None, purpose: Purpose, text: str) -> NewMessage:

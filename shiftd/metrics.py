@@ -4,7 +4,8 @@ Each `Engine` owns a `Metrics` with its own `CollectorRegistry` (never the globa
 tests and several engines in one process never collide. Figures come from four places:
 
 * **events** — `Metrics.on_event` listens on the engine's event bus: messages by channel,
-  purpose and outcome, inbound messages by outcome, time-to-fill (observed at each claim);
+  purpose and outcome, inbound messages by outcome, time-to-fill (observed at each claim),
+  shifts that ended unfilled and filled shifts released (by whom);
 * **hooks** — `MeteredNotifier` wraps the notifier (provider latency and errors);
   `observe_commit` is the SQLite writer's per-commit hook (commit latency, batch size);
   the control server counts requests by command and outcome;
@@ -14,7 +15,8 @@ tests and several engines in one process never collide. Figures come from four p
   (`Store.counts()`), which is why `exposition()` is async.
 
 Families (all prefixed `shiftd_`): `shifts{state}`, `outbox_messages{state}`,
-`time_to_fill_seconds`, `messages_total{channel,purpose,status}`,
+`time_to_fill_seconds`, `messages_total{channel,purpose,status}` (status `sent`, `retry`,
+`failed` or `suppressed`), `shifts_unfilled_total`, `shifts_released_total{by}`,
 `provider_request_seconds{channel}`, `provider_errors_total{channel,kind}`,
 `inbound_messages_total{channel,outcome}`, `actors`, `inbox_depth`, `actor_restarts_total`,
 `store_commit_seconds`, `store_commit_batch_size`, `control_requests_total{command,outcome}`,
@@ -62,7 +64,13 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Prometheus version reads; newer clients default to announcing version 1.0.0.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_SEND_STATUS = {"sent": "sent", "send_retry": "retry", "send_failed": "failed"}
+_SEND_STATUS = {
+    "sent": "sent",
+    "send_retry": "retry",
+    "send_failed": "failed",
+    "send_suppressed": "suppressed",
+}
+_RELEASED_BY = ("caregiver", "coordinator")
 
 
 class Metrics:
@@ -80,10 +88,25 @@ class Metrics:
         self.messages = Counter(
             "shiftd_messages",
             "Provider attempts per outbox message by channel, purpose and outcome"
-            " (sent, retry: transient failure to be retried, failed: given up or refused).",
+            " (sent, retry: transient failure to be retried, failed: given up or refused,"
+            " suppressed: a text to an opted-out phone, never handed over).",
             ["channel", "purpose", "status"],
             registry=r,
         )
+        self.unfilled = Counter(
+            "shiftd_shifts_unfilled",
+            "Shifts whose offers closed (lead time reached, or released too late) with nobody"
+            " holding them.",
+            registry=r,
+        )
+        self.released = Counter(
+            "shiftd_shifts_released",
+            "Filled shifts taken off their holder, by who did it (caregiver or coordinator).",
+            ["by"],
+            registry=r,
+        )
+        for by in _RELEASED_BY:
+            self.released.labels(by)  # both series from the start, at 0
         self.provider_latency = Histogram(
             "shiftd_provider_request_seconds",
             "Duration of each call to the SMS/voice provider, whatever its outcome.",
@@ -155,7 +178,8 @@ class Metrics:
     # ---- observations ------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """The event bus listener: counts messages and replies, observes time-to-fill."""
+        """The event bus listener: counts messages, replies, unfilled shifts and releases;
+        observes time-to-fill."""
         detail = event.detail
         status = _SEND_STATUS.get(event.kind)
         if status is not None:
@@ -167,6 +191,11 @@ class Metrics:
             seconds = detail.get("time_to_fill_s")
             if isinstance(seconds, int | float):
                 self.time_to_fill.observe(seconds)
+        elif event.kind == "unfilled":
+            self.unfilled.inc()
+        elif event.kind == "released":
+            by = detail.get("by")
+            self.released.labels(by if by in _RELEASED_BY else "unknown").inc()
 
     def observe_commit(self, batch: int, seconds: float) -> None:
         """The store writer's hook: one commit of `batch` writes took `seconds`."""

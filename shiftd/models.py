@@ -20,6 +20,8 @@ class ShiftState(StrEnum):
     ESCALATED = "escalated"
     FILLED = "filled"
     CANCELLED = "cancelled"
+    UNFILLED = "unfilled"
+    """Offers closed (the shift started, or its lead time passed) with nobody claiming it."""
 
     @property
     def in_progress(self) -> bool:
@@ -27,12 +29,14 @@ class ShiftState(StrEnum):
 
     @property
     def closed(self) -> bool:
-        return self in (ShiftState.FILLED, ShiftState.CANCELLED)
+        return self in (ShiftState.FILLED, ShiftState.CANCELLED, ShiftState.UNFILLED)
 
 
 class Channel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
+    WEBHOOK = "webhook"
+    """A JSON POST to a coordinator's URL (never to a caregiver)."""
 
 
 class Purpose(StrEnum):
@@ -44,6 +48,16 @@ class Purpose(StrEnum):
     HELP = "help"
     CHOOSE = "choose"
     CANCELLED = "cancelled"
+    """A late reply is told the shift is no longer available."""
+    SHIFT_CANCELLED = "shift_cancelled"
+    """The caregiver who held a shift is told the coordinator cancelled it."""
+    RELEASED = "released"
+    """The caregiver who held a shift is told it is released (by them or a coordinator)."""
+    NOT_ELIGIBLE = "not_eligible"
+    UNFILLED = "unfilled"
+    """The coordinator is told a shift ended unfilled."""
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
 
 
 class Outcome(StrEnum):
@@ -56,6 +70,12 @@ class Outcome(StrEnum):
     AMBIGUOUS = "ambiguous"
     UNKNOWN_SENDER = "unknown_sender"
     NO_OPEN_OFFER = "no_open_offer"
+    NOT_ELIGIBLE = "not_eligible"
+    """An accept from someone who may not take the shift (overlap, role, not offered)."""
+    RELEASED = "released"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    HELP = "help"
 
 
 class FanoutStatus(StrEnum):
@@ -64,12 +84,27 @@ class FanoutStatus(StrEnum):
     ALREADY_FILLED = "already_filled"
     CANCELLED = "cancelled"
     NO_CANDIDATES = "no_candidates"
+    TOO_LATE = "too_late"
+    """Offers for the shift have closed (it starts within the lead time, or has started)."""
+    UNFILLED = "unfilled"
 
 
 class CancelStatus(StrEnum):
     CANCELLED = "cancelled"
     ALREADY_CANCELLED = "already_cancelled"
-    ALREADY_FILLED = "already_filled"
+    UNFILLED = "unfilled"
+    """Offers for it have closed unfilled: nothing is left to cancel."""
+
+
+class ReleaseStatus(StrEnum):
+    """What became of a release (the holder drops out, or a coordinator unassigns)."""
+
+    RELEASED = "released"
+    """The shift reopened; the fanout resumes from the policy without the releaser."""
+    RELEASED_UNFILLED = "released_unfilled"
+    """Released too late to offer again: the shift is unfilled, the coordinator is told."""
+    NOT_CLAIMED = "not_claimed"
+    NOT_HOLDER = "not_holder"
 
 
 _PHONE_NOISE = re.compile(r"[\s\-().]")
@@ -129,6 +164,8 @@ class Shift(BaseModel):
     role_required: Role
     start_time: UtcDatetime
     end_time: UtcDatetime
+    location: Annotated[str, Field(max_length=60)] | None = None
+    """City or facility name shown to caregivers; never a client's name or address."""
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Shift:

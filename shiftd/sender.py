@@ -7,6 +7,11 @@ the next escalation round is the safety net. Failures the notifier reports as tr
 (known not sent) are retried with exponential backoff and jitter; rows withdrawn meanwhile
 (the shift was filled or cancelled) are skipped.
 
+Opt-outs are checked before every send, in the same store write that marks a row
+`sending`: a text to a phone that opted out (STOP) becomes `suppressed` and is never handed
+to the provider, unless it is a compliance answer (to STOP, START or HELP). Calls are not
+checked here: whether an opted-out caregiver is called is decided when the call is queued.
+
 A rate-limited notifier (`Throttled`) is asked for a turn *before* the row is marked
 `sending`: waiting for it commits nothing, so a row withdrawn while it waits is skipped (its
 turn handed back), and stopping while it waits leaves the row `pending` for the next start.
@@ -25,6 +30,7 @@ import trio
 
 from .clock import Clock
 from .logs import get_logger
+from .models import Channel, Purpose
 from .notify.base import (
     Notifier,
     Outgoing,
@@ -36,6 +42,9 @@ from .notify.base import (
 from .store.base import OutboxRow, Store
 
 log = get_logger(__name__)
+
+COMPLIANCE_PURPOSES = frozenset({Purpose.OPT_OUT, Purpose.OPT_IN, Purpose.HELP})
+"""Texts that still go to a phone that opted out: the answers to STOP, START and HELP."""
 
 
 class Sender:
@@ -69,7 +78,8 @@ class Sender:
         self._queued: set[int] = set()
         self.sent = 0
         self.failed = 0
-        # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics).
+        # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics), and
+        # "suppressed" for a text never handed over because its phone opted out.
         self._on_outcome = on_outcome or (lambda row, outcome: None)
 
     def wake(self) -> None:
@@ -146,7 +156,16 @@ class Sender:
         if not await store.mark_sending(row.id, at=clock.now()):
             if self._throttle is not None:
                 self._throttle.release(message)  # withdrawn while waiting: the turn goes back
-            return  # withdrawn since it was queued
+            if await self._suppressed(row):
+                self._on_outcome(row, "suppressed")
+                log.info(
+                    "send.suppressed",
+                    outbox_id=row.id,
+                    shift_id=row.shift_id,
+                    caregiver_id=row.caregiver_id,
+                    purpose=row.purpose,
+                )
+            return  # withdrawn since it was queued, or suppressed (the phone opted out)
         bound = log.bind(outbox_id=row.id, shift_id=row.shift_id, caregiver_id=row.caregiver_id)
         message = replace(message, at=clock.now())
         attempt = row.attempts + 1
@@ -178,6 +197,13 @@ class Sender:
             self.sent += 1
             self._on_outcome(row, "sent")
             bound.debug("send.sent", channel=row.channel, purpose=row.purpose)
+
+    async def _suppressed(self, row: OutboxRow) -> bool:
+        """Whether a row `mark_sending` refused was refused because its phone opted out (the
+        store then marked it `suppressed`) rather than withdrawn."""
+        if row.channel is not Channel.SMS or row.purpose in COMPLIANCE_PURPOSES:
+            return False
+        return await self._store.is_opted_out(row.to_phone)
 
     async def _fail(self, row: OutboxRow, bound: object, error: str) -> None:
         await self._store.mark_failed(row.id, at=self._clock.now(), error=error)

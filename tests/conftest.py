@@ -18,6 +18,8 @@ from shiftd.config import Config
 from shiftd.engine import Engine
 from shiftd.models import Caregiver, Channel, Purpose, Shift
 from shiftd.notify.base import Outgoing, TransientSendError
+from shiftd.policy import default_steps, dump_plan, plan
+from shiftd.store.base import WaveRun
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -90,6 +92,37 @@ def shift(shift_id: str = "shift-1", role: str = "RN", *, start_in_h: int = 18) 
         start_time=start,
         end_time=start + timedelta(hours=8),
     )
+
+
+async def text_everyone(
+    store: Any,
+    shift_id: str = "shift-1",
+    *,
+    at: datetime = EPOCH,
+    calls_at: datetime | None = None,
+    render_offer: Callable[[int], str] = str,
+) -> int | None:
+    """At the store's level, what a default-policy fanout does at once: start the fanout
+    and run its first wave (an SMS offer to everyone with the role). Returns how many were
+    texted, 0 if nobody could be, None if the shift was not open."""
+    calls_at = calls_at or at + timedelta(minutes=10)
+    started = await store.start_fanout(
+        shift_id,
+        at=at,
+        plan=dump_plan(plan(default_steps(calls_at - at))),
+        first_at=at,
+        expires_at=None,
+        travel_buffer=timedelta(0),
+    )
+    if not started:
+        return started
+    result = await store.run_wave(
+        shift_id,
+        WaveRun(0, Channel.SMS, "all", (), "", "", calls_at, timedelta(0), False),
+        at=at,
+        render_offer=render_offer,
+    )
+    return result.contacted if result is not None else None
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:

@@ -141,7 +141,7 @@ async def test_crash_during_escalation_retries_it_at_once_after_restart(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    inject_fault(monkeypatch, harness, "escalate", "shift-1")
+    inject_fault(monkeypatch, harness, "run_wave", "shift-1")
 
     with structlog.testing.capture_logs() as logs:
         await trio.sleep(10 * MINUTE)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness
+from conftest import Harness, shift
 
 from shiftd.control.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
@@ -246,6 +246,7 @@ async def test_an_unknown_shift_is_answered_not_found(conn: Conn, autojump_clock
         assert await conn.error("fanout", {"shift_id": "no-such-shift"}) == "not_found"
         assert await conn.error("shift.show", {"shift_id": "no-such-shift"}) == "not_found"
         assert await conn.error("cancel", {"shift_id": "no-such-shift"}) == "not_found"
+        assert await conn.error("unassign", {"shift_id": "no-such-shift"}) == "not_found"
 
 
 async def test_a_line_of_exactly_64_kib_is_still_served(conn: Conn, autojump_clock: Any) -> None:
@@ -523,3 +524,50 @@ async def test_status_counts_shifts_caregivers_and_outbox(
     assert after["outbox"]["sent"] == 5  # one offer SMS to each RN
     assert after["actors"] == 1
     assert after["version"]
+
+
+async def test_fanout_of_a_shift_that_has_started_answers_too_late_and_sends_nothing(
+    harness: Harness, conn: Conn, autojump_clock: Any
+) -> None:
+    await harness.engine.import_roster([], [shift("started", start_in_h=-1)])
+    with trio.fail_after(IO_LIMIT):
+        result = await conn.call("fanout", {"shift_id": "started"})
+        await harness.settle()
+        shown = (await conn.call("shift.show", {"shift_id": "started"}))["shift"]
+    assert result == {
+        "shift_id": "started",
+        "status": "too_late",
+        "offered": 0,
+        "escalate_at": None,
+    }
+    assert harness.provider.sent == []
+    assert shown["state"] == "open"
+
+
+async def let_offers_close_unclaimed(conn: Conn) -> None:
+    with trio.fail_after(IO_LIMIT):
+        await conn.call("fanout", {"shift_id": "shift-1"})
+    await trio.sleep(19 * 3600)  # past the start (lead time 0): nobody claimed it
+
+
+async def test_a_shift_whose_offers_closed_unclaimed_is_listed_and_counted_unfilled(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    await let_offers_close_unclaimed(conn)
+    with trio.fail_after(IO_LIMIT):
+        listed = await conn.call("shift.list", {"state": "unfilled"})
+        status = await conn.call("status")
+    assert [s["id"] for s in listed["shifts"]] == ["shift-1"]
+    assert status["shifts"]["unfilled"] == 1
+    assert status["shifts"]["offering"] == 0
+
+
+async def test_cancelling_or_fanning_out_an_unfilled_shift_answers_unfilled(
+    conn: Conn, autojump_clock: Any
+) -> None:
+    await let_offers_close_unclaimed(conn)
+    with trio.fail_after(IO_LIMIT):
+        cancelled = await conn.call("cancel", {"shift_id": "shift-1"})
+        fanout = await conn.call("fanout", {"shift_id": "shift-1"})
+    assert cancelled == {"shift_id": "shift-1", "status": "unfilled"}
+    assert fanout["status"] == "unfilled"

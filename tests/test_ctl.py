@@ -566,6 +566,142 @@ def test_shift_add_sends_arguments(fake: FakeDaemon, capsys: pytest.CaptureFixtu
     assert "s9" in capsys.readouterr().out
 
 
+# --- unassign, cancel and fanout answers ---------------------------------------------
+
+HOLDER_TOLD = "Sunrise Care: a coordinator has taken you off the RN shift Wed Jul 2."
+
+
+def unassigned(status: str, reply: str | None = HOLDER_TOLD) -> dict[str, Any]:
+    return {"shift_id": "s1", "status": status, "reply": reply}
+
+
+def test_unassign_sends_the_shift_and_prints_that_it_is_offered_again(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["unassign"] = unassigned("released")
+    assert run(fake, "unassign", "s1") == 0
+    assert fake.calls("unassign") == [{"shift_id": "s1"}]
+    assert capsys.readouterr().out.splitlines() == [
+        "shift s1 unassigned; offering it again",
+        f"holder told: {HOLDER_TOLD}",
+    ]
+
+
+def test_unassign_too_late_to_offer_again_prints_that_the_shift_is_unfilled(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["unassign"] = unassigned("released_unfilled")
+    assert run(fake, "unassign", "s1") == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "shift s1 unassigned; too late to offer it again, so it is unfilled"
+        " (the coordinator is told)"
+    )
+
+
+def test_unassign_of_a_shift_nobody_holds_prints_so_and_exits_0(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["unassign"] = unassigned("not_claimed", reply=None)
+    assert run(fake, "unassign", "s1") == 0
+    assert capsys.readouterr().out == "shift s1 is not filled; nobody to unassign\n"
+
+
+def test_unassign_json_prints_the_raw_answer(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["unassign"] = unassigned("released")
+    assert run(fake, "--json", "unassign", "s1") == 0
+    assert json.loads(capsys.readouterr().out) == unassigned("released")
+
+
+def test_unassign_of_an_unknown_shift_exits_1(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["unassign"] = {"error": {"code": "not_found", "message": "no shift 'nope'"}}
+    assert run(fake, "unassign", "nope") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == "error: not_found: no shift 'nope'"
+
+
+def test_cancel_of_an_unfilled_shift_says_there_is_nothing_to_cancel(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["cancel"] = {"shift_id": "s1", "status": "unfilled"}
+    assert run(fake, "cancel", "s1") == 0
+    assert capsys.readouterr().out.strip() == (
+        "shift s1 already went unfilled (offers closed); nothing to cancel"
+    )
+
+
+def test_fanout_too_late_says_offers_have_closed(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["fanout"] = {"shift_id": "s1", "status": "too_late", "offered": 0}
+    assert run(fake, "fanout", "s1") == 0
+    assert capsys.readouterr().out.strip() == (
+        "offers for shift s1 have closed: it starts within the lead time or has started"
+    )
+
+
+def test_fanout_of_an_unfilled_shift_says_so(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["fanout"] = {"shift_id": "s1", "status": "unfilled", "offered": 0}
+    assert run(fake, "fanout", "s1") == 0
+    assert capsys.readouterr().out.strip() == "shift s1 went unfilled (offers closed); no fanout"
+
+
+def test_shift_list_accepts_the_unfilled_state(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script["shift.list"] = {"shifts": [{"id": "s1", "state": "unfilled"}]}
+    assert run(fake, "shift", "list", "--state", "unfilled") == 0
+    assert fake.calls("shift.list") == [{"state": "unfilled"}]
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["s1", "unfilled"]
+
+
+def _timeline_row(kind: str, caregiver: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"ts": "2025-07-02T07:00:00Z", "kind": kind, "caregiver_id": caregiver, "detail": detail}
+
+
+def test_shift_show_describes_waves_releases_and_unfilled_shifts_in_words(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wave = {"step": 1, "round": 0, "channel": "voice", "audience": "offered", "tags": []}
+    timeline = [
+        _timeline_row("fanout_started", None, {"candidates": 5, "expires_at": "2025-07-02T08Z"}),
+        _timeline_row("wave_held", None, {"step": 1, "until": "2025-07-02T07:00:00Z"}),
+        _timeline_row("escalated", None, {**wave, "contacted": 4, "newly_offered": 0}),
+        _timeline_row(
+            "wave",
+            None,
+            {**wave, "step": 2, "round": 1, "channel": "sms", "audience": "all"}
+            | {"tags": ["night", "peds"], "contacted": 2, "newly_offered": 2},
+        ),
+        _timeline_row("released", "cg-2", {"by": "coordinator", "reopened": True}),
+        _timeline_row("released", "cg-3", {"by": "caregiver", "reopened": False}),
+        _timeline_row("unfilled", None, {"contacted": 5, "withdrawn": 3, "coordinator_told": 1}),
+        _timeline_row("cancelled", None, {"withdrawn": 1, "holder_told": True}),
+    ]
+    fake.script["shift.show"] = {"shift": {**SHOW_RESULT["shift"], "timeline": timeline}}
+    assert run(fake, "shift", "show", "s1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[lines.index("Timeline") + 2 :]
+    details = [row.split(None, 3)[3] for row in rows]
+    assert details == [
+        "5 candidates, offers close at 2025-07-02T08Z",
+        "step 1 held for quiet hours until 2025-07-02T07:00:00Z",
+        "step 1: voice to those offered already, 4 contacted (0 newly offered)",
+        "step 2 round 1: sms to everyone with the role tagged night, peds, 2 contacted"
+        " (2 newly offered)",
+        "by the coordinator; offered again",
+        "by the caregiver; too late to offer again",
+        "offers closed: 5 caregivers contacted, 3 pending offers withdrawn, coordinator told",
+        "1 pending message withdrawn; holder told",
+    ]
+
+
 # --- the client's bounds ---------------------------------------------------------------
 
 

@@ -24,11 +24,17 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def transcript() -> str:
-    """One play of the demo (a fraction of a second: ten virtual minutes pass in a blink)."""
+def whole() -> str:
+    """One play of the demo (a fraction of a second: hours of virtual time pass in a blink)."""
     out = io.StringIO()
     assert run_demo(out=out) == 0
     return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def transcript(whole: str) -> str:
+    """The first scenario: the RN shift under the default policy."""
+    return whole.split("second scenario", 1)[0]
 
 
 def _lines(text: str, *parts: str) -> list[str]:
@@ -64,7 +70,42 @@ def test_exactly_one_accept_claims_the_shift_and_the_late_are_told_it_is_filled(
     assert len(_lines(transcript, "[confirm]")) == 1
 
 
-def test_the_summary_reports_the_fill_and_its_time(transcript: str) -> None:
-    summary = transcript.split("\nSummary\n", 1)[1]
+def test_the_summary_reports_the_fill_and_its_time(whole: str) -> None:
+    summary = whole.split("\nSummary\n", 1)[1]
     assert "shift shift-rn-0702: filled by " in summary
     assert "time to fill: 13m 00s" in summary
+
+
+# ---- the second scenario: waves, a release by text, a refill ----------------------------
+
+
+def _second(whole: str) -> str:
+    return whole.split("second scenario", 1)[1].split("\nSummary\n", 1)[0]
+
+
+def test_the_lpn_shift_goes_to_the_preferred_first_and_to_the_others_five_minutes_later(
+    whole: str,
+) -> None:
+    second = _second(whole)
+    first_wave = {line.split()[3] for line in _lines(second, "09:00:00", "[offer]")}
+    later_wave = {line.split()[3] for line in _lines(second, "09:45:00", "[offer]")}
+    assert first_wave == {"Wei", "Barry"}
+    assert later_wave == {"Farah", "Gus"}
+
+
+def test_cancel_from_the_holder_releases_the_shift_and_it_is_offered_again_without_them(
+    whole: str,
+) -> None:
+    second = _second(whole)
+    assert len(_lines(second, "'cancel'", "⇒ released")) == 1
+    assert len(_lines(second, "Barry Kozumikov", "[released]")) == 1
+    assert len(_lines(second, "Barry Kozumikov", "[offer]")) == 1  # never offered it again
+    assert len(_lines(second, "09:40:00", "Wei Yan", "[offer]")) == 1  # the first wave again
+
+
+def test_the_released_shift_is_refilled_and_the_summary_shows_its_timeline(
+    whole: str,
+) -> None:
+    summary = whole.split("\nSummary\n", 1)[1]
+    assert "shift shift-lpn-0702: filled by Gus Almeida after a release" in summary
+    assert "its timeline: fanout_started, wave, claimed, released, wave, wave, claimed" in summary

@@ -316,14 +316,20 @@ async def test_cancel_twice_is_already_cancelled(
     assert await harness.engine.cancel("shift-1") is CancelStatus.ALREADY_CANCELLED
 
 
-async def test_cancel_of_a_filled_shift_is_already_filled(
+async def test_cancelling_a_filled_shift_tells_its_holder(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     await fanout(harness)
     await harness.engine.inbound(phone(1), "yes")
+    await harness.settle()
 
-    assert await harness.engine.cancel("shift-1") is CancelStatus.ALREADY_FILLED
-    assert (await harness.engine.shift("shift-1")).claimed_by == "cg-1"
+    assert await harness.engine.cancel("shift-1") is CancelStatus.CANCELLED
+    await harness.settle()
+
+    assert (await harness.engine.shift("shift-1")).state is ShiftState.CANCELLED
+    [told] = harness.provider.to("cg-1", Purpose.SHIFT_CANCELLED)
+    assert "cancel" in told.body.lower()
+    assert not harness.provider.of(Purpose.SHIFT_CANCELLED, Channel.SMS)[1:]
 
 
 async def test_yes_after_cancel_is_told_the_shift_is_no_longer_available(

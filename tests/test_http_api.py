@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 import trio
-from conftest import Harness
+from conftest import Harness, shift
 from http_support import AUTH, Api, SidProvider, open_api
 
 from shiftd.control.server import handle_line
-from shiftd.models import Purpose
+from shiftd.http.rest import CancelAnswer, FanoutAnswer, InboundAnswer, UnassignAnswer
+from shiftd.models import CancelStatus, FanoutStatus, Outcome, Purpose, ReleaseStatus
 
 SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
 NEW_SHIFT = {
@@ -34,6 +36,17 @@ def provider() -> SidProvider:
 async def api(harness: Harness) -> AsyncIterator[Api]:
     async with open_api(harness) as api:
         yield api
+
+
+async def fill(api: Api) -> None:
+    """Fan out shift-1 and let cg-1 claim it."""
+    await api.client.post("/shifts/shift-1/fanout", headers=AUTH)
+    await api.harness.settle()
+    claimed = await api.client.post(
+        "/messages/inbound", headers=AUTH, json={"from": "+15550000001", "body": "YES"}
+    )
+    assert claimed.json()["outcome"] == "claimed"
+    await api.harness.settle()
 
 
 # ---- open routes --------------------------------------------------------------------------------
@@ -80,8 +93,9 @@ async def test_openapi_lists_every_route(api: Api, autojump_clock: object) -> No
         "/caregivers": {"get"},
         "/roster": {"post"},
         "/shifts": {"get", "post"},
-        "/shifts/{shift_id}": {"get"},
+        "/shifts/{shift_id}": {"get", "delete"},
         "/shifts/{shift_id}/fanout": {"post", "delete"},
+        "/shifts/{shift_id}/claim": {"delete"},
         "/messages/inbound": {"post"},
         "/webhooks/twilio/sms": {"post"},
         "/webhooks/twilio/voice": {"post"},
@@ -193,6 +207,105 @@ async def test_delete_fanout_cancels_the_shift(api: Api, autojump_clock: object)
 async def test_delete_fanout_of_an_unknown_shift_is_404(api: Api, autojump_clock: object) -> None:
     response = await api.client.delete("/shifts/nope/fanout", headers=AUTH)
     assert response.status_code == 404
+
+
+async def test_delete_shift_cancels_it_as_delete_fanout_does(
+    api: Api, autojump_clock: object
+) -> None:
+    await api.client.post("/shifts/shift-1/fanout", headers=AUTH)
+    response = await api.client.delete("/shifts/shift-1", headers=AUTH)
+    again = await api.client.delete("/shifts/shift-1/fanout", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"shift_id": "shift-1", "status": "cancelled"}
+    assert again.json()["status"] == "already_cancelled"
+    assert (await api.harness.engine.shift("shift-1")).state == "cancelled"
+
+
+async def test_delete_shift_tells_whoever_held_it(api: Api, autojump_clock: object) -> None:
+    await fill(api)
+    response = await api.client.delete("/shifts/shift-1", headers=AUTH)
+    await api.harness.settle()
+    assert response.json()["status"] == "cancelled"
+    assert len(api.harness.provider.to("cg-1", Purpose.SHIFT_CANCELLED)) == 1
+
+
+async def test_delete_an_unknown_shift_is_404(api: Api, autojump_clock: object) -> None:
+    response = await api.client.delete("/shifts/nope", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_fanout_of_a_shift_that_has_started_answers_too_late(
+    api: Api, autojump_clock: object
+) -> None:
+    await api.harness.engine.import_roster([], [shift("started", start_in_h=-1)])
+    response = await api.client.post("/shifts/started/fanout", headers=AUTH)
+    await api.harness.settle()
+    assert response.status_code == 200
+    assert response.json() == {
+        "shift_id": "started",
+        "status": "too_late",
+        "offered": 0,
+        "escalate_at": None,
+    }
+    assert api.harness.provider.sent == []
+
+
+# ---- unassign -----------------------------------------------------------------------------------
+
+
+async def test_delete_claim_unassigns_the_holder_and_tells_them(
+    api: Api, autojump_clock: object
+) -> None:
+    await fill(api)
+    response = await api.client.delete("/shifts/shift-1/claim", headers=AUTH)
+    await api.harness.settle()
+    told = api.harness.provider.to("cg-1", Purpose.RELEASED)
+    assert response.status_code == 200
+    assert response.json() == {"shift_id": "shift-1", "status": "released", "reply": told[0].body}
+    assert (await api.harness.engine.shift("shift-1")).state == "offering"
+
+
+async def test_delete_claim_of_a_shift_nobody_holds_answers_not_claimed(
+    api: Api, autojump_clock: object
+) -> None:
+    response = await api.client.delete("/shifts/shift-1/claim", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"shift_id": "shift-1", "status": "not_claimed", "reply": None}
+
+
+async def test_delete_claim_once_offers_have_closed_answers_released_unfilled(
+    api: Api, autojump_clock: object
+) -> None:
+    await fill(api)
+    await trio.sleep(19 * 3600)  # the shift has started
+    response = await api.client.delete("/shifts/shift-1/claim", headers=AUTH)
+    listed = await api.client.get("/shifts", params={"state": "unfilled"}, headers=AUTH)
+    assert response.json()["status"] == "released_unfilled"
+    assert [s["id"] for s in listed.json()["shifts"]] == ["shift-1"]
+
+
+async def test_delete_claim_of_an_unknown_shift_is_404(api: Api, autojump_clock: object) -> None:
+    response = await api.client.delete("/shifts/nope/claim", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "no shift 'nope'"}}
+
+
+@pytest.mark.parametrize(
+    ("model", "enum"),
+    [
+        (FanoutAnswer, FanoutStatus),
+        (CancelAnswer, CancelStatus),
+        (UnassignAnswer, ReleaseStatus),
+    ],
+)
+def test_answer_models_list_every_status_the_engine_can_answer(model: Any, enum: Any) -> None:
+    assert set(get_args(model.model_fields["status"].annotation)) == {s.value for s in enum}
+
+
+def test_the_inbound_answer_lists_every_outcome() -> None:
+    outcomes = set(get_args(InboundAnswer.model_fields["outcome"].annotation))
+    assert outcomes == {o.value for o in Outcome}
 
 
 # ---- inbound ------------------------------------------------------------------------------------

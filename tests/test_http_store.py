@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
-from conftest import EPOCH, caregiver, shift
+from conftest import EPOCH, caregiver, shift, text_everyone
 
 from shiftd.models import Channel
 from shiftd.store.base import provider_status_rank
@@ -27,7 +27,7 @@ async def running(path: Path) -> AsyncIterator[SqliteStore]:
 async def store_with_sent_offer(store: SqliteStore, sid: str) -> int:
     """A fanout to one caregiver whose offer text the provider accepted as `sid`."""
     await store.import_roster([caregiver(1)], [shift()], EPOCH)
-    await store.start_fanout("shift-1", at=EPOCH, escalate_at=EPOCH, render_offer=str)
+    await text_everyone(store)
     [row] = await store.due_outbox(after_id=0, now=EPOCH, limit=10)
     await store.mark_sending(row.id, at=EPOCH)
     await store.mark_sent(row.id, at=EPOCH, provider_id=sid)

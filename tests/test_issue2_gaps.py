@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -642,8 +642,9 @@ def test_the_daemon_pings_the_systemd_watchdog_when_watchdog_usec_is_set(
 
 @pytest.mark.process
 def test_the_readme_tour_with_shiftctl_against_a_real_daemon(daemon: Daemon) -> None:
-    lpn_shift = "a1b2c3d4-e5f6-7890-abcd-ef1234567890"
+    past_shift, lpn_shift = "a1b2c3d4-e5f6-7890-abcd-ef1234567890", "lpn-1"
     wei, barry = "b7e6a0f4-4c32-44dd-8a6d-ec6b7e9477da", "c3d4e5f6-g7h8-9012-cdef-345678901234"
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
     daemon.start()
 
     def ok(*args: str) -> str:
@@ -663,9 +664,10 @@ def test_the_readme_tour_with_shiftctl_against_a_real_daemon(daemon: Daemon) -> 
         "Barry Kozumikov",
     }
     assert len(as_json("shift", "list")["shifts"]) == 3
+    assert as_json("fanout", past_shift)["status"] == "too_late"
     added = as_json(
-        "shift", "add", "--role", "LPN", "--start", "2025-07-04T08:00:00Z",
-        "--end", "2025-07-04T16:00:00Z",
+        "shift", "add", "--id", lpn_shift, "--role", "LPN",
+        "--start", start.isoformat(), "--end", (start + timedelta(hours=8)).isoformat(),
     )  # fmt: skip
     assert added["shift"]["state"] == "open"
     assert ok("fanout", lpn_shift).startswith("fanout started: 2 offered")
@@ -680,14 +682,15 @@ def test_the_readme_tour_with_shiftctl_against_a_real_daemon(daemon: Daemon) -> 
     assert [d["caregiver_id"] for d in shown["declines"]] == [wei]
     assert "Contacts" in ok("shift", "show", lpn_shift)
     assert as_json("status")["shifts"]["filled"] == 1
-    assert as_json("cancel", lpn_shift)["status"] == "already_filled"
+    assert as_json("cancel", lpn_shift)["status"] == "cancelled"
 
-    wait_for(lambda: len(daemon.messages()) >= 4, 10, "offers, thanks and confirmation")
+    wait_for(lambda: len(daemon.messages()) >= 5, 10, "offers, thanks, confirmation, cancel")
     assert daemon.stop() == 0
     sent = [(m["caregiver_id"], m["channel"], m["purpose"]) for m in daemon.messages()]
     assert len(sent) == len(set(sent)), sent
     assert {(wei, "sms", "offer"), (wei, "sms", "declined")} <= set(sent)
     assert {(barry, "sms", "offer"), (barry, "sms", "confirm")} <= set(sent)
+    assert (barry, "sms", "shift_cancelled") in set(sent)
 
 
 @pytest.mark.process

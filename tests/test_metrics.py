@@ -250,3 +250,68 @@ async def test_the_metrics_command_returns_the_exposition_text(
     m = Scrape(result["text"])
     assert m.value("shiftd_time_to_fill_seconds_count") == 1
     assert "+1555" not in result["text"]  # no phone number ever becomes a label
+
+
+# ---- unfilled and released shifts ----------------------------------------------------------
+
+
+async def test_a_shift_whose_offers_close_unclaimed_is_counted_unfilled(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.fanout("shift-1")
+    await trio.sleep(19 * 3600)  # past the start (lead time 0): nobody claimed it
+    m = await scrape(harness)
+    assert m.value("shiftd_shifts", state="unfilled") == 1
+    assert m.value("shiftd_shifts", state="offering") == 0
+    assert m.value("shiftd_shifts_unfilled_total") == 1
+
+
+async def test_the_unfilled_state_is_exposed_at_zero_before_any_shift_goes_unfilled(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    m = await scrape(harness)
+    assert m.value("shiftd_shifts", state="unfilled") == 0
+    assert m.value("shiftd_shifts_unfilled_total") == 0
+    assert m.value("shiftd_outbox_messages", state="suppressed") == 0
+
+
+async def test_an_unassigned_shift_is_counted_released_by_the_coordinator(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await fanout_and_claim(harness)
+    await harness.engine.unassign("shift-1")
+    await harness.settle()
+    m = await scrape(harness)
+    assert m.value("shiftd_shifts_released_total", by="coordinator") == 1
+    assert m.value("shiftd_shifts_released_total", by="caregiver") == 0
+    assert m.value("shiftd_shifts_unfilled_total") == 0  # reopened, not unfilled
+    sent = {"channel": "sms", "status": "sent"}
+    assert m.value("shiftd_messages_total", purpose="released", **sent) == 1
+
+
+def _bus_metrics() -> tuple[Metrics, EventBus]:
+    metrics = Metrics(process=False)
+    bus = EventBus()
+    metrics.bind(events=bus)
+    return metrics, bus
+
+
+def test_suppressed_texts_and_coordinator_webhooks_are_counted_like_other_messages() -> None:
+    metrics, bus = _bus_metrics()
+    bus.publish("send_suppressed", shift_id="s", caregiver_id="c", channel="sms", purpose="offer")
+    bus.publish("sent", shift_id="s", channel="webhook", purpose="unfilled")
+    m = Scrape(trio.run(metrics.text))
+    assert (
+        m.value("shiftd_messages_total", channel="sms", purpose="offer", status="suppressed") == 1
+    )
+    assert (
+        m.value("shiftd_messages_total", channel="webhook", purpose="unfilled", status="sent") == 1
+    )
+
+
+def test_a_release_by_someone_unexpected_is_counted_under_unknown() -> None:
+    metrics, bus = _bus_metrics()
+    bus.publish("released", shift_id="s", caregiver_id="c", by="+15550000001", reopened=True)
+    m = Scrape(trio.run(metrics.text))
+    assert m.value("shiftd_shifts_released_total", by="unknown") == 1
+    assert "+1555" not in m.text  # never a free-form label value

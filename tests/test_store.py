@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH, caregiver, shift
+from conftest import EPOCH, caregiver, shift, text_everyone
 
 from shiftd.models import Roster, ShiftState
 from shiftd.store.base import StoreError
@@ -66,7 +66,7 @@ async def set_outbox_state(
 
 
 async def fanout(store: SqliteStore, shift_id: str = "shift-1") -> int | None:
-    return await store.start_fanout(shift_id, at=EPOCH, escalate_at=LATER, render_offer=offer_text)
+    return await text_everyone(store, shift_id, calls_at=LATER, render_offer=offer_text)
 
 
 # ---- schema -----------------------------------------------------------------------------

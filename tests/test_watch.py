@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, caregiver, phone
+from conftest import Harness, StartEngine, caregiver, make_config, phone
 
 from shiftd.control.client import ControlClient, RemoteError
 from shiftd.control.server import handle_line, serve_control
@@ -282,6 +282,52 @@ def _shift(shift_id: str) -> Any:
     return shift(shift_id)
 
 
+async def test_watch_streams_the_release_when_a_coordinator_unassigns(
+    harness: Harness, served: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(IO_LIMIT):
+        conn = await watch(served, shift_id="shift-1")
+        await harness.engine.fanout("shift-1")
+        await harness.settle()
+        await harness.engine.inbound(phone(2), "YES")
+        await harness.engine.unassign("shift-1")
+        events = await conn.events_until("released")
+        await conn.stream.aclose()
+    released = events[-1]
+    assert released["caregiver_id"] == "cg-2"
+    assert released["detail"] == {"by": "coordinator", "reopened": True}
+
+
+async def test_watch_streams_a_later_policy_wave_and_the_shift_going_unfilled(
+    start_engine: StartEngine,
+    tmp_path: Path,
+    sock_path: Path,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    policy = [{"at": "0s", "channel": "sms"}, {"at": "30m", "channel": "sms", "tags": ["night"]}]
+    h: Harness = await start_engine(
+        make_config(tmp_path, organizations={"org-1": {"policy": policy}})
+    )
+    await h.engine.import_roster([caregiver(n) for n in (1, 2)], [_shift("shift-1")])
+    await h.nursery.start(serve_control, sock_path, h.engine)
+    with trio.fail_after(IO_LIMIT + 20 * 3600):
+        conn = await watch(sock_path)
+        await h.engine.fanout("shift-1")
+        wave = (await conn.events_until("wave"))[-1]
+        unfilled = (await conn.events_until("unfilled"))[-1]  # 18 h on, the shift starts
+        await conn.stream.aclose()
+    assert wave["detail"] == {
+        "step": 1,
+        "round": 0,
+        "channel": "sms",
+        "audience": "all",
+        "tags": ["night"],
+        "contacted": 0,
+    }
+    assert wave["ts"] == "2025-07-01T14:30:00.000000Z"
+    assert (unfilled["shift_id"], unfilled["ts"]) == ("shift-1", "2025-07-02T08:00:00.000000Z")
+
+
 # ---- shiftctl watch against a fake daemon ------------------------------------------------------
 
 EVENTS = [
@@ -427,3 +473,71 @@ def test_render_event_covers_replies_and_escapes_control_characters() -> None:
     assert "\x1b" not in line
     assert "shift s" in line
     assert "k=v" in line
+
+
+def _event(kind: str, caregiver_id: str | None = None, **detail: Any) -> dict[str, Any]:
+    return {
+        "ts": "2025-07-01T14:30:00.000000Z",
+        "kind": kind,
+        "shift_id": "shift-1",
+        "caregiver_id": caregiver_id,
+        "detail": detail,
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        pytest.param(
+            _event(
+                "wave",
+                step=2,
+                round=1,
+                channel="sms",
+                audience="all",
+                tags=["night"],
+                contacted=3,
+            ),
+            "wave            shift shift-1: step 2 round 1: sms to everyone with the role"
+            " tagged night, 3 contacted",
+            id="wave",
+        ),
+        pytest.param(
+            _event(
+                "wave", step=1, round=0, channel="voice", audience="offered", tags=[], contacted=1
+            ),
+            "wave            shift shift-1: step 1: voice to those offered already, 1 contacted",
+            id="wave-first-round",
+        ),
+        pytest.param(
+            _event("wave_held", step=1, until="2025-07-01T11:00:00.000000Z"),
+            "wave_held       shift shift-1: step 1 held for quiet hours until"
+            " 2025-07-01T11:00:00.000000Z",
+            id="wave_held",
+        ),
+        pytest.param(
+            _event("unfilled"),
+            "unfilled        shift shift-1: offers closed with nobody claiming it",
+            id="unfilled",
+        ),
+        pytest.param(
+            _event("released", "cg-2", by="coordinator", reopened=True),
+            "released        shift shift-1: cg-2 unassigned by the coordinator; offering it again",
+            id="unassigned",
+        ),
+        pytest.param(
+            _event("released", "cg-2", by="caregiver", reopened=False),
+            "released        shift shift-1: cg-2 released it; too late to offer it again",
+            id="released-too-late",
+        ),
+        pytest.param(
+            _event("send_suppressed", "cg-2", channel="sms", purpose="offer", outbox_id=7),
+            "send_suppressed  sms offer to cg-2 (shift shift-1)",
+            id="send_suppressed",
+        ),
+    ],
+)
+def test_render_event_describes_waves_holds_releases_and_unfilled_shifts(
+    event: dict[str, Any], line: str
+) -> None:
+    assert render_event(event) == f"2025-07-01 14:30:00  {line}"

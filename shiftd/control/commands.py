@@ -168,6 +168,11 @@ async def _cancel(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
     return {"shift_id": args.shift_id, "status": status.value}
 
 
+async def _unassign(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
+    result = await engine.unassign(args.shift_id)
+    return {"shift_id": args.shift_id, "status": result.status.value, "reply": result.reply}
+
+
 async def _metrics(engine: Engine, _: NoArgs) -> dict[str, Any]:
     body, content_type = await engine.metrics.exposition()
     return {"text": body.decode(), "content_type": content_type}
@@ -210,6 +215,7 @@ COMMANDS: dict[str, Command] = {
     "fanout": Command(ShiftIdArgs, _fanout),
     "inbound": Command(InboundArgs, _inbound),
     "cancel": Command(ShiftIdArgs, _cancel),
+    "unassign": Command(ShiftIdArgs, _unassign),
     "metrics": Command(NoArgs, _metrics),
     "stats": Command(StatsArgs, _stats),
 }

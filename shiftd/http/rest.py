@@ -108,16 +108,35 @@ class ShiftPut(BaseModel):
     shift: ShiftSummary
 
 
+# The status Literals spell out the engine's enums (FanoutStatus, CancelStatus, ReleaseStatus,
+# Outcome) so the OpenAPI document lists them; tests/test_http_api.py checks they match.
+
+
 class FanoutAnswer(BaseModel):
     shift_id: str
-    status: Literal["started", "already_running", "already_filled", "cancelled", "no_candidates"]
+    status: Literal[
+        "started",
+        "already_running",
+        "already_filled",
+        "cancelled",
+        "no_candidates",
+        "too_late",
+        "unfilled",
+    ]
     offered: int
     escalate_at: str | None
 
 
 class CancelAnswer(BaseModel):
     shift_id: str
-    status: Literal["cancelled", "already_cancelled", "already_filled"]
+    status: Literal["cancelled", "already_cancelled", "unfilled"]
+
+
+class UnassignAnswer(BaseModel):
+    shift_id: str
+    status: Literal["released", "released_unfilled", "not_claimed", "not_holder"]
+    reply: str | None
+    """What the holder was told (None when nobody was)."""
 
 
 class InboundAnswer(BaseModel):
@@ -129,6 +148,11 @@ class InboundAnswer(BaseModel):
         "ambiguous",
         "unknown_sender",
         "no_open_offer",
+        "not_eligible",
+        "released",
+        "opted_out",
+        "opted_in",
+        "help",
     ]
     shift_id: str | None
     caregiver_id: str | None
@@ -272,10 +296,31 @@ async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     "/shifts/{shift_id}/fanout",
     response_model=CancelAnswer,
     responses=_errors(404),
-    summary="Cancel the shift's fanout: nothing more is sent for it",
+    summary="Cancel the shift (kept for compatibility; the same as `DELETE /shifts/{shift_id}`)",
 )
 async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
+
+
+@api_router.delete(
+    "/shifts/{shift_id}",
+    response_model=CancelAnswer,
+    responses=_errors(404),
+    summary="Cancel the shift (as `shiftctl cancel`): nothing more is sent, the holder is told",
+)
+async def cancel_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+    return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
+
+
+@api_router.delete(
+    "/shifts/{shift_id}/claim",
+    response_model=UnassignAnswer,
+    responses=_errors(404),
+    summary="Unassign a filled shift (as `shiftctl unassign`): the holder is told, and it is"
+    " offered again, or ends unfilled when too late for that",
+)
+async def unassign(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+    return await _run(ctx, "unassign", ShiftIdArgs(shift_id=shift_id))
 
 
 @api_router.post(

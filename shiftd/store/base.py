@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
@@ -44,6 +44,16 @@ class ShiftRow:
     claimed_at: datetime | None = None
     fanout_started_at: datetime | None = None
     escalate_at: datetime | None = None
+    """When the policy's next wave is due; once no wave is left, when the last one was."""
+    location: str | None = None
+    expires_at: datetime | None = None
+    """When offers close (the shift's start less the organization's lead time)."""
+    next_step: int = 0
+    """Index of the next wave in `plan`."""
+    generation: int = 0
+    """How many times the shift reopened after a release."""
+    plan: str | None = field(default=None, repr=False)
+    """The fanout's waves (see `shiftd.policy.load_plan`); None before a fanout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,8 @@ class OfferRow:
     code: int
     declined_at: datetime | None
     shift_state: ShiftState
+    released_at: datetime | None = None
+    """Set when this caregiver gave the shift back: they are never offered it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,10 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message to queue. `key` makes it unique: a second row with the same key is ignored."""
+    """A message to queue. `key` makes it unique: a second row with the same key is ignored.
+
+    `to` is the address for a recipient who is not on the roster (a coordinator's phone or
+    webhook URL); otherwise the caregiver's phone is looked up."""
 
     key: str
     caregiver_id: str
@@ -81,6 +96,7 @@ class NewMessage:
     purpose: Purpose
     body: str
     shift_id: str | None = None
+    to: str | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +119,33 @@ class InboundRecord:
 
 RenderOffer = Callable[[int], str]
 """Renders a caregiver's offer text for their reply code."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaveRun:
+    """One wave to run now: whom (audience, tags) over which channel, and what comes next.
+
+    Runs only if the shift is in progress with `step` as its next wave; afterwards the next
+    wave is `step + 1`, due at `next_at` (None: no wave left)."""
+
+    step: int
+    channel: Channel
+    audience: str
+    tags: tuple[str, ...]
+    key_suffix: str
+    voice_body: str
+    next_at: datetime | None
+    travel_buffer: timedelta
+    voice_after_opt_out: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Recorded in the timeline with the wave."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaveResult:
+    contacted: int
+    offered: tuple[str, ...]
+    """Caregivers offered the shift by this wave for the first time."""
 
 
 class Store(Protocol):
@@ -132,16 +175,54 @@ class Store(Protocol):
 
     # transitions (each one transaction, with the messages it causes)
     async def start_fanout(
-        self, shift_id: str, *, at: datetime, escalate_at: datetime, render_offer: RenderOffer
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        plan: str,
+        first_at: datetime,
+        expires_at: datetime | None,
+        travel_buffer: timedelta,
     ) -> int | None: ...
-    async def escalate(self, shift_id: str, *, at: datetime, body: str) -> int | None: ...
+    async def run_wave(
+        self, shift_id: str, wave: WaveRun, *, at: datetime, render_offer: RenderOffer
+    ) -> WaveResult | None: ...
+    async def hold_wave(
+        self, shift_id: str, step: int, *, until: datetime, at: datetime
+    ) -> bool: ...
+    async def expire(
+        self, shift_id: str, *, at: datetime, notify: Callable[[int], Sequence[NewMessage]]
+    ) -> bool: ...
     async def claim(
         self, shift_id: str, caregiver_id: str, *, at: datetime, confirm: str, filled: str
     ) -> bool: ...
     async def decline(
         self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None
     ) -> bool: ...
-    async def cancel_shift(self, shift_id: str, *, at: datetime) -> bool: ...
+    async def release(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        by: str,
+        reopen_at: datetime | None,
+        holder_reply: Callable[[str], NewMessage] | None,
+        notify: Callable[[int], Sequence[NewMessage]] | None = None,
+    ) -> str | None: ...
+    async def cancel_shift(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        holder_reply: Callable[[str], NewMessage] | None = None,
+    ) -> bool: ...
+    async def overlapping_shift(
+        self, caregiver_id: str, start: datetime, end: datetime, *, exclude: str
+    ) -> str | None:
+        """A shift other than `exclude` that the caregiver holds and that overlaps
+        [start, end), or None."""
+        ...
+
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int: ...
     async def queued_at(
         self, shift_id: str, caregiver_id: str, purpose: Purpose
@@ -162,6 +243,25 @@ class Store(Protocol):
         result: InboundRecord,
         reply: NewMessage | None,
     ) -> None: ...
+
+    # compliance (opt-outs are kept by phone: carriers require honouring STOP from any number)
+    async def set_opted_out(
+        self, phone: str, *, keyword: str, at: datetime, reply: NewMessage | None
+    ) -> bool:
+        """Opt `phone` out of SMS and withdraw its pending texts (but compliance answers), in
+        one transaction with `reply`, queued only if the phone was not opted out already.
+        Returns True if it was not (the state changed)."""
+        ...
+
+    async def set_opted_in(self, phone: str, *, at: datetime, reply: NewMessage | None) -> bool:
+        """Forget `phone`'s opt-out, in one transaction with `reply`, queued only if the
+        phone was opted out. Returns True if it was (the state changed)."""
+        ...
+
+    async def is_opted_out(self, phone: str) -> bool: ...
+    async def held_shifts(self, caregiver_id: str, *, now: datetime) -> list[ShiftRow]:
+        """The filled shifts `caregiver_id` holds that start after `now`, soonest first."""
+        ...
 
     # outbox (the sender)
     async def due_outbox(self, *, after_id: int, now: datetime, limit: int) -> list[OutboxRow]: ...

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +42,8 @@ from .base import (
     RenderOffer,
     ShiftRow,
     StoreError,
+    WaveResult,
+    WaveRun,
     provider_status_rank,
 )
 
@@ -138,6 +140,34 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN provider_status TEXT;
     ALTER TABLE outbox ADD COLUMN provider_status_at TEXT;
     CREATE INDEX outbox_provider_id ON outbox(provider_id) WHERE provider_id IS NOT NULL;
+    """,
+    # v3: escalation policies and the rest of a coordinator's life. A fanout keeps the plan
+    # it started with (`plan`, JSON waves) and where it is in it (`next_step`, due at
+    # `escalate_at`); `generation` counts reopenings after a release; offers close at
+    # `expires_at`. A releaser's offer keeps `released_at` (never offered that shift again).
+    # `opt_outs` holds the phones that texted STOP; `location` is what caregivers see of
+    # where a shift is (a city or facility, never a client). Fanouts already running get
+    # the plan they were following: texts at once, calls at their escalation time.
+    """
+    ALTER TABLE shifts ADD COLUMN location TEXT;
+    ALTER TABLE shifts ADD COLUMN plan TEXT;
+    ALTER TABLE shifts ADD COLUMN next_step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE shifts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE shifts ADD COLUMN expires_at TEXT;
+    ALTER TABLE offers ADD COLUMN released_at TEXT;
+    CREATE INDEX shifts_claimed_by ON shifts(claimed_by) WHERE claimed_by IS NOT NULL;
+    CREATE TABLE opt_outs (
+        phone TEXT PRIMARY KEY,
+        opted_out_at TEXT NOT NULL,
+        keyword TEXT NOT NULL
+    ) WITHOUT ROWID;
+    UPDATE shifts SET plan = json_array(
+            json_array(0, 'sms', 'all', json_array(), 0, 0),
+            json_array(
+                round((julianday(escalate_at) - julianday(fanout_started_at)) * 86400, 3),
+                'voice', 'offered', json_array(), 1, 0)),
+        next_step = CASE state WHEN 'offering' THEN 1 ELSE 2 END
+        WHERE fanout_started_at IS NOT NULL AND escalate_at IS NOT NULL;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -426,7 +456,9 @@ class SqliteStore:
         shifts = {s.value: 0 for s in ShiftState}
         for r in self._read("SELECT state, count(*) AS n FROM shifts GROUP BY state"):
             shifts[r["state"]] = r["n"]
-        outbox = dict.fromkeys(("pending", "sending", "sent", "failed", "cancelled"), 0)
+        outbox = dict.fromkeys(
+            ("pending", "sending", "sent", "failed", "cancelled", "suppressed"), 0
+        )
         for r in self._read("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
             outbox[r["state"]] = r["n"]
         caregivers = self._read("SELECT count(*) AS n FROM caregivers")[0]["n"]
@@ -435,110 +467,179 @@ class SqliteStore:
     # ---- transitions -------------------------------------------------------------------
 
     async def start_fanout(
-        self, shift_id: str, *, at: datetime, escalate_at: datetime, render_offer: RenderOffer
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        plan: str,
+        first_at: datetime,
+        expires_at: datetime | None,
+        travel_buffer: timedelta,
     ) -> int | None:
-        """open → offering: an offer (with a fresh reply code) and an SMS to every caregiver
-        with the role. Returns how many were offered, None if the shift was not open, and 0
-        (shift left open) if nobody has the role."""
+        """open → offering with `plan`, its first wave due at `first_at`; no message yet
+        (the actor runs the waves). Returns how many caregivers could be offered the shift
+        (the role, not holding an overlapping shift), None if the shift was not open, and 0
+        (shift left open) if nobody could."""
 
         def write(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute("SELECT state, role_required FROM shifts WHERE id = ?", (shift_id,))
-            found = row.fetchone()
+            found = conn.execute(
+                "SELECT state, role_required, start_time, end_time FROM shifts WHERE id = ?",
+                (shift_id,),
+            ).fetchone()
             if found is None or found[0] != ShiftState.OPEN:
                 return None
-            role = found[1]
-            candidates = conn.execute(
-                "SELECT id, phone, last_code FROM caregivers WHERE role = ? ORDER BY id", (role,)
-            ).fetchall()
+            busy = _busy(conn, shift_id, found[2], found[3], travel_buffer)
+            candidates = sum(
+                1
+                for (cg,) in conn.execute("SELECT id FROM caregivers WHERE role = ?", (found[1],))
+                if cg not in busy
+            )
             if not candidates:
                 return 0
-            in_use: dict[str, set[int]] = {}
-            for cg, code in conn.execute(
-                "SELECT o.caregiver_id, o.code FROM offers o"
-                " JOIN shifts s ON s.id = o.shift_id JOIN caregivers c ON c.id = o.caregiver_id"
-                " WHERE c.role = ? AND s.state IN ('offering', 'escalated')",
-                (role,),
-            ):
-                in_use.setdefault(cg, set()).add(code)
             stamp = iso(at)
-            offers, codes, messages = [], [], []
-            for cg, phone, last_code in candidates:
-                code = _next_code(last_code, in_use.get(cg, set()))
-                offers.append((shift_id, cg, code, stamp))
-                codes.append((code, cg))
-                messages.append(
-                    (
-                        f"offer:{shift_id}:{cg}:sms",
-                        shift_id,
-                        cg,
-                        "sms",
-                        "offer",
-                        phone,
-                        render_offer(code),
-                        stamp,
-                        stamp,
-                    )
-                )
-            conn.executemany(
-                "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
-                offers,
-            )
-            conn.executemany("UPDATE caregivers SET last_code = ? WHERE id = ?", codes)
-            conn.executemany(_INSERT_OUTBOX, messages)
             conn.execute(
                 "UPDATE shifts SET state = 'offering', fanout_started_at = ?, escalate_at = ?,"
-                " updated_at = ? WHERE id = ?",
-                (stamp, iso(escalate_at), stamp, shift_id),
+                " expires_at = ?, plan = ?, next_step = 0, updated_at = ? WHERE id = ?",
+                (stamp, iso(first_at), iso(expires_at), plan, stamp, shift_id),
             )
             _event(
                 conn,
                 shift_id,
                 at,
                 "fanout_started",
-                detail={"offered": len(offers), "escalate_at": iso(escalate_at)},
+                detail={"candidates": candidates, "expires_at": iso(expires_at)},
             )
-            return len(offers)
+            return candidates
 
         return await self._write(write)
 
-    async def escalate(self, shift_id: str, *, at: datetime, body: str) -> int | None:
-        """offering → escalated: a call to every offered caregiver who has not declined.
-        Returns the number of calls queued, None if the shift was not `offering`."""
+    async def run_wave(
+        self, shift_id: str, wave: WaveRun, *, at: datetime, render_offer: RenderOffer
+    ) -> WaveResult | None:
+        """Run the shift's next wave: an offer (with a fresh reply code) for each caregiver in
+        its audience who has none yet, a message to each of them on the wave's channel (keys
+        make a first round skip anyone already reached on that channel), and the next wave
+        scheduled; the first call moves the shift to `escalated`. None if the shift is not in
+        progress or `wave.step` is not its next wave (it ran already)."""
 
-        def write(conn: sqlite3.Connection) -> int | None:
+        def write(conn: sqlite3.Connection) -> WaveResult | None:
+            found = conn.execute(
+                "SELECT role_required, start_time, end_time, generation FROM shifts"
+                " WHERE id = ? AND state IN ('offering', 'escalated') AND next_step = ?",
+                (shift_id, wave.step),
+            ).fetchone()
+            if found is None:
+                return None
+            role, start, end, generation = found
+            busy = _busy(conn, shift_id, start, end, wave.travel_buffer)
+            wanted = set(wave.tags)
+            reachable = wave.channel is Channel.SMS or not wave.voice_after_opt_out
+            audience = []
+            for cg, phone, last_code, tags, code, declined, released, opted_out in conn.execute(
+                "SELECT c.id, c.phone, c.last_code, c.tags, o.code, o.declined_at,"
+                " o.released_at, oo.phone IS NOT NULL FROM caregivers c"
+                " LEFT JOIN offers o ON o.shift_id = ? AND o.caregiver_id = c.id"
+                " LEFT JOIN opt_outs oo ON oo.phone = c.phone"
+                " WHERE c.role = ? ORDER BY c.id",
+                (shift_id, role),
+            ):
+                if declined or released or cg in busy or (opted_out and reachable):
+                    continue
+                if wave.audience == "offered" and code is None:
+                    continue
+                if wanted and wanted.isdisjoint(json.loads(tags)):
+                    continue
+                audience.append((cg, phone, last_code, code))
+            stamp = iso(at)
+            in_use: dict[str, set[int]] = {}
+            if any(code is None for *_, code in audience):
+                for cg, code in conn.execute(
+                    "SELECT o.caregiver_id, o.code FROM offers o"
+                    " JOIN shifts s ON s.id = o.shift_id JOIN caregivers c ON c.id = o.caregiver_id"
+                    " WHERE c.role = ? AND s.state IN ('offering', 'escalated')",
+                    (role,),
+                ):
+                    in_use.setdefault(cg, set()).add(code)
+            suffix = (f":g{generation}" if generation else "") + wave.key_suffix
+            channel = wave.channel.value
+            offers, codes, messages = [], [], []
+            for cg, phone, last_code, code in audience:
+                if code is None:
+                    code = _next_code(last_code, in_use.get(cg, set()))
+                    offers.append((shift_id, cg, code, stamp))
+                    codes.append((code, cg))
+                body = render_offer(code) if wave.channel is Channel.SMS else wave.voice_body
+                key = f"offer:{shift_id}:{cg}:{channel}{suffix}"
+                messages.append((key, shift_id, cg, channel, "offer", phone, body, stamp, stamp))
+            conn.executemany(
+                "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
+                offers,
+            )
+            conn.executemany("UPDATE caregivers SET last_code = ? WHERE id = ?", codes)
+            before = conn.total_changes
+            conn.executemany(_INSERT_OUTBOX, messages)
+            contacted = conn.total_changes - before
+            escalating = wave.channel is Channel.VOICE and contacted > 0
+            conn.execute(
+                "UPDATE shifts SET next_step = next_step + 1,"
+                " escalate_at = coalesce(?, escalate_at),"
+                " state = CASE WHEN ? THEN 'escalated' ELSE state END, updated_at = ?"
+                " WHERE id = ?",
+                (iso(wave.next_at), escalating, stamp, shift_id),
+            )
+            _event(
+                conn,
+                shift_id,
+                at,
+                "escalated" if escalating else "wave",
+                detail={**wave.detail, "contacted": contacted, "newly_offered": len(offers)},
+            )
+            return WaveResult(contacted, tuple(cg for _, cg, _, _ in offers))
+
+        return await self._write(write)
+
+    async def hold_wave(self, shift_id: str, step: int, *, until: datetime, at: datetime) -> bool:
+        """Postpone the next wave (`step`) to `until` (quiet hours). False if it is not next."""
+
+        def write(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(
-                "UPDATE shifts SET state = 'escalated', updated_at = ?"
-                " WHERE id = ? AND state = 'offering'",
-                (iso(at), shift_id),
+                "UPDATE shifts SET escalate_at = ?, updated_at = ? WHERE id = ?"
+                " AND state IN ('offering', 'escalated') AND next_step = ?",
+                (iso(until), iso(at), shift_id, step),
+            )
+            if cur.rowcount:
+                _event(conn, shift_id, at, "wave_held", detail={"step": step, "until": iso(until)})
+            return cur.rowcount > 0
+
+        return await self._write(write)
+
+    async def expire(
+        self, shift_id: str, *, at: datetime, notify: Callable[[int], Sequence[NewMessage]]
+    ) -> bool:
+        """offering|escalated → unfilled (offers closed): pending offers withdrawn, and the
+        messages `notify(contacted)` makes (to the coordinator) queued. False if the shift
+        was not in progress."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            cur = conn.execute(
+                "UPDATE shifts SET state = 'unfilled', updated_at = ?"
+                " WHERE id = ? AND state IN ('offering', 'escalated')",
+                (stamp, shift_id),
             )
             if cur.rowcount == 0:
-                return None
-            stamp = iso(at)
-            targets = conn.execute(
-                "SELECT o.caregiver_id, c.phone FROM offers o JOIN caregivers c"
-                " ON c.id = o.caregiver_id WHERE o.shift_id = ? AND o.declined_at IS NULL"
-                " ORDER BY o.caregiver_id",
-                (shift_id,),
-            ).fetchall()
-            conn.executemany(
-                _INSERT_OUTBOX,
-                [
-                    (
-                        f"offer:{shift_id}:{cg}:voice",
-                        shift_id,
-                        cg,
-                        "voice",
-                        "offer",
-                        phone,
-                        body,
-                        stamp,
-                        stamp,
-                    )
-                    for cg, phone in targets
-                ],
+                return False
+            withdrawn = _withdraw(conn, shift_id, stamp, "purpose = 'offer'")
+            contacted = _contacted(conn, shift_id)
+            told = _queue(conn, notify(contacted), stamp)
+            _event(
+                conn,
+                shift_id,
+                at,
+                "unfilled",
+                detail={"contacted": contacted, "withdrawn": withdrawn, "coordinator_told": told},
             )
-            _event(conn, shift_id, at, "escalated", detail={"calls": len(targets)})
-            return len(targets)
+            return True
 
         return await self._write(write)
 
@@ -547,35 +648,37 @@ class SqliteStore:
     ) -> bool:
         """offering|escalated → filled by `caregiver_id`, atomically with: pending offers
         withdrawn, a confirmation to the winner and a "filled" text to every other caregiver
-        who was contacted and has not declined. False if the shift was not in progress."""
+        who was contacted (since the last reopening) and has not declined. False if the
+        shift was not in progress."""
 
         def write(conn: sqlite3.Connection) -> bool:
             stamp = iso(at)
             cur = conn.execute(
-                "UPDATE shifts SET state = 'filled', claimed_by = ?, claimed_at = ?,"
-                " updated_at = ? WHERE id = ? AND state IN ('offering', 'escalated')",
+                "UPDATE shifts SET state = 'filled', claimed_by = ?, claimed_at = ?, updated_at = ?"
+                " WHERE id = ? AND state IN ('offering', 'escalated')",
                 (caregiver_id, stamp, stamp, shift_id),
             )
             if cur.rowcount == 0:
                 return False
-            withdrawn = conn.execute(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ?"
-                " WHERE shift_id = ? AND purpose = 'offer' AND state = 'pending'",
-                (stamp, shift_id),
-            ).rowcount
+            withdrawn = _withdraw(conn, shift_id, stamp, "purpose = 'offer'")
+            reopened_at = conn.execute(
+                "SELECT max(ts) FROM events WHERE shift_id = ? AND kind = 'released'", (shift_id,)
+            ).fetchone()[0]
             others = conn.execute(
                 "SELECT DISTINCT ob.caregiver_id, c.phone FROM outbox ob"
                 " JOIN caregivers c ON c.id = ob.caregiver_id"
                 " JOIN offers o ON o.shift_id = ob.shift_id AND o.caregiver_id = ob.caregiver_id"
                 " WHERE ob.shift_id = ? AND ob.purpose = 'offer'"
-                " AND ob.state IN ('sending', 'sent')"
-                " AND ob.caregiver_id != ? AND o.declined_at IS NULL ORDER BY ob.caregiver_id",
-                (shift_id, caregiver_id),
+                " AND ob.state IN ('sending', 'sent') AND ob.created_at >= ?"
+                " AND ob.caregiver_id != ? AND o.declined_at IS NULL AND o.released_at IS NULL"
+                " ORDER BY ob.caregiver_id",
+                (shift_id, reopened_at or "", caregiver_id),
             ).fetchall()
             phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (caregiver_id,))
+            suffix = _generation_suffix(conn, shift_id)
             rows = [
                 (
-                    f"confirm:{shift_id}:{caregiver_id}",
+                    f"confirm:{shift_id}:{caregiver_id}{suffix}",
                     shift_id,
                     caregiver_id,
                     "sms",
@@ -586,7 +689,17 @@ class SqliteStore:
                     stamp,
                 )
             ] + [
-                (f"filled:{shift_id}:{cg}", shift_id, cg, "sms", "filled", ph, filled, stamp, stamp)
+                (
+                    f"filled:{shift_id}:{cg}{suffix}",
+                    shift_id,
+                    cg,
+                    "sms",
+                    "filled",
+                    ph,
+                    filled,
+                    stamp,
+                    stamp,
+                )
                 for cg, ph in others
             ]
             conn.executemany(_INSERT_OUTBOX, rows)
@@ -617,10 +730,8 @@ class SqliteStore:
             )
             if cur.rowcount == 0:
                 return False
-            conn.execute(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE shift_id = ?"
-                " AND caregiver_id = ? AND purpose = 'offer' AND state = 'pending'",
-                (stamp, shift_id, caregiver_id),
+            _withdraw(
+                conn, shift_id, stamp, "caregiver_id = ? AND purpose = 'offer'", (caregiver_id,)
             )
             _event(conn, shift_id, at, "declined", caregiver_id)
             if reply is not None:
@@ -629,27 +740,111 @@ class SqliteStore:
 
         return await self._write(write)
 
-    async def cancel_shift(self, shift_id: str, *, at: datetime) -> bool:
-        """Any open state → cancelled; every pending message for it is withdrawn."""
+    async def release(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        by: str,
+        reopen_at: datetime | None,
+        holder_reply: Callable[[str], NewMessage] | None,
+        notify: Callable[[int], Sequence[NewMessage]] | None = None,
+    ) -> str | None:
+        """filled → offering again (the plan restarts with its first wave due at
+        `reopen_at`), or → unfilled when `reopen_at` is None (too late to offer it again;
+        the messages `notify(contacted)` makes are queued, as on expiry).
+        The holder's offer is marked released (never offered this shift again), messages
+        still pending for them withdrawn, and `holder_reply(holder)` queued. `by` names who
+        released it, for the timeline. Returns the holder, None if the shift was not filled."""
+
+        def write(conn: sqlite3.Connection) -> str | None:
+            found = conn.execute(
+                "SELECT claimed_by FROM shifts WHERE id = ? AND state = 'filled'", (shift_id,)
+            ).fetchone()
+            if found is None:
+                return None
+            holder, stamp = found[0], iso(at)
+            if reopen_at is None:
+                conn.execute(
+                    "UPDATE shifts SET state = 'unfilled', claimed_by = NULL, claimed_at = NULL,"
+                    " updated_at = ? WHERE id = ?",
+                    (stamp, shift_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE shifts SET state = 'offering', claimed_by = NULL, claimed_at = NULL,"
+                    " next_step = 0, generation = generation + 1, escalate_at = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (iso(reopen_at), stamp, shift_id),
+                )
+            conn.execute(
+                "UPDATE offers SET released_at = ? WHERE shift_id = ? AND caregiver_id = ?",
+                (stamp, shift_id, holder),
+            )
+            _withdraw(conn, shift_id, stamp, "caregiver_id = ?", (holder,))
+            _event(
+                conn,
+                shift_id,
+                at,
+                "released",
+                holder,
+                detail={"by": by, "reopened": reopen_at is not None},
+            )
+            if holder_reply is not None:
+                _queue(conn, [holder_reply(holder)], stamp)
+            if reopen_at is None and notify is not None:
+                _queue(conn, notify(_contacted(conn, shift_id)), stamp)
+            return holder
+
+        return await self._write(write)
+
+    async def cancel_shift(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        holder_reply: Callable[[str], NewMessage] | None = None,
+    ) -> bool:
+        """Any state but cancelled or unfilled → cancelled; every pending message for it is
+        withdrawn, and if someone held it, `holder_reply(holder)` is queued for them."""
 
         def write(conn: sqlite3.Connection) -> bool:
             stamp = iso(at)
-            cur = conn.execute(
-                "UPDATE shifts SET state = 'cancelled', updated_at = ?"
-                " WHERE id = ? AND state IN ('open', 'offering', 'escalated')",
+            found = conn.execute(
+                "SELECT claimed_by FROM shifts WHERE id = ?"
+                " AND state IN ('open', 'offering', 'escalated', 'filled')",
+                (shift_id,),
+            ).fetchone()
+            if found is None:
+                return False
+            conn.execute(
+                "UPDATE shifts SET state = 'cancelled', updated_at = ? WHERE id = ?",
                 (stamp, shift_id),
             )
-            if cur.rowcount == 0:
-                return False
-            withdrawn = conn.execute(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ?"
-                " WHERE shift_id = ? AND state = 'pending'",
-                (stamp, shift_id),
-            ).rowcount
-            _event(conn, shift_id, at, "cancelled", detail={"withdrawn": withdrawn})
+            withdrawn = _withdraw(conn, shift_id, stamp, "1")
+            holder = found[0]
+            if holder is not None and holder_reply is not None:
+                _queue(conn, [holder_reply(holder)], stamp)
+            _event(
+                conn,
+                shift_id,
+                at,
+                "cancelled",
+                detail={"withdrawn": withdrawn, "holder_told": holder is not None},
+            )
             return True
 
         return await self._write(write)
+
+    async def overlapping_shift(
+        self, caregiver_id: str, start: datetime, end: datetime, *, exclude: str
+    ) -> str | None:
+        rows = self._read(
+            "SELECT id FROM shifts WHERE claimed_by = ? AND state = 'filled' AND id != ?"
+            " AND start_time < ? AND end_time > ? LIMIT 1",
+            (caregiver_id, exclude, iso(end), iso(start)),
+        )
+        return rows[0]["id"] if rows else None
 
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int:
         """Queue messages; those whose key is already queued are ignored. Returns how many
@@ -713,6 +908,65 @@ class SqliteStore:
 
         await self._write(write)
 
+    # ---- compliance --------------------------------------------------------------------
+
+    async def set_opted_out(
+        self, phone: str, *, keyword: str, at: datetime, reply: NewMessage | None
+    ) -> bool:
+        """Record that `phone` opted out of SMS (STOP…), in one transaction with the
+        withdrawal of every text still pending for that phone (but compliance answers) and
+        `reply`, the confirmation, which is queued only if the phone was not opted out
+        already. Returns True if it was not (a repeat keeps the first time and keyword)."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            changed = (
+                conn.execute(
+                    "INSERT OR IGNORE INTO opt_outs (phone, opted_out_at, keyword)"
+                    " VALUES (?, ?, ?)",
+                    (phone, stamp, keyword[:32]),
+                ).rowcount
+                == 1
+            )
+            withdrawn = conn.execute(
+                "UPDATE outbox SET state = 'cancelled', updated_at = ?, error = 'opted out'"
+                " WHERE state = 'pending' AND to_phone = ? AND channel = 'sms'"
+                " AND purpose NOT IN ('opt_out', 'opt_in', 'help')",  # compliance answers
+                (stamp, phone),
+            ).rowcount
+            if withdrawn:
+                log.info("optout.withdrawn", count=withdrawn)
+            if changed and reply is not None:
+                _queue(conn, [reply], stamp)
+            return changed
+
+        return await self._write(write)
+
+    async def set_opted_in(self, phone: str, *, at: datetime, reply: NewMessage | None) -> bool:
+        """Forget `phone`'s opt-out (START…), in one transaction with `reply`, the
+        confirmation, which is queued only if the phone was opted out. Returns True if it
+        was."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute("DELETE FROM opt_outs WHERE phone = ?", (phone,)).rowcount == 1
+            if changed and reply is not None:
+                _queue(conn, [reply], iso(at))
+            return changed
+
+        return await self._write(write)
+
+    async def is_opted_out(self, phone: str) -> bool:
+        return bool(self._read("SELECT 1 FROM opt_outs WHERE phone = ?", (phone,)))
+
+    async def held_shifts(self, caregiver_id: str, *, now: datetime) -> list[ShiftRow]:
+        """The filled shifts `caregiver_id` holds that start after `now`, soonest first."""
+        rows = self._read(
+            _SHIFT_SQL + " WHERE claimed_by = ? AND state = 'filled' AND start_time > ?"
+            " ORDER BY start_time, id",
+            (caregiver_id, iso(now)),
+        )
+        return [_shift_row(r) for r in rows]
+
     # ---- outbox ------------------------------------------------------------------------
 
     async def due_outbox(self, *, after_id: int, now: datetime, limit: int) -> list[OutboxRow]:
@@ -735,17 +989,33 @@ class SqliteStore:
         return parse_iso(rows[0]["t"]) if rows else None
 
     async def mark_sending(self, outbox_id: int, *, at: datetime) -> bool:
-        """pending → sending; False if the row is no longer pending (withdrawn)."""
-        return await self._write(
-            lambda conn: (
+        """pending → sending; False if the row is no longer pending (withdrawn), or if it is
+        a text to a phone that opted out: then, in the same transaction, it becomes
+        `suppressed` (error 'opted out') and is never handed to the provider. Compliance
+        answers (purposes opt_out, opt_in, help) still go; calls are never suppressed here
+        (whether an opted-out caregiver is called is decided when the call is queued)."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            stamp = iso(at)
+            suppressed = conn.execute(
+                "UPDATE outbox SET state = 'suppressed', error = 'opted out', updated_at = ?"
+                " WHERE id = ? AND state = 'pending' AND channel = 'sms'"
+                " AND purpose NOT IN ('opt_out', 'opt_in', 'help')"  # compliance answers
+                " AND EXISTS (SELECT 1 FROM opt_outs WHERE opt_outs.phone = outbox.to_phone)",
+                (stamp, outbox_id),
+            ).rowcount
+            if suppressed:
+                return False
+            return (
                 conn.execute(
                     "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
                     " WHERE id = ? AND state = 'pending'",
-                    (iso(at), outbox_id),
+                    (stamp, outbox_id),
                 ).rowcount
                 == 1
             )
-        )
+
+        return await self._write(write)
 
     async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None:
         await self._set_outbox(
@@ -897,11 +1167,12 @@ class SqliteStore:
 _CAREGIVER_SQL = "SELECT id, name, role, phone, tags FROM caregivers"
 _SHIFT_SQL = (
     "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
-    " claimed_at, fanout_started_at, escalate_at FROM shifts"
+    " claimed_at, fanout_started_at, escalate_at, location, expires_at, next_step, generation,"
+    " plan FROM shifts"
 )
 _OFFER_SQL = (
-    "SELECT o.shift_id, o.caregiver_id, o.code, o.declined_at, s.state FROM offers o"
-    " JOIN shifts s ON s.id = o.shift_id"
+    "SELECT o.shift_id, o.caregiver_id, o.code, o.declined_at, s.state, o.released_at"
+    " FROM offers o JOIN shifts s ON s.id = o.shift_id"
 )
 _INSERT_OUTBOX = (
     "INSERT OR IGNORE INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone,"
@@ -965,11 +1236,16 @@ def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
         claimed_at=parse_iso(r[7]),
         fanout_started_at=parse_iso(r[8]),
         escalate_at=parse_iso(r[9]),
+        location=r[10],
+        expires_at=parse_iso(r[11]),
+        next_step=r[12],
+        generation=r[13],
+        plan=r[14],
     )
 
 
 def _offer_row(r: sqlite3.Row) -> OfferRow:
-    return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]))
+    return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]), parse_iso(r[5]))
 
 
 def _next_code(last: int, in_use: set[int]) -> int:
@@ -997,13 +1273,59 @@ def _event(
     )
 
 
+def _busy(
+    conn: sqlite3.Connection, shift_id: str, start: str, end: str, buffer: timedelta
+) -> set[str]:
+    """Caregivers holding another shift within `buffer` of [start, end) (stored ISO text)."""
+    return {
+        cg
+        for (cg,) in conn.execute(
+            "SELECT claimed_by FROM shifts WHERE state = 'filled' AND id != ?"
+            " AND start_time < ? AND end_time > ?",
+            (shift_id, iso(_dt(end) + buffer), iso(_dt(start) - buffer)),
+        )
+    }
+
+
+def _contacted(conn: sqlite3.Connection, shift_id: str) -> int:
+    """How many caregivers were offered the shift (an offer message not withdrawn)."""
+    return conn.execute(
+        "SELECT count(DISTINCT caregiver_id) FROM outbox WHERE shift_id = ?"
+        " AND purpose = 'offer' AND state != 'cancelled'",
+        (shift_id,),
+    ).fetchone()[0]
+
+
+def _withdraw(
+    conn: sqlite3.Connection, shift_id: str, stamp: str, where: str, params: tuple[Any, ...] = ()
+) -> int:
+    """Cancel the shift's pending outbox rows matching `where`; returns how many."""
+    return conn.execute(
+        "UPDATE outbox SET state = 'cancelled', updated_at = ?"
+        f" WHERE shift_id = ? AND state = 'pending' AND {where}",
+        (stamp, shift_id, *params),
+    ).rowcount
+
+
+def _generation_suffix(conn: sqlite3.Connection, shift_id: str) -> str:
+    """Keys of messages about a reopened shift carry its generation, so a second claim
+    confirms and tells "filled" again."""
+    (generation,) = conn.execute(
+        "SELECT generation FROM shifts WHERE id = ?", (shift_id,)
+    ).fetchone()
+    return f":g{generation}" if generation else ""
+
+
 def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str | None) -> int:
     before = conn.total_changes
     for m in messages:
-        phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (m.caregiver_id,))
-        found = phone.fetchone()
-        if found is None:
-            raise StoreError(f"no caregiver {m.caregiver_id!r} to send to")
+        to = m.to
+        if to is None:
+            phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (m.caregiver_id,))
+            found = phone.fetchone()
+            if found is None:
+                raise StoreError(f"no caregiver {m.caregiver_id!r} to send to")
+            to = found[0]
         conn.execute(
             _INSERT_OUTBOX,
             (
@@ -1012,7 +1334,7 @@ def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str 
                 m.caregiver_id,
                 m.channel,
                 m.purpose,
-                found[0],
+                to,
                 m.body,
                 stamp,
                 stamp,
@@ -1058,14 +1380,15 @@ def _upsert_caregivers(
 def _insert_shift(conn: sqlite3.Connection, shift: Shift, at: datetime) -> None:
     stamp = iso(at)
     conn.execute(
-        "INSERT INTO shifts (id, organization_id, role_required, start_time, end_time, state,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)",
+        "INSERT INTO shifts (id, organization_id, role_required, start_time, end_time, location,"
+        " state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
         (
             shift.id,
             shift.organization_id,
             shift.role_required,
             iso(shift.start_time),
             iso(shift.end_time),
+            shift.location,
             stamp,
             stamp,
         ),
@@ -1080,24 +1403,25 @@ def _upsert_shifts(conn: sqlite3.Connection, shifts: Sequence[Shift], at: dateti
             shift.role_required,
             iso(shift.start_time),
             iso(shift.end_time),
+            shift.location,
         )
         old = conn.execute(
-            "SELECT organization_id, role_required, start_time, end_time, state FROM shifts"
-            " WHERE id = ?",
+            "SELECT organization_id, role_required, start_time, end_time, location, state"
+            " FROM shifts WHERE id = ?",
             (shift.id,),
         ).fetchone()
         if old is None:
             _insert_shift(conn, shift, at)
             _event(conn, shift.id, at, "created")
             counts.created += 1
-        elif tuple(old[:4]) == fields:
+        elif tuple(old[:5]) == fields:
             counts.unchanged += 1
-        elif old[4] != ShiftState.OPEN:
-            counts.skipped.append({"id": shift.id, "reason": f"shift is {old[4]}; not changed"})
+        elif old[5] != ShiftState.OPEN:
+            counts.skipped.append({"id": shift.id, "reason": f"shift is {old[5]}; not changed"})
         else:
             conn.execute(
                 "UPDATE shifts SET organization_id = ?, role_required = ?, start_time = ?,"
-                " end_time = ?, updated_at = ? WHERE id = ?",
+                " end_time = ?, location = ?, updated_at = ? WHERE id = ?",
                 (*fields, iso(at), shift.id),
             )
             _event(conn, shift.id, at, "updated")

@@ -1,0 +1,191 @@
+"""The HTTP load generator: a separate Trio process posting Twilio-signed SMS webhooks over
+keep-alive HTTP/1.1 connections on 127.0.0.1, to shiftd or to a ceiling server alike.
+
+`python -m bench.httpgen SPEC` prints one JSON object with what it measured. SPEC:
+
+- `host`: where to connect (loopback only); each run says its `port`;
+- `request`: `{"path": "/webhooks/twilio/sms", "public_url": "https://…", "token": "…",
+  "body": "NO", "to": "+1555…"}`: request i of a run is a form POST to `path` from phone
+  `first + i` with MessageSid `SM<tag><i>` (unique in the whole run), signed as Twilio signs
+  it (`X-Twilio-Signature` over `public_url` + `path` + the sorted parameters);
+- `warm_path`: a GET every connection makes once before the clock starts (default
+  `/health`);
+- `runs`: `[{"port": 8080, "connections": 8, "seconds": 5.0, "first": 0, "count": 20000,
+  "tag": "a"}, …]`, one after the other (other keys are passed through to the result). Each run opens its connections and warms them up, then for `seconds`
+  every connection sends its next request when the previous one is answered (closed loop,
+  one request in flight per connection, not pipelined). A run also ends when its `count`
+  requests are used up (`exhausted`: the figures are then valid, only shorter).
+
+Requests are built and signed before the clock starts, so the client spends its time on the
+wire. Latency is from sending a request (or, when the server closed the connection after
+its previous answer, from reconnecting) to reading the whole answer. Hypercorn closes a
+keep-alive connection after 1,000 requests (`Connection: close`); the client reconnects, as
+a real client would, and counts the reconnections.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
+
+import trio
+
+from shiftd.http.signature import compute_signature
+
+from .stats import latency_ms, phone_of, raise_fd_limit
+
+
+class _Conn:
+    """One HTTP/1.1 connection: send a request, read one answer (Content-Length bodies)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.stream: trio.SocketStream | None = None
+        self.buffer = bytearray()
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        self.stream = await trio.open_tcp_stream(self.host, self.port)
+        self.buffer.clear()
+
+    async def close(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+            self.stream = None
+
+    async def call(self, request: bytes) -> int:
+        """Send `request`, read its answer; the status code. Reconnects first if the server
+        closed the connection after the previous answer."""
+        if self.stream is None:
+            await self.connect()
+            self.reconnects += 1
+        assert self.stream is not None
+        await self.stream.send_all(request)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            await self._more()
+        head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        length, close = 0, False
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+            elif name == "transfer-encoding":
+                raise ConnectionError("chunked answers are not supported here")
+        total = end + 4 + length
+        while len(self.buffer) < total:
+            await self._more()
+        del self.buffer[:total]
+        if close:
+            await self.close()
+        return status
+
+    async def _more(self) -> None:
+        assert self.stream is not None
+        chunk = await self.stream.receive_some(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-answer")
+        self.buffer += chunk
+
+
+def _request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def build_requests(spec: dict[str, Any], run: dict[str, Any]) -> list[bytes]:
+    req = spec["request"]
+    host = f"{spec['host']}:{run['port']}"
+    url = req["public_url"].rstrip("/") + req["path"]
+    out = []
+    for i in range(run["count"]):
+        form = {
+            "MessageSid": f"SM{run['tag']}{i:010d}",
+            "From": phone_of(run["first"] + i),
+            "To": req["to"],
+            "Body": req["body"],
+        }
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": compute_signature(req["token"], url, form),
+        }
+        out.append(_request(host, req["path"], urlencode(form).encode(), headers))
+    return out
+
+
+async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    requests = build_requests(spec, run)
+    n_conn = run["connections"]
+    conns = [_Conn(spec["host"], run["port"]) for _ in range(n_conn)]
+    warm = (
+        f"GET {spec.get('warm_path', '/health')} HTTP/1.1\r\n"
+        f"Host: {spec['host']}:{run['port']}\r\n\r\n"
+    ).encode()
+    warm_status: Counter[int] = Counter()
+
+    async def warm_up(conn: _Conn) -> None:
+        await conn.connect()
+        warm_status[await conn.call(warm)] += 1
+
+    async with trio.open_nursery() as nursery:
+        for conn in conns:
+            nursery.start_soon(warm_up, conn)
+    for conn in conns:
+        conn.reconnects = 0
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    next_index = iter(range(len(requests)))
+    exhausted = False
+    first_send = last_answer = time.perf_counter()
+    deadline = first_send + run["seconds"]
+
+    async def closed_loop(conn: _Conn) -> None:
+        nonlocal last_answer, exhausted
+        while time.perf_counter() < deadline:
+            i = next(next_index, None)
+            if i is None:
+                exhausted = True
+                return
+            sent = time.perf_counter()
+            statuses[await conn.call(requests[i])] += 1
+            last_answer = time.perf_counter()
+            latencies.append(last_answer - sent)
+
+    first_send = time.perf_counter()
+    deadline = first_send + run["seconds"]
+    async with trio.open_nursery() as nursery:
+        for conn in conns:
+            nursery.start_soon(closed_loop, conn)
+    reconnects = sum(conn.reconnects for conn in conns)
+    for conn in conns:
+        await conn.close()
+    elapsed = last_answer - first_send
+    return {
+        **{k: v for k, v in run.items() if k not in ("count", "seconds")},
+        "requests": len(latencies),
+        "seconds": round(elapsed, 4),
+        "per_s": round(len(latencies) / elapsed, 1) if elapsed > 0 else None,
+        "latency": latency_ms(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "warm_up_statuses": {str(k): v for k, v in sorted(warm_status.items())},
+        "reconnects": reconnects,
+        "exhausted": exhausted,
+    }
+
+
+async def main(spec: dict[str, Any]) -> dict[str, Any]:
+    raise_fd_limit()
+    return {"runs": [await one_run(spec, run) for run in spec["runs"]]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(trio.run(main, json.loads(sys.argv[1]))))

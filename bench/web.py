@@ -1,0 +1,269 @@
+"""HTTP: shiftd's inbound SMS webhook over keep-alive connections, and the ceiling of the
+server library it runs on, measured in the same run with the same client (`bench.httpgen`).
+
+- `http_ceiling` (a ceiling): hypercorn's trio worker, configured as shiftd configures it
+  (`shiftd.http.server`), on 127.0.0.1, serving the very same signed form POSTs to
+  1. a bare ASGI app that reads the body and answers a constant TwiML document;
+  2. a minimal FastAPI app with one route doing the same;
+  3. shiftd's own app (`create_app`: its middleware, error handlers, signature check, form
+     parsing, the webhook's log line and metrics) over an engine whose `inbound` answers at
+     once: what shiftd's HTTP layer costs without the engine.
+- `http_inbound` (shiftd): the real `Engine` and `HttpServer` (the daemon's path: settings
+  read from the configuration, signatures checked with a test auth token), caregivers each
+  holding one open offer (bulk-seeded), each message a signed decline ("NO") with a unique
+  MessageSid: the actor records the decline and queues a reply, the inbound message is
+  logged, all committed before the webhook answers; the sender then sends the replies.
+
+Every figure is for `http_seconds` of closed-loop load (one request in flight per
+connection) on each of `http_connections` connections.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio.testing
+from fastapi import FastAPI, Request, Response
+from hypercorn.config import Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
+
+from shiftd.config import HttpConfig
+from shiftd.http.server import HttpServer, _hypercorn_config, _without_lifespan, bind
+from shiftd.http.settings import HttpSettings
+from shiftd.http.webhooks import PREFIX
+from shiftd.inbound import InboundResult
+from shiftd.metrics import Metrics
+from shiftd.models import Outcome
+
+from .common import InstantProvider, Size, bench_config, run_loadgen, running_engine, workdir
+from .scenarios import TimedStore
+from .seed import seed
+from .stats import raise_fd_limit
+
+TWILIO_TOKEN = "bench-twilio-auth-token"
+PUBLIC_URL = "https://shifts.example.org"
+SMS_PATH = f"{PREFIX}/sms"
+OUR_NUMBER = "+15550100001"
+TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+#: Requests signed in advance for each run: `http_seconds` at this rate. A run that uses them
+#: all ends early and says so (`exhausted`).
+MAX_RATE = 5_000
+_GUARD = 600.0
+
+ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+# ---- the load generator ----------------------------------------------------------------------
+
+
+def _spec(targets: dict[str, int], size: Size) -> dict[str, Any]:
+    """Load on each target (name → port), for each of `size.http_connection_counts` in turn;
+    each run with its own caregivers (from 0 on) and MessageSids."""
+    pool = int(size.http_seconds * MAX_RATE)
+    runs = []
+    for name, port in targets.items():
+        for k, n in enumerate(size.http_connection_counts):
+            runs.append(
+                {"target": name, "port": port, "connections": n, "seconds": size.http_seconds}
+                | {"first": k * pool, "count": pool, "tag": f"{name}{n}x"}
+            )
+    return {
+        "host": "127.0.0.1",
+        "request": {
+            "path": SMS_PATH,
+            "public_url": PUBLIC_URL,
+            "token": TWILIO_TOKEN,
+            "body": "NO",
+            "to": OUR_NUMBER,
+        },
+        "warm_path": "/health",
+        "runs": runs,
+    }
+
+
+async def _drive(targets: dict[str, int], size: Size) -> dict[str, dict[str, Any]]:
+    """One load generator process for every target; results by target, then `c<connections>`."""
+    result = await run_loadgen(_spec(targets, size), module="bench.httpgen")
+    out: dict[str, dict[str, Any]] = {name: {} for name in targets}
+    for run in result["runs"]:
+        out[run["target"]][f"c{run['connections']}"] = run
+    return out
+
+
+# ---- the ceiling ------------------------------------------------------------------------------
+
+
+async def _bare_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Read the request's body, answer the constant empty TwiML document."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        more = message.get("more_body", False)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/xml; charset=utf-8"),
+                (b"content-length", str(len(TWIML)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": TWIML})
+
+
+def _minimal_fastapi() -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post(SMS_PATH)
+    async def sms(request: Request) -> Response:
+        await request.body()
+        return Response(TWIML, media_type="text/xml")
+
+    return app
+
+
+class _InstantEngine:
+    """What shiftd's app needs of an engine, answering every inbound message at once."""
+
+    def __init__(self) -> None:
+        self.metrics = Metrics(process=False)
+
+    async def inbound(self, *args: Any, **kwargs: Any) -> InboundResult:
+        return InboundResult(Outcome.DECLINED, "sh-0000001", "cg-0000001")
+
+
+def _listener() -> socket.socket:
+    return bind("127.0.0.1:0", backlog=1024)
+
+
+async def _serve_asgi(app: Any, sock: socket.socket, *, task_status: Any) -> None:
+    """`app` on `sock` exactly as `HttpServer.run` serves shiftd's app."""
+    sock.setblocking(False)
+    hc = _hypercorn_config(HttpSettings(), 10.0)
+    await worker_serve(
+        wrap_app(_without_lifespan(app), hc.wsgi_max_body_size, "asgi"),
+        hc,
+        sockets=Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[]),
+        task_status=task_status,
+    )
+
+
+async def http_ceiling(size: Size) -> dict[str, Any]:
+    """Hypercorn's trio worker on a trivial route, FastAPI on one, and shiftd's app over an
+    engine that answers at once, each on its own port (one measured at a time, the others
+    idle): the same signed POSTs, the same client, as `http_inbound`."""
+    raise_fd_limit()
+    settings = HttpSettings(twilio_tokens=(TWILIO_TOKEN,), public_url=PUBLIC_URL)
+    socks = {name: _listener() for name in ("bare_asgi", "fastapi", "webhook_stack")}
+    stack = HttpServer(
+        _InstantEngine(),  # type: ignore[arg-type]
+        HttpConfig(),
+        settings=settings,
+        sockets=[socks["webhook_stack"]],
+    )
+    targets = {name: sock.getsockname()[1] for name, sock in socks.items()}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(_serve_asgi, _bare_asgi, socks["bare_asgi"]))
+        await nursery.start(partial(_serve_asgi, _minimal_fastapi(), socks["fastapi"]))
+        await nursery.start(stack.run)
+        stack.set_ready()
+        result = await _drive(targets, size)
+        stack.shutdown()
+        nursery.cancel_scope.cancel()
+    for sock in socks.values():
+        sock.close()
+    return result
+
+
+# ---- shiftd -----------------------------------------------------------------------------------
+
+
+def _outcomes(db: Path, tag: str) -> dict[str, int]:
+    """What the store durably logged for the run `tag` (its MessageSids), by outcome."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT outcome, count(*) FROM inbound WHERE provider_id LIKE ? GROUP BY outcome",
+            (f"SM{tag}%",),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {outcome: n for outcome, n in rows}
+
+
+async def http_inbound(size: Size) -> dict[str, Any]:
+    """Signed SMS declines to the real daemon's HTTP listener (see the module docstring):
+    durable messages/s and latency on each of `http_connections` keep-alive connections."""
+    raise_fd_limit()
+    per_shift = 40
+    pool = int(size.http_seconds * MAX_RATE)
+    wanted = pool * len(size.http_connection_counts)
+    shifts = (wanted + per_shift - 1) // per_shift
+    with workdir("http") as d:
+        (d / "state").mkdir()
+        token = d / "twilio-token"
+        token.write_text(TWILIO_TOKEN + "\n")
+        config = bench_config(
+            d / "state",
+            http={
+                "listen": "127.0.0.1:0",
+                "public_url": PUBLIC_URL,
+                "twilio_auth_token_file": token,
+            },
+        )
+        db = d / "state" / "shiftd.sqlite3"
+        seeded = await seed(db, shifts=shifts, offers_per_shift=per_shift, stride=per_shift)
+        provider = InstantProvider()
+        store = TimedStore(db)
+        async with running_engine(config, provider, store=store) as (engine, _):
+            assert config.http is not None
+            sock = _listener()
+            server = HttpServer(engine, config.http, sockets=[sock])
+            async with trio.open_nursery() as front:
+                await front.start(server.run)
+                server.set_ready()
+                await trio.testing.wait_all_tasks_blocked()
+                commits_before = len(store.batches)
+                sent_before = provider.count
+                cpu = time.process_time()
+                runs = (await _drive({"c": sock.getsockname()[1]}, size))["c"]
+                cpu = time.process_time() - cpu
+                replies_during = provider.count - sent_before
+                server.shutdown()
+            batches = store.batches[commits_before:]
+            requests = sum(run["requests"] for run in runs.values())
+            provider.expect = sent_before + requests
+            if provider.count >= provider.expect:
+                provider.done.set()
+            drain_started = time.perf_counter()
+            with trio.move_on_after(_GUARD):
+                await provider.done.wait()
+            drained = time.perf_counter() - drain_started
+            for run in runs.values():
+                run["stored_outcomes"] = _outcomes(db, run["tag"])
+            return {
+                "seeded": {"shifts": seeded.shifts, "caregivers": seeded.caregivers},
+                **runs,
+                "server_cpu_us_per_message": round(cpu / requests * 1e6, 1) if requests else None,
+                "replies_sent_during_run": replies_during,
+                "replies_drained_after_s": round(drained, 3),
+                "commits_during_run": len(batches),
+                "mean_batch": round(sum(batches) / len(batches), 2) if batches else None,
+            }

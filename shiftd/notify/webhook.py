@@ -1,0 +1,90 @@
+"""Coordinator webhooks: outbox rows on the `webhook` channel, POSTed as JSON.
+
+The outbox gives webhooks what it gives texts: a row per notification with a unique key
+(never two), retries with backoff for failures known not to have been taken (connection
+refused, HTTP 429 or 5xx), and at-most-once for the rest. The wrapper hands every other
+channel to the SMS/voice notifier it wraps, rate limits included.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import __version__
+from ..logs import get_logger
+from ..models import Channel
+from .base import (
+    Notifier,
+    Outgoing,
+    PermanentSendError,
+    SendOutcomeUnknown,
+    Throttled,
+    TransientSendError,
+)
+
+log = get_logger(__name__)
+
+
+class WebhookNotifier:
+    """Sends `webhook` rows itself and everything else through `inner`."""
+
+    def __init__(
+        self,
+        inner: Notifier,
+        *,
+        timeout: timedelta = timedelta(seconds=10),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._inner = inner
+        seconds = timeout.total_seconds()
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(seconds, connect=min(seconds, 5.0)),
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": f"shiftd/{__version__}", "Content-Type": "application/json"},
+        )
+
+    async def send(self, message: Outgoing) -> str | None:
+        """POST a webhook row's body to its URL; other rows go to the wrapped notifier.
+
+        Raises TransientSendError (not connected, 429, 5xx), PermanentSendError (another
+        4xx or 3xx) or SendOutcomeUnknown (sent, but no answer in time).
+        """
+        if message.channel is not Channel.WEBHOOK:
+            return await self._inner.send(message)
+        host = urlsplit(message.to).netloc  # never the path: it may hold a token
+        try:
+            response = await self._client.post(
+                message.to,
+                content=message.body.encode(),
+                headers={"X-Shiftd-Delivery": str(message.outbox_id)},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientSendError(f"webhook {host}: not connected ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise SendOutcomeUnknown(f"webhook {host}: {type(exc).__name__}") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise TransientSendError(f"webhook {host}: HTTP {status}")
+        if not 200 <= status < 300:
+            raise PermanentSendError(f"webhook {host}: HTTP {status}")
+        log.info("webhook.delivered", host=host, shift_id=message.shift_id, status=status)
+        return None
+
+    async def acquire(self, message: Outgoing) -> str | None:
+        if message.channel is not Channel.WEBHOOK and isinstance(self._inner, Throttled):
+            return await self._inner.acquire(message)
+        return None
+
+    def release(self, message: Outgoing) -> None:
+        if message.channel is not Channel.WEBHOOK and isinstance(self._inner, Throttled):
+            self._inner.release(message)
+
+    async def aclose(self) -> None:
+        try:
+            await self._client.aclose()
+        finally:
+            await self._inner.aclose()
