@@ -52,9 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def run_one(
-    name: str, size: Size, log_path: Path, profile: Path | None = None
-) -> dict[str, Any]:
+def run_one(name: str, size: Size, log_path: Path, profile: Path | None = None) -> dict[str, Any]:
     """Run one scenario in this process (its own trio.run); under cProfile if `profile`
     (the statistics go to `<profile>.<name>`: `python -m pstats` reads them). The profile
     counts CPU time, not wall time: waiting (for the load generator, or for a CPU that other

@@ -20,7 +20,8 @@ Requests are built and signed before the clock starts, so the client spends its 
 wire. Latency is from sending a request (or, when the server closed the connection after
 its previous answer, from reconnecting) to reading the whole answer. Hypercorn closes a
 keep-alive connection after 1,000 requests (`Connection: close`); the client reconnects, as
-a real client would, and counts the reconnections.
+a real client would, and counts the reconnections. `client_cpu_share` is the CPU this
+process used over the run's wall time: near 1, the client was the bottleneck.
 """
 
 from __future__ import annotations
@@ -160,11 +161,13 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             last_answer = time.perf_counter()
             latencies.append(last_answer - sent)
 
+    cpu = time.process_time()
     first_send = time.perf_counter()
     deadline = first_send + run["seconds"]
     async with trio.open_nursery() as nursery:
         for conn in conns:
             nursery.start_soon(closed_loop, conn)
+    cpu = time.process_time() - cpu
     reconnects = sum(conn.reconnects for conn in conns)
     for conn in conns:
         await conn.close()
@@ -179,6 +182,8 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "warm_up_statuses": {str(k): v for k, v in sorted(warm_status.items())},
         "reconnects": reconnects,
         "exhausted": exhausted,
+        # Near 1: the client, not the server, was the bottleneck.
+        "client_cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else None,
     }
 
 

@@ -161,15 +161,20 @@ class ShiftActor:
         ctx: ActorContext,
         inbox: trio.MemoryReceiveChannel[Message],
         retire: Callable[[], None],
+        loaded: ShiftRow | None = None,
     ) -> None:
+        """`loaded` is the shift as just read from the store (recovery reads them all at
+        once); without it the actor reads its shift when it starts."""
         self.shift_id = shift_id
         self.current: Message | None = None
         self._ctx = ctx
         self._inbox = inbox
         self._retire = retire
-        self._shift: ShiftRow | None = None
+        self._shift: ShiftRow | None = loaded
         self._org: Organization | None = None
-        self._offered: set[str] = set()
+        # Who was offered the shift, and who gave it back: read when first needed (most
+        # actors sleep until their next wave and never need them).
+        self._offered: set[str] | None = None
         self._released: set[str] = set()
         self._log = log.bind(shift_id=shift_id)
 
@@ -197,16 +202,19 @@ class ShiftActor:
         return self._shift is None or self._shift.state.closed
 
     async def _load(self) -> None:
-        store = self._ctx.store
-        self._shift = shift = await store.shift(self.shift_id)
+        shift = self._shift
         if shift is None:
-            return
-        self._org = self._ctx.organizations.get(shift.organization_id)
-        offers = await store.offers_for_shift(self.shift_id)
-        self._offered = {o.caregiver_id for o in offers}
-        self._released = {o.caregiver_id for o in offers if o.released_at is not None}
-        if shift.state.in_progress:
-            self._log.debug("actor.loaded", state=shift.state, offered=len(self._offered))
+            self._shift = shift = await self._ctx.store.shift(self.shift_id)
+        if shift is not None:
+            self._org = self._ctx.organizations.get(shift.organization_id)
+
+    async def _offers(self) -> set[str]:
+        """The caregivers offered this shift (read once, then kept up to date)."""
+        if self._offered is None:
+            offers = await self._ctx.store.offers_for_shift(self.shift_id)
+            self._offered = {o.caregiver_id for o in offers}
+            self._released = {o.caregiver_id for o in offers if o.released_at is not None}
+        return self._offered
 
     async def _reload(self) -> ShiftRow:
         self._shift = await self._ctx.store.shift(self.shift_id)
@@ -281,7 +289,7 @@ class ShiftActor:
         org = self._org = self._ctx.organizations.get(shift.organization_id)
         if shift.state is not ShiftState.OPEN:
             return FanoutResult(
-                _FANOUT_STATUS[shift.state], len(self._offered), iso(shift.escalate_at)
+                _FANOUT_STATUS[shift.state], len(await self._offers()), iso(shift.escalate_at)
             )
         ctx = self._ctx
         now = ctx.clock.now()
@@ -302,16 +310,15 @@ class ShiftActor:
         await self._run_due_waves()
         shift = self._shift
         assert shift is not None
-        self._log.info(
-            "fanout.started", offered=len(self._offered), next_wave_at=iso(shift.escalate_at)
-        )
+        offered = len(await self._offers())
+        self._log.info("fanout.started", offered=offered, next_wave_at=iso(shift.escalate_at))
         ctx.events.publish(
             "fanout_started",
             shift_id=self.shift_id,
-            offered=len(self._offered),
+            offered=offered,
             escalate_at=iso(shift.escalate_at),
         )
-        return FanoutResult(FanoutStatus.STARTED, len(self._offered), iso(shift.escalate_at))
+        return FanoutResult(FanoutStatus.STARTED, offered, iso(shift.escalate_at))
 
     async def _run_due_waves(self) -> None:
         """Run every wave that is due (in order), unless quiet hours hold the next one back."""
@@ -357,7 +364,8 @@ class ShiftActor:
             await self._reload()
             if result is None:
                 return
-            self._offered.update(result.offered)
+            if self._offered is not None:
+                self._offered.update(result.offered)
             ctx.wake_sender()
             self._log.info("wave.ran", step=step, channel=wave.channel, contacted=result.contacted)
             if wave.channel is Channel.VOICE and result.contacted:
@@ -455,7 +463,7 @@ class ShiftActor:
                     Outcome.NOT_ELIGIBLE,
                     await self._reply(cg, Purpose.NOT_ELIGIBLE, text, per=reason),
                 )
-            if cg in self._offered:
+            if cg in await self._offers():
                 return await self._decline(shift, cg, bound)
             return AnswerResult(Outcome.NO_OPEN_OFFER, None)
         if shift.state is ShiftState.FILLED:
@@ -468,7 +476,8 @@ class ShiftActor:
                 text = await self._reply(cg, Purpose.ALREADY_FILLED, text)
             bound.info("claim.too_late")
             return AnswerResult(Outcome.ALREADY_FILLED, text)
-        if shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED) and cg in self._offered:
+        closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
+        if closed and cg in await self._offers():
             text = messages.no_longer_available(shift)
             return AnswerResult(
                 Outcome.NO_OPEN_OFFER, await self._reply(cg, Purpose.CANCELLED, text)
@@ -478,7 +487,7 @@ class ShiftActor:
     async def _ineligible(self, shift: ShiftRow, cg: str) -> str | None:
         """Why `cg` may not take the shift (not offered it, no longer has the role, holds an
         overlapping shift, travel buffer included), or None if they may."""
-        if cg not in self._offered or cg in self._released:
+        if cg not in await self._offers() or cg in self._released:
             return "not_offered"
         store, org = self._ctx.store, self._org
         assert org is not None
@@ -576,6 +585,7 @@ class ShiftActor:
             notify=lambda n: self._tell_coordinator(shift, n),
         )
         assert holder is not None, "the actor is the only writer of its shift's state"
+        await self._offers()
         self._released.add(holder)
         await self._reload()
         ctx.wake_sender()

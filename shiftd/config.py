@@ -506,7 +506,7 @@ class OrganizationConfig(_Section):
     """Agency name at the start of every text (default: ``agency_name``)."""
     timezone: str | None = None
     """Local time zone for texts and quiet hours (default: ``timezone``)."""
-    policy: tuple[StepConfig, ...] | None = Field(default=None, min_length=1, max_length=20)
+    policy: tuple[StepConfig, ...] | None = Field(default=None, max_length=20)
     """The escalation policy (default: SMS to all at 0s, calls at ``escalation.delay``)."""
     offer_lead_time: Duration = timedelta(0)
     """Offers close this long before the shift starts; an unclaimed shift is then unfilled."""
@@ -633,6 +633,8 @@ def _policy_problems(config: Config) -> list[tuple[_Loc, str]]:
     problems: list[tuple[_Loc, str]] = []
     declared = set(config.caregiver_tags)
     for org_id, org in config.organizations.items():
+        if org.policy is not None and not org.policy:
+            problems.append((("organizations", org_id, "policy"), "a policy needs a step"))
         previous = timedelta(0)
         for index, step in enumerate(org.policy or ()):
             loc: _Loc = ("organizations", org_id, "policy", index)

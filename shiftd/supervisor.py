@@ -19,6 +19,7 @@ import trio
 
 from .actor import ActorContext, ActorUnavailable, Message, Reply, ShiftActor
 from .logs import get_logger
+from .store.base import ShiftRow
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -94,7 +95,7 @@ class Supervisor:
                     shifts = await self._ctx.store.shifts_in_progress()
                     recovered = len(shifts)
                     for shift in shifts:
-                        self._spawn(shift.id)
+                        self._spawn(shift.id, shift)
                     del shifts
                     # An actor loads its shift in its first step, without yielding, then waits
                     # on its inbox. Trio runs a scheduling round in either order, so after two
@@ -139,20 +140,22 @@ class Supervisor:
                 if self._actors.get(shift_id) is handle:
                     del self._actors[shift_id]
 
-    def _spawn(self, shift_id: str) -> _Handle:
+    def _spawn(self, shift_id: str, loaded: ShiftRow | None = None) -> _Handle:
         if self._nursery is None:
             raise ActorUnavailable("supervisor is not running")
         send, receive = trio.open_memory_channel[Message](self._inbox_size)
         handle = _Handle(send, receive, trio.CancelScope())
         self._actors[shift_id] = handle
-        self._nursery.start_soon(self._supervise, shift_id, handle, name=f"shift:{shift_id}")
+        self._nursery.start_soon(
+            self._supervise, shift_id, handle, loaded, name=f"shift:{shift_id}"
+        )
         return handle
 
     def _retire(self, shift_id: str, handle: _Handle) -> None:
         if self._actors.get(shift_id) is handle:
             del self._actors[shift_id]
 
-    async def _supervise(self, shift_id: str, handle: _Handle) -> None:
+    async def _supervise(self, shift_id: str, handle: _Handle, loaded: ShiftRow | None) -> None:
         # Made on the first crash: an empty deque is 760 bytes, most actors never crash.
         failures: deque[float] | None = None
         reason = "shiftd is stopping"
@@ -160,8 +163,13 @@ class Supervisor:
             with handle.scope:
                 while True:
                     actor = ShiftActor(
-                        shift_id, self._ctx, handle.receive, lambda: self._retire(shift_id, handle)
+                        shift_id,
+                        self._ctx,
+                        handle.receive,
+                        lambda: self._retire(shift_id, handle),
+                        loaded,
                     )
+                    loaded = None  # a restarted actor reads its shift afresh
                     crashed = False
                     try:
                         await actor.run()

@@ -189,7 +189,10 @@ async def test_supervisor_gives_up_after_max_restarts_but_the_engine_keeps_runni
 async def test_actor_that_cannot_even_load_answers_queued_requests_instead_of_hanging(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
-    inject_fault(monkeypatch, harness, "offers_for_shift", "shift-1", times=None)
+    def broken(org_id: str) -> None:
+        raise Boom("injected fault while loading")
+
+    monkeypatch.setattr(harness.engine.organizations, "get", broken)
 
     with trio.fail_after(60), pytest.raises(ActorUnavailable, match="shift-1"):
         await harness.engine.fanout("shift-1")

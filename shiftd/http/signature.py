@@ -12,6 +12,7 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,32 +23,37 @@ __all__ = ["compute_signature", "valid_signature"]
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def _payload(url: str, params: Mapping[str, str] | Iterable[tuple[str, str]]) -> bytes:
+def _signed_params(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """What follows the URL in the signed text: every `key + value`, sorted."""
     items = params.items() if isinstance(params, Mapping) else params
     # Twilio sorts by key, then (for a repeated key) by value.
     pairs = sorted((str(k), str(v)) for k, v in items)
-    return (url + "".join(k + v for k, v in pairs)).encode("utf-8")
+    return "".join(k + v for k, v in pairs)
+
+
+def _sign(auth_token: str, text: str) -> bytes:
+    digest = hmac.new(auth_token.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest)
 
 
 def compute_signature(
     auth_token: str, url: str, params: Mapping[str, str] | Iterable[tuple[str, str]]
 ) -> str:
     """The base64 HMAC-SHA1 signature Twilio sends for a POST of `params` to `url`."""
-    digest = hmac.new(auth_token.encode("utf-8"), _payload(url, params), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return _sign(auth_token, url + _signed_params(params)).decode("ascii")
 
 
-def _url_variants(url: str) -> list[str]:
+@functools.lru_cache(maxsize=32)  # one URL per webhook route, in practice
+def _url_variants(url: str) -> tuple[str, ...]:
     """`url` as given, plus with the default port added or removed (Twilio may sign either)."""
-    variants = [url]
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return variants
+        return (url,)
     default = _DEFAULT_PORTS.get(parts.scheme)
     if default is None or parts.hostname is None:
-        return variants
+        return (url,)
     host = parts.hostname
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
@@ -58,9 +64,8 @@ def _url_variants(url: str) -> list[str]:
     elif port == default:
         netloc = f"{prefix}{host}"
     else:
-        return variants
-    variants.append(urlunsplit(parts._replace(netloc=netloc)))
-    return variants
+        return (url,)
+    return (url, urlunsplit(parts._replace(netloc=netloc)))
 
 
 def valid_signature(
@@ -76,13 +81,12 @@ def valid_signature(
     """
     if not signature or not tokens:
         return False
-    items = list(params.items() if isinstance(params, Mapping) else params)
+    signed_params = _signed_params(params)
     given = signature.strip().encode("ascii", "replace")
     ok = False
     for candidate_url in _url_variants(url):
         for token in tokens:
             if not token:
                 continue
-            expected = compute_signature(token, candidate_url, items).encode("ascii")
-            ok |= hmac.compare_digest(expected, given)
+            ok |= hmac.compare_digest(_sign(token, candidate_url + signed_params), given)
     return ok

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -792,8 +793,16 @@ class SqliteStore:
             )
             if holder_reply is not None:
                 _queue(conn, [holder_reply(holder)], stamp)
-            if reopen_at is None and notify is not None:
-                _queue(conn, notify(_contacted(conn, shift_id)), stamp)
+            if reopen_at is None:
+                contacted = _contacted(conn, shift_id)
+                told = _queue(conn, notify(contacted), stamp) if notify is not None else 0
+                _event(
+                    conn,
+                    shift_id,
+                    at,
+                    "unfilled",
+                    detail={"contacted": contacted, "withdrawn": 0, "coordinator_told": told},
+                )
             return holder
 
         return await self._write(write)
@@ -1109,14 +1118,15 @@ class SqliteStore:
         """How the shifts whose fanout started at or after `since` fared, and the messages
         queued since then. A read (it scans the window's shifts and outbox rows).
 
-        Returns `since`, `fanned_out`, `filled`, `cancelled`, `in_progress`, `fill_rate`
+        Returns `since`, `fanned_out`, `filled`, `unfilled`, `cancelled`, `in_progress`,
+        `fill_rate`
         (filled / fanned out; None when nothing was fanned out), `time_to_fill_s` (`median`,
         `p90`, `max` of fanout start → claim over the filled ones, None when there are none;
         percentiles interpolate linearly, as SQL's percentile_cont) and `messages`
         (channel → outbox state → count).
         """
         stamp = iso(since)
-        tally = {"filled": 0, "cancelled": 0, "in_progress": 0}
+        tally = {"filled": 0, "unfilled": 0, "cancelled": 0, "in_progress": 0}
         fills: list[float] = []
         rows = self._read(
             "SELECT state, fanout_started_at, claimed_at FROM shifts WHERE fanout_started_at >= ?",
@@ -1225,10 +1235,12 @@ def _caregiver_row(r: sqlite3.Row) -> CaregiverRow:
 
 
 def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
+    # Thousands of actors keep their row: the strings most rows share are kept once.
+    plan = sys.intern(r[14]) if r[14] is not None else None
     return ShiftRow(
         id=r[0],
-        organization_id=r[1],
-        role_required=r[2],
+        organization_id=sys.intern(r[1]),
+        role_required=sys.intern(r[2]),
         start_time=_dt(r[3]),
         end_time=_dt(r[4]),
         state=ShiftState(r[5]),
@@ -1240,7 +1252,7 @@ def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
         expires_at=parse_iso(r[11]),
         next_step=r[12],
         generation=r[13],
-        plan=r[14],
+        plan=plan,
     )
 
 
