@@ -89,8 +89,12 @@ class FanoutResult:
 
 @dataclass(frozen=True, slots=True)
 class AnswerResult:
+    """`message`, if set, is an answer that changes nothing (e.g. "already filled"): the
+    caller queues it with its record of the inbound text, in the same commit."""
+
     outcome: Outcome
     reply: str | None
+    message: NewMessage | None = None
 
 
 @dataclass(slots=True)
@@ -457,12 +461,9 @@ class ShiftActor:
                 reason = await self._ineligible(shift, cg)
                 if reason is None:
                     return await self._claim(shift, cg, bound, answer.channel)
-                text = messages.not_eligible(shift, reason)
                 bound.info("claim.not_eligible", reason=reason)
-                return AnswerResult(
-                    Outcome.NOT_ELIGIBLE,
-                    await self._reply(cg, Purpose.NOT_ELIGIBLE, text, per=reason),
-                )
+                text = messages.not_eligible(shift, reason)
+                return self._reply(Outcome.NOT_ELIGIBLE, cg, Purpose.NOT_ELIGIBLE, text, reason)
             if cg in await self._offers():
                 return await self._decline(shift, cg, bound)
             return AnswerResult(Outcome.NO_OPEN_OFFER, None)
@@ -471,17 +472,15 @@ class ShiftActor:
                 return AnswerResult(Outcome.CLAIMED, messages.confirm(shift))
             if answer.intent is Intent.DECLINE:
                 return AnswerResult(Outcome.ALREADY_FILLED, None)
-            text = messages.already_filled(shift)
-            if not await self._told_filled_lately(cg):
-                text = await self._reply(cg, Purpose.ALREADY_FILLED, text)
             bound.info("claim.too_late")
-            return AnswerResult(Outcome.ALREADY_FILLED, text)
+            text = messages.already_filled(shift)
+            if await self._told_filled_lately(cg):
+                return AnswerResult(Outcome.ALREADY_FILLED, text)
+            return self._reply(Outcome.ALREADY_FILLED, cg, Purpose.ALREADY_FILLED, text)
         closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
         if closed and cg in await self._offers():
             text = messages.no_longer_available(shift)
-            return AnswerResult(
-                Outcome.NO_OPEN_OFFER, await self._reply(cg, Purpose.CANCELLED, text)
-            )
+            return self._reply(Outcome.NO_OPEN_OFFER, cg, Purpose.CANCELLED, text)
         return AnswerResult(Outcome.NO_OPEN_OFFER, None)
 
     async def _ineligible(self, shift: ShiftRow, cg: str) -> str | None:
@@ -619,21 +618,20 @@ class ShiftActor:
         told = await self._ctx.store.queued_at(self.shift_id, cg, Purpose.FILLED)
         return told is not None and self._ctx.clock.now() - told < _RETELL_AFTER
 
-    async def _reply(self, cg: str, purpose: Purpose, text: str, per: str = "") -> str | None:
-        """Queue an answer that changes nothing, unless the reply-loop guard says no.
-        Keyed per shift and caregiver: however often they write, one such answer goes out.
-        Returns the text, or None when the guard silenced it."""
+    def _reply(
+        self, outcome: Outcome, cg: str, purpose: Purpose, text: str, per: str = ""
+    ) -> AnswerResult:
+        """An answer that changes nothing, unless the reply-loop guard says no (then the
+        result has no reply). Keyed per shift and caregiver: however often they write, one
+        such answer goes out. The caller queues it (see `AnswerResult`)."""
         ctx = self._ctx
-        now = ctx.clock.now()
-        if not ctx.reply_guard.allow(cg, now):
-            return None
+        if not ctx.reply_guard.allow(cg, ctx.clock.now(), reason=purpose.value):
+            return AnswerResult(outcome, None)
         generation = self._shift.generation if self._shift is not None else 0
         key = f"{purpose.value}:{self.shift_id}:{cg}" + (f":g{generation}" if generation else "")
         key += f":{per}" if per else ""
         message = NewMessage(key, cg, Channel.SMS, purpose, text, self.shift_id)
-        if await ctx.store.queue([message], at=now):
-            ctx.wake_sender()
-        return text
+        return AnswerResult(outcome, text, message)
 
 
 _RETELL_AFTER = timedelta(minutes=10)

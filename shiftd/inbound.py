@@ -329,7 +329,8 @@ class InboundRouter:
 
     async def _ask_actor(self, shift_id: str, answer: Answer) -> _Handled:
         result = await self._supervisor.ask(shift_id, answer, answer.reply)
-        return InboundResult(result.outcome, shift_id, answer.caregiver_id, result.reply), None
+        inbound = InboundResult(result.outcome, shift_id, answer.caregiver_id, result.reply)
+        return inbound, result.message
 
     # ---- compliance keywords and releases -------------------------------------------------
 

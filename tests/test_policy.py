@@ -7,6 +7,7 @@ fake provider received at which virtual minute.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import trio
 import trio.testing
 from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
+from shiftd.clock import iso
 from shiftd.models import (
     CancelStatus,
     Caregiver,
@@ -26,6 +28,7 @@ from shiftd.models import (
     Shift,
     ShiftState,
 )
+from shiftd.store.sqlite import MIGRATIONS
 
 PREFERRED = {"cg-1", "cg-2"}
 OTHERS = {"cg-3", "cg-4", "cg-5"}
@@ -478,3 +481,49 @@ async def test_quiet_hours_give_way_when_the_shift_starts_soon(
     await until(h, EVENING + 10)  # 21:05, but the shift starts in under 3 hours
 
     assert called(h) == sorted(PREFERRED | OTHERS)
+
+
+# ---- upgrading a database with fanouts in flight -----------------------------------------
+
+
+async def test_a_fanout_running_before_the_upgrade_calls_at_its_stored_escalation_time(
+    start_engine: Any, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A schema-v2 database (before policies) with one fanout texted at EPOCH, due to
+    # escalate at EPOCH + 10m.
+    path = tmp_path / "state" / "shiftd.sqlite3"
+    path.parent.mkdir()
+    t0, due = iso(EPOCH), iso(EPOCH + timedelta(minutes=10))
+    start, end = iso(EPOCH + timedelta(hours=18)), iso(EPOCH + timedelta(hours=26))
+    with sqlite3.connect(path) as conn:
+        for step in MIGRATIONS[:2]:
+            conn.executescript(step)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO caregivers (id, name, role, phone, updated_at)"
+            " VALUES ('cg-1', 'A', 'RN', ?, ?)",
+            (phone(1), t0),
+        )
+        conn.execute(
+            "INSERT INTO shifts (id, organization_id, role_required, start_time, end_time,"
+            " state, fanout_started_at, escalate_at, created_at, updated_at)"
+            " VALUES ('shift-1', 'org-1', 'RN', ?, ?, 'offering', ?, ?, ?, ?)",
+            (start, end, t0, due, t0, t0),
+        )
+        conn.execute(
+            "INSERT INTO offers (shift_id, caregiver_id, code, offered_at)"
+            " VALUES ('shift-1', 'cg-1', 1, ?)",
+            (t0,),
+        )
+        conn.execute(
+            "INSERT INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone, body,"
+            " state, created_at, updated_at) VALUES ('offer:shift-1:cg-1:sms', 'shift-1',"
+            " 'cg-1', 'sms', 'offer', ?, 'hi', 'sent', ?, ?)",
+            (phone(1), t0, t0),
+        )
+
+    h: Harness = await start_engine(org_config(tmp_path, policy=THREE_WAVES))
+    await until(h, 9.9)
+    assert called(h) == [] and texted(h) == set()  # no text again, whatever the policy
+    await until(h, 10)
+    assert called(h) == ["cg-1"]
