@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark, print the figures, write results.json and results.md.
 
-    python -m bench                       # full size, what `make bench` runs (~5 minutes)
+    python -m bench                       # full size, what `make bench` runs (~6 minutes)
     python -m bench --size smoke          # tiny sizes: proves the code runs, measures nothing
     python -m bench --only echo,inbound   # some scenarios (ratios need their ceilings)
     python -m bench --in-process          # no subprocess per scenario (the smoke test)

@@ -104,7 +104,7 @@ SMOKE = Size(
     store_seconds=0.05,
     store_writers=8,
     http_connections="2,4",
-    http_seconds=0.1,
+    http_seconds=0.05,
 )
 
 SIZES = {s.name: s for s in (FULL, SMOKE)}

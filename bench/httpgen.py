@@ -10,11 +10,15 @@ keep-alive HTTP/1.1 connections on 127.0.0.1, to shiftd or to a ceiling server a
   it (`X-Twilio-Signature` over `public_url` + `path` + the sorted parameters);
 - `warm_path`: a GET every connection makes once before the clock starts (default
   `/health`);
+- `server_pid`: the server's process, whose CPU time (from `/proc/<pid>/stat`) over each
+  run's measured window is reported (`server_cpu_us_per_request`, and `server_cpu_share`:
+  near 1, the server, which has one thread, was the bottleneck);
 - `runs`: `[{"port": 8080, "connections": 8, "seconds": 5.0, "first": 0, "count": 20000,
-  "tag": "a"}, …]`, one after the other (other keys are passed through to the result). Each run opens its connections and warms them up, then for `seconds`
-  every connection sends its next request when the previous one is answered (closed loop,
-  one request in flight per connection, not pipelined). A run also ends when its `count`
-  requests are used up (`exhausted`: the figures are then valid, only shorter).
+  "tag": "a"}, …]`, one after the other (other keys are passed through to the result).
+  Each run opens its connections and warms them up, then for `seconds` every connection
+  sends its next request when the previous one is answered (closed loop, one request in
+  flight per connection, not pipelined). A run also ends when its `count` requests are used
+  up (`exhausted`: the figures are then valid, only shorter).
 
 Requests are built and signed before the clock starts, so the client spends its time on the
 wire. Latency is from sending a request (or, when the server closed the connection after
@@ -27,6 +31,7 @@ process used over the run's wall time: near 1, the client was the bottleneck.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -96,6 +101,13 @@ class _Conn:
         self.buffer += chunk
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used, from /proc (10 ms resolution)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
@@ -146,8 +158,6 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     statuses: Counter[int] = Counter()
     next_index = iter(range(len(requests)))
     exhausted = False
-    first_send = last_answer = time.perf_counter()
-    deadline = first_send + run["seconds"]
 
     async def closed_loop(conn: _Conn) -> None:
         nonlocal last_answer, exhausted
@@ -161,17 +171,21 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             last_answer = time.perf_counter()
             latencies.append(last_answer - sent)
 
+    server = spec.get("server_pid")
+    server_cpu = cpu_seconds(server) if server else 0.0
     cpu = time.process_time()
-    first_send = time.perf_counter()
+    first_send = last_answer = time.perf_counter()
     deadline = first_send + run["seconds"]
     async with trio.open_nursery() as nursery:
         for conn in conns:
             nursery.start_soon(closed_loop, conn)
     cpu = time.process_time() - cpu
+    server_cpu = cpu_seconds(server) - server_cpu if server else None
     reconnects = sum(conn.reconnects for conn in conns)
     for conn in conns:
         await conn.close()
     elapsed = last_answer - first_send
+    n = len(latencies)
     return {
         **{k: v for k, v in run.items() if k not in ("count", "seconds")},
         "requests": len(latencies),
@@ -184,6 +198,12 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "exhausted": exhausted,
         # Near 1: the client, not the server, was the bottleneck.
         "client_cpu_share": round(cpu / elapsed, 3) if elapsed > 0 else None,
+        "server_cpu_us_per_request": (
+            round(server_cpu / n * 1e6, 1) if server_cpu is not None and n else None
+        ),
+        "server_cpu_share": (
+            round(server_cpu / elapsed, 3) if server_cpu is not None and elapsed > 0 else None
+        ),
     }
 
 

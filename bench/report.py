@@ -187,6 +187,9 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
             )
         )
 
+    if (h := g("http_inbound")) is not None:
+        out += _http_figures(h, g("http_ceiling"))
+
     bare = g("bare_actors")
     if (o := g("open_shifts")) is not None:
         n = o["shifts"]
@@ -348,6 +351,80 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                 "ms",
             )
         )
+    return out
+
+
+def _runs(result: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+    """The per-connection-count runs of an HTTP result (`c8`, `c32`…), by connection count."""
+    if not result:
+        return {}
+    return {
+        int(key[1:]): run
+        for key, run in result.items()
+        if key[:1] == "c" and key[1:].isdigit() and isinstance(run, dict)
+    }
+
+
+def _http_figures(h: dict[str, Any], ceiling: dict[str, Any] | None) -> list[Figure]:
+    """shiftd's signed SMS webhooks against hypercorn serving a trivial route (same client,
+    same requests, same connections), and the layers in between."""
+    out: list[Figure] = []
+    bare = _runs(_get(ceiling, "bare_asgi")) if ceiling else {}
+    bare_name = "hypercorn trio worker, trivial ASGI route, {n} connections"
+    runs = _runs(h)
+    for n, run in sorted(runs.items()):
+        hc = bare.get(n, {})
+        out.append(
+            Figure(
+                "http inbound",
+                f"durable msgs/s, signed SMS webhooks, {n} keep-alive connections",
+                run["per_s"],
+                "/s",
+                hc.get("per_s"),
+                bare_name.format(n=n),
+            )
+        )
+        for q in ("p50", "p99"):
+            out.append(
+                Figure(
+                    "http inbound",
+                    f"latency {q}, {n} connections",
+                    run["latency"][f"{q}_ms"],
+                    "ms",
+                    _get(hc, "latency", f"{q}_ms"),
+                    bare_name.format(n=n),
+                )
+            )
+    if runs:
+        n = max(runs)
+        out.append(
+            Figure(
+                "http inbound",
+                f"server CPU per message, {n} connections",
+                runs[n]["server_cpu_us_per_request"],
+                "µs",
+                _get(bare.get(n), "server_cpu_us_per_request"),
+                f"hypercorn, trivial ASGI route (per request), {n} connections",
+            )
+        )
+    if ceiling:
+        n = max(bare) if bare else None
+        for key, label in (
+            ("fastapi", "minimal FastAPI route (no shiftd)"),
+            ("webhook_stack", "shiftd's HTTP layer alone: its app, engine answering at once"),
+        ):
+            layer = _runs(ceiling.get(key)).get(n) if n is not None else None
+            if layer:
+                out.append(
+                    Figure(
+                        "http inbound",
+                        f"{label}: requests/s, {n} connections",
+                        layer["per_s"],
+                        "/s",
+                        bare[n]["per_s"],
+                        bare_name.format(n=n),
+                    )
+                )
     return out
 
 

@@ -61,13 +61,14 @@ class TimedStore(SqliteStore):
         self.commit_seconds.append(time.perf_counter() - started)
         self.batches.append(len(batch))
 
-    async def escalate(self, shift_id: str, *, at: datetime, body: str) -> int | None:
-        row = await self.shift(shift_id)
+    async def run_wave(self, shift_id: str, wave: Any, *, at: datetime, **kwargs: Any) -> Any:
+        # Wave 0 goes out when the fanout starts; a later wave is an escalation timer firing.
+        row = await self.shift(shift_id) if wave.step > 0 else None
         if row is not None and row.escalate_at is not None:
             self.lateness.append((at - row.escalate_at).total_seconds())
             if len(self.lateness) >= self.escalations_expected:
                 self.escalations_done.set()
-        return await super().escalate(shift_id, at=at, body=body)
+        return await super().run_wave(shift_id, wave, at=at, **kwargs)
 
 
 def _caregivers(n: int, role: str = "RN", first: int = 0) -> list[Caregiver]:

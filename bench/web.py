@@ -20,10 +20,10 @@ connection) on each of `http_connections` connections.
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,8 @@ from shiftd.models import Outcome
 
 from .common import InstantProvider, Size, bench_config, run_loadgen, running_engine, workdir
 from .scenarios import TimedStore
-from .seed import seed
-from .stats import raise_fd_limit
+from .seed import seed_database
+from .stats import GcWatch, raise_fd_limit
 
 TWILIO_TOKEN = "bench-twilio-auth-token"
 PUBLIC_URL = "https://shifts.example.org"
@@ -58,15 +58,14 @@ TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_RATE = 5_000
 _GUARD = 600.0
 
-ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-
 
 # ---- the load generator ----------------------------------------------------------------------
 
 
 def _spec(targets: dict[str, int], size: Size) -> dict[str, Any]:
-    """Load on each target (name → port), for each of `size.http_connection_counts` in turn;
-    each run with its own caregivers (from 0 on) and MessageSids."""
+    """`size.http_seconds` of load on each target (name → port) on each of
+    `size.http_connection_counts` connections in turn. Each run on a target has caregivers
+    of its own (pools from 0 on) and MessageSids of its own (tagged `<name><connections>x`)."""
     pool = int(size.http_seconds * MAX_RATE)
     runs = []
     for name, port in targets.items():
@@ -77,6 +76,7 @@ def _spec(targets: dict[str, int], size: Size) -> dict[str, Any]:
             )
     return {
         "host": "127.0.0.1",
+        "server_pid": os.getpid(),
         "request": {
             "path": SMS_PATH,
             "public_url": PUBLIC_URL,
@@ -90,11 +90,12 @@ def _spec(targets: dict[str, int], size: Size) -> dict[str, Any]:
 
 
 async def _drive(targets: dict[str, int], size: Size) -> dict[str, dict[str, Any]]:
-    """One load generator process for every target; results by target, then `c<connections>`."""
+    """Every run of `_spec` from one load generator process; results by target, then by
+    `c<connections>`."""
     result = await run_loadgen(_spec(targets, size), module="bench.httpgen")
     out: dict[str, dict[str, Any]] = {name: {} for name in targets}
     for run in result["runs"]:
-        out[run["target"]][f"c{run['connections']}"] = run
+        out[run.pop("target")][f"c{run['connections']}"] = run
     return out
 
 
@@ -167,8 +168,8 @@ async def _serve_asgi(app: Any, sock: socket.socket, *, task_status: Any) -> Non
 
 async def http_ceiling(size: Size) -> dict[str, Any]:
     """Hypercorn's trio worker on a trivial route, FastAPI on one, and shiftd's app over an
-    engine that answers at once, each on its own port (one measured at a time, the others
-    idle): the same signed POSTs, the same client, as `http_inbound`."""
+    engine that answers at once, each on its own port, measured one after the other (the
+    others idle): the same signed POSTs from the same client as `http_inbound`."""
     raise_fd_limit()
     settings = HttpSettings(twilio_tokens=(TWILIO_TOKEN,), public_url=PUBLIC_URL)
     socks = {name: _listener() for name in ("bare_asgi", "fastapi", "webhook_stack")}
@@ -178,13 +179,12 @@ async def http_ceiling(size: Size) -> dict[str, Any]:
         settings=settings,
         sockets=[socks["webhook_stack"]],
     )
-    targets = {name: sock.getsockname()[1] for name, sock in socks.items()}
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(_serve_asgi, _bare_asgi, socks["bare_asgi"]))
         await nursery.start(partial(_serve_asgi, _minimal_fastapi(), socks["fastapi"]))
         await nursery.start(stack.run)
         stack.set_ready()
-        result = await _drive(targets, size)
+        result = await _drive({name: s.getsockname()[1] for name, s in socks.items()}, size)
         stack.shutdown()
         nursery.cancel_scope.cancel()
     for sock in socks.values():
@@ -229,7 +229,11 @@ async def http_inbound(size: Size) -> dict[str, Any]:
             },
         )
         db = d / "state" / "shiftd.sqlite3"
-        seeded = await seed(db, shifts=shifts, offers_per_shift=per_shift, stride=per_shift)
+        # In a thread of this process, not a process of its own as `seed` does: no memory is
+        # measured here, and the smoke test saves a Python start-up.
+        seeded = await trio.to_thread.run_sync(
+            partial(seed_database, db, shifts=shifts, offers_per_shift=per_shift, stride=per_shift)
+        )
         provider = InstantProvider()
         store = TimedStore(db)
         async with running_engine(config, provider, store=store) as (engine, _):
@@ -243,7 +247,8 @@ async def http_inbound(size: Size) -> dict[str, Any]:
                 commits_before = len(store.batches)
                 sent_before = provider.count
                 cpu = time.process_time()
-                runs = (await _drive({"c": sock.getsockname()[1]}, size))["c"]
+                with GcWatch() as gcw:
+                    runs = (await _drive({"c": sock.getsockname()[1]}, size))["c"]
                 cpu = time.process_time() - cpu
                 replies_during = provider.count - sent_before
                 server.shutdown()
@@ -266,4 +271,5 @@ async def http_inbound(size: Size) -> dict[str, Any]:
                 "replies_drained_after_s": round(drained, 3),
                 "commits_during_run": len(batches),
                 "mean_batch": round(sum(batches) / len(batches), 2) if batches else None,
+                "gc_during_run": gcw.summary(),
             }

@@ -15,12 +15,14 @@ SCENARIOS = {
     "raw_sqlite",
     "bare_actors",
     "bare_spawn_gc_on",
+    "http_ceiling",
     "store",
     "fanout",
     "claim_storm",
     "inbound",
     "open_shifts",
     "recovery",
+    "http_inbound",
 }
 
 
@@ -54,8 +56,27 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
     assert opened["escalations_measured"] == opened["fanouts_started"] > 0
     assert document["results"]["recovery"]["actors"] == document["results"]["recovery"]["shifts"]
     assert document["results"]["fanout"]["slow"]["handed_to_provider"] > 0
+    # Every signed webhook was accepted, and each one is a decline the store logged durably.
+    http = document["results"]["http_inbound"]
+    runs = {key: run for key, run in http.items() if key in ("c2", "c4")}
+    assert len(runs) == 2, http
+    for run in runs.values():
+        assert run["requests"] > 0
+        assert run["statuses"] == {"200": run["requests"]}
+        assert run["stored_outcomes"] == {"declined": run["requests"]}
+    for layer in ("bare_asgi", "fastapi", "webhook_stack"):
+        for run in document["results"]["http_ceiling"][layer].values():
+            assert run["statuses"] == {"200": run["requests"]}, (layer, run)
     scenarios = {f["scenario"] for f in document["figures"]}
-    assert scenarios == {"fanout", "claim storm", "inbound", "open shifts", "recovery", "store"}
+    assert scenarios == {
+        "fanout",
+        "claim storm",
+        "inbound",
+        "http inbound",
+        "open shifts",
+        "recovery",
+        "store",
+    }
     table = (tmp_path / "results.md").read_text()
     assert "| scenario | figure | shiftd |" in table
     assert proc.stdout.count("== ") == len(SCENARIOS)  # each benchmark printed its figures
