@@ -159,6 +159,20 @@ class ShiftActor:
     cancellation it stops between messages.
     """
 
+    # A hundred thousand of these may sleep at once: slots, and nothing made before it is
+    # needed (offers, the bound logger).
+    __slots__ = (
+        "_ctx",
+        "_inbox",
+        "_offered",
+        "_org",
+        "_released",
+        "_retire",
+        "_shift",
+        "current",
+        "shift_id",
+    )
+
     def __init__(
         self,
         shift_id: str,
@@ -179,8 +193,11 @@ class ShiftActor:
         # Who was offered the shift, and who gave it back: read when first needed (most
         # actors sleep until their next wave and never need them).
         self._offered: set[str] | None = None
-        self._released: set[str] = set()
-        self._log = log.bind(shift_id=shift_id)
+        self._released: frozenset[str] | set[str] = frozenset()
+
+    @property
+    def _log(self) -> Any:
+        return log.bind(shift_id=self.shift_id)
 
     async def run(self) -> None:
         await self._load()
@@ -585,7 +602,7 @@ class ShiftActor:
         )
         assert holder is not None, "the actor is the only writer of its shift's state"
         await self._offers()
-        self._released.add(holder)
+        self._released = {*self._released, holder}
         await self._reload()
         ctx.wake_sender()
         self._log.info("shift.released", caregiver_id=holder, by=by, reopened=bool(reopen_at))

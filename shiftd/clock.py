@@ -46,4 +46,5 @@ def parse_iso(text: str | None) -> datetime | None:
     """The inverse of `iso`; accepts any ISO-8601 text with an offset or `Z`."""
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone(UTC)
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)

@@ -180,7 +180,7 @@ class Engine:
                         trio.current_time() + self.config.shutdown.grace.total_seconds()
                     )
                     log.info("engine.stopping", actors=self.supervisor.actors)
-                    actor_layer.cancel_scope.cancel()
+                    self.supervisor.stop()
                 sender_layer.cancel_scope.cancel()
             store_layer.cancel_scope.cancel()
 

@@ -46,11 +46,17 @@ DEFAULT_BUFFER = 1024
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    ts: str
+    at: datetime
     kind: str
     shift_id: str | None = None
     caregiver_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ts(self) -> str:
+        """`at` as ISO text, formatted only for whoever shows it (most events are just
+        counted)."""
+        return iso(self.at) or ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +96,7 @@ class Subscription:
                     self._drop()
                     return
                 self._send.send_nowait(
-                    Event(event.ts, "overflow", self.shift_id, None, {"dropped": self.dropped})
+                    Event(event.at, "overflow", self.shift_id, None, {"dropped": self.dropped})
                 )
                 self.dropped = 0
                 room -= 1
@@ -178,7 +184,7 @@ class EventBus:
         **detail: Any,
     ) -> None:
         """Stamp and deliver one event. Never blocks, yields or raises."""
-        event = Event(iso(self._now()) or "", kind, shift_id, caregiver_id, detail)
+        event = Event(self._now(), kind, shift_id, caregiver_id, detail)
         self.published += 1
         for listener in self._listeners:
             try:
