@@ -3,8 +3,8 @@
 Actors are cheap tasks in the supervisor's nursery, each with its own nursery (whose cancel
 scope is the actor's own) and a bounded inbox. An exception inside one actor is logged with
 the shift id and the actor is restarted from the store, up to `max_restarts` times within
-`restart_window`; the other shifts and the daemon go on. A request in the hands of a failing actor is answered with
-ActorUnavailable rather than left waiting.
+`restart_window`; the other shifts and the daemon go on. A request in the hands of a failing
+actor is answered with ActorUnavailable rather than left waiting.
 """
 
 from __future__ import annotations
