@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from shiftd.clock import iso
+from shiftd.policy import default_steps, dump_plan, plan
 
 from .stats import phone_of
 
@@ -61,6 +62,7 @@ def seed_database(
     stamp = iso(now)
     start = iso(now + timedelta(days=1))
     end = iso(now + timedelta(days=1, hours=8))
+    default_plan = dump_plan(plan(default_steps(timedelta(minutes=10))))
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -76,8 +78,8 @@ def seed_database(
         )
         conn.executemany(
             "INSERT INTO shifts (id, organization_id, role_required, start_time, end_time,"
-            " state, fanout_started_at, escalate_at, created_at, updated_at)"
-            " VALUES (?, 'org-1', ?, ?, ?, 'offering', ?, ?, ?, ?)",
+            " state, fanout_started_at, escalate_at, plan, next_step, created_at, updated_at)"
+            " VALUES (?, 'org-1', ?, ?, ?, 'offering', ?, ?, ?, 1, ?, ?)",
             (
                 (
                     f"sh-{i:07d}",
@@ -86,6 +88,7 @@ def seed_database(
                     end,
                     stamp,
                     iso(now + timedelta(seconds=escalate_in_s + rng.uniform(0, jitter_s))),
+                    default_plan,  # its texts sent, the calls (step 1) come next
                     stamp,
                     stamp,
                 )
