@@ -193,7 +193,7 @@ class ShiftActor:
         # Who was offered the shift, and who gave it back: read when first needed (most
         # actors sleep until their next wave and never need them).
         self._offered: set[str] | None = None
-        self._released: frozenset[str] | set[str] = frozenset()
+        self._released: frozenset[str] | set[str] = _NOBODY
 
     @property
     def _log(self) -> Any:
@@ -652,6 +652,7 @@ class ShiftActor:
 
 
 _RETELL_AFTER = timedelta(minutes=10)
+_NOBODY: frozenset[str] = frozenset()  # shared: an empty frozenset is 216 bytes each
 
 _FANOUT_STATUS = {
     ShiftState.OFFERING: FanoutStatus.ALREADY_RUNNING,

@@ -9,6 +9,7 @@ actor is answered with ActorUnavailable rather than left waiting.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections import deque
 from dataclasses import dataclass
@@ -161,7 +162,13 @@ class Supervisor:
         handle = _Handle(send, receive)
         self._actors[shift_id] = handle
         self._nursery.start_soon(
-            self._supervise, shift_id, handle, loaded, name=f"shift:{shift_id}"
+            # One name for all: a string per task would cost 100,000 of them (the logs carry
+            # the shift id).
+            self._supervise,
+            shift_id,
+            handle,
+            loaded,
+            name="shiftd.actor",
         )
         return handle
 
@@ -179,7 +186,7 @@ class Supervisor:
                     shift_id,
                     self._ctx,
                     handle.receive,
-                    lambda: self._retire(shift_id, handle),
+                    functools.partial(self._retire, shift_id, handle),
                     loaded,
                 )
                 loaded = None  # a restarted actor reads its shift afresh
