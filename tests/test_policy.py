@@ -527,3 +527,36 @@ async def test_a_fanout_running_before_the_upgrade_calls_at_its_stored_escalatio
     assert called(h) == [] and texted(h) == set()  # no text again, whatever the policy
     await until(h, 10)
     assert called(h) == ["cg-1"]
+
+
+# ---- opted-out phones and calls -----------------------------------------------------------
+
+
+async def test_an_opted_out_caregiver_is_not_called_unless_the_policy_allows_it(
+    start_engine: Any, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    h: Harness = await start_engine(org_config(tmp_path))
+    await h.engine.import_roster(roster(), [shift("a"), shift("b", start_in_h=42)])
+    await h.engine.inbound(phone(3), "STOP")
+
+    await started(h, "a")
+    await until(h, 10)
+
+    assert "cg-3" not in texted(h)
+    assert "cg-3" not in called(h)
+
+
+async def test_calls_still_reach_an_opted_out_caregiver_where_the_policy_says_so(
+    start_engine: Any, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    calls_first = [{"at": "0s", "channel": "voice"}, {"at": "5m", "channel": "sms"}]
+    cfg = org_config(tmp_path, policy=calls_first, voice_after_opt_out=True)
+    h: Harness = await start_engine(cfg)
+    await h.engine.import_roster(roster(), [shift()])
+    await h.engine.inbound(phone(3), "STOP")
+
+    await started(h)
+    await until(h, 10)
+
+    assert "cg-3" in called(h)  # the call goes out
+    assert "cg-3" not in texted(h)  # the texts never do
