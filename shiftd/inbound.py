@@ -339,7 +339,8 @@ class InboundRouter:
         cg, messages, now = caregiver.id, self._messages, self._clock.now()
         match keyword.keyword:
             case Keyword.HELP:
-                result = InboundResult(Outcome.HELP, None, cg, messages.help())
+                help_text = (await self._messages_of_latest_offer(cg)).help()
+                result = InboundResult(Outcome.HELP, None, cg, help_text)
                 return await self._guarded(caregiver, result, Purpose.HELP, compliance=True)
             case Keyword.OPT_IN:
                 text = messages.opted_in()
@@ -363,6 +364,15 @@ class InboundRouter:
                     return await self._no_open_offer(caregiver)
                 return await self._release(caregiver, held, keyword.code)
         assert_never(keyword.keyword)
+
+    async def _messages_of_latest_offer(self, cg: str) -> Messages:
+        """The words of the organization that last offered `cg` a shift (its HELP text),
+        else the default organization's."""
+        for offer in await self._store.offers_for_caregiver(cg, limit=1):
+            shift = await self._store.shift(offer.shift_id)
+            if shift is not None:
+                return self._messages_for(shift.organization_id)
+        return self._messages
 
     async def _opt_out(self, caregiver: CaregiverRow, word: str) -> _Handled:
         cg, text = caregiver.id, self._messages.opted_out()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -347,3 +348,25 @@ async def test_release_from_someone_holding_no_shift_is_told_so_and_not_opted_ou
     [answer] = harness.provider.to("cg-6")
     assert answer.purpose is Purpose.HELP and "no open shift" in answer.body
     assert not await opted_out(harness, 6)
+
+
+async def test_help_answers_with_the_help_text_of_the_organization_that_last_offered_a_shift(
+    start_engine: Any, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    cfg = make_config(
+        tmp_path,
+        organizations={
+            "default": {"help_text": "Sunrise Care: call 555-0100."},
+            "org-1": {"help_text": "Sunrise North: call 555-0111."},
+        },
+    )
+    h: Harness = await start_engine(cfg)
+    await h.engine.import_roster([caregiver(1), caregiver(2)], [shift()])
+    await h.engine.fanout("shift-1")
+    await h.engine.import_roster([caregiver(3)], [])  # never offered anything
+
+    offered = await h.engine.inbound(phone(1), "HELP")
+    stranger = await h.engine.inbound(phone(3), "HELP")
+
+    assert offered.reply == "Sunrise North: call 555-0111."
+    assert stranger.reply == "Sunrise Care: call 555-0100."
