@@ -482,6 +482,9 @@ class CoordinatorConfig(_Section):
 
     phone: str | None = None
     webhook: str | None = None
+    webhook_secret_file: str | None = None
+    """Signs each webhook (HMAC-SHA256, see README): a file, or a name in
+    $CREDENTIALS_DIRECTORY. Unset: webhooks go unsigned."""
 
     @field_validator("phone")
     @classmethod

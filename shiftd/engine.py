@@ -21,13 +21,14 @@ import trio
 from .actor import ActorContext, Cancel, FanoutResult, Release, ReleaseResult, StartFanout
 from .clock import Clock, iso
 from .config import Config
+from .credentials import CredentialError, read_secret
 from .events import EventBus
 from .inbound import InboundResult, InboundRouter
 from .intent import Classifier, load_classifier
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
-from .notify import Notifier, make_notifier
+from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.webhook import WebhookNotifier
 from .organizations import DEFAULT, Organizations
 from .replyguard import ReplyGuard
@@ -90,7 +91,9 @@ class Engine:
         classifier = self._classifier or load_classifier(config.classifier)
         # Coordinator webhooks ride the same outbox; a notifier passed in (tests) sees them.
         notifier = self._notifier or WebhookNotifier(
-            make_notifier(config), timeout=config.sender.timeout
+            make_notifier(config),
+            secrets=self._webhook_secrets(),
+            timeout=config.sender.timeout,
         )
         self.store = self._custom_store or SqliteStore(
             Path(config.state_dir) / "shiftd.sqlite3",
@@ -146,6 +149,21 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
+
+    def _webhook_secrets(self) -> dict[str, str]:
+        """Each coordinator's webhook secret, read now. Raises NotifierSetupError when one
+        cannot be read."""
+        secrets = {}
+        for org_id in {DEFAULT, *self.config.organizations}:
+            org = self.organizations.get(org_id)
+            name = org.coordinator.webhook_secret_file if org.coordinator else None
+            if name is not None:
+                try:
+                    secrets[f"coordinator:{org.id}"] = read_secret(name)
+                except CredentialError as exc:
+                    where = f"organizations.{org_id}.coordinator.webhook_secret_file"
+                    raise NotifierSetupError(f"{where}: {exc}") from None
+        return secrets
 
     def _on_send_outcome(self, row: OutboxRow, outcome: str) -> None:
         self.events.publish(

@@ -3,14 +3,20 @@ way the sender needs (retry only what certainly was not taken); other rows pass 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 import trio
+from conftest import make_config
 
+from shiftd.engine import Engine
 from shiftd.models import Channel, Purpose
+from shiftd.notify import NotifierSetupError
 from shiftd.notify.base import (
     Outgoing,
     PermanentSendError,
@@ -131,3 +137,43 @@ async def test_an_endpoint_that_stops_answering_midway_is_never_retried(
 
     with pytest.raises(SendOutcomeUnknown):
         await notifier.send(outgoing())
+
+
+async def test_a_webhook_with_a_secret_is_signed_so_the_receiver_can_check_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[httpx.Request] = []
+    secrets = {"coordinator:org-1": "whsec-test"}
+    notifier = WebhookNotifier(Inner(), secrets=secrets, transport=answering(200, seen))
+
+    await notifier.send(outgoing())
+
+    [request] = seen
+    stamp = request.headers["x-shiftd-timestamp"]
+    assert stamp == str(int(datetime(2025, 7, 1, tzinfo=UTC).timestamp()))
+    expected = hmac.new(b"whsec-test", stamp.encode() + b"." + request.content, hashlib.sha256)
+    assert request.headers["x-shiftd-signature"] == f"sha256={expected.hexdigest()}"
+
+
+async def test_a_webhook_without_a_secret_goes_unsigned(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[httpx.Request] = []
+    notifier = WebhookNotifier(
+        Inner(), secrets={"coordinator:other": "x"}, transport=answering(200, seen)
+    )
+
+    await notifier.send(outgoing())
+
+    assert "x-shiftd-signature" not in seen[0].headers
+
+
+async def test_an_unreadable_webhook_secret_stops_the_start_naming_the_key(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    coordinator = {"webhook": URL, "webhook_secret_file": str(tmp_path / "missing")}
+    config = make_config(tmp_path, organizations={"org-1": {"coordinator": coordinator}})
+
+    with pytest.raises(NotifierSetupError, match=r"organizations\.org-1\.coordinator"):
+        with trio.fail_after(5):  # started instead of refusing: the test fails, not hangs
+            await Engine(config).run()

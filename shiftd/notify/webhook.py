@@ -4,10 +4,17 @@ The outbox gives webhooks what it gives texts: a row per notification with a uni
 (never two), retries with backoff for failures known not to have been taken (connection
 refused, HTTP 429 or 5xx), and at-most-once for the rest. The wrapper hands every other
 channel to the SMS/voice notifier it wraps, rate limits included.
+
+With a secret for the recipient, each POST carries `X-Shiftd-Timestamp` (Unix seconds) and
+`X-Shiftd-Signature: sha256=<hex>`, the HMAC-SHA256 of `"<timestamp>.<body>"` under the
+secret: the receiver recomputes it, compares in constant time and refuses old timestamps.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -35,10 +42,14 @@ class WebhookNotifier:
         self,
         inner: Notifier,
         *,
+        secrets: Mapping[str, str] | None = None,
         timeout: timedelta = timedelta(seconds=10),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`secrets` maps a recipient (an outbox row's `caregiver_id`, such as
+        `coordinator:<organization>`) to the secret its webhooks are signed with."""
         self._inner = inner
+        self._secrets = {k: v.encode() for k, v in (secrets or {}).items()}
         seconds = timeout.total_seconds()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(seconds, connect=min(seconds, 5.0)),
@@ -56,12 +67,15 @@ class WebhookNotifier:
         if message.channel is not Channel.WEBHOOK:
             return await self._inner.send(message)
         host = urlsplit(message.to).netloc  # never the path: it may hold a token
+        body = message.body.encode()
+        headers = {"X-Shiftd-Delivery": str(message.outbox_id)}
+        secret = self._secrets.get(message.caregiver_id)
+        if secret is not None:
+            stamp = str(int(message.at.timestamp()))
+            digest = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers |= {"X-Shiftd-Timestamp": stamp, "X-Shiftd-Signature": f"sha256={digest}"}
         try:
-            response = await self._client.post(
-                message.to,
-                content=message.body.encode(),
-                headers={"X-Shiftd-Delivery": str(message.outbox_id)},
-            )
+            response = await self._client.post(message.to, content=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientSendError(f"webhook {host}: not connected ({exc})") from None
         except httpx.HTTPError as exc:
