@@ -51,7 +51,8 @@ from .base import (
 log = get_logger(__name__)
 T = TypeVar("T")
 
-_IN_PROGRESS = ("offering", "escalated")
+# Texts an opted-out phone still gets: the answers to STOP, START and HELP.
+_COMPLIANCE_ANSWERS = "('opt_out', 'opt_in', 'help')"
 _MAX_CODE = 99  # reply codes stay two digits; they cycle so a code is not reused quickly
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Never edit a released step;
@@ -157,6 +158,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE shifts ADD COLUMN expires_at TEXT;
     ALTER TABLE offers ADD COLUMN released_at TEXT;
     CREATE INDEX shifts_claimed_by ON shifts(claimed_by) WHERE claimed_by IS NOT NULL;
+    CREATE INDEX outbox_pending_phone ON outbox(to_phone) WHERE state = 'pending';
     CREATE TABLE opt_outs (
         phone TEXT PRIMARY KEY,
         opted_out_at TEXT NOT NULL,
@@ -940,7 +942,7 @@ class SqliteStore:
             withdrawn = conn.execute(
                 "UPDATE outbox SET state = 'cancelled', updated_at = ?, error = 'opted out'"
                 " WHERE state = 'pending' AND to_phone = ? AND channel = 'sms'"
-                " AND purpose NOT IN ('opt_out', 'opt_in', 'help')",  # compliance answers
+                f" AND purpose NOT IN {_COMPLIANCE_ANSWERS}",
                 (stamp, phone),
             ).rowcount
             if withdrawn:
@@ -1009,7 +1011,7 @@ class SqliteStore:
             suppressed = conn.execute(
                 "UPDATE outbox SET state = 'suppressed', error = 'opted out', updated_at = ?"
                 " WHERE id = ? AND state = 'pending' AND channel = 'sms'"
-                " AND purpose NOT IN ('opt_out', 'opt_in', 'help')"  # compliance answers
+                f" AND purpose NOT IN {_COMPLIANCE_ANSWERS}"
                 " AND EXISTS (SELECT 1 FROM opt_outs WHERE opt_outs.phone = outbox.to_phone)",
                 (stamp, outbox_id),
             ).rowcount
