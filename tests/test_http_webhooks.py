@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import structlog
 import trio
-from conftest import Harness
+from conftest import Harness, caregiver
 from http_support import AUTH, PUBLIC_URL, TWILIO_TOKEN, Api, SidProvider, open_api, sign
 
 from shiftd.http.webhooks import gather, say, twiml
@@ -232,6 +232,21 @@ async def test_pressing_1_on_the_call_claims_the_shift(api: Api, autojump_clock:
     shift = await api.harness.engine.shift("shift-1")
     assert (shift.state, shift.claimed_by) == ("filled", message.caregiver_id)  # type: ignore[attr-defined]
     assert len(provider_of(api).of(Purpose.CONFIRM)) == 1
+
+
+async def test_pressing_1_when_no_longer_eligible_is_told_so_not_an_error(
+    api: Api, autojump_clock: object
+) -> None:
+    calls = await escalated(api)
+    message, call_sid = calls[0]
+    number = int(message.caregiver_id.removeprefix("cg-"))  # type: ignore[attr-defined]
+    await api.harness.engine.import_roster([caregiver(number, "LPN")], [])  # not an RN now
+
+    response = await api.webhook(GATHER, {"CallSid": call_sid, "Digits": "1"})
+
+    assert response.status_code == 200
+    assert "cannot take this shift" in response.text
+    assert (await api.harness.engine.shift("shift-1")).state == "escalated"
 
 
 async def test_pressing_2_on_the_call_declines(api: Api, autojump_clock: object) -> None:

@@ -171,7 +171,9 @@ _SPOKEN: dict[Outcome, str] = {
     Outcome.NO_OPEN_OFFER: "Sorry, this shift is no longer available. Goodbye.",
     Outcome.UNKNOWN_SENDER: "Sorry, we could not match this call to you. Goodbye.",
     Outcome.AMBIGUOUS: "Sorry, we could not tell which shift you mean. Please answer by text.",
+    Outcome.NOT_ELIGIBLE: "Sorry, you cannot take this shift. We will text you why. Goodbye.",
 }
+_SPOKEN_OTHERWISE = "Sorry, we did not understand. Please answer by text. Goodbye."
 
 
 def _gather_url(request: Request, public_url: str | None) -> str:
@@ -285,7 +287,7 @@ async def voice_gather(request: Request) -> Response:
     if result.outcome is Outcome.UNKNOWN_INTENT:
         action = _gather_url(request, ctx.settings.public_url)
         return twiml(gather(action, say(f"Sorry, I did not get that. {_PRESS}")), say(_NO_ANSWER))
-    return twiml(say(_SPOKEN[result.outcome]), HANGUP)
+    return twiml(say(_SPOKEN.get(result.outcome, _SPOKEN_OTHERWISE)), HANGUP)
 
 
 @router.post(
