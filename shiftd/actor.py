@@ -30,6 +30,7 @@ from .clock import Clock, iso
 from .events import EventBus
 from .intent import Intent
 from .logs import get_logger
+from .messages import Messages
 from .models import (
     CancelStatus,
     Channel,
@@ -625,7 +626,7 @@ class ShiftActor:
         return NewMessage(key, holder, Channel.SMS, purpose, text, self.shift_id)
 
     @property
-    def _messages(self) -> Any:
+    def _messages(self) -> Messages:
         assert self._org is not None
         return self._org.messages
 
