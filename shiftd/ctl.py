@@ -746,41 +746,36 @@ def _cmd_inbound(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[st
     return client.call("inbound", args), render
 
 
+_CANCEL_SAYS = {
+    "cancelled": "shift {id} cancelled",
+    "already_cancelled": "shift {id} was already cancelled",
+    "unfilled": "shift {id} already went unfilled (offers closed); nothing to cancel",
+}
+_UNASSIGN_SAYS = {
+    "released": "shift {id} unassigned; offering it again",
+    "released_unfilled": "shift {id} unassigned; too late to offer it again, so it is unfilled"
+    " (the coordinator is told)",
+    "not_claimed": "shift {id} is not filled; nobody to unassign",
+}
+
+
+def _say_status(says: dict[str, str], r: dict[str, Any], shift_id: str, out: TextIO) -> None:
+    """One line for an answer's status, from `says` (a status not listed is shown as is)."""
+    status, shift = r.get("status"), _clean(r.get("shift_id", shift_id))
+    line = says.get(str(status))
+    print(line.format(id=shift) if line else f"shift {shift}: {_clean(status)}", file=out)
+
+
 def _cmd_cancel(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
     def render(r: dict[str, Any], out: TextIO) -> None:
-        status = r.get("status")
-        shift_id = _clean(r.get("shift_id", ns.shift_id))
-        if status == "cancelled":
-            print(f"shift {shift_id} cancelled", file=out)
-        elif status == "already_cancelled":
-            print(f"shift {shift_id} was already cancelled", file=out)
-        elif status == "unfilled":
-            print(
-                f"shift {shift_id} already went unfilled (offers closed); nothing to cancel",
-                file=out,
-            )
-        else:
-            print(f"shift {shift_id}: {_clean(status)}", file=out)
+        _say_status(_CANCEL_SAYS, r, ns.shift_id, out)
 
     return client.call("cancel", {"shift_id": ns.shift_id}), render
 
 
 def _cmd_unassign(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
     def render(r: dict[str, Any], out: TextIO) -> None:
-        status = r.get("status")
-        shift_id = _clean(r.get("shift_id", ns.shift_id))
-        if status == "released":
-            print(f"shift {shift_id} unassigned; offering it again", file=out)
-        elif status == "released_unfilled":
-            print(
-                f"shift {shift_id} unassigned; too late to offer it again, so it is unfilled "
-                "(the coordinator is told)",
-                file=out,
-            )
-        elif status == "not_claimed":
-            print(f"shift {shift_id} is not filled; nobody to unassign", file=out)
-        else:
-            print(f"shift {shift_id}: {_clean(status)}", file=out)
+        _say_status(_UNASSIGN_SAYS, r, ns.shift_id, out)
         if r.get("reply"):
             print(f"holder told: {_clean(r.get('reply'))}", file=out)
 

@@ -298,17 +298,13 @@ async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     responses=_errors(404),
     summary="Cancel the shift (kept for compatibility; the same as `DELETE /shifts/{shift_id}`)",
 )
-async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
-    return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
-
-
 @api_router.delete(
     "/shifts/{shift_id}",
     response_model=CancelAnswer,
     responses=_errors(404),
     summary="Cancel the shift (as `shiftctl cancel`): nothing more is sent, the holder is told",
 )
-async def cancel_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
+async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
 
 
