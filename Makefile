@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench clean
+.PHONY: demo test lint fmt bench eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: lint
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# How the reply classifier reads the labelled corpus: recall per label and language.
+eval: $(STAMP)
+	$(BIN)/python -m shiftd.intent_eval
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

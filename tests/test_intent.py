@@ -40,11 +40,12 @@ def test_a_number_too_long_for_a_code_is_not_one() -> None:
     assert classify("yes 5551234", Channel.SMS) == Classified(Intent.ACCEPT)
 
 
-def test_a_number_not_right_after_the_answer_is_not_a_code() -> None:
-    assert classify("yes I can do 12", Channel.SMS) == Classified(Intent.ACCEPT)
+def test_a_number_not_right_after_the_answer_makes_an_accept_unclear() -> None:
+    """It may be a time ("I can do 12") or a part of the shift: asked back, never claimed."""
+    assert classify("yes I can do 12", Channel.SMS) == Classified(Intent.UNKNOWN)
 
 
-@pytest.mark.parametrize("body", ["maybe?", "", "   ", "?!", "yesterday", "nope", "who is this"])
+@pytest.mark.parametrize("body", ["maybe?", "", "   ", "?!", "yesterday", "ok", "who is this"])
 def test_anything_else_is_unknown(body: str) -> None:
     assert classify(body, Channel.SMS) == Classified(Intent.UNKNOWN)
 
@@ -83,3 +84,86 @@ def test_load_classifier_by_import_path() -> None:
 def test_load_classifier_names_the_problem(path: str) -> None:
     with pytest.raises(ValueError, match="classifier"):
         load_classifier(path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Yes if I can leave at 3",
+        "yes but I'll be an hour late",
+        "Yes only until 2",
+        "Yes unless my sitter cancels",
+        "Sí pero llego tarde",
+        "Si me dejan salir a las 3",
+    ],
+)
+def test_a_conditional_accept_is_asked_back(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("body", ["yes? what is this", "Yes?", "¿Dónde es?", "what time"])
+def test_a_question_is_never_an_answer(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("body", ["Yes I can't", "yes no", "No, sí puedo", "no wait yes"])
+def test_a_contradictory_reply_is_asked_back(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("body", ["Absolutely not", "of course not", "Claro que no"])
+def test_a_negated_accept_word_declines(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is Intent.DECLINE
+
+
+@pytest.mark.parametrize("body", ["Sure not", "not sure", "I don't think I can, let me check"])
+def test_a_negation_never_lets_an_accept_through(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is not Intent.ACCEPT
+
+
+def test_yall_is_not_a_y() -> None:
+    assert classify("Y'all I can't today, sorry", Channel.SMS).intent is Intent.DECLINE
+
+
+@pytest.mark.parametrize("body", ["No problem, I'll take it", "No worries I can do it"])
+def test_no_as_a_courtesy_does_not_decline(body: str) -> None:
+    assert classify(body, Channel.SMS).intent is Intent.ACCEPT
+
+
+def test_no_se_is_i_do_not_know() -> None:
+    assert classify("No sé", Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(("body", "intent"), [("👍", Intent.ACCEPT), ("👎🏾", Intent.DECLINE)])
+def test_thumbs_answer(body: str, intent: Intent) -> None:
+    assert classify(body, Channel.SMS).intent is intent
+
+
+@pytest.mark.parametrize(
+    ("body", "intent"),
+    [("accpet", Intent.ACCEPT), ("declien", Intent.DECLINE), ("yesss", Intent.ACCEPT)],
+)
+def test_a_slip_in_a_keyword_is_forgiven(body: str, intent: Intent) -> None:
+    assert classify(body, Channel.SMS).intent is intent
+
+
+def test_except_is_not_a_typo_of_accept() -> None:
+    assert classify("except", Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [("Sí 3", Classified(Intent.ACCEPT, 3)), ("no puedo 12", Classified(Intent.DECLINE, 12))],
+)
+def test_spanish_answers_carry_a_code_too(body: str, expected: Classified) -> None:
+    assert classify(body, Channel.SMS) == expected
+
+
+def test_unaccented_si_before_a_clause_is_if() -> None:
+    assert classify("si me pagan extra", Channel.SMS).intent is Intent.UNKNOWN
+
+
+def test_a_classifier_may_read_only_the_languages_it_is_given() -> None:
+    from shiftd.intent import ENGLISH
+
+    assert DefaultClassifier([ENGLISH]).classify("claro", Channel.SMS).intent is Intent.UNKNOWN
