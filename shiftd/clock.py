@@ -8,7 +8,7 @@ exactly, so tests need no patched `datetime`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import trio
 
@@ -48,3 +48,20 @@ def parse_iso(text: str | None) -> datetime | None:
         return None
     value = datetime.fromisoformat(text)
     return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def local_iso(at: datetime | None, tz: tzinfo) -> str | None:
+    """ISO-8601 text in zone `tz`, to the second, with its UTC offset: what people and REST
+    clients see (`2027-01-05T07:00:00-05:00`); None stays None."""
+    if at is None:
+        return None
+    return at.astimezone(tz).isoformat(timespec="seconds")
+
+
+def relocal(text: str | None, tz: tzinfo) -> str | None:
+    """A stored ISO-8601 instant (`iso`'s form) as `local_iso` shows it; text that is not
+    an instant is returned as it is."""
+    try:
+        return local_iso(parse_iso(text), tz) if text else text
+    except ValueError:
+        return text

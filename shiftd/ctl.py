@@ -109,10 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     shift = sub.add_parser("shift", help="shift operations")
     shift_sub = shift.add_subparsers(dest="shift_command", metavar="ACTION", required=True)
-    p = shift_sub.add_parser("add", help="create a shift")
+    p = shift_sub.add_parser(
+        "add",
+        help="create a shift",
+        description=(
+            "Times without a UTC offset are local times in the organization's zone "
+            '(e.g. --start "2027-01-05 07:00" --end "2027-01-05 15:00"); --in and --for '
+            "give the start from now and the length (e.g. --in 2h --for 8h)."
+        ),
+    )
     p.add_argument("--role", required=True, metavar="ROLE", help="role required, e.g. RN")
-    p.add_argument("--start", required=True, metavar="ISO", help="start time (ISO-8601)")
-    p.add_argument("--end", required=True, metavar="ISO", help="end time (ISO-8601)")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--start", metavar="TIME", help='start, e.g. "2027-01-05 07:00"')
+    start.add_argument("--in", dest="start_in", metavar="DURATION", help="start from now, e.g. 2h")
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument("--end", metavar="TIME", help='end, e.g. "2027-01-05 15:00"')
+    end.add_argument("--for", dest="length", metavar="DURATION", help="length, e.g. 8h")
     p.add_argument("--org", metavar="ORG", help="organization id")
     p.add_argument("--id", dest="shift_id", metavar="ID", help="shift id (default: generated)")
     p.set_defaults(handler=_cmd_shift_add)
@@ -187,7 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("metrics", help="print the daemon's metrics (Prometheus text format)")
     p.set_defaults(handler=_cmd_metrics)
+    for leaf in _leaf_parsers(parser):
+        if "--json" not in leaf._option_string_actions:
+            _json_flag(leaf, "print the raw result as JSON")
     return parser
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser that runs a command, so each takes `--json` after its name too."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaf_parsers(child)
 
 
 def _json_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -291,7 +316,10 @@ _SUMMARY_KEYS = (
 
 def _shift_summary(shift: dict[str, Any], out: TextIO, extra: Sequence[str] = ()) -> None:
     keys = [*_SUMMARY_KEYS, *extra]
-    _kv([(k, shift.get(k)) for k in keys], out)
+    _kv([(k, _short_ts(v) if k in _TIME_KEYS else v) for k in keys for v in [shift.get(k)]], out)
+
+
+_TIME_KEYS = frozenset({"start_time", "end_time", "claimed_at", "fanout_started_at", "escalate_at"})
 
 
 # --------------------------------------------------------------------------------------
@@ -594,7 +622,15 @@ def _cmd_caregiver_list(
 def _cmd_shift_add(
     client: ControlClient, ns: argparse.Namespace
 ) -> tuple[dict[str, Any], Renderer]:
-    args: dict[str, Any] = {"role_required": ns.role, "start_time": ns.start, "end_time": ns.end}
+    args: dict[str, Any] = {"role_required": ns.role}
+    for key, value in (
+        ("start_time", ns.start),
+        ("start_in", ns.start_in),
+        ("end_time", ns.end),
+        ("length", ns.length),
+    ):
+        if value is not None:
+            args[key] = value
     if ns.org is not None:
         args["organization_id"] = ns.org
     if ns.shift_id is not None:
@@ -623,8 +659,8 @@ def _cmd_shift_list(
                     s.get("id"),
                     s.get("state"),
                     s.get("role_required"),
-                    s.get("start_time"),
-                    s.get("end_time"),
+                    _short_ts(s.get("start_time"), minutes=True),
+                    _short_ts(s.get("end_time"), minutes=True),
                     s.get("organization_id"),
                     s.get("claimed_by"),
                 )
@@ -655,7 +691,7 @@ def _cmd_shift_show(
                         c.get("purpose"),
                         c.get("state"),
                         c.get("provider_status"),  # the provider's report: delivered, failed…
-                        c.get("at"),
+                        _short_ts(c.get("at")),
                     )
                     for c in contacts
                 ],
@@ -668,7 +704,7 @@ def _cmd_shift_show(
         if declines:
             _table(
                 ("CAREGIVER", "NAME", "AT"),
-                [(d.get("caregiver_id"), d.get("name"), d.get("at")) for d in declines],
+                [(d.get("caregiver_id"), d.get("name"), _short_ts(d.get("at"))) for d in declines],
                 out,
             )
         else:
@@ -680,7 +716,7 @@ def _cmd_shift_show(
                 ("TS", "KIND", "CAREGIVER", "DETAIL"),
                 [
                     (
-                        e.get("ts"),
+                        _short_ts(e.get("ts")),
                         e.get("kind"),
                         e.get("caregiver_id"),
                         timeline_detail(e.get("kind"), e.get("detail")),
@@ -700,7 +736,9 @@ def _cmd_fanout(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
         status = r.get("status")
         shift_id = _clean(r.get("shift_id", ns.shift_id))
         escalate_at = r.get("escalate_at")
-        when = f"escalates at {_clean(escalate_at)}" if escalate_at else "no escalation scheduled"
+        when = (
+            f"escalates at {_short_ts(escalate_at)}" if escalate_at else "no escalation scheduled"
+        )
         if status == "started":
             print(f"fanout started: {_clean(r.get('offered'))} offered, {when}", file=out)
         elif status == "already_running":
@@ -846,10 +884,11 @@ def _cmd_stats(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str,
     return client.call("stats", {"since": ns.since}), render
 
 
-def _short_ts(ts: Any) -> str:
-    """`2025-07-01T14:00:05.123456Z` → `2025-07-01 14:00:05`; anything else as is."""
+def _short_ts(ts: Any, minutes: bool = False) -> str:
+    """`2025-07-01T14:00:05-04:00` → `2025-07-01 14:00:05` (`… 14:00` with `minutes`): the
+    local time the daemon sent, without offset or fractions; anything else as is."""
     if isinstance(ts, str) and len(ts) >= 19 and ts[10] == "T":
-        return f"{ts[:10]} {ts[11:19]}"
+        return f"{ts[:10]} {ts[11:16] if minutes else ts[11:19]}"
     return _clean(ts)
 
 
@@ -876,7 +915,7 @@ def _wave_text(d: dict[str, Any]) -> str:
 
 
 def _held_text(d: dict[str, Any]) -> str:
-    return f"step {_clean(d.get('step'))} held for quiet hours until {_clean(d.get('until'))}"
+    return f"step {_clean(d.get('step'))} held for quiet hours until {_short_ts(d.get('until'))}"
 
 
 def _released_text(d: dict[str, Any], holder: str) -> str:
@@ -931,7 +970,7 @@ def timeline_detail(kind: Any, detail: Any) -> str:
     if kind == "fanout_started" and "candidates" in d:
         text = f"{_plural(d.get('candidates'), 'candidate')}"
         if d.get("expires_at"):
-            text += f", offers close at {_clean(d.get('expires_at'))}"
+            text += f", offers close at {_short_ts(d.get('expires_at'))}"
         return _clean(text)
     return _render_detail(d)
 

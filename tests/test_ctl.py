@@ -429,15 +429,16 @@ def test_shift_show_renders_contacts_declines_and_timeline(
         assert section in lines
     timeline = lines[lines.index("Timeline") + 1 :]
     assert timeline[0].split() == ["TS", "KIND", "CAREGIVER", "DETAIL"]
-    assert timeline[1].split() == ["2025-07-02T07:00:00Z", "fanout_started", "-", "offered=2"]
+    assert timeline[1].split() == ["2025-07-02", "07:00:00", "fanout_started", "-", "offered=2"]
     assert timeline[2].split() == [
-        "2025-07-02T07:03:12Z",
+        "2025-07-02",
+        "07:03:12",
         "claimed",
         "cg-alice",
         'body="YES',
         '42"',
     ]
-    assert timeline[3].split() == ["2025-07-02T07:03:13Z", "closed", "-", "-"]
+    assert timeline[3].split() == ["2025-07-02", "07:03:13", "closed", "-", "-"]
     # columns are aligned: every row's KIND starts where the header's does
     col = timeline[0].index("KIND")
     assert all(row[col - 2 : col] == "  " and row[col] != " " for row in timeline[1:])
@@ -493,7 +494,7 @@ def test_fanout_prints_offered_and_escalation(
     }
     assert run(fake, "fanout", "s1") == 0
     assert capsys.readouterr().out.strip() == (
-        "fanout started: 3 offered, escalates at 2025-07-02T07:10:00Z"
+        "fanout started: 3 offered, escalates at 2025-07-02 07:10:00"
     )
 
 
@@ -688,7 +689,7 @@ def test_shift_show_describes_waves_releases_and_unfilled_shifts_in_words(
     assert run(fake, "shift", "show", "s1") == 0
     lines = capsys.readouterr().out.splitlines()
     rows = lines[lines.index("Timeline") + 2 :]
-    details = [row.split(None, 3)[3] for row in rows]
+    details = [row.split(None, 4)[4] for row in rows]
     assert details == [
         "5 candidates, offers close at 2025-07-02T08Z",
         "step 1 held for quiet hours until 2025-07-02T07:00:00Z",

@@ -159,7 +159,7 @@ async def test_fanout_over_rest_texts_every_caregiver_with_the_role(
     body = response.json()
     assert body["status"] == "started"
     assert body["offered"] == 5
-    assert body["escalate_at"] == "2025-07-01T14:10:00.000000Z"
+    assert body["escalate_at"] == "2025-07-01T10:10:00-04:00"  # the organization's zone
     offers = api.harness.provider.of(Purpose.OFFER)
     assert sorted(m.caregiver_id for m in offers) == [f"cg-{n}" for n in range(1, 6)]
 
@@ -374,8 +374,8 @@ async def test_post_shifts_creates_then_updates_then_leaves_unchanged(
         "id": "shift-new",
         "organization_id": "org-1",
         "role_required": "LPN",
-        "start_time": "2025-07-04T08:00:00.000000Z",
-        "end_time": "2025-07-04T18:00:00.000000Z",
+        "start_time": "2025-07-04T04:00:00-04:00",  # local, with its offset
+        "end_time": "2025-07-04T14:00:00-04:00",
         "state": "open",
         "claimed_by": None,
     }

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import __version__
-from ..clock import iso
+from ..clock import local_iso, relocal
 from ..config import Duration
 from ..engine import Engine, NotFound
 from ..events import Subscription
-from ..models import Channel, Id, Role, Roster, Shift, ShiftState, UtcDatetime
+from ..models import Channel, Id, Role, Roster, Shift, ShiftState
 from ..store.base import ShiftRow
 
 
@@ -39,17 +39,48 @@ class RoleArgs(_Args):
 
 
 class ShiftAddArgs(_Args):
+    """A shift to create. Times without an offset (`2027-01-05 07:00`) are local times in
+    the organization's zone; `start_in` is a start relative to now (rounded up to the
+    minute), `length` an end relative to the start."""
+
     id: Id | None = None
     organization_id: str = Field(default="default", max_length=128)
     role_required: Role
-    start_time: UtcDatetime
-    end_time: UtcDatetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    start_in: Duration | None = None
+    length: Duration | None = None
 
     @model_validator(mode="after")
-    def _ends_after_start(self) -> ShiftAddArgs:  # as Shift does, but answered as bad_args
-        if self.end_time <= self.start_time:
-            raise ValueError("end_time must be after start_time")
+    def _one_start_one_end(self) -> ShiftAddArgs:
+        if (self.start_time is None) == (self.start_in is None):
+            raise ValueError("give exactly one of start_time and start_in")
+        if (self.end_time is None) == (self.length is None):
+            raise ValueError("give exactly one of end_time and length")
+        if self.length is not None and self.length <= timedelta(0):
+            raise ValueError("length must be positive")
         return self
+
+    def to_shift(self, shift_id: str, now: datetime, tz: tzinfo) -> Shift:
+        """The shift these arguments mean at `now` in zone `tz`; ValueError (pydantic's
+        ValidationError) when it is not a valid shift."""
+        if self.start_in is not None:
+            start = now + self.start_in
+            start = start.replace(second=0, microsecond=0) + (
+                timedelta(minutes=1) if (start.second or start.microsecond) else timedelta(0)
+            )
+        else:
+            start = _in_zone(self.start_time, tz)
+        end = start + self.length if self.length is not None else _in_zone(self.end_time, tz)
+        fields = self.model_dump(include={"organization_id", "role_required"})
+        return Shift.model_validate(
+            {**fields, "id": shift_id, "start_time": start, "end_time": end}
+        )
+
+
+def _in_zone(value: datetime | None, tz: tzinfo) -> datetime:
+    assert value is not None
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
 class ShiftListArgs(_Args):
@@ -78,16 +109,21 @@ class WatchArgs(_Args):
     shift_id: Id | None = None
 
 
-def shift_summary(row: ShiftRow) -> dict[str, Any]:
+def shift_summary(row: ShiftRow, tz: tzinfo) -> dict[str, Any]:
+    """A shift as lists and REST show it: times local to `tz`, with their offset."""
     return {
         "id": row.id,
         "organization_id": row.organization_id,
         "role_required": row.role_required,
-        "start_time": iso(row.start_time),
-        "end_time": iso(row.end_time),
+        "start_time": local_iso(row.start_time, tz),
+        "end_time": local_iso(row.end_time, tz),
         "state": row.state.value,
         "claimed_by": row.claimed_by,
     }
+
+
+def _zone(engine: Engine, org_id: str) -> tzinfo:
+    return engine.organizations.get(org_id).tz
 
 
 async def _ping(engine: Engine, _: NoArgs) -> dict[str, Any]:
@@ -113,15 +149,14 @@ async def _caregiver_list(engine: Engine, args: RoleArgs) -> dict[str, Any]:
 
 
 async def _shift_add(engine: Engine, args: ShiftAddArgs) -> dict[str, Any]:
-    fields = args.model_dump()
-    if fields["id"] is None:
-        fields["id"] = engine.new_shift_id()
-    row = await engine.add_shift(Shift.model_validate(fields))
-    return {"shift": shift_summary(row)}
+    tz = _zone(engine, args.organization_id)
+    shift = args.to_shift(args.id or engine.new_shift_id(), engine.clock.now(), tz)
+    return {"shift": shift_summary(await engine.add_shift(shift), tz)}
 
 
 async def _shift_list(engine: Engine, args: ShiftListArgs) -> dict[str, Any]:
-    return {"shifts": [shift_summary(r) for r in await engine.shifts(args.state)]}
+    rows = await engine.shifts(args.state)
+    return {"shifts": [shift_summary(r, _zone(engine, r.organization_id)) for r in rows]}
 
 
 async def _shift_show(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
@@ -129,26 +164,41 @@ async def _shift_show(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
     if detail is None:
         raise NotFound(f"no shift {args.shift_id!r}")
     row: ShiftRow = detail["shift"]
+    tz = _zone(engine, row.organization_id)
     return {
         "shift": {
-            **shift_summary(row),
-            "claimed_at": iso(row.claimed_at),
-            "fanout_started_at": iso(row.fanout_started_at),
-            "escalate_at": iso(row.escalate_at),
-            "contacts": detail["contacts"],
-            "declines": detail["declines"],
-            "timeline": detail["timeline"],
+            **shift_summary(row, tz),
+            "claimed_at": local_iso(row.claimed_at, tz),
+            "fanout_started_at": local_iso(row.fanout_started_at, tz),
+            "escalate_at": local_iso(row.escalate_at, tz),
+            "contacts": [{**c, "at": relocal(c["at"], tz)} for c in detail["contacts"]],
+            "declines": [{**d, "at": relocal(d["at"], tz)} for d in detail["declines"]],
+            "timeline": [
+                {**e, "ts": relocal(e["ts"], tz), "detail": _local_detail(e["detail"], tz)}
+                for e in detail["timeline"]
+            ],
         }
+    }
+
+
+def _local_detail(detail: dict[str, Any] | None, tz: tzinfo) -> dict[str, Any] | None:
+    """A timeline detail with its instants (`expires_at`, `until`…) in local time."""
+    if not detail:
+        return detail
+    return {
+        k: relocal(v, tz) if isinstance(v, str) and (k.endswith("_at") or k == "until") else v
+        for k, v in detail.items()
     }
 
 
 async def _fanout(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
     result = await engine.fanout(args.shift_id)
+    tz = _zone(engine, (await engine.shift(args.shift_id)).organization_id)
     return {
         "shift_id": args.shift_id,
         "status": result.status.value,
         "offered": result.offered,
-        "escalate_at": result.escalate_at,
+        "escalate_at": relocal(result.escalate_at, tz),
     }
 
 

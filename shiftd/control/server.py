@@ -332,6 +332,8 @@ async def _dispatch(
             ok = _encode({"id": request.id, "ok": True, "result": ack})
             return name, "ok", _Stream(request.id, ok, subscription)
         result = await COMMANDS[name].run(engine, args)
+    except ValidationError as exc:  # what the arguments mean, checked when it is known
+        return fail("bad_args", _describe(exc))
     except NotFound as exc:
         return fail("not_found", str(exc))
     except ConflictError as exc:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .. import __version__
 from ..control.commands import (
@@ -26,10 +26,10 @@ from ..control.commands import (
     ShiftListArgs,
     shift_summary,
 )
-from ..models import Role, Roster, Shift, ShiftState
+from ..models import Role, Roster, ShiftState
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
-from .errors import ApiError, ErrorBody
+from .errors import ApiError, ErrorBody, describe_validation
 from .middleware import bearer_ok
 
 _bearer = HTTPBearer(auto_error=False, description="The token in `http.token_file`.")
@@ -259,17 +259,19 @@ async def shifts(ctx: Ctx, state: Annotated[ShiftState | None, Query()] = None) 
     summary="Create or update one shift (by id; a new id when none is given)",
 )
 async def put_shift(ctx: Ctx, body: ShiftAddArgs, response: Response) -> dict[str, Any]:
-    fields = body.model_dump()
-    if fields["id"] is None:
-        fields["id"] = ctx.engine.new_shift_id()
-    shift = Shift.model_validate(fields)
+    engine = ctx.engine
+    tz = engine.organizations.get(body.organization_id).tz
+    try:
+        shift = body.to_shift(body.id or engine.new_shift_id(), engine.clock.now(), tz)
+    except ValidationError as exc:
+        raise ApiError(422, "bad_args", describe_validation(exc.errors())) from None
     counts = (await ctx.engine.import_roster([], [shift]))["shifts"]
     if counts["skipped"]:
         raise ApiError(409, "conflict", f"shift {shift.id!r}: {counts['skipped'][0]['reason']}")
     result = "created" if counts["created"] else "updated" if counts["updated"] else "unchanged"
     if result == "created":
         response.status_code = 201
-    return {"result": result, "shift": shift_summary(await ctx.engine.shift(shift.id))}
+    return {"result": result, "shift": shift_summary(await ctx.engine.shift(shift.id), tz)}
 
 
 @api_router.get(
