@@ -692,7 +692,7 @@ def test_shift_show_describes_waves_releases_and_unfilled_shifts_in_words(
     details = [row.split(None, 4)[4] for row in rows]
     assert details == [
         "5 candidates, offers close at 2025-07-02T08Z",
-        "step 1 held for quiet hours until 2025-07-02T07:00:00Z",
+        "step 1 held for quiet hours until 2025-07-02 07:00:00",
         "step 1: voice to those offered already, 4 contacted (0 newly offered)",
         "step 2 round 1: sms to everyone with the role tagged night, peds, 2 contacted"
         " (2 newly offered)",
