@@ -511,8 +511,7 @@ def _event(kind: str, caregiver_id: str | None = None, **detail: Any) -> dict[st
         ),
         pytest.param(
             _event("wave_held", step=1, until="2025-07-01T11:00:00.000000Z"),
-            "wave_held       shift shift-1: step 1 held for quiet hours until"
-            " 2025-07-01 11:00:00",
+            "wave_held       shift shift-1: step 1 held for quiet hours until 2025-07-01 11:00:00",
             id="wave_held",
         ),
         pytest.param(
