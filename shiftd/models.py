@@ -1,17 +1,17 @@
 """The domain's vocabulary: roster and shift models at the boundaries, enums used throughout.
 
 Ids are opaque strings (the roster we succeed has ids that are not valid UUIDs) and phone
-numbers are normalised, never validated against a numbering plan.
+numbers are normalised, never validated against a numbering plan. Every field's limits are
+`shiftd.limits`'s.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from . import limits
 
 
 class ShiftState(StrEnum):
@@ -107,39 +107,12 @@ class ReleaseStatus(StrEnum):
     NOT_HOLDER = "not_holder"
 
 
-_PHONE_NOISE = re.compile(r"[\s\-().]")
-_PHONE_SHAPE = re.compile(r"\+?[0-9]{3,20}")
-
-
-def normalize_phone(raw: str) -> str:
-    """Canonical form of a phone number: noise dropped, `+` kept, 10-digit US numbers get `+1`.
-
-    Raises ValueError when what is left is not a plausible phone (3-20 digits, optional `+`).
-    Short or non-NANP numbers such as `+15550001` are kept as they are.
-    """
-    text = _PHONE_NOISE.sub("", raw.strip())
-    if not _PHONE_SHAPE.fullmatch(text):
-        raise ValueError(f"not a phone number: {raw!r}")
-    if not text.startswith("+"):
-        if len(text) == 10:
-            text = "+1" + text
-        elif len(text) == 11 and text.startswith("1"):
-            text = "+" + text
-    return text
-
-
-Phone = Annotated[str, AfterValidator(normalize_phone)]
-Id = Annotated[str, Field(min_length=1, max_length=128)]
-Role = Annotated[str, Field(min_length=1, max_length=32)]
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("times need a UTC offset or Z, e.g. 2025-07-02T08:00:00Z")
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+# The boundary rules live in one place (`shiftd.limits`); these names are the models' own.
+Id = limits.Id
+Role = limits.Role
+Phone = limits.Phone
+UtcDatetime = limits.Instant
+normalize_phone = limits.normalize_phone
 
 
 class Caregiver(BaseModel):
@@ -148,10 +121,10 @@ class Caregiver(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: Id
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: limits.Name
     role: Role
     phone: Phone
-    tags: tuple[str, ...] = ()
+    tags: limits.Tags = ()
 
 
 class Shift(BaseModel):
@@ -160,17 +133,16 @@ class Shift(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: Id
-    organization_id: Annotated[str, Field(max_length=128)] = "default"
+    organization_id: Id = "default"
     role_required: Role
     start_time: UtcDatetime
     end_time: UtcDatetime
-    location: Annotated[str, Field(max_length=60)] | None = None
+    location: limits.Location | None = None
     """City or facility name shown to caregivers; never a client's name or address."""
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Shift:
-        if self.end_time <= self.start_time:
-            raise ValueError("end_time must be after start_time")
+        limits.check_shift_times(self.start_time, self.end_time)
         return self
 
 

@@ -22,6 +22,7 @@ from ..clock import local_iso, relocal
 from ..config import Duration
 from ..engine import Engine, NotFound
 from ..events import Subscription
+from ..limits import WallTime
 from ..models import Channel, Id, Role, Roster, Shift, ShiftState
 from ..store.base import ShiftRow
 
@@ -44,10 +45,10 @@ class ShiftAddArgs(_Args):
     minute), `length` an end relative to the start."""
 
     id: Id | None = None
-    organization_id: str = Field(default="default", max_length=128)
+    organization_id: Id = "default"
     role_required: Role
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    start_time: WallTime | None = None
+    end_time: WallTime | None = None
     start_in: Duration | None = None
     length: Duration | None = None
 
