@@ -37,6 +37,7 @@ from pydantic import (
     field_validator,
 )
 
+from .limits import check_duration
 from .models import normalize_phone
 
 __all__ = [
@@ -116,17 +117,16 @@ def _number_hint(value: int | float) -> str:
 
 
 def _to_duration(value: object) -> timedelta:
-    """Validate a duration: a non-negative ``timedelta`` as is, or a string for ``parse_duration``.
+    """Validate a duration: a ``timedelta`` as is, or a string for ``parse_duration``; either
+    within ``shiftd.limits`` (0 to ``MAX_DURATION``).
 
     Raises:
         ValueError: anything else, numbers included, with a message about quoting.
     """
     if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise ValueError(f"durations cannot be negative (got {value})")
-        return value
+        return check_duration(value)
     if isinstance(value, str):
-        return parse_duration(value)
+        return check_duration(parse_duration(value))
     if isinstance(value, bool):
         hint = "YAML reads an unquoted yes/no/on/off/true/false as a boolean"
     elif isinstance(value, int | float):
@@ -315,6 +315,16 @@ class ControlConfig(_Section):
     """The Unix control socket used by ``shiftctl``."""
 
     max_connections: _Int = Field(default=1024, ge=1, le=100_000)
+    idle_timeout: Duration = timedelta(seconds=60)
+    """A connection that completes no request line for this long (idle, or holding half a
+    line) is closed, so idle clients cannot take every connection."""
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _idle_timeout_positive(cls, timeout: timedelta) -> timedelta:
+        if timeout <= timedelta(0):
+            raise ValueError("must be more than 0s")
+        return timeout
 
 
 class ActorConfig(_Section):

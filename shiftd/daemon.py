@@ -94,6 +94,7 @@ async def run_daemon(
                         config.socket_path,
                         engine,
                         max_connections=config.control.max_connections,
+                        idle_timeout=config.control.idle_timeout.total_seconds(),
                         grace=config.shutdown.grace.total_seconds(),
                         task_status=task_status,
                     )

@@ -26,6 +26,7 @@ What is kept out of the journal:
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from typing import Any, TextIO
 
@@ -250,3 +251,9 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     if name is None:
         return structlog.get_logger()
     return structlog.get_logger(name)
+
+
+def new_ref() -> str:
+    """A short random reference for one failure: the log line carries it (`ref`) and so does
+    the answer the caller gets, so an operator can find one from the other."""
+    return secrets.token_hex(6)

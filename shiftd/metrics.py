@@ -151,6 +151,16 @@ class Metrics:
             ["route", "method", "status"],
             registry=r,
         )
+        self.internal_errors = Counter(
+            "shiftd_internal_errors",
+            "Failures of shiftd's own code while handling one request or message, by where"
+            " (control, http, actor); each was answered `internal` (or the actor restarted)"
+            " and logged with a reference, and the daemon went on.",
+            ["where"],
+            registry=r,
+        )
+        for where in _INTERNAL_WHERE:
+            self.internal_errors.labels(where)
         self._live = _LiveCollector()
         r.register(self._live)
         if process:
@@ -193,6 +203,8 @@ class Metrics:
                 self.time_to_fill.observe(seconds)
         elif event.kind == "unfilled":
             self.unfilled.inc()
+        elif event.kind in ("actor_restarted", "actor_gave_up"):
+            self.internal_errors.labels("actor").inc()
         elif event.kind == "released":
             by = detail.get("by")
             self.released.labels(by if by in _RELEASED_BY else "unknown").inc()
@@ -205,6 +217,10 @@ class Metrics:
     def observe_control(self, command: str, outcome: str) -> None:
         """One control request; `command` must be a known name (bounded label values)."""
         self.control_requests.labels(command, outcome).inc()
+
+    def observe_internal_error(self, where: str) -> None:
+        """A failure of our own code in `where` (one of control, http, actor), survived."""
+        self.internal_errors.labels(where).inc()
 
     def observe_http(self, route: str, method: str, status: int) -> None:
         """One HTTP request; `route` must be the route template, never the raw path."""
@@ -234,6 +250,9 @@ class Metrics:
     async def text(self) -> str:
         body, _ = await self.exposition()
         return body.decode()
+
+
+_INTERNAL_WHERE = ("control", "http", "actor")
 
 
 class _LiveCollector(Collector):

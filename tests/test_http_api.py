@@ -488,9 +488,9 @@ async def test_a_crash_in_a_route_is_a_json_500_without_details(
     monkeypatch.setattr(api.harness.engine, "status", broken)
     response = await api.client.get("/status", headers=AUTH)
     assert response.status_code == 500
-    assert response.json() == {
-        "error": {"code": "internal", "message": "internal error; see the daemon's log"}
-    }
+    ref = response.headers["X-Request-Ref"]
+    message = f"internal error (ref {ref}); see the daemon's log"
+    assert response.json() == {"error": {"code": "internal", "message": message}}
     assert "secret" not in response.text
     assert (await api.client.get("/health")).status_code == 200
 

@@ -3,7 +3,8 @@
 `{"id":…,"cmd":…,"args":{…}}` → `{"id":…,"ok":true,"result":…}` or
 `{"id":…,"ok":false,"error":{"code":…,"message":…}}`. Bad JSON, unknown commands and bad
 arguments are answered and the connection stays usable; a line over 64 KiB is answered
-with `line_too_long` and the connection closed. The socket is created with mode 0660; a
+with `line_too_long` and the connection closed, and so is a connection that completes no
+request line within `control.idle_timeout` (`idle_timeout`). The socket is created with mode 0660; a
 stale socket file is replaced, a live one (another shiftd answering) is never taken over.
 
 Streaming (`watch`): the request is answered `{"id":…,"ok":true,"result":{"watching":true,…}}`
@@ -35,8 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..actor import ActorUnavailable
 from ..engine import Engine, NotFound
 from ..events import Subscription
-from ..logs import get_logger
-from ..store.base import ConflictError, StoreError
+from ..limits import RequestId
+from ..logs import get_logger, new_ref
+from ..store.base import ConflictError
 from .commands import COMMANDS, STREAMS
 
 log = get_logger(__name__)
@@ -54,7 +56,7 @@ class ControlSocketError(Exception):
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: int | str | None = None
+    id: RequestId | None = None
     cmd: str = Field(min_length=1, max_length=64)
     args: dict[str, Any] = {}
 
@@ -65,9 +67,15 @@ async def serve_control(
     *,
     max_connections: int = 1024,
     grace: float = 10.0,
+    idle_timeout: float = 60.0,
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Bind `path`, report started with it, serve until cancelled.
+
+    A connection that sends no complete request line for `idle_timeout` seconds (since it
+    connected or since its last answer: idle, or dribbling half a line) is told
+    `idle_timeout` and closed, so idle clients cannot hold every slot. A `watch` stream is
+    exempt once accepted.
 
     Raises ControlSocketError if the path is served by another live process, is not a
     socket, or cannot be bound. On cancellation it stops accepting; a request being handled
@@ -97,7 +105,9 @@ async def serve_control(
                 elif limiter.borrowed_tokens >= limiter.total_tokens:
                     await _reject(stream, "too_many_connections", "try again shortly")
                 else:
-                    nursery.start_soon(_connection, stream, engine, limiter, grace, peer)
+                    nursery.start_soon(
+                        _connection, stream, engine, limiter, grace, idle_timeout, peer
+                    )
     finally:
         _remove_if_ours(path, inode)
 
@@ -182,10 +192,14 @@ async def _connection(
     engine: Engine,
     limiter: trio.CapacityLimiter,
     grace: float,
+    idle_timeout: float,
     peer: tuple[int, int, int],
 ) -> None:
     async with limiter, stream:
         buffer = bytearray()
+        # Bytes that complete no line do not move the deadline: half a line sent slowly is
+        # as idle as nothing.
+        deadline = trio.current_time() + idle_timeout
         try:
             while True:
                 newline = buffer.find(b"\n", 0, MAX_LINE + 1)
@@ -199,7 +213,15 @@ async def _connection(
                             )
                         )
                         return
-                    chunk = await stream.receive_some(65536)
+                    chunk = None
+                    with trio.move_on_at(deadline):
+                        chunk = await stream.receive_some(65536)
+                    if chunk is None:
+                        log.info("control.idle_closed", peer_pid=peer[0], partial=len(buffer))
+                        message = f"no complete request within {idle_timeout:g}s"
+                        with trio.move_on_after(1):
+                            await stream.send_all(_error(None, "idle_timeout", message))
+                        return
                     if not chunk:
                         return
                     buffer += chunk
@@ -224,8 +246,12 @@ async def _connection(
                 if watch is not None:
                     await _stream_events(stream, watch)
                     return  # a watch connection carries nothing else
+                deadline = trio.current_time() + idle_timeout
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+        except Exception:  # a fault of ours in this connection ends it, never the server
+            log.exception("control.connection_crashed", ref=new_ref(), peer_pid=peer[0])
+            engine.metrics.observe_internal_error("control")
 
 
 class _Stream:
@@ -291,10 +317,27 @@ async def handle_line(
 async def _answer(
     engine: Engine, line: bytes, peer: tuple[int, int, int] | None
 ) -> bytes | _Stream:
-    """One request line → its answer (or an accepted stream), counted in the metrics."""
-    command, outcome, answer = await _dispatch(engine, line, peer)
+    """One request line → its answer (or an accepted stream), counted in the metrics.
+
+    Never raises but for cancellation: whatever fails while handling the request (any
+    exception class) is logged with a reference (`ref`) that the `internal` answer quotes,
+    and counted."""
+    try:
+        command, outcome, answer = await _dispatch(engine, line, peer)
+    except Exception:
+        command, outcome = "-", "internal"
+        answer = _internal(engine, None, "control.crashed")
     engine.metrics.observe_control(command, outcome)
     return answer
+
+
+def _internal(engine: Engine, request_id: int | str | None, event: str, **context: Any) -> bytes:
+    """Log the exception being handled under a fresh reference, count it, and make the
+    `internal` answer that quotes the reference."""
+    ref = new_ref()
+    log.exception(event, ref=ref, request_id=request_id, **context)
+    engine.metrics.observe_internal_error("control")
+    return _error(request_id, "internal", f"internal error (ref {ref}); see the daemon's log")
 
 
 async def _dispatch(
@@ -326,6 +369,8 @@ async def _dispatch(
         args = command.args.model_validate(request.args)
     except ValidationError as exc:
         return fail("bad_args", _describe(exc))
+    except Exception:  # a validator that raised something pydantic does not wrap
+        return name, "internal", _internal(engine, request.id, "control.crashed", cmd=name)
     try:
         if name in STREAMS:
             ack, subscription = await STREAMS[name].open(engine, args)
@@ -340,12 +385,8 @@ async def _dispatch(
         return fail("conflict", str(exc))
     except ActorUnavailable as exc:
         return fail("unavailable", str(exc))
-    except (StoreError, ValueError) as exc:
-        log.error("control.failed", cmd=name, error=str(exc))
-        return fail("internal", str(exc))
     except Exception:
-        log.exception("control.crashed", cmd=name)
-        return fail("internal", "internal error; see the daemon's log")
+        return name, "internal", _internal(engine, request.id, "control.crashed", cmd=name)
     log.debug("control.handled", cmd=name, peer_pid=peer[0] if peer else None)
     return name, "ok", _encode({"id": request.id, "ok": True, "result": result})
 

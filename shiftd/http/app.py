@@ -37,7 +37,11 @@ def create_app(engine: Engine, settings: HttpSettings, *, ready: bool = False) -
     )
     app.state.shiftd = HttpContext(engine, settings, ready=ready)
     install_handlers(app)
-    app.add_middleware(GuardMiddleware, settings=lambda: app.state.shiftd.settings)
+    app.add_middleware(
+        GuardMiddleware,
+        settings=lambda: app.state.shiftd.settings,
+        on_crash=lambda: app.state.shiftd.engine.metrics.observe_internal_error("http"),
+    )
     app.add_middleware(
         CountingMiddleware,
         observe=lambda route, method, status: app.state.shiftd.engine.metrics.observe_http(

@@ -16,8 +16,10 @@ task group) so it sees the raw byte stream. In order, for each HTTP request:
    and is checked to parse (`bad_json` otherwise) → 415 / 400.
 4. **Time limit**: the whole request, body included, within `request_timeout`; then 503
    `timeout` if nothing was answered yet.
-5. **Catch-all**: an exception from a route is logged (`http.crashed`, no locals) and
-   answered 500 `{"error": {"code": "internal"}}`; nothing of it reaches the client.
+5. **Catch-all**: an exception from a route (any class) is logged (`http.crashed` with a
+   fresh `ref`, no locals), counted (`on_crash`) and answered 500 `{"error": {"code":
+   "internal"}}` quoting the ref (also in `X-Request-Ref`); nothing else of it reaches the
+   client, and the server goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import trio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logs import get_logger
+from ..logs import get_logger, new_ref
 from .errors import send_error
 
 log = get_logger(__name__)
@@ -72,9 +74,15 @@ def is_json_type(content_type: str | None) -> bool:
 class GuardMiddleware:
     """See the module docstring. `settings()` returns the current HttpSettings."""
 
-    def __init__(self, app: ASGIApp, settings: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Callable[[], Any],
+        on_crash: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self._settings = settings
+        self._on_crash = on_crash
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,9 +106,15 @@ class GuardMiddleware:
                     await send_error(send, 503, "timeout", "the request took too long")
         except Exception:
             # structlog is configured without locals in tracebacks: no tokens or phones.
-            log.exception("http.crashed", method=scope.get("method"), path=scope.get("path"))
+            ref = new_ref()
+            log.exception(
+                "http.crashed", ref=ref, method=scope.get("method"), path=scope.get("path")
+            )
+            if self._on_crash is not None:
+                self._on_crash()
             if not started:
-                await send_error(send, 500, "internal", "internal error; see the daemon's log")
+                message = f"internal error (ref {ref}); see the daemon's log"
+                await send_error(send, 500, "internal", message, {"X-Request-Ref": ref})
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, settings: Any) -> None:
         path: str = scope.get("path", "")
