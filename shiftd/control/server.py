@@ -23,6 +23,7 @@ import contextlib
 import errno
 import grp
 import json
+import math
 import os
 import pwd
 import socket as stdsocket
@@ -67,15 +68,16 @@ async def serve_control(
     *,
     max_connections: int = 1024,
     grace: float = 10.0,
-    idle_timeout: float = 60.0,
+    idle_timeout: float = math.inf,
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Bind `path`, report started with it, serve until cancelled.
 
     A connection that sends no complete request line for `idle_timeout` seconds (since it
     connected or since its last answer: idle, or dribbling half a line) is told
-    `idle_timeout` and closed, so idle clients cannot hold every slot. A `watch` stream is
-    exempt once accepted.
+    `idle_timeout` and closed, so idle clients cannot hold every slot (the daemon passes
+    `control.idle_timeout`; no deadline by default). A `watch` stream is exempt once
+    accepted.
 
     Raises ControlSocketError if the path is served by another live process, is not a
     socket, or cannot be bound. On cancellation it stops accepting; a request being handled
