@@ -24,12 +24,12 @@ HOSTILE_TIMES = [
     "0001-01-01T00:00:00+14:00",
     "1999-12-31T23:59:59Z",
     "2100-01-01T00:00:00Z",
-    "2025-07-04T08:00:00",  # no offset
     "2025-02-30T08:00:00Z",
     "2025-07-04T08:00:00+24:00",
     "+275760-09-13T00:00:00Z",
     "1e400",
 ]
+NO_OFFSET = "2025-07-04T08:00:00"  # local time to `shift.add`, refused in a roster file
 START = "2025-07-04T08:00:00Z"
 END = "2025-07-04T16:00:00Z"
 
@@ -54,7 +54,7 @@ async def test_shift_add_with_a_time_out_of_range_is_bad_args_naming_the_field(
     assert (await control(harness, "ping", {}))["ok"] is True
 
 
-@pytest.mark.parametrize("when", HOSTILE_TIMES)
+@pytest.mark.parametrize("when", [*HOSTILE_TIMES, NO_OFFSET])
 async def test_roster_import_with_a_time_out_of_range_is_bad_args_naming_the_field(
     harness: Harness, autojump_clock: object, when: str
 ) -> None:
@@ -63,6 +63,18 @@ async def test_roster_import_with_a_time_out_of_range_is_bad_args_naming_the_fie
     assert answer["error"]["code"] == "bad_args"
     assert answer["error"]["message"].startswith("shifts.0.end_time: ")
     assert await harness.engine.store.shift("s-x") is None
+
+
+async def test_a_local_start_whose_length_ends_past_the_window_is_refused_naming_end_time(
+    harness: Harness, autojump_clock: object
+) -> None:
+    args = shift_args(start_time="2099-12-31 23:00", length="48h")
+    del args["end_time"]
+    answer = await control(harness, "shift.add", args)
+
+    assert answer["error"]["code"] == "bad_args"
+    assert "end_time" in answer["error"]["message"]
+    assert (await control(harness, "ping", {}))["ok"] is True
 
 
 async def test_a_shift_longer_than_the_maximum_is_refused(
