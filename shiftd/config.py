@@ -399,6 +399,13 @@ class HttpConfig(_Section):
     ``notifier.kind`` is ``twilio``)."""
     twilio_auth_token_previous_file: Path | None = None
     """The previous auth token, also accepted while a rotation is in progress."""
+    session_idle_timeout: Duration = timedelta(hours=1)
+    """The coordinator's page: a session unused this long ends (sign in again)."""
+    signin_max_failures: _Int = Field(default=5, ge=1, le=100)
+    """Wrong passwords in a row that lock a coordinator account for ``signin_lockout``."""
+    signin_lockout: Duration = timedelta(minutes=15)
+    """How long a locked account stays locked; also the window of the per-address budget
+    of sign-in attempts."""
 
     @field_validator("listen")
     @classmethod
@@ -420,11 +427,11 @@ class HttpConfig(_Section):
             raise ValueError(f"must not have a query or fragment (got {url!r})")
         return url.rstrip("/")
 
-    @field_validator("request_timeout")
+    @field_validator("request_timeout", "session_idle_timeout", "signin_lockout")
     @classmethod
-    def _timeout_positive(cls, timeout: timedelta) -> timedelta:
+    def _timeout_positive(cls, timeout: timedelta, info: ValidationInfo) -> timedelta:
         if timeout <= timedelta(0):
-            raise ValueError("request_timeout must be longer than 0s")
+            raise ValueError(f"{info.field_name} must be longer than 0s")
         return timeout
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from shiftd.control.client import (
     RequestTooLarge,
     encode_request,
 )
+from shiftd.web.passwords import MIN_LENGTH, PasswordError, hash_password
 
 DEFAULT_SOCKET = "./state/control.sock"
 DEFAULT_TIMEOUT = 30.0
@@ -196,6 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_flag(p, "print the raw result as JSON")
     p.set_defaults(handler=_cmd_stats)
+
+    user = sub.add_parser("user", help="coordinator accounts for the web page")
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    p = user_sub.add_parser(
+        "add",
+        help="create a coordinator account, or set its password",
+        description=(
+            "Create the account NAME for the coordinator's page, or set a new password for "
+            "it (which signs its open sessions out). The password is asked twice on a "
+            "terminal, or read as one line from standard input with --password-stdin; it is "
+            f"hashed here (scrypt) and only the hash reaches shiftd. At least {MIN_LENGTH} "
+            "characters."
+        ),
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.set_defaults(handler=_cmd_user_add)
+    p = user_sub.add_parser("remove", help="delete a coordinator account (signs it out)")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(handler=_cmd_user_remove)
+    p = user_sub.add_parser("list", help="list coordinator accounts")
+    p.set_defaults(handler=_cmd_user_list)
 
     p = sub.add_parser("metrics", help="print the daemon's metrics (Prometheus text format)")
     p.set_defaults(handler=_cmd_metrics)
@@ -818,6 +844,65 @@ def _cmd_unassign(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[s
             print(f"holder told: {_clean(r.get('reply'))}", file=out)
 
     return client.call("unassign", {"shift_id": ns.shift_id}), render
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice at a terminal.
+
+    Raises UsageError when it cannot be read, the two differ, or it is too short."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not _isatty(sys.stdin):
+            raise UsageError("no terminal to ask the password on: use --password-stdin")
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("the two passwords differ; nothing was changed")
+    try:
+        return hash_password(password)
+    except PasswordError as exc:
+        raise UsageError(f"{exc}; nothing was changed") from None
+
+
+def _cmd_user_add(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    password_hash = _read_password(ns.password_stdin)
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        if r.get("result") == "created":
+            print(f"coordinator {_clean(r.get('name'))} created", file=out)
+        else:
+            print(f"coordinator {_clean(r.get('name'))}: password changed", file=out)
+
+    return client.call("user.add", {"name": ns.name, "password_hash": password_hash}), render
+
+
+def _cmd_user_remove(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        print(f"coordinator {_clean(r.get('name'))} removed", file=out)
+
+    return client.call("user.remove", {"name": ns.name}), render
+
+
+def _cmd_user_list(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        users = r.get("users") or []
+        if not users:
+            print("no coordinator accounts (add one: shiftctl user add NAME)", file=out)
+            return
+        _table(
+            ("NAME", "CREATED", "PASSWORD SET"),
+            [
+                (u.get("name"), _short_ts(u.get("created_at")), _short_ts(u.get("updated_at")))
+                for u in users
+            ],
+            out,
+        )
+
+    return client.call("user.list"), render
 
 
 def _cmd_metrics(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .. import __version__
 from ..clock import local_iso, relocal
@@ -25,6 +25,12 @@ from ..events import Subscription
 from ..limits import WallTime
 from ..models import Channel, Id, Role, Roster, Shift, ShiftState
 from ..store.base import ShiftRow
+from ..web.passwords import valid_hash
+
+CoordinatorName = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+]
+"""A coordinator's sign-in name: letters, digits and `._@-`, starting with a letter or digit."""
 
 
 class _Args(BaseModel):
@@ -100,6 +106,23 @@ class InboundArgs(_Args):
     channel: Literal["sms", "voice"] = "sms"
     provider_message_id: str | None = Field(default=None, min_length=1, max_length=128)
     shift_id: Id | None = None
+
+
+class UserAddArgs(_Args):
+    name: CoordinatorName
+    password_hash: str = Field(min_length=1, max_length=256)
+    """What `shiftd.web.passwords.hash_password` made of the password (never the password)."""
+
+    @field_validator("password_hash")
+    @classmethod
+    def _a_hash(cls, text: str) -> str:
+        if not valid_hash(text):
+            raise ValueError("not a password hash made by shiftctl user add")
+        return text
+
+
+class UserNameArgs(_Args):
+    name: CoordinatorName
 
 
 class StatsArgs(_Args):
@@ -224,6 +247,26 @@ async def _unassign(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
     return {"shift_id": args.shift_id, "status": result.status.value, "reply": result.reply}
 
 
+async def _user_add(engine: Engine, args: UserAddArgs) -> dict[str, Any]:
+    created = await engine.store.put_coordinator(
+        args.name, args.password_hash, at=engine.clock.now()
+    )
+    # Whoever was signed in with the old password is signed out.
+    engine.events.publish("coordinator_changed", name=args.name, change="password")
+    return {"name": args.name, "result": "created" if created else "password_changed"}
+
+
+async def _user_remove(engine: Engine, args: UserNameArgs) -> dict[str, Any]:
+    if not await engine.store.remove_coordinator(args.name):
+        raise NotFound(f"no coordinator {args.name!r}")
+    engine.events.publish("coordinator_changed", name=args.name, change="removed")
+    return {"name": args.name, "result": "removed"}
+
+
+async def _user_list(engine: Engine, _: NoArgs) -> dict[str, Any]:
+    return {"users": await engine.store.list_coordinators()}
+
+
 async def _metrics(engine: Engine, _: NoArgs) -> dict[str, Any]:
     body, content_type = await engine.metrics.exposition()
     return {"text": body.decode(), "content_type": content_type}
@@ -267,6 +310,9 @@ COMMANDS: dict[str, Command] = {
     "inbound": Command(InboundArgs, _inbound),
     "cancel": Command(ShiftIdArgs, _cancel),
     "unassign": Command(ShiftIdArgs, _unassign),
+    "user.add": Command(UserAddArgs, _user_add),
+    "user.remove": Command(UserNameArgs, _user_remove),
+    "user.list": Command(NoArgs, _user_list),
     "metrics": Command(NoArgs, _metrics),
     "stats": Command(StatsArgs, _stats),
 }

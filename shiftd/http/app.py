@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..engine import Engine
+from ..web import pages
 from . import rest, webhooks
 from .context import HttpContext
 from .errors import install_handlers
@@ -53,4 +54,7 @@ def create_app(engine: Engine, settings: HttpSettings, *, ready: bool = False) -
     # webhook; bench/web.py measures it).
     app.include_router(webhooks.router)
     app.include_router(rest.router)
+    # The coordinator's page (cookie sessions, HTML; left out of the OpenAPI document).
+    app.state.board = pages.Board(engine, settings)
+    app.include_router(pages.router)
     return app

@@ -4,16 +4,18 @@ the last line against a 500 that leaks.
 A pure ASGI middleware (not Starlette's `BaseHTTPMiddleware`, which buffers responses in a
 task group) so it sees the raw byte stream. In order, for each HTTP request:
 
-1. **Bearer token** for every path except `/health`, `/ready`, `/openapi.json` and the
-   webhooks (which carry a Twilio signature instead): missing or wrong → 401, before a byte
-   of the body is read.
+1. **Bearer token** for every path except `/health`, `/ready`, `/openapi.json`, the
+   webhooks (which carry a Twilio signature instead) and the coordinator's page (`/` and
+   `/board…`, which has its own sign-in): missing or wrong → 401, before a byte of the
+   body is read.
 2. **Body size**: a `Content-Length` over `max_body` → 413 at once; otherwise the body is
    read and *counted* (so a chunked body without a length is caught too) and 413 answered
    the moment it passes `max_body`. Bodies are small, so the whole body is buffered and
    handed to the app as one message.
-3. **Content type**: webhook POSTs must be `application/x-www-form-urlencoded` (what
-   Twilio sends); any other non-empty body must be JSON (`application/json` or `+json`),
-   and is checked to parse (`bad_json` otherwise) → 415 / 400.
+3. **Content type**: webhook and board POSTs must be `application/x-www-form-urlencoded`
+   (what Twilio and HTML forms send); any other non-empty body must be JSON
+   (`application/json` or `+json`), and is checked to parse (`bad_json` otherwise) → 415 /
+   400.
 4. **Time limit**: the whole request, body included, within `request_timeout`; then 503
    `timeout` if nothing was answered yet.
 5. **Catch-all**: an exception from a route (any class) is logged (`http.crashed` with a
@@ -46,8 +48,16 @@ class _TooLarge(Exception):
     pass
 
 
+BOARD_PREFIX = "/board"
+"""The coordinator's page: its own sign-in (session cookie, CSRF), form POSTs."""
+
+
+def _is_board(path: str) -> bool:
+    return path == "/" or path == BOARD_PREFIX or path.startswith(BOARD_PREFIX + "/")
+
+
 def needs_token(path: str) -> bool:
-    return path not in OPEN_PATHS and not path.startswith(WEBHOOK_PREFIX)
+    return path not in OPEN_PATHS and not path.startswith(WEBHOOK_PREFIX) and not _is_board(path)
 
 
 def bearer_ok(header: str | None, token: str | None) -> bool:
@@ -148,10 +158,10 @@ class GuardMiddleware:
             return
 
         content_type = headers.get("content-type")
-        if path.startswith(WEBHOOK_PREFIX) and method == "POST":
+        if (path.startswith(WEBHOOK_PREFIX) or _is_board(path)) and method == "POST":
             if media_type(content_type) != FORM_TYPE:
                 await send_error(
-                    send, 415, "unsupported_media_type", f"webhooks take {FORM_TYPE} bodies"
+                    send, 415, "unsupported_media_type", f"webhooks and forms take {FORM_TYPE}"
                 )
                 return
         elif body:

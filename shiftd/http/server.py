@@ -136,6 +136,7 @@ class HttpServer:
         """Begin the graceful drain (see the module docstring). Never blocks."""
         ctx = self.app.state.shiftd
         ctx.ready, ctx.stopping = False, True
+        self.app.state.board.feed.close()  # live pages' streams end; requests drain
         self._shutdown.set()
 
     async def run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from ..config import Config, HttpConfig
@@ -24,6 +25,9 @@ class HttpSettings:
     verify_signatures: bool = True
     max_body: int = 64 * 1024
     request_timeout: float = 30.0
+    session_idle: timedelta = timedelta(hours=1)
+    signin_max_failures: int = 5
+    signin_lockout: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_config(cls, config: Config) -> HttpSettings:
@@ -46,6 +50,9 @@ class HttpSettings:
             verify_signatures=http.verify_signatures,
             max_body=http.max_body,
             request_timeout=http.request_timeout.total_seconds(),
+            session_idle=http.session_idle_timeout,
+            signin_max_failures=http.signin_max_failures,
+            signin_lockout=http.signin_lockout,
         )
 
     def log_warnings(self) -> None:

@@ -308,18 +308,21 @@ async def status(request: Request) -> Response:
     state = state.lower()
     outcome = await ctx.engine.store.update_provider_status(sid, state, at=ctx.engine.clock.now())
     log.info("webhook.status", status=state, result=outcome)
-    if outcome == "updated" and state in _FAILED:
-        row = await ctx.engine.store.outbox_by_provider_id(sid)
-        if row is not None:
-            log.warning(
-                "delivery.failed",
-                status=state,
-                shift_id=row.shift_id,
-                caregiver_id=row.caregiver_id,
-                channel=row.channel,
-                purpose=row.purpose,
-                error_code=form.get("ErrorCode", "")[:16] or None,
-            )
+    row = await ctx.engine.store.outbox_by_provider_id(sid) if outcome == "updated" else None
+    if row is not None and row.shift_id is not None:
+        ctx.engine.events.publish(
+            "delivery", shift_id=row.shift_id, caregiver_id=row.caregiver_id, status=state
+        )
+    if row is not None and state in _FAILED:
+        log.warning(
+            "delivery.failed",
+            status=state,
+            shift_id=row.shift_id,
+            caregiver_id=row.caregiver_id,
+            channel=row.channel,
+            purpose=row.purpose,
+            error_code=form.get("ErrorCode", "")[:16] or None,
+        )
     return twiml()
 
 

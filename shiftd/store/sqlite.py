@@ -172,6 +172,18 @@ MIGRATIONS: tuple[str, ...] = (
         next_step = CASE state WHEN 'offering' THEN 1 ELSE 2 END
         WHERE fanout_started_at IS NOT NULL AND escalate_at IS NOT NULL;
     """,
+    # v4: the coordinator's page. Coordinator accounts (a password hash, never the password;
+    # see `shiftd.web.passwords`), and the board's question "which shifts end from today
+    # on?" answered by an index instead of a scan of every shift ever.
+    """
+    CREATE TABLE coordinators (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX shifts_end_time ON shifts(end_time);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1113,6 +1125,85 @@ class SqliteStore:
             return "updated"
 
         return await self._write(write)
+
+    # ---- coordinators (the board's accounts) ------------------------------------------
+
+    async def put_coordinator(self, name: str, password_hash: str, *, at: datetime) -> bool:
+        """Create the account `name`, or set its password hash. True if it was created."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            created = conn.execute(
+                "INSERT INTO coordinators (name, password_hash, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, password_hash, iso(at), iso(at)),
+            ).rowcount
+            if not created:
+                conn.execute(
+                    "UPDATE coordinators SET password_hash = ?, updated_at = ? WHERE name = ?",
+                    (password_hash, iso(at), name),
+                )
+            return bool(created)
+
+        return await self._write(write)
+
+    async def remove_coordinator(self, name: str) -> bool:
+        """Delete the account `name`; False if there was none."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            return bool(conn.execute("DELETE FROM coordinators WHERE name = ?", (name,)).rowcount)
+
+        return await self._write(write)
+
+    async def coordinator_hash(self, name: str) -> str | None:
+        rows = self._read("SELECT password_hash FROM coordinators WHERE name = ?", (name,))
+        return str(rows[0]["password_hash"]) if rows else None
+
+    async def list_coordinators(self) -> list[dict[str, str]]:
+        return [
+            {"name": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"]}
+            for r in self._read(
+                "SELECT name, created_at, updated_at FROM coordinators ORDER BY name"
+            )
+        ]
+
+    # ---- the board --------------------------------------------------------------------
+
+    async def board_shifts(self, ending_after: datetime) -> list[tuple[ShiftRow, str | None]]:
+        """Shifts that end after `ending_after` or are in progress, soonest first, each with
+        the name of the caregiver holding it (None when nobody does)."""
+        rows = self._read(
+            _SHIFT_SQL.replace(
+                " FROM shifts",
+                ", (SELECT name FROM caregivers WHERE id = claimed_by) AS holder FROM shifts",
+            )
+            + " WHERE end_time > ? OR state IN ('offering', 'escalated') ORDER BY start_time, id",
+            (iso(ending_after),),
+        )
+        return [(_shift_row(r), r["holder"]) for r in rows]
+
+    async def fanout_outcomes(self, since: datetime) -> list[tuple[datetime, str, float | None]]:
+        """For each shift fanned out at or after `since`: when, its state, and seconds from
+        fanout to claim (None unless filled)."""
+        rows = self._read(
+            "SELECT state, fanout_started_at, claimed_at FROM shifts WHERE fanout_started_at >= ?",
+            (iso(since),),
+        )
+        out = []
+        for r in rows:
+            started = _dt(r["fanout_started_at"])
+            filled = r["state"] == ShiftState.FILLED and r["claimed_at"] is not None
+            seconds = (_dt(r["claimed_at"]) - started).total_seconds() if filled else None
+            out.append((started, str(r["state"]), seconds))
+        return out
+
+    async def decline_times(self, since: datetime) -> list[datetime]:
+        """When each decline at or after `since` happened."""
+        return [
+            _dt(r["declined_at"])
+            for r in self._read(
+                "SELECT declined_at FROM offers WHERE declined_at >= ?", (iso(since),)
+            )
+        ]
 
     # ---- operator's view (shiftctl stats) -------------------------------------------------
 
