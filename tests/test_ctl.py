@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import pytest
 
 from shiftd.control.client import ConnectError, ControlClient, RemoteError
 from shiftd.ctl import main
+from shiftd.web.passwords import verify
 
 SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
 IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
@@ -748,3 +750,34 @@ def test_oversized_request_is_refused_before_sending(
     assert run(fake, "inbound", "--from", "+1555", "--body", "x" * 70_000) == 2
     assert "nothing was sent" in capsys.readouterr().err
     assert fake.requests == []
+
+
+def test_user_add_sends_a_scrypt_hash_never_the_password(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.script["user.add"] = {"name": "dana", "result": "created"}
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert run(fake, "user", "add", "dana", "--password-stdin") == 0
+    sent = fake.calls("user.add")[0]
+    assert sent["name"] == "dana" and sent["password_hash"].startswith("scrypt$32768$8$1$")
+    assert "correct horse" not in json.dumps(fake.requests)
+    assert verify("correct horse battery", sent["password_hash"])
+    assert capsys.readouterr().out == "coordinator dana created\n"
+
+
+def test_user_add_refuses_a_short_password_and_sends_nothing(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert run(fake, "user", "add", "dana", "--password-stdin") == 2
+    assert "at least 12 characters" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_user_remove_and_list(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.script["user.remove"] = {"name": "dana", "result": "removed"}
+    fake.script["user.list"] = {"users": []}
+    assert run(fake, "user", "remove", "dana") == 0
+    assert run(fake, "user", "list") == 0
+    out = capsys.readouterr().out
+    assert "coordinator dana removed" in out and "shiftctl user add NAME" in out

@@ -106,8 +106,11 @@ class Board:
             name: (resources.files("shiftd.web").joinpath("static", name).read_bytes(), kind)
             for name, kind in _STATIC.items()
         }
-        engine.events.add_listener(self.feed.on_event)
-        engine.events.add_listener(self._on_account_change)
+        # No bus: an app built only for its OpenAPI document, or a benchmark's bare engine.
+        events = getattr(engine, "events", None)
+        if events is not None:
+            events.add_listener(self.feed.on_event)
+            events.add_listener(self._on_account_change)
 
     def _on_account_change(self, event: Any) -> None:
         if event.kind == "coordinator_changed":
