@@ -52,7 +52,9 @@ async def test_the_board_names_the_holder_and_counts_down_to_the_calls(
     await fan_out(page)
     offering = (await page.get("/board")).text.split('id="state-offering"')[1]
     assert 'data-shift="shift-1"' in offering.split("</section>")[0]
-    assert 'class="countdown" datetime="2025-07-01T14:10:00' in offering
+    calls_at = (await page.harness.engine.shift("shift-1")).escalate_at
+    assert calls_at is not None
+    assert f'class="countdown" datetime="{calls_at.isoformat()}"' in offering
     assert "calls to those offered already" in offering
     await page.harness.engine.inbound("+15550000003", "yes")
     filled = (await page.get("/board")).text.split('id="state-filled"')[1].split("</section>")[0]
@@ -92,7 +94,7 @@ async def test_a_shifts_story_lists_the_plans_next_steps(
     await fan_out(page)
     html = (await page.get("/board/shifts/shift-1")).text
     steps = html.split('id="h-next"')[1].split("</section>")[0]
-    assert "calls to those offered already at Tue 1 Jul 10:10" in steps
+    assert "calls to those offered already at Tue 1 Jul 10:1" in steps  # 10 min (jittered)
 
 
 async def test_hostile_replies_render_as_text(page: Page, autojump_clock: object) -> None:

@@ -90,6 +90,7 @@ class BoardShift:
     holder: str | None
     next_at: datetime | None
     next_what: str | None
+    next_at_local: str = ""
 
 
 def board_groups(
@@ -127,6 +128,7 @@ def board_groups(
                 holder=holder or row.claimed_by,
                 next_at=upcoming[0].at if upcoming else None,
                 next_what=upcoming[0].what if upcoming else None,
+                next_at_local=local(upcoming[0].at, tz) if upcoming else "",
             )
         )
     return [(state.value, groups[state]) for state in STATE_ORDER]
@@ -195,7 +197,12 @@ def story(detail: Mapping[str, Any], names: Mapping[str, str], tz: tzinfo) -> St
                 )
             )
         else:
-            text = timeline_detail(kind, d)
+            if kind == "fanout_started" and d.get("expires_at"):
+                d = {**d, "expires_at": at(str(d["expires_at"]))}
+            if kind == "claimed" and "told_filled" in d:
+                text = f"{d['told_filled']} others told it is filled"
+            else:
+                text = timeline_detail(kind, d)
             lines.append(
                 StoryLine(
                     at(entry["ts"]),
