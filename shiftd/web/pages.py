@@ -480,6 +480,8 @@ async def create_shift(request: Request) -> Response:
         return await _new_shift_page(request, board, session, values, _problem(exc), 422)
     try:
         result = await COMMANDS["shift.add"].run(engine, args)
+    except (ValueError, ValidationError) as exc:  # the shift itself (too long, too far off)
+        return await _new_shift_page(request, board, session, values, _problem(exc), 422)
     except ConflictError as exc:
         return await _new_shift_page(request, board, session, values, str(exc), 409)
     shift_id = result["shift"]["id"]
