@@ -595,6 +595,9 @@ class Config(_Section):
     """The HTTP listener; absent (the default): no HTTP at all."""
     caregiver_tags: tuple[_Tag, ...] = ()
     """The roster tags policies may name (so a typo in a policy is caught here)."""
+    roles: tuple[Annotated[str, Field(min_length=1, max_length=32)], ...] = ()
+    """The roles caregivers and shifts may have, as they are to be spelled (`RN`, `LPN`…);
+    imports match them case-insensitively and refuse any other. Empty: any role, upper-cased."""
     organizations: dict[str, OrganizationConfig] = Field(default_factory=dict)
     """Per-organization outreach, keyed by the shifts' ``organization_id``; ``default``
     applies to every organization without an entry of its own."""
@@ -610,6 +613,19 @@ class Config(_Section):
         if not name.strip() or not name.isprintable():
             raise ValueError(f"must be printable text on one line, not blank (got {name!r})")
         return name
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for role in roles:
+            key = " ".join(role.split()).casefold()
+            if not key:
+                raise ValueError("a role must not be blank")
+            if key in seen:
+                raise ValueError(f"role {role!r} is listed twice (roles ignore case)")
+            seen.add(key)
+        return roles
 
     @field_validator("classifier")
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from shiftd import __version__
+from shiftd import __version__, rostercsv
 from shiftd.control.client import (
     ConnectError,
     ControlClient,
@@ -94,13 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
     roster_sub = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
     p = roster_sub.add_parser(
         "import",
-        help="import caregivers and shifts from a JSON or YAML file",
+        help="import caregivers (CSV, JSON, YAML) and shifts (JSON, YAML)",
         description=(
-            'FILE holds {"caregivers": [...], "shifts": [...]} as JSON or YAML '
-            "(chosen by extension, else by content); '-' reads standard input."
+            "FILE is an agency's CSV export of caregivers (a header row, then one caregiver "
+            'a row; .csv or --format csv), or {"caregivers": [...], "shifts": [...]} as '
+            "JSON or YAML (chosen by extension, else by content); '-' reads standard input. "
+            "Caregivers are upserted by id; an `active` column (yes/no) deactivates or "
+            "reactivates them. Every problem is listed with its line and column, and a CSV "
+            "with any problem changes nothing."
         ),
     )
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=("csv", "json", "yaml"), help="default: by extension")
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help=f"read FIELD from the CSV column COLUMN ({', '.join(rostercsv.FIELDS)}); repeatable",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would change and every problem; change nothing",
+    )
     p.set_defaults(handler=_cmd_roster_import)
 
     caregiver = sub.add_parser("caregiver", help="caregiver operations")
@@ -108,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = cg_sub.add_parser("list", help="list caregivers")
     p.add_argument("--role", metavar="ROLE", help="only caregivers with this role")
     p.set_defaults(handler=_cmd_caregiver_list)
+    for action, text in (
+        ("deactivate", "never offer this caregiver a shift again (history stays)"),
+        ("activate", "offer shifts to a deactivated caregiver again"),
+    ):
+        p = cg_sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument("caregiver_id", metavar="CAREGIVER_ID")
+        p.set_defaults(handler=_cmd_caregiver_active, active=action == "activate")
 
     shift = sub.add_parser("shift", help="shift operations")
     shift_sub = shift.add_subparsers(dest="shift_command", metavar="ACTION", required=True)
@@ -554,28 +578,67 @@ def _cmd_status(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
 def _cmd_roster_import(
     client: ControlClient, ns: argparse.Namespace
 ) -> tuple[dict[str, Any], Renderer]:
+    if ns.map and _roster_format(ns) != "csv":
+        raise UsageError("--map applies to CSV files only")
+    if _roster_format(ns) == "csv":
+        return _import_csv(client, ns)
     roster = load_roster(ns.file)
     plan = [
         (key, chunk) for key in ("caregivers", "shifts") for chunk in chunk_items(key, roster[key])
     ]
+    totals = _send_roster(client, plan, ns.dry_run, roster)
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        for w in r["warnings"]:
+            print(
+                f"warning: {_clean(w.get('kind'))}[{_clean(w.get('index'))}]: "
+                f"{_clean(w.get('field'))!r}: {_clean(w.get('message'))}",
+                file=sys.stderr,
+            )
+        _render_import(r, ("caregivers", "shifts"), out)
+
+    return totals, render
+
+
+def _roster_format(ns: argparse.Namespace) -> str:
+    if ns.format:
+        return str(ns.format)
+    suffix = Path(ns.file).suffix.lower()
+    return {".csv": "csv", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(suffix, "auto")
+
+
+def _send_roster(
+    client: ControlClient,
+    plan: list[tuple[str, list[dict[str, Any]]]],
+    dry_run: bool,
+    roster: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Send `plan`'s chunks in order; the merged answer (warnings' indexes file-wide)."""
     if not plan:  # an empty roster: still let the daemon see (and validate) it
         plan = [("caregivers", [])]
-    totals: dict[str, dict[str, Any]] = {
-        "caregivers": {"created": 0, "updated": 0, "unchanged": 0},
+    totals: dict[str, Any] = {
+        "caregivers": {"created": 0, "updated": 0, "unchanged": 0, "deactivated": 0},
         "shifts": {"created": 0, "updated": 0, "unchanged": 0, "skipped": []},
+        "warnings": [],
+        "dry_run": dry_run,
     }
     progress = _Progress(len(plan) > 1 and _isatty(sys.stderr))
     sent = {"caregivers": 0, "shifts": 0}
     try:
         for n, (key, chunk) in enumerate(plan, 1):
+            args: dict[str, Any] = {key: chunk, **({"dry_run": True} if dry_run else {})}
             try:
-                result = client.call("roster.import", {key: chunk})
+                result = client.call("roster.import", args)
             except RemoteError as exc:
-                if n > 1:
+                if n > 1 and not dry_run:
                     exc.message += (
                         f" (request {n}/{len(plan)}; the {n - 1} before it were imported)"
                     )
+                exc.offset = sent[key]  # type: ignore[attr-defined]
                 raise
+            for w in result.get("warnings") or []:
+                if isinstance(w, dict) and isinstance(w.get("index"), int):
+                    totals["warnings"].append({**w, "index": w["index"] + sent[w.get("kind", key)]})
             sent[key] += len(chunk)
             for part in ("caregivers", "shifts"):
                 _merge_counts(totals[part], result.get(part))
@@ -586,25 +649,85 @@ def _cmd_roster_import(
             )
     finally:
         progress.done()
+    return totals
+
+
+_WOULD = {"created": "create", "updated": "update", "deactivated": "deactivate"}
+
+
+def _render_import(r: dict[str, Any], parts: Sequence[str], out: TextIO) -> None:
+    if r.get("dry_run"):
+        print("dry run: nothing was changed", file=out)
+    for part in parts:
+        counts = dict(r[part])
+        skipped = counts.pop("skipped", None)
+        changes = counts.pop("changes", None)
+        line = _counts(counts)
+        if skipped is not None:
+            line += f", skipped {len(skipped)}"
+        print(f"{part}: {line}", file=out)
+        for change in changes or []:
+            fields = change.get("fields")
+            what = f" ({', '.join(_clean(f) for f in fields)})" if fields else ""
+            verb = _WOULD.get(change.get("change"), _clean(change.get("change")))
+            print(f"  would {verb} {_clean(change.get('id'))}{what}", file=out)
+        for item in skipped or []:
+            if isinstance(item, dict):
+                print(
+                    f"  skipped {_clean(item.get('id'))}: {_clean(item.get('reason'))}",
+                    file=out,
+                )
+            else:
+                print(f"  skipped {_clean(item)}", file=out)
+
+
+def _import_csv(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
+    """A CSV export: every problem (the file's, then the daemon's, such as unknown roles)
+    is listed with its line and column before anything changes; any problem: nothing does."""
+    try:
+        mapping = rostercsv.parse_map(ns.map)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    parsed = rostercsv.read_csv(_read_text(ns.file), mapping)
+    name = "<stdin>" if ns.file == "-" else ns.file
+    for warning in parsed.warnings:
+        print(f"{_PROG}: warning: {name}: {warning}", file=sys.stderr)
+    problems = list(parsed.errors)
+    plan = [("caregivers", chunk) for chunk in chunk_items("caregivers", parsed.caregivers)]
+    roster = {"caregivers": parsed.caregivers, "shifts": []}
+    totals: dict[str, Any] | None = None
+    if parsed.caregivers or not problems:
+        try:
+            totals = _send_roster(client, plan, True, roster)
+        except RemoteError as exc:
+            if exc.code != "bad_args":
+                raise
+            problems += rostercsv.locate(exc.message, parsed, getattr(exc, "offset", 0))
+    problems += rostercsv.unknown_fields(parsed, (totals or {}).get("warnings", []))
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        shown = "\n".join(f"  {name}: {_clean(str(p))}" for p in problems)
+        raise UsageError(f"{len(problems)} problem(s); nothing was imported:\n{shown}")
+    if not ns.dry_run:
+        totals = _send_roster(client, plan, False, roster)
+    assert totals is not None
 
     def render(r: dict[str, Any], out: TextIO) -> None:
-        for part in ("caregivers", "shifts"):
-            counts = dict(r[part])
-            skipped = counts.pop("skipped", None)
-            line = _counts(counts)
-            if skipped is not None:
-                line += f", skipped {len(skipped)}"
-            print(f"{part}: {line}", file=out)
-            for item in skipped or []:
-                if isinstance(item, dict):
-                    print(
-                        f"  skipped {_clean(item.get('id'))}: {_clean(item.get('reason'))}",
-                        file=out,
-                    )
-                else:
-                    print(f"  skipped {_clean(item)}", file=out)
+        _render_import(r, ("caregivers",), out)
 
     return totals, render
+
+
+def _read_text(path: str) -> str:
+    name = "<stdin>" if path == "-" else path
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 class _Progress:
@@ -636,13 +759,34 @@ def _cmd_caregiver_list(
         if not rows:
             print("no caregivers", file=out)
             return
+        inactive = any(c.get("active") is False for c in rows)
         _table(
-            ("ID", "NAME", "ROLE", "PHONE"),
-            [(c.get("id"), c.get("name"), c.get("role"), c.get("phone")) for c in rows],
+            ("ID", "NAME", "ROLE", "PHONE", *(["ACTIVE"] if inactive else [])),
+            [
+                (c.get("id"), c.get("name"), c.get("role"), c.get("phone"))
+                + ((c.get("active"),) if inactive else ())
+                for c in rows
+            ],
             out,
         )
 
     return client.call("caregiver.list", args), render
+
+
+def _cmd_caregiver_active(
+    client: ControlClient, ns: argparse.Namespace
+) -> tuple[dict[str, Any], Renderer]:
+    cmd = "caregiver.activate" if ns.active else "caregiver.deactivate"
+
+    def render(r: dict[str, Any], out: TextIO) -> None:
+        state = (
+            "active: offered shifts again"
+            if r.get("active")
+            else "deactivated: never offered a shift"
+        )
+        print(f"caregiver {_clean(r.get('caregiver_id'))} {state}", file=out)
+
+    return client.call(cmd, {"caregiver_id": ns.caregiver_id}), render
 
 
 def _cmd_shift_add(

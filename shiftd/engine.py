@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -32,8 +32,9 @@ from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.webhook import WebhookNotifier
 from .organizations import DEFAULT, Organizations
 from .replyguard import ReplyGuard
+from .roles import Roles, UnknownRole
 from .sender import Sender
-from .store.base import OutboxRow, ShiftRow, Store
+from .store.base import ImportCounts, OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
 
@@ -42,6 +43,17 @@ log = get_logger(__name__)
 
 class NotFound(LookupError):
     """The named shift or caregiver does not exist."""
+
+
+class InvalidInput(ValueError):
+    """Arguments that are well-formed but mean nothing here (an unknown role)."""
+
+
+ModelT = TypeVar("ModelT", Caregiver, Shift)
+
+
+def _counts(counts: ImportCounts) -> dict[str, int]:
+    return {k: v for k, v in asdict(counts).items() if isinstance(v, int)}
 
 
 class Engine:
@@ -70,6 +82,7 @@ class Engine:
         self.supervisor: Supervisor
         self.inbound_router: InboundRouter
         self.organizations = Organizations(config)
+        self.roles = Roles(config.roles)
         self.messages = self.organizations.get(DEFAULT).messages
         self.reply_guard = ReplyGuard(config.replies.max_per_hour)
         # What happens, as it happens (`shiftctl watch`), and the figures (GET /metrics).
@@ -205,16 +218,72 @@ class Engine:
     # ---- operations --------------------------------------------------------------------
 
     async def import_roster(
-        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift]
+        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift], *, dry_run: bool = False
     ) -> dict[str, Any]:
-        cg, sh = await self.store.import_roster(caregivers, shifts, self.clock.now())
-        log.info("roster.imported", caregivers=asdict(cg), shifts=asdict(sh))
-        return {"caregivers": asdict(cg), "shifts": asdict(sh)}
+        """Upsert caregivers and shifts by id, roles normalised (`roles.Roles`).
+
+        Raises InvalidInput naming every item whose role is unknown (nothing is imported).
+        The answer has the counts per kind, `warnings` for fields nobody knows (ignored), and
+        with `dry_run` (nothing changes) each change that would be made.
+        """
+        problems: list[str] = []
+        caregivers = [
+            self._with_role(c, "role", f"caregivers[{i}]", problems)
+            for i, c in enumerate(caregivers)
+        ]
+        shifts = [
+            self._with_role(s, "role_required", f"shifts[{i}]", problems)
+            for i, s in enumerate(shifts)
+        ]
+        if problems:
+            raise InvalidInput("; ".join(problems))
+        warnings = [
+            {"kind": kind, "index": i, "field": name, "message": "unknown field: ignored"}
+            for kind, items in (("caregivers", caregivers), ("shifts", shifts))
+            for i, item in enumerate(items)
+            for name in item.model_extra or ()
+        ]
+        cg, sh = await self.store.import_roster(
+            caregivers, shifts, self.clock.now(), dry_run=dry_run
+        )
+        answer: dict[str, Any] = {"caregivers": asdict(cg), "shifts": asdict(sh)}
+        del answer["shifts"]["deactivated"]
+        for part in answer.values():
+            if not dry_run:
+                del part["changes"]
+        if not dry_run:
+            log.info("roster.imported", caregivers=_counts(cg), shifts=_counts(sh))
+        return {**answer, "warnings": warnings, "dry_run": dry_run}
+
+    def _with_role(self, item: ModelT, field: str, where: str, problems: list[str]) -> ModelT:
+        try:
+            role = self.roles.normalize(getattr(item, field))
+        except UnknownRole as exc:
+            problems.append(f"{where}.{field}: {exc}")
+            return item
+        return item if role == getattr(item, field) else item.model_copy(update={field: role})
+
+    def role(self, raw: str) -> str:
+        """`raw` as the roster spells roles; InvalidInput if it is not a known role."""
+        try:
+            return self.roles.normalize(raw)
+        except UnknownRole as exc:
+            raise InvalidInput(str(exc)) from None
 
     async def add_shift(self, shift: Shift) -> ShiftRow:
+        shift = shift.model_copy(update={"role_required": self.role(shift.role_required)})
         row = await self.store.add_shift(shift, self.clock.now())
         log.info("shift.added", shift_id=shift.id, role=shift.role_required)
         return row
+
+    async def set_caregiver_active(self, caregiver_id: str, active: bool) -> None:
+        """Activate or deactivate a caregiver: an inactive one is never offered a shift;
+        offers already made and their history stay. NotFound for an unknown id."""
+        if not await self.store.set_caregiver_active(caregiver_id, active, self.clock.now()):
+            raise NotFound(f"no caregiver {caregiver_id!r}")
+        log.info(
+            "caregiver.activated" if active else "caregiver.deactivated", caregiver_id=caregiver_id
+        )
 
     def new_shift_id(self) -> str:
         """A fresh opaque shift id for `shift.add` without one."""

@@ -116,21 +116,27 @@ normalize_phone = limits.normalize_phone
 
 
 class Caregiver(BaseModel):
-    """A person on the roster. `role` is compared exactly (RN, LPN, CNA…)."""
+    """A person on the roster. `role` is normalised on import (see `roles.Roles`).
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    Fields the model does not know are kept in `model_extra` so an import can name them
+    (a warning) rather than drop them silently.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: Id
     name: limits.Name
     role: Role
     phone: Phone
     tags: limits.Tags = ()
+    active: bool | None = None
+    """False: never offered a shift (their history stays); None: as stored (new: active)."""
 
 
 class Shift(BaseModel):
     """A shift to fill. `organization_id` is the agency's own grouping (office, branch)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: Id
     organization_id: Id = "default"

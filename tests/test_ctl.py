@@ -341,7 +341,7 @@ def test_large_roster_is_chunked_under_60_kib_and_counts_summed(
     assert [s for args in calls for s in args.get("shifts", [])] == shifts
     out, err = capsys.readouterr()
     result = json.loads(out)
-    assert result["caregivers"] == {"created": 3000, "updated": 0, "unchanged": 0}
+    assert result["caregivers"] == {"created": 3000, "updated": 0, "unchanged": 0, "deactivated": 0}
     assert result["shifts"]["created"] == 800
     assert [s["id"] for s in result["shifts"]["skipped"]] == ["sh-0", "sh-1"]
     assert err.count("roster import: request") == len(calls)

@@ -138,15 +138,16 @@ def test_the_readme_tour_prints_what_the_readme_shows(workdir: Path) -> None:
                 ["bash", "-c", script],
                 cwd=ROOT,
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # interleaved, as on a terminal
                 text=True,
                 timeout=LIMIT,
             )
-            assert done.returncode == 0, f"$ {command}\n{done.stdout}{done.stderr}"
+            assert done.returncode == 0, f"$ {command}\n{done.stdout}"
             if command.startswith("export "):
                 exports.append(command.replace(README_DIR, state_dir))
             shown += [f"$ {command}", *_normalise("\n".join(expected), state_dir)]
-            printed += [f"$ {command}", *_normalise(done.stdout + done.stderr, state_dir)]
+            printed += [f"$ {command}", *_normalise(done.stdout, state_dir)]
         assert printed == shown
     finally:
         daemon.terminate()

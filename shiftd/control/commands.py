@@ -158,18 +158,38 @@ async def _status(engine: Engine, _: NoArgs) -> dict[str, Any]:
     return {"version": __version__, **await engine.status()}
 
 
-async def _roster_import(engine: Engine, args: Roster) -> dict[str, Any]:
-    return await engine.import_roster(args.caregivers, args.shifts)
+class RosterArgs(Roster):
+    dry_run: bool = False
+    """Check and count only: nothing changes."""
+
+
+class CaregiverIdArgs(_Args):
+    caregiver_id: Id
+
+
+async def _roster_import(engine: Engine, args: RosterArgs) -> dict[str, Any]:
+    return await engine.import_roster(args.caregivers, args.shifts, dry_run=args.dry_run)
 
 
 async def _caregiver_list(engine: Engine, args: RoleArgs) -> dict[str, Any]:
-    rows = await engine.store.list_caregivers(args.role)
+    rows = await engine.store.list_caregivers(None if args.role is None else engine.role(args.role))
     return {
         "caregivers": [
             {"id": r.id, "name": r.name, "role": r.role, "phone": r.phone, "tags": list(r.tags)}
+            | {"active": r.active}
             for r in rows
         ]
     }
+
+
+async def _caregiver_activate(engine: Engine, args: CaregiverIdArgs) -> dict[str, Any]:
+    await engine.set_caregiver_active(args.caregiver_id, True)
+    return {"caregiver_id": args.caregiver_id, "active": True}
+
+
+async def _caregiver_deactivate(engine: Engine, args: CaregiverIdArgs) -> dict[str, Any]:
+    await engine.set_caregiver_active(args.caregiver_id, False)
+    return {"caregiver_id": args.caregiver_id, "active": False}
 
 
 async def _shift_add(engine: Engine, args: ShiftAddArgs) -> dict[str, Any]:
@@ -301,8 +321,10 @@ class StreamCommand:
 COMMANDS: dict[str, Command] = {
     "ping": Command(NoArgs, _ping),
     "status": Command(NoArgs, _status),
-    "roster.import": Command(Roster, _roster_import),
+    "roster.import": Command(RosterArgs, _roster_import),
     "caregiver.list": Command(RoleArgs, _caregiver_list),
+    "caregiver.activate": Command(CaregiverIdArgs, _caregiver_activate),
+    "caregiver.deactivate": Command(CaregiverIdArgs, _caregiver_deactivate),
     "shift.add": Command(ShiftAddArgs, _shift_add),
     "shift.list": Command(ShiftListArgs, _shift_list),
     "shift.show": Command(ShiftIdArgs, _shift_show),

@@ -35,7 +35,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..actor import ActorUnavailable
-from ..engine import Engine, NotFound
+from ..engine import Engine, InvalidInput, NotFound
 from ..events import Subscription
 from ..limits import RequestId
 from ..logs import get_logger, new_ref
@@ -381,6 +381,8 @@ async def _dispatch(
         result = await COMMANDS[name].run(engine, args)
     except ValidationError as exc:  # what the arguments mean, checked when it is known
         return fail("bad_args", _describe(exc))
+    except InvalidInput as exc:
+        return fail("bad_args", str(exc))
     except NotFound as exc:
         return fail("not_found", str(exc))
     except ConflictError as exc:

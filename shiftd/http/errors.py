@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from ..actor import ActorUnavailable
-from ..engine import NotFound
+from ..engine import InvalidInput, NotFound
 from ..logs import get_logger
 from ..store.base import ConflictError, StoreError
 
@@ -148,6 +148,9 @@ def install_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: Exception) -> Response:
         return error_response(404, "not_found", str(exc))
 
+    async def invalid(_: Request, exc: Exception) -> Response:
+        return error_response(422, "bad_args", str(exc))
+
     async def conflict(_: Request, exc: Exception) -> Response:
         return error_response(409, "conflict", str(exc))
 
@@ -162,6 +165,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(InvalidInput, invalid)
     app.add_exception_handler(ConflictError, conflict)  # before StoreError: it is one
     app.add_exception_handler(ActorUnavailable, unavailable)
     app.add_exception_handler(StoreError, store_error)

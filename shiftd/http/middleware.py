@@ -13,9 +13,9 @@ task group) so it sees the raw byte stream. In order, for each HTTP request:
    the moment it passes `max_body`. Bodies are small, so the whole body is buffered and
    handed to the app as one message.
 3. **Content type**: webhook and board POSTs must be `application/x-www-form-urlencoded`
-   (what Twilio and HTML forms send); any other non-empty body must be JSON
-   (`application/json` or `+json`), and is checked to parse (`bad_json` otherwise) → 415 /
-   400.
+   (what Twilio and HTML forms send), `POST /roster/csv` a `text/csv` one; any other
+   non-empty body must be JSON (`application/json` or `+json`), and is checked to parse
+   (`bad_json` otherwise) → 415 / 400.
 4. **Time limit**: the whole request, body included, within `request_timeout`; then 503
    `timeout` if nothing was answered yet.
 5. **Catch-all**: an exception from a route (any class) is logged (`http.crashed` with a
@@ -42,6 +42,7 @@ log = get_logger(__name__)
 OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json"})
 WEBHOOK_PREFIX = "/webhooks/"
 FORM_TYPE = "application/x-www-form-urlencoded"
+CSV_PATH = "/roster/csv"
 
 
 class _TooLarge(Exception):
@@ -162,6 +163,12 @@ class GuardMiddleware:
             if media_type(content_type) != FORM_TYPE:
                 await send_error(
                     send, 415, "unsupported_media_type", f"webhooks and forms take {FORM_TYPE}"
+                )
+                return
+        elif body and path == CSV_PATH and method == "POST":
+            if media_type(content_type) != "text/csv":
+                await send_error(
+                    send, 415, "unsupported_media_type", f"{CSV_PATH} takes text/csv bodies"
                 )
                 return
         elif body:

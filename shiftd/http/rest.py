@@ -15,18 +15,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from .. import __version__
+from .. import __version__, rostercsv
 from ..control.commands import (
     COMMANDS,
+    CaregiverIdArgs,
     InboundArgs,
     NoArgs,
     RoleArgs,
+    RosterArgs,
     ShiftAddArgs,
     ShiftIdArgs,
     ShiftListArgs,
     shift_summary,
 )
-from ..models import Role, Roster, ShiftState
+from ..engine import InvalidInput
+from ..models import Caregiver, Role, Roster, ShiftState
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
 from .errors import ApiError, ErrorBody, describe_validation
@@ -164,12 +167,18 @@ class Counts(BaseModel):
     created: int
     updated: int
     unchanged: int
-    skipped: list[dict[str, str]]
+    deactivated: int = 0
+    skipped: list[dict[str, str]] = []
+    changes: list[dict[str, Any]] | None = None
+    """With `dry_run`: each change the import would make."""
 
 
 class RosterImported(BaseModel):
     caregivers: Counts
     shifts: Counts
+    warnings: list[dict[str, Any]] = []
+    """Fields (JSON) or columns (CSV) no roster field takes: ignored, never silently."""
+    dry_run: bool = False
 
 
 class CaregiverOut(BaseModel):
@@ -237,13 +246,89 @@ async def caregivers(ctx: Ctx, role: Annotated[Role | None, Query()] = None) -> 
     return await _run(ctx, "caregiver.list", RoleArgs(role=role))
 
 
+CaregiverId = Annotated[str, Path(min_length=1, max_length=128, description="The caregiver's id.")]
+
+
+@api_router.post(
+    "/caregivers/{caregiver_id}/deactivate",
+    responses=_errors(404),
+    summary="Never offer this caregiver a shift again; their history stays",
+)
+async def deactivate(ctx: Ctx, caregiver_id: CaregiverId) -> dict[str, Any]:
+    return await _run(ctx, "caregiver.deactivate", CaregiverIdArgs(caregiver_id=caregiver_id))
+
+
+@api_router.post(
+    "/caregivers/{caregiver_id}/activate",
+    responses=_errors(404),
+    summary="Offer shifts to a deactivated caregiver again",
+)
+async def activate(ctx: Ctx, caregiver_id: CaregiverId) -> dict[str, Any]:
+    return await _run(ctx, "caregiver.activate", CaregiverIdArgs(caregiver_id=caregiver_id))
+
+
 @api_router.post(
     "/roster",
     response_model=RosterImported,
     summary="Import caregivers and shifts (the roster file's shape); upsert by id",
 )
-async def roster(ctx: Ctx, body: Roster) -> dict[str, Any]:
-    return await _run(ctx, "roster.import", body)
+async def roster(ctx: Ctx, body: Roster, dry_run: bool = False) -> dict[str, Any]:
+    args = RosterArgs(caregivers=body.caregivers, shifts=body.shifts, dry_run=dry_run)
+    return await _run(ctx, "roster.import", args)
+
+
+@api_router.post(
+    "/roster/csv",
+    response_model=RosterImported,
+    responses=_errors(400),
+    summary="Import caregivers from a CSV export (as `shiftctl roster import FILE.csv`)",
+    description=(
+        "A `text/csv` body with a header row. `map=field=Column` (repeatable) names the "
+        "column a field is read from. Any problem (each with its line and column, in the "
+        "422 message) and nothing is imported; `dry_run=true` changes nothing either way."
+    ),
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def roster_csv(
+    ctx: Ctx,
+    request: Request,
+    columns: Annotated[list[str], Query(alias="map", max_length=len(rostercsv.FIELDS))] = [],  # noqa: B006
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    try:
+        text = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_request", f"the body is not UTF-8 ({exc.reason})") from None
+    try:
+        mapping = rostercsv.parse_map(columns)
+    except ValueError as exc:
+        raise ApiError(422, "bad_args", str(exc)) from None
+    parsed = rostercsv.read_csv(text, mapping)
+    problems = list(parsed.errors)
+    caregivers = [Caregiver.model_validate(c) for c in parsed.caregivers]
+    engine = ctx.engine
+    answer: dict[str, Any] = {}
+    if caregivers:
+        try:
+            answer = await engine.import_roster(caregivers, [], dry_run=True)
+        except InvalidInput as exc:
+            problems += rostercsv.locate(str(exc), parsed)
+    problems += rostercsv.unknown_fields(parsed, answer.get("warnings", []))
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        listed = "; ".join(map(str, problems))
+        raise ApiError(422, "bad_args", f"{len(problems)} problem(s), nothing imported: {listed}")
+    if not dry_run:
+        answer = await engine.import_roster(caregivers, [])
+    answer = answer or {
+        "caregivers": {"created": 0, "updated": 0, "unchanged": 0},
+        "shifts": {"created": 0, "updated": 0, "unchanged": 0},
+        "dry_run": dry_run,
+    }
+    warnings = [{"line": w.line, "column": w.column, "message": w.message} for w in parsed.warnings]
+    return {**answer, "warnings": warnings}
 
 
 @api_router.get("/shifts", response_model=ShiftList, summary="Shifts, optionally of one state")

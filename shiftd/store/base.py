@@ -30,6 +30,7 @@ class CaregiverRow:
     role: str
     phone: str
     tags: tuple[str, ...] = ()
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,10 @@ class ImportCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    deactivated: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    """Each created, updated or deactivated item: `{"id", "change", "fields"}`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +161,19 @@ class Store(Protocol):
 
     # roster
     async def import_roster(
-        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift], at: datetime
+        self,
+        caregivers: Sequence[Caregiver],
+        shifts: Sequence[Shift],
+        at: datetime,
+        *,
+        dry_run: bool = False,
     ) -> tuple[ImportCounts, ImportCounts]: ...
     async def add_shift(self, shift: Shift, at: datetime) -> ShiftRow: ...
     async def caregiver(self, caregiver_id: str) -> CaregiverRow | None: ...
     async def caregiver_by_phone(self, phone: str) -> CaregiverRow | None: ...
     async def list_caregivers(self, role: str | None = None) -> list[CaregiverRow]: ...
+
+    async def set_caregiver_active(self, caregiver_id: str, active: bool, at: datetime) -> bool: ...
 
     # shifts
     async def shift(self, shift_id: str) -> ShiftRow | None: ...

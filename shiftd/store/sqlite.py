@@ -184,6 +184,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX shifts_end_time ON shifts(end_time);
     """,
+    # v5: a caregiver who left is deactivated, never deleted: never offered a shift again,
+    # their offers, messages and claims stay in the history.
+    """
+    ALTER TABLE caregivers ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -351,12 +356,38 @@ class SqliteStore:
     # ---- roster ------------------------------------------------------------------------
 
     async def import_roster(
-        self, caregivers: Sequence[Caregiver], shifts: Sequence[Shift], at: datetime
+        self,
+        caregivers: Sequence[Caregiver],
+        shifts: Sequence[Shift],
+        at: datetime,
+        *,
+        dry_run: bool = False,
     ) -> tuple[ImportCounts, ImportCounts]:
-        """Upsert by id. Shifts already in a fanout or closed are not changed (reported)."""
+        """Upsert by id. Shifts already in a fanout or closed are not changed (reported).
+        With `dry_run` the very same writes are made and rolled back: the counts say what
+        the import would do, and nothing changes."""
 
         def write(conn: sqlite3.Connection) -> tuple[ImportCounts, ImportCounts]:
-            return _upsert_caregivers(conn, caregivers, at), _upsert_shifts(conn, shifts, at)
+            counts = _upsert_caregivers(conn, caregivers, at), _upsert_shifts(conn, shifts, at)
+            if dry_run:
+                raise _RolledBack(counts)
+            return counts
+
+        try:
+            return await self._write(write)
+        except _RolledBack as done:
+            return done.counts
+
+    async def set_caregiver_active(self, caregiver_id: str, active: bool, at: datetime) -> bool:
+        """Mark a caregiver active or not; False if there is no such caregiver. Offers and
+        messages they already have stay as they are."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE caregivers SET active = ?, updated_at = ? WHERE id = ?",
+                (int(active), iso(at), caregiver_id),
+            )
+            return cur.rowcount > 0
 
         return await self._write(write)
 
@@ -506,7 +537,9 @@ class SqliteStore:
             busy = _busy(conn, shift_id, found[2], found[3], travel_buffer)
             candidates = sum(
                 1
-                for (cg,) in conn.execute("SELECT id FROM caregivers WHERE role = ?", (found[1],))
+                for (cg,) in conn.execute(
+                    "SELECT id FROM caregivers WHERE role = ? AND active = 1", (found[1],)
+                )
                 if cg not in busy
             )
             if not candidates:
@@ -555,7 +588,7 @@ class SqliteStore:
                 " o.released_at, oo.phone IS NOT NULL FROM caregivers c"
                 " LEFT JOIN offers o ON o.shift_id = ? AND o.caregiver_id = c.id"
                 " LEFT JOIN opt_outs oo ON oo.phone = c.phone"
-                " WHERE c.role = ? ORDER BY c.id",
+                " WHERE c.role = ? AND c.active = 1 ORDER BY c.id",
                 (shift_id, role),
             ):
                 if declined or released or cg in busy or (opted_out and reachable):
@@ -1267,7 +1300,7 @@ class SqliteStore:
 
 # ---- SQL helpers (run inside the writer's transaction) ------------------------------------
 
-_CAREGIVER_SQL = "SELECT id, name, role, phone, tags FROM caregivers"
+_CAREGIVER_SQL = "SELECT id, name, role, phone, tags, active FROM caregivers"
 _SHIFT_SQL = (
     "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
     " claimed_at, fanout_started_at, escalate_at, location, expires_at, next_step, generation,"
@@ -1324,7 +1357,9 @@ def _outbox_fields(r: sqlite3.Row) -> dict[str, Any]:
 
 
 def _caregiver_row(r: sqlite3.Row) -> CaregiverRow:
-    return CaregiverRow(r["id"], r["name"], r["role"], r["phone"], tuple(json.loads(r["tags"])))
+    return CaregiverRow(
+        r["id"], r["name"], r["role"], r["phone"], tuple(json.loads(r["tags"])), bool(r["active"])
+    )
 
 
 def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
@@ -1451,14 +1486,19 @@ def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str 
 def _upsert_caregivers(
     conn: sqlite3.Connection, caregivers: Sequence[Caregiver], at: datetime
 ) -> ImportCounts:
+    """Upsert by id; `active` None keeps what is stored (a new caregiver is active). Each
+    change is listed in `changes` too."""
     counts = ImportCounts()
     stamp = iso(at)
     for cg in caregivers:
         tags = json.dumps(list(cg.tags))
         old = conn.execute(
-            "SELECT name, role, phone, tags FROM caregivers WHERE id = ?", (cg.id,)
+            "SELECT name, role, phone, tags, active FROM caregivers WHERE id = ?", (cg.id,)
         ).fetchone()
-        if old == (cg.name, cg.role, cg.phone, tags):
+        was_active = bool(old[4]) if old is not None else True
+        active = was_active if cg.active is None else cg.active
+        new = (cg.name, cg.role, cg.phone, tags, int(active))
+        if old == new:
             counts.unchanged += 1
             continue
         holder = conn.execute("SELECT id FROM caregivers WHERE phone = ?", (cg.phone,)).fetchone()
@@ -1467,19 +1507,37 @@ def _upsert_caregivers(
             continue
         if old is None:
             conn.execute(
-                "INSERT INTO caregivers (id, name, role, phone, tags, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (cg.id, cg.name, cg.role, cg.phone, tags, stamp),
+                "INSERT INTO caregivers (id, name, role, phone, tags, active, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cg.id, *new, stamp),
             )
             counts.created += 1
+            counts.changes.append({"id": cg.id, "change": "created"})
+            continue
+        conn.execute(
+            "UPDATE caregivers SET name = ?, role = ?, phone = ?, tags = ?, active = ?,"
+            " updated_at = ? WHERE id = ?",
+            (*new, stamp, cg.id),
+        )
+        fields = [f for f, a, b in zip(_CAREGIVER_FIELDS, old, new, strict=True) if a != b]
+        if was_active and not active:
+            counts.deactivated += 1
+            counts.changes.append({"id": cg.id, "change": "deactivated", "fields": fields})
         else:
-            conn.execute(
-                "UPDATE caregivers SET name = ?, role = ?, phone = ?, tags = ?, updated_at = ?"
-                " WHERE id = ?",
-                (cg.name, cg.role, cg.phone, tags, stamp, cg.id),
-            )
             counts.updated += 1
+            counts.changes.append({"id": cg.id, "change": "updated", "fields": fields})
     return counts
+
+
+_CAREGIVER_FIELDS = ("name", "role", "phone", "tags", "active")
+
+
+class _RolledBack(Exception):
+    """Carries a dry run's counts out of its write, so the writer rolls the write back."""
+
+    def __init__(self, counts: tuple[ImportCounts, ImportCounts]) -> None:
+        super().__init__("dry run")
+        self.counts = counts
 
 
 def _insert_shift(conn: sqlite3.Connection, shift: Shift, at: datetime) -> None:
