@@ -108,7 +108,8 @@ async def test_shift_show_gives_every_instant_locally_to_the_second(
 def test_every_subcommand_takes_json_after_its_name() -> None:
     parser = build_parser()
     leaves = list(_leaf_parsers(parser))
-    assert len(leaves) == 17
+    progs = {leaf.prog for leaf in leaves}
+    assert {"shiftctl shift list", "shiftctl caregiver deactivate", "shiftctl stats"} <= progs
     for leaf in leaves:
         assert "--json" in leaf._option_string_actions, leaf.prog
     ns = parser.parse_args(["shift", "list", "--json"])
