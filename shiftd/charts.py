@@ -20,7 +20,7 @@ PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f
 _FONT = 'font-family="system-ui, sans-serif"'
 _INK = "#222"
 _GRID = "#ddd"
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 56, 16, 36, 44
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 56, 16, 48, 44
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,15 @@ def scatter(
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{fill}" fill-opacity="0.85">'
             f"<title>{escape(tip)}</title></circle>"
         )
-        if point.label:
-            frame.text(cx + 8, cy + 4, point.label, size=11)
+        if point.label:  # beside the point, on the side with room
+            left = cx > (frame.left + frame.right) / 2
+            frame.text(
+                cx - 8 if left else cx + 8,
+                cy + 4,
+                point.label,
+                anchor="end" if left else "start",
+                size=11,
+            )
     frame.legend(names)
     return frame.render()
 
@@ -305,11 +312,11 @@ class _Frame:
         for i, name in reversed(list(enumerate(names))):
             x -= 18 + 7 * len(name)
             self.add(
-                f'<rect x="{x:.1f}" y="10" width="10" height="10" fill="{color(i)}"/>'
+                f'<rect x="{x:.1f}" y="28" width="10" height="10" fill="{color(i)}"/>'
                 if name
                 else ""
             )
-            self.text(x + 14, 19, name, size=11)
+            self.text(x + 14, 37, name, size=11)
 
     def empty(self) -> str:
         self.text(

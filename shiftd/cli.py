@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path, metavar="FILE")
     demo = commands.add_parser("demo", help="play a morning of shift filling on a virtual clock")
     demo.add_argument("--log", action="store_true", help="also show the engine's own log lines")
+    from .simulate.command import add_arguments
+
+    simulate = commands.add_parser("simulate", help="compare policies on a month of shifts")
+    add_arguments(simulate)
     return parser
 
 
@@ -43,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             from .demo import run_demo
 
             return run_demo(show_log=args.log)
+        case "simulate":
+            from .simulate.command import run as simulate
+
+            return simulate(args)
     return 2
 
 

@@ -71,6 +71,14 @@ SOUTH_POLICY = [
     {"at": "5m", "channel": "sms"},
     {"at": "15m", "channel": "voice", "audience": "offered"},
 ]
+SETTINGS = {
+    "agency_name": "Sunrise Care",
+    "timezone": "America/New_York",
+    "escalation": {"delay": "10m"},
+    "caregiver_tags": ["preferred"],
+    "organizations": {"sunrise-south": {"policy": SOUTH_POLICY}},
+}
+"""The demo's configuration but for its state directory."""
 NAMES = {c.id: c.name for c in ROSTER}
 PHONES = {c.name.split()[0]: c.phone for c in ROSTER}
 
@@ -103,16 +111,7 @@ class _Timeline:
 async def _play(state_dir: Path, out: TextIO) -> None:
     clock = Clock(START)
     timeline = _Timeline(clock, out)
-    config = Config.model_validate(
-        {
-            "state_dir": state_dir,
-            "agency_name": "Sunrise Care",
-            "timezone": "America/New_York",
-            "escalation": {"delay": "10m"},
-            "caregiver_tags": ["preferred"],
-            "organizations": {"sunrise-south": {"policy": SOUTH_POLICY}},
-        }
-    )
+    config = Config.model_validate({"state_dir": state_dir, **SETTINGS})
     engine = Engine(config, clock=clock, notifier=timeline)
 
     async def reply(first_name: str, body: str, channel: Channel = Channel.SMS) -> None:
