@@ -14,7 +14,8 @@ from shiftd.cli import main
 from shiftd.config import Config
 from shiftd.models import Caregiver, Channel, Shift
 from shiftd.simulate import Parameters, Policy, SimShift, compare
-from shiftd.simulate.inputs import InputError, load_shifts_csv
+from shiftd.simulate.behaviour import ACCEPT, DECLINE, Learned, Reply
+from shiftd.simulate.inputs import InputError, load_shifts_csv, read_history
 from shiftd.simulate.report import page
 from shiftd.simulate.runner import Scripted, run_once
 
@@ -237,3 +238,59 @@ def test_simulate_prints_the_table_and_writes_a_self_contained_report(
         and "<script" not in html
         and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     )
+
+
+class _Habitual:
+    """cg-00 takes every shift two minutes after any message; cg-01 never answers; everybody
+    else says no to every other message after five minutes."""
+
+    def respond(
+        self, seed: int, shift_id: str, caregiver_id: str, channel: Channel, nth: int, at: datetime
+    ) -> Reply | None:
+        if caregiver_id == "cg-00":
+            return Reply(timedelta(minutes=2), ACCEPT[channel], channel, True)
+        if caregiver_id == "cg-01" or int(shift_id[-1]) % 2:
+            return None
+        return Reply(timedelta(minutes=5), DECLINE[channel], channel, False)
+
+
+def test_caregivers_habits_are_learned_from_the_store_history(tmp_path: Path) -> None:
+    store = tmp_path / "shiftd.sqlite3"
+    run_once(Config(), ROSTER, shifts(10), _Habitual(), 0, store_path=store)
+    history = read_history(store)
+    assert len(history.shifts) == 10 and len(history.caregivers) == len(ROSTER)
+    learned = Learned(history.offers, UTC, Parameters())
+    at = MONDAY
+    assert learned.answer_probability("cg-00", Channel.SMS, at) > learned.answer_probability(
+        "cg-02", Channel.SMS, at
+    )
+    assert learned.answer_probability("cg-01", Channel.SMS, at) < learned.answer_probability(
+        "cg-02", Channel.SMS, at
+    )
+    assert learned.accept_probability("cg-00") > 0.5 > learned.accept_probability("cg-02")
+    replies = [learned.respond(1, f"new-{i}", "cg-00", Channel.SMS, 0, at) for i in range(20)]
+    answered = [r for r in replies if r is not None]
+    assert answered and all(r.after == timedelta(minutes=2) for r in answered)
+
+
+def test_simulate_replays_a_store_month_with_what_it_learned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "shiftd.sqlite3"
+    run_once(Config(), ROSTER, shifts(10), _Habitual(), 0, store_path=store)
+    code = main(
+        [
+            "simulate",
+            "--policy",
+            str(EXAMPLES / "policy-text-everyone.yaml"),
+            "--store",
+            str(store),
+            "--runs",
+            "1",
+            "--report",
+            str(tmp_path / "r.html"),
+        ]
+    )
+    assert code == 0
+    assert "learned from" in (tmp_path / "r.html").read_text()
+    assert "shifts per run" in capsys.readouterr().out

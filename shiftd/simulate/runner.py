@@ -181,12 +181,14 @@ def run_once(
     script: Sequence[Scripted] = (),
     keep_timeline: bool = False,
     on_fanout: Callable[[], None] | None = None,
+    store_path: Path | None = None,
 ) -> RunResult:
     """Replay ``shifts`` under ``config``'s policies with ``responder``'s caregivers (plus any
     ``script``ed messages) and return what became of every shift.
 
     Runs its own ``trio.run`` on a MockClock; calls ``on_fanout`` after each fanout starts
-    (for progress). Raises what the engine raises at start (e.g. a bad classifier).
+    (for progress). The store is in memory unless ``store_path`` names a file to keep (a
+    history to learn from). Raises what the engine raises at start (e.g. a bad classifier).
     """
     config = _for_simulation(config)
     epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
@@ -203,6 +205,7 @@ def run_once(
             keep_timeline,
             on_fanout,
             epoch,
+            store_path or Path(":memory:"),
             result,
             clock=trio.testing.MockClock(autojump_threshold=0),
         )
@@ -231,12 +234,13 @@ async def _run(
     keep_timeline: bool,
     on_fanout: Callable[[], None] | None,
     epoch: datetime,
+    store_path: Path,
     out: list[RunResult],
 ) -> None:
     clock = Clock(epoch)
     phones = {c.id: c.phone for c in caregivers}
     people = _Caregivers(clock, responder, seed, phones, keep_timeline)
-    store = SqliteStore(Path(":memory:"), synchronous="off", batch_max=config.store.batch_max)
+    store = SqliteStore(store_path, synchronous="off", batch_max=config.store.batch_max)
     engine = Engine(config, clock=clock, notifier=people, store=store)
     answered: list[Answered] = []
     for index, item in enumerate(script):  # at one instant, in the script's order
