@@ -11,6 +11,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from ..config import ConfigError, parse_duration
+from ..intent import load_classifier
 from ..logs import configure_logging
 from . import compare
 from .behaviour import Learned, Parameters, Responder
@@ -156,7 +157,10 @@ def _inputs(
         delay_voice=args.delay_voice,
     )
     tz = ZoneInfo(args.timezone or policies[0].config.timezone)
-    history = read_history(args.store) if args.store is not None else None
+    history = None
+    if args.store is not None:
+        classifier = load_classifier(policies[0].config.classifier)
+        history = read_history(args.store, classifier=classifier)
     if args.shifts is not None:
         shifts = load_shifts_csv(args.shifts, tz, args.notice)
         source = f"{args.shifts} ({len(shifts)} shifts)"

@@ -22,11 +22,12 @@ from pydantic import ValidationError
 
 from ..clock import parse_iso
 from ..config import Config, load_config
+from ..intent import Classifier, DefaultClassifier, Intent
 from ..models import Caregiver, Channel, Shift
 from .behaviour import Offered
 
-ACCEPTING = frozenset({"claimed", "already_filled", "not_eligible"})
-"""Outcomes of an inbound message that mean the caregiver said yes."""
+_ANSWERS = frozenset({"claimed", "declined", "already_filled", "not_eligible"})
+"""Outcomes of an inbound message that answered an offer (yes or no)."""
 
 
 class InputError(Exception):
@@ -154,15 +155,18 @@ class History:
     offers: list[Offered]
 
 
-def read_history(path: Path, since: datetime | None = None) -> History:
+def read_history(
+    path: Path, since: datetime | None = None, classifier: Classifier | None = None
+) -> History:
     """Read a shiftd store (read-only; the daemon may keep running) for the shifts whose
     fanout started at or after ``since`` and every offer with its answer.
 
-    An offer counts as answered by the caregiver's first reply about that shift on the same
-    channel after it (a text answering a call counts for the text if there was one); the
-    reply accepts when its outcome was an accept (``claimed``, ``already_filled``,
-    ``not_eligible``), declines when ``declined``. Raises InputError when the file is not a
-    readable shiftd store.
+    An offer counts as answered by the caregiver's first yes or no about that shift on the
+    same channel after it (a text answering a call counts for the text if there was one).
+    ``claimed`` is a yes and ``declined`` a no; a reply that came too late
+    (``already_filled``) or from someone who could not take the shift (``not_eligible``) is
+    read again with ``classifier`` (default: shiftd's) to tell which it was. Raises
+    InputError when the file is not a readable shiftd store.
     """
     if not path.is_file():
         raise InputError(f"{path}: no such store file")
@@ -172,14 +176,14 @@ def read_history(path: Path, since: datetime | None = None) -> History:
         raise InputError(f"{path}: cannot open: {exc}") from None
     conn.row_factory = sqlite3.Row
     try:
-        return _read(conn, since)
+        return _read(conn, since, classifier or DefaultClassifier())
     except sqlite3.Error as exc:
         raise InputError(f"{path}: not a readable shiftd store: {exc}") from None
     finally:
         conn.close()
 
 
-def _read(conn: sqlite3.Connection, since: datetime | None) -> History:
+def _read(conn: sqlite3.Connection, since: datetime | None, classifier: Classifier) -> History:
     stamp = (since or datetime(1900, 1, 1, tzinfo=UTC)).astimezone(UTC).isoformat()
     caregivers = []
     for r in conn.execute("SELECT id, name, role, phone, tags FROM caregivers ORDER BY id"):
@@ -203,15 +207,24 @@ def _read(conn: sqlite3.Connection, since: datetime | None) -> History:
             location=r["location"],
         )
         shifts.append(SimShift(shift, _when(r["fanout_started_at"])))
-    replies: dict[tuple[str, str], list[tuple[datetime, Channel, str]]] = {}
+    replies: dict[tuple[str, str], list[tuple[datetime, Channel, bool]]] = {}
     for r in conn.execute(
-        "SELECT shift_id, caregiver_id, channel, ts, outcome FROM inbound"
+        "SELECT shift_id, caregiver_id, channel, ts, outcome, body FROM inbound"
         " WHERE shift_id IS NOT NULL AND caregiver_id IS NOT NULL ORDER BY ts, id"
     ):
-        if r["outcome"] in ACCEPTING or r["outcome"] == "declined":
-            replies.setdefault((r["shift_id"], r["caregiver_id"]), []).append(
-                (_when(r["ts"]), Channel(r["channel"]), r["outcome"])
-            )
+        if r["outcome"] not in _ANSWERS:
+            continue
+        channel = Channel(r["channel"])
+        if r["outcome"] in ("claimed", "declined"):
+            accepted = r["outcome"] == "claimed"
+        else:
+            intent = classifier.classify(r["body"], channel).intent
+            if intent is Intent.UNKNOWN:
+                continue
+            accepted = intent is Intent.ACCEPT
+        replies.setdefault((r["shift_id"], r["caregiver_id"]), []).append(
+            (_when(r["ts"]), channel, accepted)
+        )
     sent: dict[tuple[str, str], list[tuple[datetime, Channel]]] = {}
     for r in conn.execute(
         "SELECT shift_id, caregiver_id, channel, sent_at FROM outbox WHERE purpose = 'offer'"
@@ -226,18 +239,18 @@ def _read(conn: sqlite3.Connection, since: datetime | None) -> History:
 
 def _match(
     sent: dict[tuple[str, str], list[tuple[datetime, Channel]]],
-    replies: dict[tuple[str, str], list[tuple[datetime, Channel, str]]],
+    replies: dict[tuple[str, str], list[tuple[datetime, Channel, bool]]],
 ) -> list[Offered]:
     offers: list[Offered] = []
     for (shift_id, caregiver_id), messages in sent.items():
         answers = replies.get((shift_id, caregiver_id), [])
         channels = {channel for _, channel in messages}
         first = {channel: at for at, channel in reversed(messages)}
-        answered: dict[Channel, tuple[datetime, str]] = {}
-        for at, channel, outcome in answers:
-            target = channel if channel in channels else next(iter(sorted(channels)))
+        answered: dict[Channel, tuple[datetime, bool]] = {}
+        for at, channel, accepted in answers:
+            target = channel if channel in channels else min(channels)
             if target not in answered and at >= first[target]:
-                answered[target] = (at, outcome)
+                answered[target] = (at, accepted)
         for channel, at in sorted(first.items()):
             reply = answered.get(channel)
             offers.append(
@@ -247,7 +260,7 @@ def _match(
                     channel,
                     at,
                     None if reply is None else reply[0] - at,
-                    None if reply is None else reply[1] in ACCEPTING,
+                    None if reply is None else reply[1],
                 )
             )
     return offers
