@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench eval clean
+.PHONY: demo test lint fmt bench bench-simulate eval clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+bench-simulate: $(STAMP)
+	$(BIN)/python -m bench.simulate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
