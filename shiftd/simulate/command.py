@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from ..config import ConfigError, parse_duration
 from ..intent import load_classifier
 from ..logs import configure_logging
@@ -104,10 +106,20 @@ def _duration(text: str) -> timedelta:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the simulation the arguments describe; 0 on success, 2 for unusable input."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    configure_logging("error", "auto", stream=err)
+    """Run the simulation the arguments describe; 0 on success, 2 for unusable input.
+
+    The engine's own log lines below errors are silenced meanwhile (an unfilled shift is a
+    warning in the daemon, a figure here); the logging configuration is restored after.
+    """
+    saved = structlog.get_config()
+    configure_logging("error", "auto", stream=err or sys.stderr)
+    try:
+        return _simulate(args, out or sys.stdout, err or sys.stderr)
+    finally:
+        structlog.configure(**saved)
+
+
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         policies, caregivers, shifts, responder, about = _inputs(args)
     except (ConfigError, InputError, ValueError) as exc:
