@@ -486,14 +486,14 @@ class ShiftActor:
                 return await self._decline(shift, cg, bound)
             return AnswerResult(Outcome.NO_OPEN_OFFER, None)
         if shift.state is ShiftState.FILLED:
-            if shift.claimed_by == cg:
-                return AnswerResult(Outcome.CLAIMED, messages.confirm(shift))
+            if shift.claimed_by == cg:  # confirmed once already: nothing more is sent
+                return AnswerResult(Outcome.CLAIMED, None)
             if answer.intent is Intent.DECLINE:
                 return AnswerResult(Outcome.ALREADY_FILLED, None)
             bound.info("claim.too_late")
             text = messages.already_filled(shift)
             if await self._told_filled_lately(cg):
-                return AnswerResult(Outcome.ALREADY_FILLED, text)
+                return AnswerResult(Outcome.ALREADY_FILLED, None)
             return self._reply(Outcome.ALREADY_FILLED, cg, Purpose.ALREADY_FILLED, text)
         closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
         if closed and cg in await self._offers():
@@ -551,10 +551,11 @@ class ShiftActor:
         reply = NewMessage(
             f"declined:{self.shift_id}:{cg}", cg, Channel.SMS, Purpose.DECLINED, text, self.shift_id
         )
-        if await ctx.store.decline(self.shift_id, cg, at=ctx.clock.now(), reply=reply):
-            ctx.wake_sender()
-            bound.info("offer.declined")
-            ctx.events.publish("declined", shift_id=self.shift_id, caregiver_id=cg)
+        if not await ctx.store.decline(self.shift_id, cg, at=ctx.clock.now(), reply=reply):
+            return AnswerResult(Outcome.DECLINED, None)  # thanked already
+        ctx.wake_sender()
+        bound.info("offer.declined")
+        ctx.events.publish("declined", shift_id=self.shift_id, caregiver_id=cg)
         return AnswerResult(Outcome.DECLINED, text)
 
     async def _cancel(self) -> CancelStatus:

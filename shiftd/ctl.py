@@ -946,12 +946,22 @@ def _cmd_inbound(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[st
                 ("outcome", r.get("outcome")),
                 ("shift", r.get("shift_id")),
                 ("caregiver", r.get("caregiver_id")),
-                ("reply", r.get("reply")),
+                ("reply", _reply_line(r)),
             ],
             out,
         )
 
     return client.call("inbound", args), render
+
+
+def _reply_line(r: dict[str, Any]) -> str | None:
+    """The text sent in answer (None, printed "-", when nothing was), marked "(sent before)"
+    on a replay."""
+    if r.get("reply") is None:
+        return None
+    if r.get("replayed"):
+        return f"(sent before) {r['reply']}"
+    return str(r["reply"])
 
 
 _CANCEL_SAYS = {

@@ -120,15 +120,25 @@ def parse_keyword(body: str) -> ParsedKeyword | None:
 
 
 _RELEASED = frozenset({ReleaseStatus.RELEASED, ReleaseStatus.RELEASED_UNFILLED})
+_COMPLIANCE = frozenset({Outcome.OPTED_OUT, Outcome.OPTED_IN, Outcome.HELP})
 
 
 @dataclass(frozen=True, slots=True)
 class InboundResult:
+    """What became of an inbound message. `reply` is the text queued for the caregiver in
+    answer to it, and only that: None when nothing goes out (a repeated answer, a reply the
+    guard silenced, an opted-out phone). A replay repeats the first `reply` and sends
+    nothing: `sent` says whether this very call queued a text."""
+
     outcome: Outcome
     shift_id: str | None = None
     caregiver_id: str | None = None
     reply: str | None = None
     replayed: bool = False
+
+    @property
+    def sent(self) -> bool:
+        return self.reply is not None and not self.replayed
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -136,6 +146,7 @@ class InboundResult:
             "shift_id": self.shift_id,
             "caregiver_id": self.caregiver_id,
             "reply": self.reply,
+            "sent": self.sent,
             "replayed": self.replayed,
         }
 
@@ -229,7 +240,9 @@ class InboundRouter:
             reply = None  # never text a number that is not on the roster
         else:
             result, reply = await self._for_caregiver(caregiver, body, channel, shift_id, keyword)
-        await self._store.record_inbound(
+        if caregiver is not None and result.reply is not None and reply is None:
+            result = await self._if_not_withheld(caregiver, result)
+        queued = await self._store.record_inbound(
             at=self._clock.now(),
             provider_id=provider_id,
             from_phone=phone,
@@ -240,7 +253,9 @@ class InboundRouter:
             ),
             reply=reply,
         )
-        if reply is not None or result.reply is not None:
+        if reply is not None and not queued:
+            result = replace(result, reply=None)  # the same answer went out before
+        if result.reply is not None:
             self._wake_sender()
         log.info(
             "inbound.handled",
@@ -259,6 +274,15 @@ class InboundRouter:
             **detail,
         )
         return result
+
+    async def _if_not_withheld(
+        self, caregiver: CaregiverRow, result: InboundResult
+    ) -> InboundResult:
+        """`result` without its reply if the text the actor queued will not go out: the
+        phone opted out (only the answers to STOP, START and HELP reach it)."""
+        if result.outcome in _COMPLIANCE or not await self._store.is_opted_out(caregiver.phone):
+            return result
+        return replace(result, reply=None)
 
     async def _from_stranger(self, phone: str, keyword: ParsedKeyword | None) -> InboundResult:
         """A number not on the roster: STOP (or CANCEL) and START are honoured, unanswered."""
@@ -286,33 +310,31 @@ class InboundRouter:
             return await self._keyword(caregiver, keyword)
         cg = caregiver.id
         classified = self._classifier.classify(body, channel)
-        offers = await self._store.offers_for_caregiver(cg)
-        open_offers = [o for o in offers if o.shift_state.in_progress]
         target: OfferRow | None
         if shift_id is not None:
-            target = next((o for o in offers if o.shift_id == shift_id), None)
-        elif classified.code is not None:
-            target = next((o for o in open_offers if o.code == classified.code), None) or next(
-                (o for o in offers if o.code == classified.code), None
-            )
-            if target is None and open_offers:
-                return await self._ambiguous(caregiver, open_offers)
-        elif len(open_offers) == 1:
-            target = open_offers[0]
-        elif len(open_offers) > 1:
-            if classified.intent is Intent.UNKNOWN:
-                return await self._ambiguous(caregiver, open_offers, Outcome.UNKNOWN_INTENT)
-            return await self._ambiguous(caregiver, open_offers)
+            target = await self._store.offer(shift_id, cg)
+            if target is None:
+                return await self._not_offered(caregiver, shift_id)
         else:
-            # A late YES after the shift closed is told so, not ignored.
-            late = classified.intent is Intent.ACCEPT and offers
-            target = offers[0] if late else None
-
-        named = shift_id if classified.intent is Intent.ACCEPT else None
-        if target is None and named is not None and await self._store.shift(named) is not None:
-            # Named explicitly (control socket, REST) without an offer: the shift's actor
-            # says why this caregiver may not take it.
-            return await self._ask_actor(named, Answer(cg, classified.intent, channel))
+            open_offers = await self._store.open_offers_for_caregiver(cg)
+            if classified.code is not None:
+                target = next((o for o in open_offers if o.code == classified.code), None)
+                if target is None and open_offers:
+                    return await self._unknown_code(caregiver, classified.code, open_offers)
+                if target is None:  # a late "YES 3": that offer's shift says it has closed
+                    recent = await self._store.offers_for_caregiver(cg)
+                    target = next((o for o in recent if o.code == classified.code), None)
+            elif len(open_offers) == 1:
+                target = open_offers[0]
+            elif len(open_offers) > 1:
+                if classified.intent is Intent.UNKNOWN:
+                    return await self._ambiguous(caregiver, open_offers, Outcome.UNKNOWN_INTENT)
+                return await self._ambiguous(caregiver, open_offers)
+            else:
+                # A late YES after the shift closed is told so, not ignored.
+                late = classified.intent is Intent.ACCEPT
+                latest = await self._store.offers_for_caregiver(cg, limit=1) if late else []
+                target = latest[0] if latest else None
         if target is None:
             return await self._no_open_offer(caregiver)
         if classified.intent is Intent.UNKNOWN:
@@ -414,15 +436,11 @@ class InboundRouter:
 
     async def _codes(self, cg: str, shifts: list[ShiftRow]) -> dict[str, int]:
         """The reply code `cg` was offered each of `shifts` with."""
-        wanted = {s.id for s in shifts}
-        codes = {o.shift_id: o.code for o in await self._store.offers_for_caregiver(cg)}
-        found = {sid: codes[sid] for sid in wanted if sid in codes}
-        for sid in wanted - found.keys():  # older than the most recent offers
-            offer = next(
-                (o for o in await self._store.offers_for_shift(sid) if o.caregiver_id == cg), None
-            )
+        found = {}
+        for shift in shifts:
+            offer = await self._store.offer(shift.id, cg)
             if offer is not None:
-                found[sid] = offer.code
+                found[shift.id] = offer.code
         return found
 
     # ---- answers that change nothing ----------------------------------------------------
@@ -432,18 +450,39 @@ class InboundRouter:
         result = InboundResult(Outcome.NO_OPEN_OFFER, None, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.HELP)
 
+    async def _not_offered(self, caregiver: CaregiverRow, shift_id: str) -> _Handled:
+        """An answer naming a shift (by id) `caregiver` was never offered: she is told so,
+        with her open offers, if any."""
+        shift = await self._store.shift(shift_id)
+        messages = self._messages if shift is None else self._messages_for(shift.organization_id)
+        listed = await self._listed(await self._store.open_offers_for_caregiver(caregiver.id))
+        text = messages.not_offered(shift, listed)
+        known = shift_id if shift is not None else None
+        result = InboundResult(Outcome.NOT_OFFERED, known, caregiver.id, text)
+        return await self._guarded(caregiver, result, Purpose.NOT_ELIGIBLE)
+
+    async def _unknown_code(
+        self, caregiver: CaregiverRow, code: int, open_offers: list[OfferRow]
+    ) -> _Handled:
+        text = self._messages.unknown_code(code, await self._listed(open_offers))
+        result = InboundResult(Outcome.UNKNOWN_CODE, None, caregiver.id, text)
+        return await self._guarded(caregiver, result, Purpose.CHOOSE)
+
+    async def _listed(self, offers: list[OfferRow]) -> list[tuple[ShiftRow, int]]:
+        listed = []
+        for offer in offers:
+            shift = await self._store.shift(offer.shift_id)
+            if shift is not None:
+                listed.append((shift, offer.code))
+        return listed
+
     async def _ambiguous(
         self,
         caregiver: CaregiverRow,
         open_offers: list[OfferRow],
         outcome: Outcome = Outcome.AMBIGUOUS,
     ) -> _Handled:
-        listed = []
-        for offer in open_offers:
-            shift = await self._store.shift(offer.shift_id)
-            assert shift is not None
-            listed.append((shift, offer.code))
-        text = self._messages.choose(listed)
+        text = self._messages.choose(await self._listed(open_offers))
         result = InboundResult(outcome, None, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.CHOOSE)
 

@@ -188,10 +188,31 @@ class Messages:
 
     def choose(self, offers: Sequence[tuple[ShiftRow, int]]) -> str:
         """Not templated: the list of offers has no fixed shape."""
-        listed = "; ".join(f"{code}: {s.role_required} {self.window(s)}" for s, code in offers)
         return (
-            f"{self.agency}: you have several open offers ({listed}). Reply YES <code> to take one."
+            f"{self.agency}: you have several open offers ({self._listed(offers)}). "
+            "Reply YES <code> to take one."
         )
+
+    def unknown_code(self, code: int, offers: Sequence[tuple[ShiftRow, int]]) -> str:
+        """`code` is none of the caregiver's open `offers` (at least one). Not templated."""
+        return (
+            f"{self.agency}: {code} is not one of your open offers ({self._listed(offers)}). "
+            "Reply YES <code> to take one."
+        )
+
+    def not_offered(self, shift: ShiftRow | None, offers: Sequence[tuple[ShiftRow, int]]) -> str:
+        """The caregiver named `shift` (None: a shift that does not exist), which was not
+        offered to her; her open `offers`, if any, are listed. Not templated."""
+        if shift is None:
+            text = f"{self.agency}: sorry, that shift was not offered to you."
+        else:
+            text = self.not_eligible(shift, "not_offered")
+        if offers:
+            text += f" Your open offers: {self._listed(offers)}. Reply YES <code> to take one."
+        return text
+
+    def _listed(self, offers: Sequence[tuple[ShiftRow, int]]) -> str:
+        return "; ".join(f"{code}: {s.role_required} {self.window(s)}" for s, code in offers)
 
     def which_release(self, held: Sequence[tuple[ShiftRow, int]]) -> str:
         """Asks a caregiver holding several upcoming shifts which one to release. Not

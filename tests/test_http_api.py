@@ -333,6 +333,7 @@ async def test_inbound_over_rest_answers_what_shiftctl_inbound_answers(
         "shift_id": "shift-1",
         "caregiver_id": "cg-1",
         "reply": rest.json()["reply"],
+        "sent": True,
         "replayed": False,
     }
     assert set(control) == set(rest.json())

@@ -322,7 +322,7 @@ async def test_an_accept_from_someone_never_offered_the_shift_is_refused(
 
     result = await h.engine.inbound(phone(3), "yes", shift_id="shift-1")
 
-    assert result.outcome is Outcome.NOT_ELIGIBLE
+    assert result.outcome is Outcome.NOT_OFFERED
     assert (await h.engine.shift("shift-1")).claimed_by is None
 
 

@@ -304,7 +304,7 @@ async def test_bare_yes_with_several_open_offers_asks_which_one(
         assert (await harness.engine.shift(shift_id)).claimed_by is None
 
 
-async def test_yes_with_a_wrong_code_asks_which_one(
+async def test_yes_with_a_wrong_code_names_it_and_asks_which_one(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     await several_offers(harness)
@@ -313,7 +313,7 @@ async def test_yes_with_a_wrong_code_asks_which_one(
 
     result = await reply(harness, 1, f"YES {wrong}")
 
-    assert result.outcome is Outcome.AMBIGUOUS
+    assert result.outcome is Outcome.UNKNOWN_CODE
     assert len(harness.provider.to("cg-1", Purpose.CHOOSE)) == 1
     assert harness.provider.of(Purpose.CONFIRM) == []
 

@@ -152,6 +152,8 @@ class InboundAnswer(BaseModel):
         "unknown_sender",
         "no_open_offer",
         "not_eligible",
+        "unknown_code",
+        "not_offered",
         "released",
         "opted_out",
         "opted_in",
@@ -160,6 +162,9 @@ class InboundAnswer(BaseModel):
     shift_id: str | None
     caregiver_id: str | None
     reply: str | None
+    """The text queued for the caregiver in answer (None when nothing goes out)."""
+    sent: bool
+    """Whether this request queued `reply` (False on a replay, which sends nothing)."""
     replayed: bool
 
 

@@ -441,8 +441,26 @@ class SqliteStore:
             _offer_row(r) for r in self._read(_OFFER_SQL + " WHERE o.shift_id = ?", (shift_id,))
         ]
 
+    async def open_offers_for_caregiver(self, caregiver_id: str) -> list[OfferRow]:
+        """Every offer of the caregiver whose shift is still offering or escalated, however
+        many, oldest first."""
+        rows = self._read(
+            _OFFER_SQL + " WHERE o.caregiver_id = ? AND s.state IN ('offering', 'escalated')"
+            " ORDER BY o.offered_at, o.shift_id",
+            (caregiver_id,),
+        )
+        return [_offer_row(r) for r in rows]
+
+    async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None:
+        """The caregiver's offer of the shift, open or closed, or None."""
+        rows = self._read(
+            _OFFER_SQL + " WHERE o.shift_id = ? AND o.caregiver_id = ?", (shift_id, caregiver_id)
+        )
+        return _offer_row(rows[0]) if rows else None
+
     async def offers_for_caregiver(self, caregiver_id: str, limit: int = 20) -> list[OfferRow]:
-        """The caregiver's most recent offers, newest first (open and closed)."""
+        """The caregiver's most recent offers, newest first (open and closed). For what she
+        may still answer, see `open_offers_for_caregiver` (no limit)."""
         rows = self._read(
             _OFFER_SQL + " WHERE o.caregiver_id = ? ORDER BY o.offered_at DESC LIMIT ?",
             (caregiver_id, limit),
@@ -939,11 +957,14 @@ class SqliteStore:
         body: str,
         result: InboundRecord,
         reply: NewMessage | None,
-    ) -> None:
-        """Log an inbound message and its outcome, with the reply it causes (if any)."""
+    ) -> bool:
+        """Log an inbound message and its outcome, with the reply it causes (if any).
+        Returns whether `reply` was queued: False when there is none, or when a message with
+        its key exists already (then the inbound is logged without a reply)."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> bool:
             stamp = iso(at)
+            queued = reply is not None and _queue(conn, [reply], stamp) > 0
             conn.execute(
                 "INSERT OR IGNORE INTO inbound (provider_id, ts, from_phone, caregiver_id,"
                 " channel, body, shift_id, outcome, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -956,13 +977,12 @@ class SqliteStore:
                     body[:1600],
                     result.shift_id,
                     result.outcome,
-                    result.reply,
+                    result.reply if reply is None or queued else None,
                 ),
             )
-            if reply is not None:
-                _queue(conn, [reply], stamp)
+            return queued
 
-        await self._write(write)
+        return await self._write(write)
 
     # ---- compliance --------------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""Which offer a reply means: every open offer is reachable by its code and by its shift id,
+however many a caregiver has; a wrong code or a shift she was not offered is said so."""
+
+from __future__ import annotations
+
+import re
+
+import trio
+from conftest import Harness, StartEngine, caregiver, phone, shift
+
+from shiftd.models import Channel, FanoutStatus, Outcome, Purpose
+
+MANY = 100
+
+
+async def many_offers(start_engine: StartEngine) -> Harness:
+    """cg-1 (the only RN) holds MANY open offers; shift-0 is the oldest."""
+    h: Harness = await start_engine()
+    shifts = [shift(f"shift-{i}", start_in_h=18 + 9 * i) for i in range(MANY)]
+    await h.engine.import_roster([caregiver(1)], shifts)
+    for s in shifts:
+        assert (await h.engine.fanout(s.id)).status is FanoutStatus.STARTED
+    await h.settle()
+    return h
+
+
+def code_of(h: Harness, shift_id: str) -> int:
+    [offer] = [m for m in h.provider.of(Purpose.OFFER, Channel.SMS) if m.shift_id == shift_id]
+    match = re.search(r"YES (\d+)", offer.body)
+    assert match, offer.body
+    return int(match.group(1))
+
+
+async def test_the_oldest_of_100_open_offers_is_declined_by_its_code_and_never_called(
+    start_engine: StartEngine, autojump_clock: trio.testing.MockClock
+) -> None:
+    h = await many_offers(start_engine)
+
+    result = await h.engine.inbound(phone(1), f"NO {code_of(h, 'shift-0')}")
+    await trio.sleep(11 * 60)  # past every escalation
+    await h.settle()
+
+    assert (result.outcome, result.shift_id) == (Outcome.DECLINED, "shift-0")
+    called = {m.shift_id for m in h.provider.of(Purpose.OFFER, Channel.VOICE)}
+    assert "shift-0" not in called and "shift-1" in called
+
+
+async def test_the_oldest_of_100_open_offers_is_taken_by_its_shift_id(
+    start_engine: StartEngine, autojump_clock: trio.testing.MockClock
+) -> None:
+    h = await many_offers(start_engine)
+
+    result = await h.engine.inbound(phone(1), "yes", shift_id="shift-0")
+
+    assert (result.outcome, result.shift_id) == (Outcome.CLAIMED, "shift-0")
+
+
+async def test_the_oldest_of_100_open_offers_is_taken_by_its_code(
+    start_engine: StartEngine, autojump_clock: trio.testing.MockClock
+) -> None:
+    h = await many_offers(start_engine)
+
+    result = await h.engine.inbound(phone(1), f"YES {code_of(h, 'shift-0')}")
+
+    assert (result.outcome, result.shift_id) == (Outcome.CLAIMED, "shift-0")
+
+
+async def test_a_wrong_code_is_named_and_the_open_codes_are_listed(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.add_shift(shift("shift-2", start_in_h=42))
+    for shift_id in ("shift-1", "shift-2"):
+        await harness.engine.fanout(shift_id)
+    await harness.settle()
+    codes = [code_of_for(harness, "cg-1", s) for s in ("shift-1", "shift-2")]
+    wrong = next(c for c in range(99, 0, -1) if c not in codes)
+
+    result = await harness.engine.inbound(phone(1), f"YES {wrong}")
+
+    assert result.outcome is Outcome.UNKNOWN_CODE
+    assert result.reply is not None
+    assert f"{wrong} is not one of your open offers" in result.reply
+    assert all(f"{c}: RN" in result.reply for c in codes)
+    assert (await harness.engine.shift("shift-1")).claimed_by is None
+
+
+async def test_an_answer_naming_a_shift_she_was_not_offered_says_so_not_no_offers(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.add_shift(shift("lpn-1", role="LPN", start_in_h=42))
+    await harness.engine.fanout("shift-1")
+    await harness.settle()
+
+    result = await harness.engine.inbound(phone(1), "no", shift_id="lpn-1")
+
+    assert (result.outcome, result.shift_id) == (Outcome.NOT_OFFERED, "lpn-1")
+    assert result.reply is not None and "was not offered to you" in result.reply
+    assert "no open shift offers" not in result.reply
+    assert f"{code_of_for(harness, 'cg-1', 'shift-1')}: RN" in result.reply
+
+
+async def test_an_answer_naming_a_shift_that_does_not_exist_is_not_offered(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    result = await harness.engine.inbound(phone(1), "yes", shift_id="no-such-shift")
+
+    assert (result.outcome, result.shift_id) == (Outcome.NOT_OFFERED, None)
+
+
+def code_of_for(h: Harness, caregiver_id: str, shift_id: str) -> int:
+    [offer] = [
+        m
+        for m in h.provider.to(caregiver_id, Purpose.OFFER)
+        if m.shift_id == shift_id and m.channel is Channel.SMS
+    ]
+    match = re.search(r"YES (\d+)", offer.body)
+    assert match, offer.body
+    return int(match.group(1))
