@@ -381,7 +381,8 @@ class ShiftActor:
                     detail=wave.describe(),
                 ),
                 at=now,
-                render_offer=functools.partial(org.messages.offer_sms, shift),
+                render_offer=functools.partial(_offer_sms, org, shift),
+                render_voice=functools.partial(_offer_voice, org, shift),
             )
             await self._reload()
             if result is None:
@@ -471,8 +472,8 @@ class ShiftActor:
         shift = self._shift
         if shift is None:
             raise LookupError(f"no shift {self.shift_id!r}")
-        messages = self._messages
         cg = answer.caregiver_id
+        messages = await self._messages_of(cg)
         bound = self._log.bind(caregiver_id=cg)
         if shift.state.in_progress:
             if answer.intent is Intent.ACCEPT:
@@ -521,13 +522,15 @@ class ShiftActor:
         self, shift: ShiftRow, cg: str, bound: Any, channel: Channel = Channel.SMS
     ) -> AnswerResult:
         ctx = self._ctx
-        confirm = self._messages.confirm(shift)
+        org = self._org
+        assert org is not None
+        confirm = (await self._messages_of(cg)).confirm(shift)
         won = await ctx.store.claim(
             self.shift_id,
             cg,
             at=ctx.clock.now(),
             confirm=confirm,
-            filled=self._messages.filled(shift),
+            filled=lambda language: org.messages_for(language).filled(shift),
         )
         assert won, "the actor is the only writer of its shift's state"
         filled = await self._reload()
@@ -547,7 +550,7 @@ class ShiftActor:
 
     async def _decline(self, shift: ShiftRow, cg: str, bound: Any) -> AnswerResult:
         ctx = self._ctx
-        text = self._messages.declined(shift)
+        text = (await self._messages_of(cg)).declined(shift)
         reply = NewMessage(
             f"declined:{self.shift_id}:{cg}", cg, Channel.SMS, Purpose.DECLINED, text, self.shift_id
         )
@@ -566,7 +569,9 @@ class ShiftActor:
             return CancelStatus.ALREADY_CANCELLED
         if shift.state is ShiftState.UNFILLED:
             return CancelStatus.UNFILLED
-        text = self._messages.shift_cancelled(shift)
+        holder_of = shift.claimed_by
+        messages = await self._messages_of(holder_of) if holder_of else self._messages
+        text = messages.shift_cancelled(shift)
         await self._ctx.store.cancel_shift(
             self.shift_id,
             at=self._ctx.clock.now(),
@@ -589,7 +594,8 @@ class ShiftActor:
         org = self._org
         assert org is not None
         by = "caregiver" if release.caregiver_id is not None else "coordinator"
-        messages = self._messages
+        holder_of = shift.claimed_by
+        messages = await self._messages_of(holder_of) if holder_of else self._messages
         text = messages.released(shift) if by == "caregiver" else messages.unassigned(shift)
         now = ctx.clock.now()
         open_until = shift.expires_at or shift.start_time - org.offer_lead_time
@@ -628,8 +634,15 @@ class ShiftActor:
 
     @property
     def _messages(self) -> Messages:
+        """The organization's texts in its own language (for its coordinator)."""
         assert self._org is not None
         return self._org.messages
+
+    async def _messages_of(self, cg: str) -> Messages:
+        """The organization's texts in the language caregiver `cg` reads."""
+        assert self._org is not None
+        caregiver = await self._ctx.store.caregiver(cg)
+        return self._org.messages_for(caregiver.language if caregiver is not None else None)
 
     async def _told_filled_lately(self, cg: str) -> bool:
         """Whether a "filled" notice went to `cg` moments ago: someone who accepted in the same
@@ -651,6 +664,16 @@ class ShiftActor:
         key += f":{per}" if per else ""
         message = NewMessage(key, cg, Channel.SMS, purpose, text, self.shift_id)
         return AnswerResult(outcome, text, message)
+
+
+def _offer_sms(
+    org: Organization, shift: ShiftRow, code: int, language: str | None, first: bool
+) -> str:
+    return org.messages_for(language).offer_sms(shift, code, first=first)
+
+
+def _offer_voice(org: Organization, shift: ShiftRow, language: str | None) -> str:
+    return org.messages_for(language).offer_voice(shift)
 
 
 _RETELL_AFTER = timedelta(minutes=10)

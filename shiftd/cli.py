@@ -85,15 +85,17 @@ def _check(path: Path) -> int:
 
 
 def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
-    """(key path, warning) for every SMS text an organization would send in more than one
-    segment, each blamed on the key that sets it: its template, else the agency name the
-    built-in text is rendered with (``organizations.<org>.name`` or ``agency_name``).
+    """(key path, warning) for every SMS text an organization would send, in each built-in
+    language, that cannot go whole in one segment at the real maximum lengths (see
+    `messages.template_warnings`), each blamed on the key that sets it: its template, else
+    the agency name the built-in text is rendered with (``organizations.<org>.name`` or
+    ``agency_name``).
 
     An organization without a key of its own takes ``organizations.default``'s, template by
     template; a shift whose organization has no entry at all uses ``default`` (or the
     top level) alone.
     """
-    from .messages import template_warnings
+    from .messages import DEFAULT_LANGUAGE, LANGUAGES, template_warnings
     from .sms import segments
 
     default = config.organizations.get("default")
@@ -103,30 +105,40 @@ def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
         if default is not None and org_id != "default":
             layers.append(("default", default))
         name, name_loc = config.agency_name, ("agency_name",)
+        org_language = DEFAULT_LANGUAGE
         for key, layer in reversed(layers):
             if layer.name is not None:
                 name, name_loc = layer.name, ("organizations", key, "name")
-        templates: dict[str, str] = {}
-        source: dict[str, tuple[str, ...]] = {}
-        for key, layer in reversed(layers):
-            for template in layer.templates:
-                source[template] = ("organizations", key, "templates", template)
-            templates.update(layer.templates)
-        for template, warning in template_warnings(templates, name):
-            if template in source:
-                loc, what = source[template], warning
-            else:
-                loc, what = name_loc, f"built-in {template} text {warning}"
-            mine = ("organizations", org_id)
-            if name_loc[:2] == mine and loc[:2] != mine:  # another key's text, this org's name
-                what = f"with organization {org_id}'s name, {what}"
-            out[loc, what] = None
+            org_language = layer.language or org_language
+        for language in LANGUAGES:
+            templates: dict[str, str] = {}
+            source: dict[str, tuple[str, ...]] = {}
+            for key, layer in reversed(layers):
+                if language == (layer.language or org_language):
+                    for template in layer.templates:
+                        source[template] = ("organizations", key, "templates", template)
+                    templates.update(layer.templates)
+                own = layer.templates_by_language.get(language, {})
+                for template in own:
+                    loc = ("organizations", key, "templates_by_language", language, template)
+                    source[template] = loc
+                templates.update(own)
+            for template, warning in template_warnings(templates, name, language):
+                if template in source:
+                    loc, what = source[template], warning
+                else:
+                    loc, what = name_loc, f"built-in {language} {template} text {warning}"
+                mine = ("organizations", org_id)
+                if name_loc[:2] == mine and loc[:2] != mine:  # another key's text, this name
+                    what = f"with organization {org_id}'s name, {what}"
+                out[loc, what] = None
         for key, layer in layers:
             if layer.help_text is not None:
                 cost = segments(layer.help_text)
                 if cost.count > 1:
                     loc = ("organizations", key, "help_text")
-                    out[loc, f"is {len(layer.help_text)} characters: {cost.explain()}"] = None
+                    what = f"is {len(layer.help_text)} characters: {cost.explain()}; sent cut"
+                    out[loc, what] = None
                 break
     return list(out)
 

@@ -538,37 +538,74 @@ class OrganizationConfig(_Section):
     voice_after_opt_out: _Bool = False
     """Whether voice steps still call a caregiver who opted out of SMS."""
     quiet_hours: QuietHoursConfig | None = None
+    language: str | None = None
+    """The language of the organization's texts, and of caregivers whose roster sets none
+    (BCP 47, built in: ``en``, ``es``; default ``en``)."""
     templates: dict[str, str] = Field(default_factory=dict)
-    """Message texts by name (see ``shiftd.messages``); unset names keep the default."""
+    """Message texts in the organization's ``language`` by name (see ``shiftd.messages``);
+    unset names keep the built-in text."""
+    templates_by_language: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Message texts by language (``en``, ``es``), then by name: for caregivers who read
+    another language than the organization's, or to reword both."""
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, name: str | None) -> str | None:
         return None if name is None else _check_timezone(name)
 
+    @field_validator("language")
+    @classmethod
+    def _built_in_language(cls, tag: str | None) -> str | None:
+        return None if tag is None else _check_language(tag)
+
     @field_validator("templates")
     @classmethod
     def _usable_templates(cls, templates: dict[str, str]) -> dict[str, str]:
         """Known names, known fields, paired braces; each problem is reported at its own
         ``templates.<name>`` key."""
-        from pydantic_core import PydanticCustomError
-
-        from .messages import template_problems
-
-        problems = template_problems(templates)
-        if problems:
-            raise ValidationError.from_exception_data(
-                "templates",
-                [
-                    {
-                        "type": PydanticCustomError("value_error", "{error}", {"error": what}),
-                        "loc": (name,),
-                        "input": templates[name],
-                    }
-                    for name, what in problems
-                ],
-            )
+        _raise_template_problems("templates", templates, ())
         return templates
+
+    @field_validator("templates_by_language")
+    @classmethod
+    def _usable_language_templates(
+        cls, by_language: dict[str, dict[str, str]]
+    ) -> dict[str, dict[str, str]]:
+        for tag, templates in by_language.items():
+            _check_language(tag)
+            _raise_template_problems("templates_by_language", templates, (tag,))
+        return {_check_language(tag): templates for tag, templates in by_language.items()}
+
+
+def _check_language(tag: str) -> str:
+    """The built-in language `tag` names ("es-MX" → "es"); ValueError for any other."""
+    from .messages import LANGUAGES, language_of
+
+    language = language_of(tag)
+    if language is None:
+        raise ValueError(f"no built-in texts in {tag!r} (built in: {', '.join(LANGUAGES)})")
+    return language
+
+
+def _raise_template_problems(title: str, templates: dict[str, str], at: tuple[str, ...]) -> None:
+    """Raise a ValidationError with one error per template problem, at `at` + its name."""
+    from pydantic_core import PydanticCustomError
+
+    from .messages import template_problems
+
+    problems = template_problems(templates)
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                {
+                    "type": PydanticCustomError("value_error", "{error}", {"error": what}),
+                    "loc": (*at, name),
+                    "input": templates[name],
+                }
+                for name, what in problems
+            ],
+        )
 
 
 _CLASSIFIER_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")

@@ -150,7 +150,7 @@ class Engine:
             self.sender.wake,
             events=self.events,
             reply_guard=self.reply_guard,
-            messages_for=lambda org: self.organizations.get(org).messages,
+            messages_for=lambda org, language: self.organizations.get(org).messages_for(language),
         )
         self.metrics.bind(store=self.store, supervisor=self.supervisor, events=self.events)
         async with trio.open_nursery() as outer:

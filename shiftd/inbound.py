@@ -62,6 +62,7 @@ from .intent import Classifier, Intent
 from .logs import get_logger, mask_phone
 from .messages import Messages
 from .models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
+from .organizations import DEFAULT as DEFAULT_ORGANIZATION
 from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
 from .store.base import CaregiverRow, InboundRecord, NewMessage, OfferRow, ShiftRow, Store
 from .supervisor import Supervisor
@@ -171,7 +172,7 @@ class InboundRouter:
         *,
         events: EventBus | None = None,
         reply_guard: ReplyGuard | None = None,
-        messages_for: Callable[[str], Messages] | None = None,
+        messages_for: Callable[[str, str | None], Messages] | None = None,
     ) -> None:
         """`messages` words what concerns no one shift; `messages_for(organization_id)`, if
         given, what concerns a shift of that organization."""
@@ -180,7 +181,7 @@ class InboundRouter:
         self._supervisor = supervisor
         self._classifier = classifier
         self._messages = messages
-        self._messages_for = messages_for or (lambda _organization: messages)
+        self._messages_for = messages_for or (lambda _organization, _language: messages)
         self._wake_sender = wake_sender
         self._events = events or EventBus()
         self._guard = reply_guard if reply_guard is not None else ReplyGuard(DEFAULT_MAX_PER_HOUR)
@@ -340,7 +341,7 @@ class InboundRouter:
         if classified.intent is Intent.UNKNOWN:
             shift = await self._store.shift(target.shift_id)
             assert shift is not None
-            messages = self._messages_for(shift.organization_id)
+            messages = self._messages_for(shift.organization_id, caregiver.language)
             text = messages.how_to_answer(shift, target.code)
             return await self._guarded(
                 caregiver,
@@ -358,10 +359,10 @@ class InboundRouter:
 
     async def _keyword(self, caregiver: CaregiverRow, keyword: ParsedKeyword) -> _Handled:
         """Handle a compliance or release keyword from someone on the roster."""
-        cg, messages, now = caregiver.id, self._messages, self._clock.now()
+        cg, messages, now = caregiver.id, self._words(caregiver), self._clock.now()
         match keyword.keyword:
             case Keyword.HELP:
-                help_text = (await self._messages_of_latest_offer(cg)).help()
+                help_text = (await self._messages_of_latest_offer(caregiver)).help()
                 result = InboundResult(Outcome.HELP, None, cg, help_text)
                 return await self._guarded(caregiver, result, Purpose.HELP, compliance=True)
             case Keyword.OPT_IN:
@@ -387,17 +388,21 @@ class InboundRouter:
                 return await self._release(caregiver, held, keyword.code)
         assert_never(keyword.keyword)
 
-    async def _messages_of_latest_offer(self, cg: str) -> Messages:
-        """The words of the organization that last offered `cg` a shift (its HELP text),
-        else the default organization's."""
-        for offer in await self._store.offers_for_caregiver(cg, limit=1):
+    async def _messages_of_latest_offer(self, caregiver: CaregiverRow) -> Messages:
+        """The words of the organization that last offered `caregiver` a shift (its HELP
+        text), else the default organization's, in her language."""
+        for offer in await self._store.offers_for_caregiver(caregiver.id, limit=1):
             shift = await self._store.shift(offer.shift_id)
             if shift is not None:
-                return self._messages_for(shift.organization_id)
-        return self._messages
+                return self._messages_for(shift.organization_id, caregiver.language)
+        return self._words(caregiver)
+
+    def _words(self, caregiver: CaregiverRow) -> Messages:
+        """The default organization's texts in the language `caregiver` reads."""
+        return self._messages_for(DEFAULT_ORGANIZATION, caregiver.language)
 
     async def _opt_out(self, caregiver: CaregiverRow, word: str) -> _Handled:
-        cg, text = caregiver.id, self._messages.opted_out()
+        cg, text = caregiver.id, self._words(caregiver).opted_out()
         confirm = self._reply(cg, None, Purpose.OPT_OUT, text)
         changed = await self._store.set_opted_out(
             caregiver.phone, keyword=word, at=self._clock.now(), reply=confirm
@@ -422,7 +427,7 @@ class InboundRouter:
             chosen = held if len(held) == 1 else []
         if len(chosen) != 1:
             listed = [(s, codes[s.id]) for s in held if s.id in codes]
-            text = self._messages.which_release(listed)
+            text = self._words(caregiver).which_release(listed)
             result = InboundResult(Outcome.AMBIGUOUS, None, cg, text)
             return await self._guarded(caregiver, result, Purpose.CHOOSE)
         [shift] = chosen
@@ -446,7 +451,7 @@ class InboundRouter:
     # ---- answers that change nothing ----------------------------------------------------
 
     async def _no_open_offer(self, caregiver: CaregiverRow) -> _Handled:
-        text = self._messages.no_open_offer()
+        text = self._words(caregiver).no_open_offer()
         result = InboundResult(Outcome.NO_OPEN_OFFER, None, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.HELP)
 
@@ -454,9 +459,12 @@ class InboundRouter:
         """An answer naming a shift (by id) `caregiver` was never offered: she is told so,
         with her open offers, if any."""
         shift = await self._store.shift(shift_id)
-        messages = self._messages if shift is None else self._messages_for(shift.organization_id)
+        if shift is None:
+            messages = self._words(caregiver)
+        else:
+            messages = self._messages_for(shift.organization_id, caregiver.language)
         listed = await self._listed(await self._store.open_offers_for_caregiver(caregiver.id))
-        text = messages.not_offered(shift, listed)
+        text = messages.not_offered(listed)
         known = shift_id if shift is not None else None
         result = InboundResult(Outcome.NOT_OFFERED, known, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.NOT_ELIGIBLE)
@@ -464,7 +472,7 @@ class InboundRouter:
     async def _unknown_code(
         self, caregiver: CaregiverRow, code: int, open_offers: list[OfferRow]
     ) -> _Handled:
-        text = self._messages.unknown_code(code, await self._listed(open_offers))
+        text = self._words(caregiver).unknown_code(code, await self._listed(open_offers))
         result = InboundResult(Outcome.UNKNOWN_CODE, None, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.CHOOSE)
 
@@ -482,7 +490,7 @@ class InboundRouter:
         open_offers: list[OfferRow],
         outcome: Outcome = Outcome.AMBIGUOUS,
     ) -> _Handled:
-        text = self._messages.choose(await self._listed(open_offers))
+        text = self._words(caregiver).choose(await self._listed(open_offers))
         result = InboundResult(outcome, None, caregiver.id, text)
         return await self._guarded(caregiver, result, Purpose.CHOOSE)
 

@@ -17,6 +17,7 @@ says exactly what is accepted.
 | name                 | 1-200 characters                                                      |
 | location             | at most 60 characters                                                 |
 | tags                 | at most 32, each 1-32 characters                                      |
+| language (caregiver) | a BCP 47 tag (`es`, `es-MX`) of at most 35 characters                 |
 | phone                | 3-20 digits, an optional `+`; spaces, dashes, dots, brackets dropped  |
 | duration             | from 0 to `MAX_DURATION` (3660 days)                                  |
 | request id (socket)  | an integer of at most 18 digits or a string of at most 128 characters |
@@ -44,6 +45,7 @@ MAX_NAME = 200
 MAX_LOCATION = 60
 MAX_TAGS = 32
 MAX_TAG = 32
+MAX_LANGUAGE_TAG = 35
 MAX_REQUEST_ID = 10**18
 
 _INSTANT_PATTERN = (
@@ -210,6 +212,13 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Location = Annotated[str, Field(max_length=MAX_LOCATION)]
 Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG)]
 Tags = Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)]
+LanguageTag = Annotated[
+    str,
+    Field(
+        min_length=2, max_length=MAX_LANGUAGE_TAG, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+    ),
+]
+"""A BCP 47 language tag: ``es``, ``es-MX``, ``en-US``."""
 
 
 def _request_id(value: object) -> int | str:

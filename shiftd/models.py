@@ -135,6 +135,8 @@ class Caregiver(BaseModel):
     tags: limits.Tags = ()
     active: bool | None = None
     """False: never offered a shift (their history stays); None: as stored (new: active)."""
+    language: limits.LanguageTag | None = None
+    """The language she reads (BCP 47, e.g. ``es`` or ``es-MX``); None: the organization's."""
 
 
 class Shift(BaseModel):

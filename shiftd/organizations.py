@@ -8,13 +8,14 @@ resolved default, so an imported roster with unknown organization ids just works
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Config, CoordinatorConfig, OrganizationConfig
-from .messages import Messages
+from .messages import DEFAULT_LANGUAGE, LANGUAGES, Messages, language_of
 from .policy import QuietHours, Wave, default_steps, dump_plan, plan
 
 DEFAULT = "default"
@@ -26,6 +27,7 @@ class Organization:
 
     id: str
     messages: Messages
+    """The texts in the organization's own language."""
     waves: tuple[Wave, ...]
     plan: str
     """`waves` as stored with each fanout (see `policy.dump_plan`)."""
@@ -35,6 +37,13 @@ class Organization:
     voice_after_opt_out: bool
     quiet_hours: QuietHours | None
     coordinator: CoordinatorConfig | None
+    translations: Mapping[str, Messages] = field(default_factory=dict)
+    """The texts in every built-in language, by language."""
+
+    def messages_for(self, language: str | None) -> Messages:
+        """The texts a caregiver whose roster says `language` (BCP 47, or None) reads: her
+        language if shiftd has texts in it, else the organization's."""
+        return self.translations.get(language_of(language) or "", self.messages)
 
 
 class Organizations:
@@ -66,14 +75,27 @@ class Organizations:
         tz = ZoneInfo(pick("timezone") or config.timezone)
         waves = plan(pick("policy") or default_steps(config.escalation.delay))
         quiet = pick("quiet_hours")
-        # Templates merge name by name: an organization may reword one text only.
-        templates = {
-            **(fallback.templates if fallback is not None else {}),
-            **(own.templates if own is not None else {}),
-        }
+        language = pick("language") or DEFAULT_LANGUAGE
+        name, help_text = pick("name") or config.agency_name, pick("help_text")
+        translations = {}
+        for lang in LANGUAGES:
+            # Templates merge name by name: an organization may reword one text only.
+            templates: dict[str, str] = {}
+            for layer in (fallback, own):
+                if layer is None:
+                    continue
+                layer_language = layer.language or language
+                if lang == layer_language:
+                    templates.update(layer.templates)
+                templates.update(layer.templates_by_language.get(lang, {}))
+            # A help_text is written in one language: the organization's.
+            translations[lang] = Messages(
+                name, tz, templates, help_text if lang == language else None, lang
+            )
         return Organization(
             id=org_id,
-            messages=Messages(pick("name") or config.agency_name, tz, templates, pick("help_text")),
+            messages=translations[language],
+            translations=translations,
             waves=waves,
             plan=dump_plan(waves),
             tz=tz,

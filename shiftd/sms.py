@@ -12,6 +12,7 @@ plain division says; :func:`segments` counts the way a phone splits.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -92,3 +93,48 @@ def _units(char: str, encoding: Encoding) -> int:
     if encoding == "GSM-7":
         return 2 if char in GSM7_EXTENSION else 1
     return 2 if ord(char) > 0xFFFF else 1
+
+
+_LOOKALIKES = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u00b4": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u00a0": " ",
+    "\u2009": " ", "\u202f": " ", "\t": " ", "\u00b7": ".", "\u2022": "-",
+}  # fmt: skip
+"""Typographic characters people paste from word processors, and their GSM-7 stand-ins."""
+
+
+def to_gsm7(text: str) -> str:
+    """``text`` in characters GSM-7 carries, so it never turns a whole text into UCS-2:
+    characters GSM-7 has are kept (é, ñ, ü, à, ¿, ¡…), typographic quotes and dashes become
+    their plain forms, other letters lose their accents ("Bogotá" → "Bogota"), and what is
+    left (emoji, other scripts) becomes "?"."""
+    if first_non_gsm7(text) is None:
+        return text
+    out = []
+    for char in text:
+        if char in GSM7_BASIC or char in GSM7_EXTENSION:
+            out.append(char)
+        elif char in _LOOKALIKES:
+            out.append(_LOOKALIKES[char])
+        else:
+            bare = "".join(
+                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+            )
+            out.append(bare if bare and first_non_gsm7(bare) is None else "?")
+    return "".join(out)
+
+
+def units(text: str) -> int:
+    """Septets (GSM-7) or UTF-16 code units (UCS-2) ``text`` takes."""
+    return segments(text).units
+
+
+def cut(text: str, room: int, mark: str = "...") -> str:
+    """``text`` (GSM-7) cut to at most ``room`` septets, ending with ``mark`` when cut."""
+    if units(text) <= room:
+        return text
+    keep = text
+    while keep and units(keep) + units(mark) > room:
+        keep = keep[:-1]
+    return keep.rstrip() + mark

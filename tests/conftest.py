@@ -100,7 +100,7 @@ async def text_everyone(
     *,
     at: datetime = EPOCH,
     calls_at: datetime | None = None,
-    render_offer: Callable[[int], str] = str,
+    render_offer: Callable[[int, str | None, bool], str] = lambda code, *_: str(code),
 ) -> int | None:
     """At the store's level, what a default-policy fanout does at once: start the fanout
     and run its first wave (an SMS offer to everyone with the role). Returns how many were

@@ -217,8 +217,24 @@ async def test_an_answered_call_hears_the_offer_and_is_asked_for_one_digit(
     text = response.text
     assert f'action="{PUBLIC_URL}{GATHER}"' in text
     assert 'numDigits="1"' in text
-    assert re.search(r"<Gather [^>]*><Say>Hello, this is Sunrise Care\..*Press 1", text)
+    assert re.search(
+        r'<Gather [^>]*><Say language="en-US">Hello, this is Sunrise Care\..*Press 1', text
+    )
     assert text.endswith("<Hangup/></Response>")
+
+
+async def test_a_spanish_speaking_caregivers_call_is_read_and_answered_in_spanish(
+    api: Api, autojump_clock: object
+) -> None:
+    await api.harness.engine.import_roster([caregiver(1).model_copy(update={"language": "es"})], [])
+    calls = await escalated(api)
+    [(_, call_sid)] = [(m, sid) for m, sid in calls if m.caregiver_id == "cg-1"]  # type: ignore[attr-defined]
+
+    offer = await api.webhook(VOICE, {"CallSid": call_sid})
+    answer = await api.webhook(GATHER, {"CallSid": call_sid, "Digits": "2"})
+
+    assert '<Say language="es-US">Hola, le llama Sunrise Care.' in offer.text
+    assert '<Say language="es-US">Gracias. Anotamos que no puede tomar este turno.' in answer.text
 
 
 async def test_pressing_1_on_the_call_claims_the_shift(api: Api, autojump_clock: object) -> None:
@@ -228,7 +244,7 @@ async def test_pressing_1_on_the_call_claims_the_shift(api: Api, autojump_clock:
     response = await api.webhook(GATHER, {"CallSid": call_sid, "Digits": "1"})
     await api.harness.settle()
     assert response.status_code == 200
-    assert "<Say>Thank you. The shift is yours." in response.text
+    assert '<Say language="en-US">Thank you. The shift is yours.' in response.text
     shift = await api.harness.engine.shift("shift-1")
     assert (shift.state, shift.claimed_by) == ("filled", message.caregiver_id)  # type: ignore[attr-defined]
     assert len(provider_of(api).of(Purpose.CONFIRM)) == 1

@@ -109,7 +109,8 @@ def test_shiftless_texts_offer_only_the_agency() -> None:
 
 def test_help_text_is_sent_as_written_and_wins_over_the_default() -> None:
     assert Messages("Acme", UTC).help() == (
-        "Acme shift offers. Reply YES <code> to accept, NO <code> to pass, STOP to opt out."
+        "Acme shift offers: reply YES to take a shift, NO to pass, with the number from our "
+        "text if you have several. Reply STOP to opt out."
     )
     assert Messages("Acme", UTC, help_text="Call 555-0100 {not a field}").help() == (
         "Call 555-0100 {not a field}"
@@ -152,35 +153,46 @@ def test_a_template_too_long_warns_with_characters_encoding_and_segments() -> No
     warnings = template_warnings({"offer_sms": too_long}, "Acme")
 
     assert warnings == [
-        ("offer_sms", "renders to 172 characters: 2 GSM-7 segments (one holds 160)")
+        (
+            "offer_sms",
+            "renders to 172 characters: 2 GSM-7 segments (one holds 160); "
+            "sent cut to 137 characters (its end is lost)",
+        )
     ]
 
 
-def test_a_template_that_fits_one_segment_gives_no_warning() -> None:
-    just_fits = "{agency}: open shift {window}. " + "x" * 118  # 42 + 118 = 160
+def test_a_template_that_fits_one_segment_with_the_opt_out_hint_gives_no_warning() -> None:
+    just_fits = "{agency}: open shift {window}. " + "x" * 95  # 42 + 95 + " Reply STOP…" = 160
 
     assert template_warnings({"offer_sms": just_fits}, "Acme") == []
 
 
-def test_a_template_that_needs_ucs2_names_the_character() -> None:
-    (warning,) = template_warnings(
-        {"confirm": "{agency}: the {role} shift {window} is yours 🎉 " + "!" * 30}, "Acme"
-    )
+def test_a_template_with_an_emoji_is_sent_in_gsm7_as_one_segment() -> None:
+    messages = Messages("Acme", CHICAGO, {"confirm": "{agency}: the {role} shift is yours 🎉"})
 
-    assert warning[0] == "confirm"
-    assert "UTF-16 code units" in warning[1]
-    assert "UCS-2 segments (one holds 70; '🎉' is not in the GSM-7 alphabet)" in warning[1]
+    text = messages.confirm(SHIFT)
+
+    assert text == "Acme: the RN shift is yours ?"
+    assert segments(text).encoding == "GSM-7"
 
 
-def test_built_in_texts_fit_one_segment_with_the_longest_agency_name() -> None:
-    assert template_warnings({}, "A" * 40) == []
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_built_in_texts_fit_one_segment_at_the_longest_role_and_place(language: str) -> None:
+    assert template_warnings({}, "Sunrise Care", language) == []
+
+
+def test_the_longest_agency_name_is_shortened_and_check_config_says_so() -> None:
+    warnings = dict(template_warnings({}, "A" * 40))
+
+    assert "sent with the agency name shortened to 'AAAAAAAA" in warnings["offer_sms"]
 
 
 def test_a_spoken_template_is_not_held_to_the_sms_limit() -> None:
     assert template_warnings({"offer_voice": "{agency} " + "x" * 400}, "Acme") == []
 
 
-def test_an_agency_name_that_needs_ucs2_makes_built_in_texts_too_long() -> None:
-    warnings = dict(template_warnings({}, "Soins à domicile Côte-Nord"))
+def test_an_agency_name_that_needs_ucs2_is_transliterated_to_gsm7() -> None:
+    text = Messages("Soins à domicile Côte-Nord", CHICAGO).offer_sms(SHIFT, 7)
 
-    assert "'ô' is not in the GSM-7 alphabet" in warnings["offer_sms"]
+    assert text.startswith("Soins à domicile Cote-Nord: open RN shift")
+    assert segments(text).encoding == "GSM-7"

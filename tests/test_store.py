@@ -32,7 +32,7 @@ async def running(path: Path, **options: object) -> AsyncIterator[SqliteStore]:
         n.cancel_scope.cancel()
 
 
-def offer_text(code: int) -> str:
+def offer_text(code: int, language: str | None = None, first: bool = False) -> str:
     return f"RN shift tomorrow 08:00. Reply YES {code} to take it."
 
 

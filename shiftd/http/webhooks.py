@@ -28,6 +28,7 @@ import trio
 from fastapi import APIRouter, Request, Response
 
 from ..logs import get_logger
+from ..messages import Messages
 from ..models import Channel, Outcome
 from ..store.base import ProviderMessageRow
 from .context import HttpContext, context_of
@@ -152,8 +153,10 @@ def twiml(*verbs: str) -> Response:
     return Response(body, media_type="text/xml")
 
 
-def say(text: str) -> str:
-    return f"<Say>{escape(text)}</Say>"
+def say(text: str, language: str | None = None) -> str:
+    """A `<Say>` of `text`, read in `language` (e.g. ``es-US``) when given."""
+    attrs = f" language={quoteattr(language)}" if language else ""
+    return f"<Say{attrs}>{escape(text)}</Say>"
 
 
 def gather(action: str, *inner: str, timeout: int = 8) -> str:
@@ -162,18 +165,46 @@ def gather(action: str, *inner: str, timeout: int = 8) -> str:
 
 
 HANGUP = "<Hangup/>"
-_PRESS = "Press 1 to accept the shift, or 2 to decline."
-_NO_ANSWER = "We did not get an answer. You can also reply to our text message. Goodbye."
 _SPOKEN: dict[Outcome, str] = {
-    Outcome.CLAIMED: "Thank you. The shift is yours. We will confirm it by text message.",
-    Outcome.DECLINED: "Thank you. We have noted that you cannot take this shift. Goodbye.",
-    Outcome.ALREADY_FILLED: "Sorry, this shift has already been filled. Thank you. Goodbye.",
-    Outcome.NO_OPEN_OFFER: "Sorry, this shift is no longer available. Goodbye.",
-    Outcome.UNKNOWN_SENDER: "Sorry, we could not match this call to you. Goodbye.",
-    Outcome.AMBIGUOUS: "Sorry, we could not tell which shift you mean. Please answer by text.",
-    Outcome.NOT_ELIGIBLE: "Sorry, you cannot take this shift. We will text you why. Goodbye.",
+    Outcome.CLAIMED: "claimed",
+    Outcome.DECLINED: "declined",
+    Outcome.ALREADY_FILLED: "already_filled",
+    Outcome.NO_OPEN_OFFER: "no_open_offer",
+    Outcome.UNKNOWN_SENDER: "unknown_sender",
+    Outcome.AMBIGUOUS: "ambiguous",
+    Outcome.NOT_ELIGIBLE: "not_eligible",
+    Outcome.NOT_OFFERED: "not_eligible",
 }
-_SPOKEN_OTHERWISE = "Sorry, we did not understand. Please answer by text. Goodbye."
+"""The voice prompt (``voice_<name>`` template) that answers each outcome on a call; any
+other outcome is answered ``voice_otherwise``."""
+
+
+class _Voice:
+    """What a call says, in the callee's language (her roster ``language``, else her
+    organization's), with the matching TwiML ``<Say language>``."""
+
+    def __init__(self, messages: Messages) -> None:
+        self.messages = messages
+
+    @classmethod
+    async def of(cls, ctx: HttpContext, row: ProviderMessageRow | None) -> _Voice:
+        engine = ctx.engine
+        org, language = "default", None
+        if row is not None:
+            caregiver = await engine.store.caregiver(row.caregiver_id)
+            language = caregiver.language if caregiver is not None else None
+            shift = await engine.store.shift(row.shift_id) if row.shift_id else None
+            org = shift.organization_id if shift is not None else org
+        return cls(engine.organizations.get(org).messages_for(language))
+
+    def say(self, text: str) -> str:
+        return say(text, self.messages.voice_language)
+
+    def prompt(self, name: str) -> str:
+        return self.say(self.messages.spoken(name))
+
+    def answer(self, outcome: Outcome) -> str:
+        return self.prompt(_SPOKEN.get(outcome, "otherwise"))
 
 
 def _gather_url(request: Request, public_url: str | None) -> str:
@@ -237,16 +268,15 @@ async def voice(request: Request) -> Response:
     row = await _find_call(ctx, call_sid, form)
     if row is None or row.channel is not Channel.VOICE or row.shift_id is None:
         log.warning("webhook.voice_unknown_call", found=row is not None)
-        return twiml(
-            say("Sorry, this line only calls about open shifts. Please answer by text."), HANGUP
-        )
+        return twiml((await _Voice.of(ctx, None)).prompt("unknown_call"), HANGUP)
+    voice = await _Voice.of(ctx, row)
     shift = await ctx.engine.store.shift(row.shift_id)
     if shift is None or not shift.state.in_progress:
         log.info("webhook.voice_closed", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
-        return twiml(say(_SPOKEN[Outcome.NO_OPEN_OFFER]), HANGUP)
+        return twiml(voice.answer(Outcome.NO_OPEN_OFFER), HANGUP)
     log.info("webhook.voice", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
     action = _gather_url(request, ctx.settings.public_url)
-    return twiml(gather(action, say(row.body)), say(_NO_ANSWER), HANGUP)
+    return twiml(gather(action, voice.say(row.body)), voice.prompt("no_answer"), HANGUP)
 
 
 @router.post(
@@ -260,14 +290,15 @@ async def voice_gather(request: Request) -> Response:
     ctx, form = await _signed(request)
     call_sid = _field(form, "CallSid")
     digits = form.get("Digits", "").strip()
-    if not digits:  # the gather timed out: not an answer
-        return twiml(say(_NO_ANSWER), HANGUP)
     if len(digits) > 8:
         raise ApiError(400, "bad_request", "form field Digits is too long")
     row = await _find_call(ctx, call_sid, form)
     if row is None or row.channel is not Channel.VOICE or row.shift_id is None:
         log.warning("webhook.gather_unknown_call", found=row is not None)
-        return twiml(say(_SPOKEN[Outcome.UNKNOWN_SENDER]), HANGUP)
+        return twiml((await _Voice.of(ctx, None)).answer(Outcome.UNKNOWN_SENDER), HANGUP)
+    voice = await _Voice.of(ctx, row)
+    if not digits:  # the gather timed out: not an answer
+        return twiml(voice.prompt("no_answer"), HANGUP)
     caregiver = await ctx.engine.store.caregiver(row.caregiver_id)
     phone = caregiver.phone if caregiver is not None else row.to_phone
     result = await ctx.engine.inbound(
@@ -286,8 +317,8 @@ async def voice_gather(request: Request) -> Response:
     )
     if result.outcome is Outcome.UNKNOWN_INTENT:
         action = _gather_url(request, ctx.settings.public_url)
-        return twiml(gather(action, say(f"Sorry, I did not get that. {_PRESS}")), say(_NO_ANSWER))
-    return twiml(say(_SPOKEN.get(result.outcome, _SPOKEN_OTHERWISE)), HANGUP)
+        return twiml(gather(action, voice.prompt("press_again")), voice.prompt("no_answer"))
+    return twiml(voice.answer(result.outcome), HANGUP)
 
 
 @router.post(

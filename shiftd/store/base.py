@@ -31,6 +31,8 @@ class CaregiverRow:
     phone: str
     tags: tuple[str, ...] = ()
     active: bool = True
+    language: str | None = None
+    """BCP 47, as in the roster; None: the organization's language."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +123,11 @@ class InboundRecord:
     reply: str | None
 
 
-RenderOffer = Callable[[int], str]
-"""Renders a caregiver's offer text for their reply code."""
+RenderOffer = Callable[[int, str | None, bool], str]
+"""Renders a caregiver's offer text for (her reply code, her roster language, whether it is
+the first offer texted to her phone)."""
+RenderVoice = Callable[[str | None], str]
+"""Renders a text for a caregiver's roster language (the offer read on a call, "filled")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +206,13 @@ class Store(Protocol):
         travel_buffer: timedelta,
     ) -> int | None: ...
     async def run_wave(
-        self, shift_id: str, wave: WaveRun, *, at: datetime, render_offer: RenderOffer
+        self,
+        shift_id: str,
+        wave: WaveRun,
+        *,
+        at: datetime,
+        render_offer: RenderOffer,
+        render_voice: RenderVoice | None = None,
     ) -> WaveResult | None: ...
     async def hold_wave(
         self, shift_id: str, step: int, *, until: datetime, at: datetime
@@ -210,7 +221,13 @@ class Store(Protocol):
         self, shift_id: str, *, at: datetime, notify: Callable[[int], Sequence[NewMessage]]
     ) -> bool: ...
     async def claim(
-        self, shift_id: str, caregiver_id: str, *, at: datetime, confirm: str, filled: str
+        self,
+        shift_id: str,
+        caregiver_id: str,
+        *,
+        at: datetime,
+        confirm: str,
+        filled: str | RenderVoice,
     ) -> bool: ...
     async def decline(
         self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None

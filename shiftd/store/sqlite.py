@@ -41,6 +41,7 @@ from .base import (
     ProviderMessageRow,
     ProviderStatusUpdate,
     RenderOffer,
+    RenderVoice,
     ShiftRow,
     StoreError,
     WaveResult,
@@ -188,6 +189,14 @@ MIGRATIONS: tuple[str, ...] = (
     # their offers, messages and claims stay in the history.
     """
     ALTER TABLE caregivers ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    """,
+    # v6: the language a caregiver reads (BCP 47; NULL: her organization's), and the phones
+    # shiftd has texted an offer (the first offer to a phone says how to opt out).
+    """
+    ALTER TABLE caregivers ADD COLUMN language TEXT;
+    CREATE TABLE texted_phones (phone TEXT PRIMARY KEY, first_at TEXT NOT NULL) WITHOUT ROWID;
+    INSERT OR IGNORE INTO texted_phones (phone, first_at)
+        SELECT to_phone, min(created_at) FROM outbox WHERE channel = 'sms' GROUP BY to_phone;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -580,7 +589,13 @@ class SqliteStore:
         return await self._write(write)
 
     async def run_wave(
-        self, shift_id: str, wave: WaveRun, *, at: datetime, render_offer: RenderOffer
+        self,
+        shift_id: str,
+        wave: WaveRun,
+        *,
+        at: datetime,
+        render_offer: RenderOffer,
+        render_voice: RenderVoice | None = None,
     ) -> WaveResult | None:
         """Run the shift's next wave: an offer (with a fresh reply code) for each caregiver in
         its audience who has none yet, a message to each of them on the wave's channel (keys
@@ -601,11 +616,24 @@ class SqliteStore:
             wanted = set(wave.tags)
             reachable = wave.channel is Channel.SMS or not wave.voice_after_opt_out
             audience = []
-            for cg, phone, last_code, tags, code, declined, released, opted_out in conn.execute(
+            for (
+                cg,
+                phone,
+                last_code,
+                tags,
+                code,
+                declined,
+                released,
+                opted_out,
+                language,
+                texted,
+            ) in conn.execute(
                 "SELECT c.id, c.phone, c.last_code, c.tags, o.code, o.declined_at,"
-                " o.released_at, oo.phone IS NOT NULL FROM caregivers c"
+                " o.released_at, oo.phone IS NOT NULL, c.language, tp.phone IS NOT NULL"
+                " FROM caregivers c"
                 " LEFT JOIN offers o ON o.shift_id = ? AND o.caregiver_id = c.id"
                 " LEFT JOIN opt_outs oo ON oo.phone = c.phone"
+                " LEFT JOIN texted_phones tp ON tp.phone = c.phone"
                 " WHERE c.role = ? AND c.active = 1 ORDER BY c.id",
                 (shift_id, role),
             ):
@@ -615,10 +643,10 @@ class SqliteStore:
                     continue
                 if wanted and wanted.isdisjoint(json.loads(tags)):
                     continue
-                audience.append((cg, phone, last_code, code))
+                audience.append((cg, phone, last_code, code, language, texted))
             stamp = iso(at)
             in_use: dict[str, set[int]] = {}
-            if any(code is None for *_, code in audience):
+            if any(code is None for _, _, _, code, _, _ in audience):
                 for cg, code in conn.execute(
                     "SELECT o.caregiver_id, o.code FROM offers o"
                     " JOIN shifts s ON s.id = o.shift_id JOIN caregivers c ON c.id = o.caregiver_id"
@@ -629,12 +657,19 @@ class SqliteStore:
             suffix = (f":g{generation}" if generation else "") + wave.key_suffix
             channel = wave.channel.value
             offers, codes, messages = [], [], []
-            for cg, phone, last_code, code in audience:
+            texted = []
+            for cg, phone, last_code, code, language, was_texted in audience:
                 if code is None:
                     code = _next_code(last_code, in_use.get(cg, set()))
                     offers.append((shift_id, cg, code, stamp))
                     codes.append((code, cg))
-                body = render_offer(code) if wave.channel is Channel.SMS else wave.voice_body
+                if wave.channel is Channel.SMS:
+                    body = render_offer(code, language, not was_texted)
+                    texted.append((phone, stamp))
+                elif render_voice is not None:
+                    body = render_voice(language)
+                else:
+                    body = wave.voice_body
                 key = f"offer:{shift_id}:{cg}:{channel}{suffix}"
                 messages.append((key, shift_id, cg, channel, "offer", phone, body, stamp, stamp))
             conn.executemany(
@@ -642,6 +677,9 @@ class SqliteStore:
                 offers,
             )
             conn.executemany("UPDATE caregivers SET last_code = ? WHERE id = ?", codes)
+            conn.executemany(
+                "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)", texted
+            )
             before = conn.total_changes
             conn.executemany(_INSERT_OUTBOX, messages)
             contacted = conn.total_changes - before
@@ -710,12 +748,19 @@ class SqliteStore:
         return await self._write(write)
 
     async def claim(
-        self, shift_id: str, caregiver_id: str, *, at: datetime, confirm: str, filled: str
+        self,
+        shift_id: str,
+        caregiver_id: str,
+        *,
+        at: datetime,
+        confirm: str,
+        filled: str | RenderVoice,
     ) -> bool:
         """offering|escalated → filled by `caregiver_id`, atomically with: pending offers
         withdrawn, a confirmation to the winner and a "filled" text to every other caregiver
-        who was contacted (since the last reopening) and has not declined. False if the
-        shift was not in progress."""
+        who was contacted (since the last reopening) and has not declined (`filled`, or
+        `filled(language)` for each one's roster language). False if the shift was not in
+        progress."""
 
         def write(conn: sqlite3.Connection) -> bool:
             stamp = iso(at)
@@ -731,7 +776,7 @@ class SqliteStore:
                 "SELECT max(ts) FROM events WHERE shift_id = ? AND kind = 'released'", (shift_id,)
             ).fetchone()[0]
             others = conn.execute(
-                "SELECT DISTINCT ob.caregiver_id, c.phone FROM outbox ob"
+                "SELECT DISTINCT ob.caregiver_id, c.phone, c.language FROM outbox ob"
                 " JOIN caregivers c ON c.id = ob.caregiver_id"
                 " JOIN offers o ON o.shift_id = ob.shift_id AND o.caregiver_id = ob.caregiver_id"
                 " WHERE ob.shift_id = ? AND ob.purpose = 'offer'"
@@ -762,11 +807,11 @@ class SqliteStore:
                     "sms",
                     "filled",
                     ph,
-                    filled,
+                    filled if isinstance(filled, str) else filled(language),
                     stamp,
                     stamp,
                 )
-                for cg, ph in others
+                for cg, ph, language in others
             ]
             conn.executemany(_INSERT_OUTBOX, rows)
             _event(
@@ -1320,7 +1365,7 @@ class SqliteStore:
 
 # ---- SQL helpers (run inside the writer's transaction) ------------------------------------
 
-_CAREGIVER_SQL = "SELECT id, name, role, phone, tags, active FROM caregivers"
+_CAREGIVER_SQL = "SELECT id, name, role, phone, tags, active, language FROM caregivers"
 _SHIFT_SQL = (
     "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
     " claimed_at, fanout_started_at, escalate_at, location, expires_at, next_step, generation,"
@@ -1377,8 +1422,9 @@ def _outbox_fields(r: sqlite3.Row) -> dict[str, Any]:
 
 
 def _caregiver_row(r: sqlite3.Row) -> CaregiverRow:
+    tags = tuple(json.loads(r["tags"]))
     return CaregiverRow(
-        r["id"], r["name"], r["role"], r["phone"], tuple(json.loads(r["tags"])), bool(r["active"])
+        r["id"], r["name"], r["role"], r["phone"], tags, bool(r["active"]), r["language"]
     )
 
 
@@ -1506,18 +1552,22 @@ def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str 
 def _upsert_caregivers(
     conn: sqlite3.Connection, caregivers: Sequence[Caregiver], at: datetime
 ) -> ImportCounts:
-    """Upsert by id; `active` None keeps what is stored (a new caregiver is active). Each
-    change is listed in `changes` too."""
+    """Upsert by id; `active` None keeps what is stored (a new caregiver is active), and so
+    does `language` None (a new caregiver reads her organization's). Each change is listed
+    in `changes` too."""
     counts = ImportCounts()
     stamp = iso(at)
     for cg in caregivers:
         tags = json.dumps(list(cg.tags))
         old = conn.execute(
-            "SELECT name, role, phone, tags, active FROM caregivers WHERE id = ?", (cg.id,)
+            "SELECT name, role, phone, tags, active, language FROM caregivers WHERE id = ?",
+            (cg.id,),
         ).fetchone()
         was_active = bool(old[4]) if old is not None else True
         active = was_active if cg.active is None else cg.active
-        new = (cg.name, cg.role, cg.phone, tags, int(active))
+        stored_language = old[5] if old is not None else None
+        language = stored_language if cg.language is None else cg.language
+        new = (cg.name, cg.role, cg.phone, tags, int(active), language)
         if old == new:
             counts.unchanged += 1
             continue
@@ -1527,8 +1577,8 @@ def _upsert_caregivers(
             continue
         if old is None:
             conn.execute(
-                "INSERT INTO caregivers (id, name, role, phone, tags, active, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO caregivers (id, name, role, phone, tags, active, language,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (cg.id, *new, stamp),
             )
             counts.created += 1
@@ -1536,7 +1586,7 @@ def _upsert_caregivers(
             continue
         conn.execute(
             "UPDATE caregivers SET name = ?, role = ?, phone = ?, tags = ?, active = ?,"
-            " updated_at = ? WHERE id = ?",
+            " language = ?, updated_at = ? WHERE id = ?",
             (*new, stamp, cg.id),
         )
         fields = [f for f, a, b in zip(_CAREGIVER_FIELDS, old, new, strict=True) if a != b]
@@ -1549,7 +1599,7 @@ def _upsert_caregivers(
     return counts
 
 
-_CAREGIVER_FIELDS = ("name", "role", "phone", "tags", "active")
+_CAREGIVER_FIELDS = ("name", "role", "phone", "tags", "active", "language")
 
 
 class _RolledBack(Exception):
