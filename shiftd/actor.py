@@ -147,6 +147,8 @@ class ActorContext:
     organizations: Organizations
     wake_sender: Callable[[], None]
     escalation_jitter: timedelta = timedelta(0)
+    call_gap: timedelta = timedelta(0)
+    """No phone is called twice within this gap (see `WaveRun.call_gap`)."""
     reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
     events: EventBus = field(default_factory=EventBus)
 
@@ -379,6 +381,7 @@ class ShiftActor:
                     travel_buffer=org.travel_buffer,
                     voice_after_opt_out=org.voice_after_opt_out,
                     detail=wave.describe(),
+                    call_gap=ctx.call_gap,
                 ),
                 at=now,
                 render_offer=functools.partial(_offer_sms, org, shift),

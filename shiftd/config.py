@@ -160,6 +160,9 @@ class EscalationConfig(_Section):
     delay: Duration = timedelta(minutes=10)
     jitter: Duration = timedelta(0)
     """Spreads escalation deadlines by up to this much, so many shifts do not fire at once."""
+    call_gap: Duration = timedelta(minutes=2)
+    """A caregiver is phoned at most once within this gap: when several of her offers
+    escalate together, their calls go out this far apart (one call, one shift)."""
 
     @field_validator("jitter")
     @classmethod

@@ -132,6 +132,7 @@ class Engine:
             organizations=self.organizations,
             wake_sender=self.sender.wake,
             escalation_jitter=config.escalation.jitter,
+            call_gap=config.escalation.call_gap,
             reply_guard=self.reply_guard,
             events=self.events,
         )

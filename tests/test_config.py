@@ -176,7 +176,7 @@ def test_unknown_key_names_its_line_and_the_allowed_keys(tmp_path: Path) -> None
         """,
     )
     assert problems_of(path) == [
-        f"{path}:4: escalation.dealy: unknown key (allowed: delay, jitter)"
+        f"{path}:4: escalation.dealy: unknown key (allowed: delay, jitter, call_gap)"
     ]
 
 

@@ -148,6 +148,9 @@ class WaveRun:
     voice_after_opt_out: bool
     detail: dict[str, Any] = field(default_factory=dict)
     """Recorded in the timeline with the wave."""
+    call_gap: timedelta = timedelta(0)
+    """A call to a phone that has one scheduled less than this long before goes out this
+    long after it: one call at a time per person."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,6 +198,10 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO texted_phones (phone, first_at)
         SELECT to_phone, min(created_at) FROM outbox WHERE channel = 'sms' GROUP BY to_phone;
     """,
+    # v7: the calls to a phone, to space them (`escalation.call_gap`).
+    """
+    CREATE INDEX outbox_phone_calls ON outbox(to_phone) WHERE channel = 'voice';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -683,6 +687,8 @@ class SqliteStore:
             before = conn.total_changes
             conn.executemany(_INSERT_OUTBOX, messages)
             contacted = conn.total_changes - before
+            if wave.channel is Channel.VOICE and wave.call_gap:
+                _space_calls(conn, [m[0] for m in messages], at, wave.call_gap)
             escalating = wave.channel is Channel.VOICE and contacted > 0
             conn.execute(
                 "UPDATE shifts SET next_step = next_step + 1,"
@@ -1452,6 +1458,29 @@ def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
 
 def _offer_row(r: sqlite3.Row) -> OfferRow:
     return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]), parse_iso(r[5]))
+
+
+def _space_calls(
+    conn: sqlite3.Connection, keys: Sequence[str], at: datetime, gap: timedelta
+) -> None:
+    """Hold each new call (by outbox key) until `gap` after the latest other call to the
+    same phone that is pending, sending or sent, so a phone rings once at a time."""
+    for key in keys:
+        found = conn.execute(
+            "SELECT id, to_phone FROM outbox WHERE key = ? AND state = 'pending'", (key,)
+        ).fetchone()
+        if found is None:
+            continue
+        row_id, phone = found
+        (latest,) = conn.execute(
+            "SELECT max(coalesce(next_attempt_at, created_at)) FROM outbox"
+            " WHERE to_phone = ? AND channel = 'voice' AND id != ?"
+            " AND state IN ('pending', 'sending', 'sent')",
+            (phone, row_id),
+        ).fetchone()
+        if latest is not None and parse_iso(latest) + gap > at:
+            due = parse_iso(latest) + gap
+            conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", (iso(due), row_id))
 
 
 def _next_code(last: int, in_use: set[int]) -> int:
