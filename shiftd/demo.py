@@ -2,7 +2,8 @@
 
 Same actor, store, sender and outbox code as the daemon (SQLite in a temporary directory);
 only the clock is Trio's MockClock, so ten minutes pass in a blink. Two scenarios: an RN
-shift filled under the default policy (texts, then calls), and an LPN shift whose branch
+shift filled under the default policy (texts, then calls; one of the RNs reads Spanish),
+and an LPN shift whose branch
 offers it in waves, whose first taker drops out by texting CANCEL, and which is refilled.
 The timeline is the same on every run but for one thing: which of the two simultaneous
 accepts wins is up to Trio's scheduler (it deliberately varies the order of tasks that are
@@ -34,7 +35,9 @@ START = datetime(2025, 7, 1, 6, 30, tzinfo=TZ)
 ROSTER = [
     Caregiver(id="cg-alice", name="Alice Ongwele", role="RN", phone="+1 (555) 010-0001"),
     Caregiver(id="cg-bea", name="Bea Lindqvist", role="RN", phone="555.010.0002"),
-    Caregiver(id="cg-carlos", name="Carlos Ruiz", role="RN", phone="555-010-0003"),
+    Caregiver(
+        id="cg-carlos", name="Carlos Ruiz", role="RN", phone="555-010-0003", language="es-MX"
+    ),
     Caregiver(id="cg-dana", name="Dana Whitfield", role="RN", phone="5550100004"),
     Caregiver(id="cg-evan", name="Evan Okafor", role="RN", phone="+15550100005"),
     Caregiver(id="cg-wei", name="Wei Yan", role="LPN", phone="+15550100006", tags=("preferred",)),
@@ -84,15 +87,33 @@ PHONES = {c.name.split()[0]: c.phone for c in ROSTER}
 
 
 class _Timeline:
-    """Prints the morning: outbound messages (as the provider would send them) and events."""
+    """Prints the morning: outbound messages (as the provider would send them) and events.
+
+    While replies are being handled (`hold`), what goes out is kept back and printed after
+    them (`release`), so each reply reads before what it causes."""
 
     def __init__(self, clock: Clock, out: TextIO) -> None:
         self.clock = clock
         self.out = out
         self.sent: list[Outgoing] = []
+        self._holding = 0
+        self._held: list[str] = []
 
     def line(self, arrow: str, text: str) -> None:
-        self.out.write(f"{self.clock.now().astimezone(TZ):%H:%M:%S}  {arrow} {text}\n")
+        stamped = f"{self.clock.now().astimezone(TZ):%H:%M:%S}  {arrow} {text}\n"
+        if self._holding and arrow == "→ ":
+            self._held.append(stamped)
+        else:
+            self.out.write(stamped)
+
+    def hold(self) -> None:
+        self._holding += 1
+
+    def release(self) -> None:
+        self._holding -= 1
+        if not self._holding:
+            self.out.write("".join(self._held))
+            self._held.clear()
 
     def note(self, text: str) -> None:
         self.line("··", text)
@@ -116,9 +137,14 @@ async def _play(state_dir: Path, out: TextIO) -> None:
 
     async def reply(first_name: str, body: str, channel: Channel = Channel.SMS) -> None:
         kind = "SMS " if channel is Channel.SMS else "KEYS"
-        result = await engine.inbound(PHONES[first_name], body, channel)
-        timeline.line("← ", f"{kind} {first_name:<15} {body!r:<12} ⇒ {result.outcome.value}")
-        await trio.testing.wait_all_tasks_blocked()  # let its answer go out before moving on
+        timeline.hold()
+        try:
+            result = await engine.inbound(PHONES[first_name], body, channel)
+            await trio.testing.wait_all_tasks_blocked()  # let its answer go out
+            outcome = result.outcome.value
+            timeline.line("← ", f"{kind} {first_name:<15} {body!r:<12} ⇒ {outcome}")
+        finally:
+            timeline.release()
 
     async def wait_until(minutes: int) -> None:
         await trio.sleep_until(clock.deadline(START + timedelta(minutes=minutes)))
@@ -144,7 +170,8 @@ async def _play(state_dir: Path, out: TextIO) -> None:
         await wait_until(2)
         await reply("Bea", "no thanks")
         await wait_until(4)
-        await reply("Carlos", "maybe?")
+        timeline.note("Carlos reads Spanish (roster language es-MX): his texts are in Spanish")
+        await reply("Carlos", "Sí, pero llego tarde")
         timeline.note("nobody has accepted; calls go out at 06:40 to those who did not decline")
         await wait_until(10)
         timeline.note("escalated: phoning every RN who has not declined")
@@ -155,7 +182,7 @@ async def _play(state_dir: Path, out: TextIO) -> None:
             both.start_soon(reply, "Evan", "YES")
         await trio.testing.wait_all_tasks_blocked()
         await wait_until(15)
-        await reply("Carlos", "yes I can do it")
+        await reply("Carlos", "sí, la tomo")
         filled = await engine.shift(SHIFT.id)
 
         await wait_until(150)

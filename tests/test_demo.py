@@ -54,7 +54,29 @@ def test_every_rn_is_texted_the_offer_once_and_nobody_else_is(transcript: str) -
 
 def test_a_decline_and_an_unclear_reply_are_told_apart(transcript: str) -> None:
     assert len(_lines(transcript, "'no thanks'", "⇒ declined")) == 1
-    assert len(_lines(transcript, "'maybe?'", "⇒ unknown_intent")) == 1
+    assert len(_lines(transcript, "'Sí, pero llego tarde'", "⇒ unknown_intent")) == 1
+
+
+def test_each_reply_is_printed_before_what_it_causes(whole: str) -> None:
+    lines = whole.splitlines()
+    for effect, reply in [
+        ("[declined]", "'no thanks'"),
+        ("[help]", "'Sí, pero llego tarde'"),
+        ("[confirm] Sunrise Care: confirmed! The RN", "⇒ claimed"),
+        ("[released]", "'cancel'"),
+    ]:
+        caused = next(i for i, line in enumerate(lines) if effect in line)
+        said = next(i for i, line in enumerate(lines) if reply in line)
+        assert said < caused, (reply, effect)
+
+
+def test_the_spanish_speaking_caregiver_reads_and_hears_spanish(transcript: str) -> None:
+    [offer] = _lines(transcript, "SMS ", "Carlos Ruiz", "[offer]")
+    [call] = _lines(transcript, "CALL", "Carlos Ruiz", "[offer]")
+    [asked_back] = _lines(transcript, "Carlos Ruiz", "[help]")
+    assert "Responda SI 1 para tomarlo" in offer
+    assert "Hola, le llama Sunrise Care" in call
+    assert "responda SI 1" in asked_back
 
 
 def test_escalation_calls_every_rn_who_did_not_decline(transcript: str) -> None:
