@@ -31,6 +31,8 @@ and goes to the classifier like any other text.
 * START and UNSTOP opt the phone back in (confirmed once).
 * HELP and INFO are answered with the agency's help text, to anyone on the roster, opted out
   or not.
+* LIST (LISTA), optionally with a page number, is answered with the caregiver's open offers,
+  as many as one text holds, and which page of how many it is ("LIST 2" for the next).
 * YES, an opt-in keyword at carriers, is nothing of the kind here: it is an ACCEPT, and never
   changes the opt-out state. (An opted-out caregiver may still take a shift by text; the
   confirmation is then not sent: the phone opted out.)
@@ -77,6 +79,8 @@ class Keyword(Enum):
     RELEASE = "release"
     OPT_IN = "opt_in"
     HELP = "help"
+    LIST = "list"
+    """LIST / LISTA, optionally with a page number: her open offers, a page at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ _HELP_WORDS = frozenset({"help", "info"})
 _RELEASE_WORDS = frozenset({"cancel", "release", "drop"})
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 _RELEASE = re.compile(r"(cancel|release|drop)\s+#?(\d{1,4})")
+_LIST = re.compile(r"(list|lista)(?:\s+#?(\d{1,4}))?")
 _LONGEST = 32  # no keyword message is longer than this once trimmed
 
 
@@ -117,6 +122,10 @@ def parse_keyword(body: str) -> ParsedKeyword | None:
     match = _RELEASE.fullmatch(text)
     if match is not None:
         return ParsedKeyword(Keyword.RELEASE, match.group(1), int(match.group(2)))
+    match = _LIST.fullmatch(text)
+    if match is not None:
+        page = int(match.group(2)) if match.group(2) else None
+        return ParsedKeyword(Keyword.LIST, match.group(1), page)
     return None
 
 
@@ -386,6 +395,14 @@ class InboundRouter:
                 if not held:
                     return await self._no_open_offer(caregiver)
                 return await self._release(caregiver, held, keyword.code)
+            case Keyword.LIST:
+                open_offers = await self._store.open_offers_for_caregiver(cg)
+                if not open_offers:
+                    return await self._no_open_offer(caregiver)
+                listed = await self._listed(open_offers)
+                text = messages.offers_page(listed, keyword.code or 1)
+                result = InboundResult(Outcome.LISTED, None, cg, text)
+                return await self._guarded(caregiver, result, Purpose.CHOOSE)
         assert_never(keyword.keyword)
 
     async def _messages_of_latest_offer(self, caregiver: CaregiverRow) -> Messages:

@@ -36,6 +36,7 @@ the fields it lists in :data:`TEMPLATE_FIELDS`:
 ``offers``   the caregiver's open offers, e.g. ``3: RN Wed Jul 2 08:00; 5: RN Thu Jul 3 20:00``
              (``choose``, ``unknown_code``, ``not_offered``, ``which_release``);
 ``example``  the first code of ``offers``, to show how to answer;
+``page``, ``pages``  which page of her open offers this is, of how many (``offers_page``);
 ``contacted`` how many caregivers were contacted (``unfilled`` only).
 
 There is deliberately no field for a caregiver's or a client's name. Write ``{{`` and ``}}``
@@ -79,6 +80,7 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
     "unknown_code": _LIST | {"code"},
     "not_offered": _LIST,
     "which_release": _LIST,
+    "offers_page": _LIST | {"page", "pages"},
     "opted_out": _AGENCY,
     "opted_in": _AGENCY,
     "opt_out_hint": _AGENCY,
@@ -172,6 +174,8 @@ _ENGLISH: Mapping[str, str] = {
     "Your open offers: {offers}.",
     "which_release": "{agency}: which shift do you want to release ({offers})? "
     "Reply CANCEL {example} to release shift {example}.",
+    "offers_page": "{agency}: your open offers ({page}/{pages}): {offers}. "
+    "Reply YES {example} to take offer {example}.",
     "opted_out": "You're unsubscribed from {agency} shift texts. Reply START to resubscribe.",
     "opted_in": "You're resubscribed to {agency} shift texts. Reply STOP to opt out.",
     "opt_out_hint": "Reply STOP to opt out.",
@@ -243,6 +247,8 @@ _SPANISH: Mapping[str, str] = {
     "Sus ofertas abiertas: {offers}.",
     "which_release": "{agency}: ¿qué turno quiere dejar ({offers})? "
     "Responda CANCEL {example} para dejar el turno {example}.",
+    "offers_page": "{agency}: sus ofertas abiertas ({page}/{pages}): {offers}. "
+    "Responda SI {example} para tomar la oferta {example}.",
     "opted_out": "Ya no recibirá mensajes de turnos de {agency}. Responda START para volver.",
     "opted_in": "Vuelve a recibir mensajes de turnos de {agency}. Responda STOP para salir.",
     "opt_out_hint": "Responda STOP para salir.",
@@ -277,9 +283,9 @@ _SPANISH: Mapping[str, str] = {
 _DEFAULTS: Mapping[str, Mapping[str, str]] = {"en": _ENGLISH, "es": _SPANISH}
 
 _WORDS: Mapping[str, Mapping[str, str]] = {
-    "en": {"none": "none", "more": "+{n} more", "caregiver": "caregiver",
+    "en": {"none": "none", "more": "+{n} more, reply LIST", "caregiver": "caregiver",
            "caregivers": "caregivers"},
-    "es": {"none": "ninguna", "more": "+{n} más", "caregiver": "persona",
+    "es": {"none": "ninguna", "more": "+{n} más, responda LISTA", "caregiver": "persona",
            "caregivers": "personas"},
 }  # fmt: skip
 _DAYS = {"en": "Mon Tue Wed Thu Fri Sat Sun", "es": "lun mar mié jue vie sáb dom"}
@@ -387,6 +393,29 @@ class Messages:
     def which_release(self, held: Sequence[tuple[ShiftRow, int]]) -> str:
         """Asks a caregiver holding several upcoming shifts which one to release."""
         return self._render_list("which_release", held)
+
+    def offers_page(self, offers: Sequence[tuple[ShiftRow, int]], page: int) -> str:
+        """Page `page` (from 1; past the last: the last) of her open `offers` (at least one),
+        as many on each page as fit one segment, answering LIST / LIST 2."""
+        entries = [self._entry(shift, code) for shift, code in offers]
+        template = self._template("offers_page")
+        pages, start = [], 0
+        while start < len(entries):
+            size = 1  # at least one a page; then as many more as fit
+            while start + size < len(entries):
+                fields = {"agency": self.agency, "example": offers[start][1], "page": 99}
+                fields |= {"pages": 99, "offers": "; ".join(entries[start : start + size + 1])}
+                if sms.units(sms.to_gsm7(template.format_map(fields))) > SMS_ROOM:
+                    break
+                size += 1
+            pages.append((start, size))
+            start += size
+        number = min(max(page, 1), len(pages))
+        first, size = pages[number - 1]
+        fields = {"agency": self.agency, "example": offers[first][1], "page": number}
+        fields["pages"] = len(pages)
+        shown = entries[first : first + size]
+        return fit(template, fields, SMS_ROOM, shown, _WORDS[self.language])
 
     def no_open_offer(self) -> str:
         return self._render("no_open_offer")
@@ -653,7 +682,7 @@ def template_warnings(
         room = SMS_ROOM - 1 - len(messages.opt_out_hint()) if name == "offer_sms" else SMS_ROOM
         if "offers" in allowed:
             fields: dict[str, object] = {"agency": agency, "example": _LONGEST_CODE}
-            fields["code"] = _LONGEST_CODE
+            fields.update(code=_LONGEST_CODE, page=99, pages=99)
             entries: list[str] | None = [entry] * _SAMPLE_OFFERS
             whole = template.format_map({**fields, "offers": "; ".join(entries or [])})
         else:

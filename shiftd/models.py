@@ -76,6 +76,8 @@ class Outcome(StrEnum):
     """A reply quoting a code that is none of the caregiver's open offers."""
     NOT_OFFERED = "not_offered"
     """An answer naming a shift (by id) the caregiver was never offered."""
+    LISTED = "listed"
+    """LIST: the caregiver was sent (a page of) her open offers."""
     RELEASED = "released"
     OPTED_OUT = "opted_out"
     OPTED_IN = "opted_in"

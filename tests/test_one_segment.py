@@ -123,7 +123,7 @@ def test_a_long_offers_list_shows_what_fits_and_how_many_more() -> None:
     text = Messages("Acme", UTC).choose([(shift, n) for n in range(1, 11)])
 
     assert text.startswith("Acme: you have several open offers (1: RN Wed Jul 2 08:00; ")
-    assert "more)" in text and "Reply YES 1 to take offer 1." in text
+    assert "more, reply LIST)" in text and "Reply YES 1 to take offer 1." in text
     assert segments(text).count == 1
 
 

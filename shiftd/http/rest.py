@@ -154,6 +154,7 @@ class InboundAnswer(BaseModel):
         "not_eligible",
         "unknown_code",
         "not_offered",
+        "listed",
         "released",
         "opted_out",
         "opted_in",
