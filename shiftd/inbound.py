@@ -183,8 +183,9 @@ class InboundRouter:
         reply_guard: ReplyGuard | None = None,
         messages_for: Callable[[str, str | None], Messages] | None = None,
     ) -> None:
-        """`messages` words what concerns no one shift; `messages_for(organization_id)`, if
-        given, what concerns a shift of that organization."""
+        """`messages` words what concerns no one shift; `messages_for(organization_id,
+        language)`, if given, what goes to a caregiver reading `language` (BCP 47, or None)
+        about a shift of that organization, or (organization "default") about none."""
         self._store = store
         self._clock = clock
         self._supervisor = supervisor

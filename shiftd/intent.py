@@ -144,7 +144,7 @@ SPANISH: Lexicon = {
         "la quiero", "yo la quiero", "acepto el turno",
     ),
     Sense.DECLINE: (
-        "no puedo", "hoy no", "no gracias", "paso", "yo paso", "imposible",
+        "no puedo", "hoy no", "hoy no puedo", "no gracias", "paso", "yo paso", "imposible",
         "no estoy disponible", "no disponible", "ocupado", "ocupada", "estoy ocupada",
         "estoy ocupado", "no me es posible", "no voy", "no podre", "no alcanzo",
         "esta vez no", "ahora no", "nel", "no se puede", "no me da tiempo",

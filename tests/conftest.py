@@ -4,6 +4,7 @@ provider that records what each phone received."""
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -123,6 +124,18 @@ async def text_everyone(
         render_offer=render_offer,
     )
     return result.contacted if result is not None else None
+
+
+def offer_code(h: Harness, caregiver_id: str, shift_id: str) -> int:
+    """The reply code `caregiver_id` was texted for `shift_id` (its "YES <code>")."""
+    [offer] = [
+        m
+        for m in h.provider.to(caregiver_id, Purpose.OFFER)
+        if m.shift_id == shift_id and m.channel is Channel.SMS
+    ]
+    match = re.search(r"YES (\d+)", offer.body)
+    assert match, offer.body
+    return int(match.group(1))
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, phone, shift
+from conftest import Harness, StartEngine, caregiver, make_config, offer_code, phone, shift
 
 from shiftd.config import Config
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose
@@ -28,10 +28,7 @@ async def many_offers(start_engine: StartEngine, config: Config | None = None) -
 
 
 def code_of(h: Harness, shift_id: str) -> int:
-    [offer] = [m for m in h.provider.of(Purpose.OFFER, Channel.SMS) if m.shift_id == shift_id]
-    match = re.search(r"YES (\d+)", offer.body)
-    assert match, offer.body
-    return int(match.group(1))
+    return offer_code(h, "cg-1", shift_id)
 
 
 async def test_the_oldest_of_100_open_offers_is_declined_by_its_code_and_never_called(
@@ -75,7 +72,7 @@ async def test_a_wrong_code_is_named_and_the_open_codes_are_listed(
     for shift_id in ("shift-1", "shift-2"):
         await harness.engine.fanout(shift_id)
     await harness.settle()
-    codes = [code_of_for(harness, "cg-1", s) for s in ("shift-1", "shift-2")]
+    codes = [code_of(harness, s) for s in ("shift-1", "shift-2")]
     wrong = next(c for c in range(99, 0, -1) if c not in codes)
 
     result = await harness.engine.inbound(phone(1), f"YES {wrong}")
@@ -99,7 +96,7 @@ async def test_an_answer_naming_a_shift_she_was_not_offered_says_so_not_no_offer
     assert (result.outcome, result.shift_id) == (Outcome.NOT_OFFERED, "lpn-1")
     assert result.reply is not None and "was not offered to you" in result.reply
     assert "no open shift offers" not in result.reply
-    assert f"{code_of_for(harness, 'cg-1', 'shift-1')}: RN" in result.reply
+    assert f"{code_of(harness, 'shift-1')}: RN" in result.reply
 
 
 async def test_an_answer_naming_a_shift_that_does_not_exist_is_not_offered(
@@ -108,17 +105,6 @@ async def test_an_answer_naming_a_shift_that_does_not_exist_is_not_offered(
     result = await harness.engine.inbound(phone(1), "yes", shift_id="no-such-shift")
 
     assert (result.outcome, result.shift_id) == (Outcome.NOT_OFFERED, None)
-
-
-def code_of_for(h: Harness, caregiver_id: str, shift_id: str) -> int:
-    [offer] = [
-        m
-        for m in h.provider.to(caregiver_id, Purpose.OFFER)
-        if m.shift_id == shift_id and m.channel is Channel.SMS
-    ]
-    match = re.search(r"YES (\d+)", offer.body)
-    assert match, offer.body
-    return int(match.group(1))
 
 
 async def test_every_one_of_100_open_offers_is_listed_page_by_page(

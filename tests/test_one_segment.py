@@ -94,16 +94,15 @@ def test_every_text_is_one_gsm7_segment(
         assert (cost.count, cost.encoding) == (1, "GSM-7"), text
 
 
+def rn_shift(location: str | None = None) -> ShiftRow:
+    """An RN shift Wed Jul 2, 08:00-16:00 UTC."""
+    start = datetime(2025, 7, 2, 8, tzinfo=UTC)
+    end = start + timedelta(hours=8)
+    return ShiftRow("s", "o", "RN", start, end, ShiftState.OFFERING, location=location)
+
+
 def test_a_long_place_is_shortened_with_an_ellipsis() -> None:
-    shift = ShiftRow(
-        "s",
-        "o",
-        "RN",
-        datetime(2025, 7, 2, 8, tzinfo=UTC),
-        datetime(2025, 7, 2, 16, tzinfo=UTC),
-        ShiftState.OFFERING,
-        location="St. Catherine of Siena Rehabilitation and Nursing Center, Bogotá",
-    )
+    shift = rn_shift("St. Catherine of Siena Rehabilitation and Nursing Center, Bogotá")
     text = Messages("Springfield Regional Home Health Care", UTC).offer_sms(shift, 12, first=True)
 
     assert "(St. Catherine" in text and "...)" in text
@@ -112,14 +111,7 @@ def test_a_long_place_is_shortened_with_an_ellipsis() -> None:
 
 
 def test_a_long_offers_list_shows_what_fits_and_how_many_more() -> None:
-    shift = ShiftRow(
-        "s",
-        "o",
-        "RN",
-        datetime(2025, 7, 2, 8, tzinfo=UTC),
-        datetime(2025, 7, 2, 16, tzinfo=UTC),
-        ShiftState.OFFERING,
-    )
+    shift = rn_shift()
     text = Messages("Acme", UTC).choose([(shift, n) for n in range(1, 11)])
 
     assert text.startswith("Acme: you have several open offers (1: RN Wed Jul 2 08:00; ")
@@ -128,15 +120,7 @@ def test_a_long_offers_list_shows_what_fits_and_how_many_more() -> None:
 
 
 def test_an_accented_place_is_transliterated_not_sent_in_ucs2() -> None:
-    shift = ShiftRow(
-        "s",
-        "o",
-        "RN",
-        datetime(2025, 7, 2, 8, tzinfo=UTC),
-        datetime(2025, 7, 2, 16, tzinfo=UTC),
-        ShiftState.OFFERING,
-        location="Bogotá",
-    )
+    shift = rn_shift("Bogotá")
     text = Messages("Acme", UTC).offer_sms(shift, 3)
 
     assert "(Bogota)" in text and segments(text).encoding == "GSM-7"

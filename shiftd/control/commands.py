@@ -176,7 +176,7 @@ async def _caregiver_list(engine: Engine, args: RoleArgs) -> dict[str, Any]:
     return {
         "caregivers": [
             {"id": r.id, "name": r.name, "role": r.role, "phone": r.phone, "tags": list(r.tags)}
-            | {"active": r.active}
+            | {"active": r.active, "language": r.language}
             for r in rows
         ]
     }

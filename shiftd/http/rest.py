@@ -193,6 +193,8 @@ class CaregiverOut(BaseModel):
     role: str
     phone: str
     tags: list[str]
+    language: str | None = None
+    """BCP 47, as in the roster; null: the organization's language."""
 
 
 class CaregiverList(BaseModel):
