@@ -38,3 +38,44 @@ bench-simulate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# ---- install as a service -------------------------------------------------------------
+# `sudo make install` (PREFIX=/opt/shiftd): a venv at PREFIX with shiftd and its pinned
+# dependencies, the `shiftd` system user, /var/lib/shiftd, /etc/shiftd/shiftd.yaml (never
+# overwritten) and the systemd unit. DESTDIR stages everything under another root (no user,
+# no chown, no systemctl): what packagers and tests/test_install.py use. PIP_FLAGS go to the
+# venv's pip (the test passes --no-index --no-deps: no network).
+PREFIX ?= /opt/shiftd
+DESTDIR ?=
+PIP_FLAGS ?=
+UNITDIR ?= /etc/systemd/system
+WHEELS := build/wheels
+
+install: install-venv install-files
+
+# The venv has no pip of its own: this checkout's pip installs into it (`make install`
+# again upgrades it).
+install-venv: $(STAMP)
+	rm -rf $(WHEELS)
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir $(WHEELS) .
+	test -x $(DESTDIR)$(PREFIX)/bin/python || $(PY) -m venv --without-pip $(DESTDIR)$(PREFIX)
+	$(BIN)/pip --python $(DESTDIR)$(PREFIX)/bin/python install --quiet --force-reinstall \
+	    $(PIP_FLAGS) -c constraints.txt $(WHEELS)/shiftd-*.whl
+
+install-files:
+	install -d -m 0755 $(DESTDIR)/etc/shiftd $(DESTDIR)$(UNITDIR) $(DESTDIR)/usr/local/bin
+	install -d -m 0750 $(DESTDIR)/var/lib/shiftd
+	test -e $(DESTDIR)/etc/shiftd/shiftd.yaml || sed \
+	    -e 's|^state_dir: .*|state_dir: /var/lib/shiftd|' \
+	    -e 's|^control_socket: .*|control_socket: /run/shiftd/control.sock|' \
+	    config/shiftd.yaml > $(DESTDIR)/etc/shiftd/shiftd.yaml
+	chmod 0640 $(DESTDIR)/etc/shiftd/shiftd.yaml
+	sed -e 's|/opt/shiftd/|$(PREFIX)/|g' systemd/shiftd.service > $(DESTDIR)$(UNITDIR)/shiftd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shiftd.service
+	ln -sfn $(PREFIX)/bin/shiftctl $(DESTDIR)/usr/local/bin/shiftctl
+	if [ -z "$(DESTDIR)" ]; then \
+	    id -u shiftd >/dev/null 2>&1 || useradd --system --home-dir /var/lib/shiftd \
+	        --shell /usr/sbin/nologin shiftd; \
+	    chown shiftd:shiftd /var/lib/shiftd; chgrp shiftd /etc/shiftd/shiftd.yaml; \
+	    ! command -v systemctl >/dev/null || systemctl daemon-reload; \
+	fi

@@ -488,7 +488,7 @@ def test_systemd_analyze_verify_passes_when_execstart_is_an_existing_binary(
 ) -> None:
     unit = tmp_path / "shiftd.service"
     text = UNIT.read_text()
-    assert re.search(r"^ExecStart=/usr/local/bin/shiftd run ", text, re.M)
+    assert re.search(r"^ExecStart=/opt/shiftd/bin/shiftd run ", text, re.M)
     unit.write_text(re.sub(r"^ExecStart=\S+", "ExecStart=/bin/true", text, flags=re.M))
 
     checked = subprocess.run(
