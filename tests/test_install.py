@@ -34,8 +34,10 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("make is not installed")
     root = tmp_path_factory.mktemp("destdir")
     done = subprocess.run(
-        ["make", "--no-print-directory", "install", f"DESTDIR={root}", f"PREFIX={PREFIX}"]
-        + ["PIP_FLAGS=--no-index --no-deps", f"PY={sys.executable}"],
+        [
+            *("make", "--no-print-directory", "install", f"DESTDIR={root}", f"PREFIX={PREFIX}"),
+            *("PIP_FLAGS=--no-index --no-deps", f"PY={sys.executable}"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
