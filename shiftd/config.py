@@ -345,6 +345,14 @@ class RepliesConfig(_Section):
     """Per phone; past it shiftd stays silent (and logs it), so two robots cannot loop."""
 
 
+class RetentionConfig(_Section):
+    """How long stored personal text is kept."""
+
+    reply_text: Duration | None = None
+    """Blank the stored text of caregivers' replies this long after they arrived (e.g.
+    "90d"); their outcome stays. Default: kept."""
+
+
 class ShutdownConfig(_Section):
     """Graceful stop on SIGTERM/SIGINT."""
 
@@ -629,6 +637,7 @@ class Config(_Section):
     control: ControlConfig = Field(default_factory=ControlConfig)
     actor: ActorConfig = Field(default_factory=ActorConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     http: HttpConfig | None = None

@@ -32,6 +32,7 @@ from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.webhook import WebhookNotifier
 from .organizations import DEFAULT, Organizations
 from .replyguard import ReplyGuard
+from .retention import Retention
 from .roles import Roles, UnknownRole
 from .sender import Sender
 from .store.base import ImportCounts, OutboxRow, ShiftRow, Store
@@ -202,6 +203,9 @@ class Engine:
             await store_layer.start(self.store.run)  # type: ignore[attr-defined]
             async with trio.open_nursery() as sender_layer:
                 await sender_layer.start(self.sender.run)
+                keep = self.config.retention.reply_text
+                if keep is not None:
+                    await sender_layer.start(Retention(self.store, self.clock, keep).run)
                 async with trio.open_nursery() as actor_layer:
                     await actor_layer.start(self.supervisor.run)
                     self.started_at = self.clock.now()

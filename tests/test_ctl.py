@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -781,3 +782,38 @@ def test_user_remove_and_list(fake: FakeDaemon, capsys: pytest.CaptureFixture[st
     assert run(fake, "user", "list") == 0
     out = capsys.readouterr().out
     assert "coordinator dana removed" in out and "shiftctl user add NAME" in out
+
+
+# ---- export ---------------------------------------------------------------------------------
+
+
+PAGES = [
+    {"rows": [{"ts": "t1", "direction": "out", "id": 1, "body": "a, b"}], "next": ["t1", "out", 1]},
+    {"rows": [{"ts": "t2", "direction": "in", "id": 1, "body": "yes"}], "next": None},
+]
+
+
+def test_shiftctl_export_pages_through_and_writes_csv(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pages = iter(PAGES)
+    fake.script["export"] = lambda args: next(pages)
+    assert main(["--socket", fake.path, "export", "messages", "--since", "7d"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["ts"], r["direction"], r["body"]) for r in rows] == [
+        ("t1", "out", "a, b"),
+        ("t2", "in", "yes"),
+    ]
+    calls = fake.calls("export")
+    assert calls[0] == {"kind": "messages", "since": "7d", "limit": 1000}
+    assert calls[1]["after"] == ["t1", "out", 1]
+
+
+def test_shiftctl_export_writes_json_lines(
+    fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pages = iter(PAGES)
+    fake.script["export"] = lambda args: next(pages)
+    assert main(["--socket", fake.path, "export", "messages", "--format", "jsonl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["body"] for line in lines] == ["a, b", "yes"]

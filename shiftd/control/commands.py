@@ -10,6 +10,7 @@ events until the client goes away (`watch`); only transports that can stream ser
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -303,6 +304,40 @@ async def _watch(engine: Engine, args: WatchArgs) -> tuple[dict[str, Any], Subsc
     return {"watching": True, "shift_id": args.shift_id}, subscription
 
 
+class ExportArgs(_Args):
+    """A page of the audit record: `since`/`until` are instants (local to the default
+    organization's zone without an offset) or, for `since`, a span back from now (`7d`)."""
+
+    kind: Literal["messages", "timeline"]
+    since: Duration | WallTime = timedelta(days=1)
+    until: WallTime | None = None
+    after: tuple[str, str, int] | None = None
+    limit: int = Field(default=500, ge=1, le=1000)
+
+
+async def _export(engine: Engine, args: ExportArgs) -> dict[str, Any]:
+    now, tz = engine.clock.now(), _zone(engine, "default")
+    since = now - args.since if isinstance(args.since, timedelta) else _in_zone(args.since, tz)
+    until = None if args.until is None else _in_zone(args.until, tz)
+    rows = await engine.store.export(args.kind, since, until, args.after, args.limit)
+    last = rows[-1] if len(rows) == args.limit else None
+    for row in rows:
+        del row["tag"]
+        if row.get("detail"):
+            row["detail"] = json.loads(row["detail"])
+    return {
+        "kind": args.kind,
+        "since": local_iso(since, tz),
+        "until": local_iso(until, tz),  # None: up to now, whatever comes meanwhile
+        "rows": rows,
+        "next": None if last is None else [last["ts"], _tag(args.kind, last), last["id"]],
+    }
+
+
+def _tag(kind: str, row: dict[str, Any]) -> str:
+    return str(row["direction"] if kind == "messages" else row["kind"])
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     args: type[BaseModel]
@@ -337,6 +372,7 @@ COMMANDS: dict[str, Command] = {
     "user.list": Command(NoArgs, _user_list),
     "metrics": Command(NoArgs, _metrics),
     "stats": Command(StatsArgs, _stats),
+    "export": Command(ExportArgs, _export),
 }
 
 STREAMS: dict[str, StreamCommand] = {

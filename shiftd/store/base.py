@@ -181,6 +181,16 @@ class Store(Protocol):
     async def caregiver_by_phone(self, phone: str) -> CaregiverRow | None: ...
     async def list_caregivers(self, role: str | None = None) -> list[CaregiverRow]: ...
 
+    async def export(
+        self,
+        kind: str,
+        since: datetime,
+        until: datetime | None,
+        after: tuple[str, str, int] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]: ...
+    async def blank_reply_texts(self, before: datetime) -> int: ...
+
     async def set_caregiver_active(self, caregiver_id: str, active: bool, at: datetime) -> bool: ...
 
     # shifts

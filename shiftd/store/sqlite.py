@@ -529,6 +529,45 @@ class SqliteStore:
         ]
         return {"shift": shift, "contacts": contacts, "declines": declines, "timeline": timeline}
 
+    async def export(
+        self,
+        kind: str,
+        since: datetime,
+        until: datetime | None,
+        after: tuple[str, str, int] | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """One page of the audit record in [since, until) (None: no end), oldest first:
+        `messages` (every
+        text, call and webhook queued, `direction` "out", and every message received,
+        "in") or `timeline` (every shift event). `after` is the last row's `(ts, direction
+        or kind, id)`, from which the page continues. A scan, not an index: for exports."""
+        sql = _EXPORT_SQL[kind]
+        params: list[Any] = [iso(since)]
+        where = "ts >= ?"
+        if until is not None:
+            where += " AND ts < ?"
+            params.append(iso(until))
+        if after is not None:
+            where += " AND (ts, tag, id) > (?, ?, ?)"
+            params += list(after)
+        rows = self._read(
+            f"SELECT * FROM ({sql}) WHERE {where} ORDER BY ts, tag, id LIMIT ?", [*params, limit]
+        )
+        return [dict(r) for r in rows]
+
+    async def blank_reply_texts(self, before: datetime) -> int:
+        """Blank the stored text of every message received before `before` (retention):
+        its outcome and everything else stay. Returns how many were blanked."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE inbound SET body = '' WHERE ts < ? AND body != ''", (iso(before),)
+            )
+            return cur.rowcount
+
+        return await self._write(write)
+
     async def counts(self) -> dict[str, dict[str, int]]:
         shifts = {s.value: 0 for s in ShiftState}
         for r in self._read("SELECT state, count(*) AS n FROM shifts GROUP BY state"):
@@ -1371,6 +1410,16 @@ class SqliteStore:
 
 # ---- SQL helpers (run inside the writer's transaction) ------------------------------------
 
+_EXPORT_SQL = {
+    "messages": (
+        "SELECT created_at AS ts, 'out' AS tag, id, 'out' AS direction, shift_id,"
+        " caregiver_id, channel, purpose, to_phone AS phone, body, state, sent_at,"
+        " provider_id, provider_status, error, NULL AS outcome FROM outbox"
+        " UNION ALL SELECT ts, 'in', id, 'in', shift_id, caregiver_id, channel, NULL,"
+        " from_phone, body, NULL, NULL, provider_id, NULL, NULL, outcome FROM inbound"
+    ),
+    "timeline": ("SELECT ts, kind AS tag, id, shift_id, kind, caregiver_id, detail FROM events"),
+}
 _CAREGIVER_SQL = "SELECT id, name, role, phone, tags, active, language FROM caregivers"
 _SHIFT_SQL = (
     "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
