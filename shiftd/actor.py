@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import trio
 
-from .clock import Clock, iso
+from .clock import Clock, iso, local_iso
 from .events import EventBus
 from .intent import Intent
 from .logs import get_logger
@@ -151,6 +152,8 @@ class ActorContext:
     """No phone is called twice within this gap (see `WaveRun.call_gap`)."""
     reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
     events: EventBus = field(default_factory=EventBus)
+    public_url: str | None = None
+    """Base of the links to a shift's page in coordinators' notices (`http.public_url`)."""
 
 
 class ShiftActor:
@@ -172,6 +175,7 @@ class ShiftActor:
         "_released",
         "_retire",
         "_shift",
+        "_told",
         "current",
         "shift_id",
     )
@@ -197,6 +201,9 @@ class ShiftActor:
         # actors sleep until their next wave and never need them).
         self._offered: set[str] | None = None
         self._released: frozenset[str] | set[str] = _NOBODY
+        # The coordinator notices sent (or found sent) this run, as (notice, generation): a
+        # restart tries them again, and the outbox key keeps that from sending twice.
+        self._told: frozenset[tuple[str, int]] | set[tuple[str, int]] = frozenset()
 
     @property
     def _log(self) -> Any:
@@ -259,15 +266,49 @@ class ShiftActor:
         due = [shift.expires_at] if shift.expires_at is not None else []
         if shift.escalate_at is not None and shift.next_step < len(self._waves):
             due.append(shift.escalate_at)
+        due += [at for _, at in self._notices_pending(shift)]
         return self._ctx.clock.deadline(min(due)) if due else math.inf
 
     async def _on_deadline(self) -> None:
         shift = self._shift
         assert shift is not None
-        if shift.expires_at is not None and self._ctx.clock.now() >= shift.expires_at:
+        now = self._ctx.clock.now()
+        if shift.expires_at is not None and now >= shift.expires_at:
             await self._expire()
-        else:
-            await self._run_due_waves()
+            return
+        for notice, at in self._notices_pending(shift):
+            if at <= now:
+                await self._notice(shift, notice)
+        await self._run_due_waves()
+
+    def _notices_pending(self, shift: ShiftRow) -> list[tuple[str, datetime]]:
+        """The coordinator's timed notices not yet sent, with when each is due: nobody has
+        accepted `no_accept_after` into the first fanout; offers close in `warn_before_close`."""
+        org = self._org
+        coordinator = org.coordinator if org is not None else None
+        if coordinator is None:
+            return []
+        due = []
+        started = shift.fanout_started_at
+        if coordinator.no_accept_after is not None and started is not None and not shift.generation:
+            due.append(("no_accept", started + coordinator.no_accept_after))
+        if coordinator.warn_before_close is not None and shift.expires_at is not None:
+            due.append(("closing", shift.expires_at - coordinator.warn_before_close))
+        return [(n, at) for n, at in due if (n, shift.generation) not in self._told]
+
+    async def _notice(self, shift: ShiftRow, notice: str) -> None:
+        ctx = self._ctx
+        told = await ctx.store.tell_coordinator(
+            self.shift_id,
+            at=ctx.clock.now(),
+            notice=notice,
+            notify=lambda n: self._tell_coordinator(shift, n, notice),
+        )
+        self._told = {*self._told, (notice, shift.generation)}
+        if told:
+            ctx.wake_sender()
+            self._log.info("coordinator.told", notice=notice)
+            ctx.events.publish("coordinator_told", shift_id=self.shift_id, notice=notice)
 
     async def _handle(self, message: Message) -> None:
         """Handle one message to the end (the caller shields it from cancellation)."""
@@ -425,45 +466,49 @@ class ShiftActor:
         self._log.warning("fanout.unfilled")
         ctx.events.publish("unfilled", shift_id=self.shift_id)
 
-    def _tell_coordinator(self, shift: ShiftRow, contacted: int) -> list[NewMessage]:
+    def _tell_coordinator(
+        self, shift: ShiftRow, contacted: int, notice: str = "unfilled"
+    ) -> list[NewMessage]:
+        """The coordinator's messages about `shift` (`notice`: unfilled, no_accept, closing,
+        released): a text and/or a webhook, each with the shift's id, role, local start and
+        a link to its page when `public_url` is set."""
         org = self._org
         assert org is not None
         coordinator = org.coordinator
         if coordinator is None:
             return []
         to = f"coordinator:{org.id}"
-        key = f"unfilled:{self.shift_id}:g{shift.generation}"
+        key = f"{notice}:{self.shift_id}:g{shift.generation}"
+        purpose = _NOTICE_PURPOSES[notice]
+        base = self._ctx.public_url
+        link = f"{base.rstrip('/')}/board/shifts/{quote(shift.id, safe='')}" if base else None
         told = []
         if coordinator.phone is not None:
-            text = org.messages.unfilled(shift, contacted)
+            text = org.messages.coordinator(notice, shift, contacted, link)
             told.append(
                 NewMessage(
-                    f"{key}:sms",
-                    to,
-                    Channel.SMS,
-                    Purpose.UNFILLED,
-                    text,
-                    shift.id,
-                    coordinator.phone,
+                    f"{key}:sms", to, Channel.SMS, purpose, text, shift.id, coordinator.phone
                 )
             )
         if coordinator.webhook is not None:
             payload = {
-                "event": "shift.unfilled",
+                "event": f"shift.{notice}",
                 "shift_id": shift.id,
                 "organization_id": shift.organization_id,
                 "role": shift.role_required,
                 "start_time": iso(shift.start_time),
                 "end_time": iso(shift.end_time),
+                "start_local": local_iso(shift.start_time, org.tz),
                 "location": shift.location,
                 "contacted": contacted,
+                "link": link,
             }
             told.append(
                 NewMessage(
                     f"{key}:webhook",
                     to,
                     Channel.WEBHOOK,
-                    Purpose.UNFILLED,
+                    purpose,
                     json.dumps(payload),
                     shift.id,
                     coordinator.webhook,
@@ -610,6 +655,11 @@ class ShiftActor:
             reopen_at=reopen_at,
             holder_reply=lambda h: self._holder_message(h, Purpose.RELEASED, text),
             notify=lambda n: self._tell_coordinator(shift, n),
+            notify_dropped=(
+                (lambda n: self._tell_coordinator(shift, n, "released"))
+                if by == "caregiver"
+                else None
+            ),
         )
         assert holder is not None, "the actor is the only writer of its shift's state"
         await self._offers()
@@ -680,7 +730,13 @@ def _offer_voice(org: Organization, shift: ShiftRow, language: str | None) -> st
 
 
 _RETELL_AFTER = timedelta(minutes=10)
-_NOBODY: frozenset[str] = frozenset()  # shared: an empty frozenset is 216 bytes each
+_NOBODY: frozenset[str] = frozenset()
+_NOTICE_PURPOSES = {
+    "unfilled": Purpose.UNFILLED,
+    "no_accept": Purpose.NO_ACCEPT,
+    "closing": Purpose.CLOSING,
+    "released": Purpose.HOLDER_DROPPED,
+}  # shared: an empty frozenset is 216 bytes each
 
 _FANOUT_STATUS = {
     ShiftState.OFFERING: FanoutStatus.ALREADY_RUNNING,

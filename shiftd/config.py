@@ -506,13 +506,19 @@ class QuietHoursConfig(_Section):
 
 
 class CoordinatorConfig(_Section):
-    """Who hears about a shift that ended unfilled: a phone (texted), a webhook, or both."""
+    """Who hears about a shift that needs them (it ended unfilled, its holder dropped it,
+    and, when set, nobody accepted in time or its offers close soon): a phone (texted), a
+    webhook, or both."""
 
     phone: str | None = None
     webhook: str | None = None
     webhook_secret_file: str | None = None
     """Signs each webhook (HMAC-SHA256, see README): a file, or a name in
     $CREDENTIALS_DIRECTORY. Unset: webhooks go unsigned."""
+    no_accept_after: Duration | None = None
+    """Told when nobody has accepted a shift this long after its fanout started. Unset: not."""
+    warn_before_close: Duration | None = None
+    """Told when a shift is still open this long before its offers close. Unset: not."""
 
     @field_validator("phone")
     @classmethod

@@ -136,6 +136,9 @@ class Engine:
             call_gap=config.escalation.call_gap,
             reply_guard=self.reply_guard,
             events=self.events,
+            public_url=str(config.http.public_url)
+            if config.http and config.http.public_url
+            else None,
         )
         self.supervisor = Supervisor(
             ctx,

@@ -1,4 +1,4 @@
-"""The words caregivers read and hear, and the one text a coordinator gets (``unfilled``).
+"""The words caregivers read and hear, and the notices coordinators get.
 
 Never a client's name or health details: only the role, the date and time window, the place
 (a city or facility, when the shift has one) and how to answer.
@@ -37,7 +37,10 @@ the fields it lists in :data:`TEMPLATE_FIELDS`:
              (``choose``, ``unknown_code``, ``not_offered``, ``which_release``);
 ``example``  the first code of ``offers``, to show how to answer;
 ``page``, ``pages``  which page of her open offers this is, of how many (``offers_page``);
-``contacted`` how many caregivers were contacted (``unfilled`` only).
+``contacted`` how many caregivers were contacted (the notices to coordinators: ``unfilled``,
+             ``coordinator_no_accept``, ``coordinator_closing``, ``coordinator_released``);
+``shift_id``, ``link``  the shift's id and the address of its page (coordinators' notices);
+``closes``   when offers close, e.g. ``07:00`` (``coordinator_closing``).
 
 There is deliberately no field for a caregiver's or a client's name. Write ``{{`` and ``}}``
 for literal braces.
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
 _AGENCY = frozenset({"agency"})
 _SHIFT = frozenset({"agency", "role", "date", "start", "end", "window", "place"})
 _LIST = frozenset({"agency", "offers", "example"})
+_COORDINATOR = _SHIFT | {"shift_id", "link", "contacted"}
 
 TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
     "offer_sms": _SHIFT | {"code"},
@@ -75,7 +79,10 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
     "not_eligible_overlap": _SHIFT,
     "not_eligible_role": _SHIFT,
     "not_eligible_not_offered": _SHIFT,
-    "unfilled": _SHIFT | {"contacted"},
+    "unfilled": _COORDINATOR,
+    "coordinator_no_accept": _COORDINATOR,
+    "coordinator_closing": _COORDINATOR | {"closes"},
+    "coordinator_released": _COORDINATOR,
     "choose": _LIST,
     "unknown_code": _LIST | {"code"},
     "not_offered": _LIST,
@@ -104,6 +111,11 @@ SPOKEN = frozenset(
     {"offer_voice"} | {name for name in TEMPLATE_FIELDS if name.startswith("voice_")}
 )
 """Templates read aloud on a call: no SMS segment limit applies."""
+TO_COORDINATOR = frozenset(
+    {"unfilled", "coordinator_no_accept", "coordinator_closing", "coordinator_released"}
+)
+"""Notices to coordinators: they carry a link and are sent whole, in as many segments as
+they need (a coordinator's phone is not a caregiver's)."""
 
 LANGUAGES = ("en", "es")
 """The languages every text and prompt is built in in."""
@@ -165,7 +177,13 @@ _ENGLISH: Mapping[str, str] = {
         "{agency}: sorry, the {role} shift {window} was not offered to you."
     ),
     "unfilled": "{agency}: the {role} shift {window}{_place} went unfilled; "
-    "{_caregivers} contacted.",
+    "{_caregivers} contacted. {_ref}",
+    "coordinator_no_accept": "{agency}: nobody has taken the {role} shift {window}{_place} "
+    "yet; {_caregivers} contacted. {_ref}",
+    "coordinator_closing": "{agency}: the {role} shift {window}{_place} is still open and "
+    "offers close at {closes}; {_caregivers} contacted. {_ref}",
+    "coordinator_released": "{agency}: the caregiver holding the {role} shift {window}{_place} "
+    "dropped it; offering it again. {_ref}",
     "choose": "{agency}: you have several open offers ({offers}). Reply YES {example} to take "
     "offer {example}.",
     "unknown_code": "{agency}: {code} is not one of your open offers ({offers}). "
@@ -238,7 +256,13 @@ _SPANISH: Mapping[str, str] = {
         "{agency}: lo sentimos, el turno de {role} {window} no se le ofreció."
     ),
     "unfilled": "{agency}: el turno de {role} {window}{_place} quedó sin cubrir; "
-    "se contactó a {_caregivers}.",
+    "se contactó a {_caregivers}. {_ref}",
+    "coordinator_no_accept": "{agency}: nadie ha tomado aún el turno de {role} {window}{_place}; "
+    "se contactó a {_caregivers}. {_ref}",
+    "coordinator_closing": "{agency}: el turno de {role} {window}{_place} sigue abierto y las "
+    "ofertas cierran a las {closes}; se contactó a {_caregivers}. {_ref}",
+    "coordinator_released": "{agency}: quien tenía el turno de {role} {window}{_place} lo "
+    "dejó; se ofrece de nuevo. {_ref}",
     "choose": "{agency}: tiene varias ofertas abiertas ({offers}). Responda SI {example} "
     "para tomar la oferta {example}.",
     "unknown_code": "{agency}: {code} no es una de sus ofertas abiertas ({offers}). "
@@ -284,9 +308,9 @@ _DEFAULTS: Mapping[str, Mapping[str, str]] = {"en": _ENGLISH, "es": _SPANISH}
 
 _WORDS: Mapping[str, Mapping[str, str]] = {
     "en": {"none": "none", "more": "+{n} more, reply LIST", "caregiver": "caregiver",
-           "caregivers": "caregivers"},
+           "caregivers": "caregivers", "shift": "Shift"},
     "es": {"none": "ninguna", "more": "+{n} más, responda LISTA", "caregiver": "persona",
-           "caregivers": "personas"},
+           "caregivers": "personas", "shift": "Turno"},
 }  # fmt: skip
 _DAYS = {"en": "Mon Tue Wed Thu Fri Sat Sun", "es": "lun mar mié jue vie sáb dom"}
 _MONTHS = {
@@ -442,9 +466,27 @@ class Messages:
         """To the caregiver who held a shift the agency cancelled."""
         return self._render("shift_cancelled", shift)
 
-    def unfilled(self, shift: ShiftRow, contacted: int) -> str:
+    def unfilled(self, shift: ShiftRow, contacted: int, link: str | None = None) -> str:
         """To the coordinator: nobody took ``shift``; ``contacted`` caregivers were asked."""
-        return self._render("unfilled", shift, contacted=contacted)
+        return self.coordinator("unfilled", shift, contacted, link)
+
+    def coordinator(
+        self, notice: str, shift: ShiftRow, contacted: int, link: str | None = None
+    ) -> str:
+        """To the coordinator about ``shift`` (``notice``: ``unfilled``, ``no_accept``,
+        ``closing`` or ``released``): its id, role, local start and, given, the ``link``."""
+        name = notice if notice == "unfilled" else f"coordinator_{notice}"
+        closes = (shift.expires_at or shift.start_time).astimezone(self.tz)
+        word = _WORDS[self.language]["shift"]
+        return self._render(
+            name,
+            shift,
+            contacted=contacted,
+            shift_id=shift.id,
+            link=link or "",
+            _ref=f"{word} {shift.id}: {link}" if link else f"{word} {shift.id}.",
+            closes=_hm(closes),
+        )
 
     # -- compliance keywords
 
@@ -475,7 +517,7 @@ class Messages:
         return self.templates.get(name) or self._defaults[name]
 
     def _render(
-        self, name: str, shift: ShiftRow | None = None, *, room: int = SMS_ROOM, **extra: int
+        self, name: str, shift: ShiftRow | None = None, *, room: int = SMS_ROOM, **extra: object
     ) -> str:
         if shift is None:
             fields: dict[str, object] = {"agency": self.agency}
@@ -489,10 +531,11 @@ class Messages:
                 self.language,
             )
         fields.update(extra)
-        if "contacted" in extra:
-            fields["_caregivers"] = _caregivers(extra["contacted"], self.language)
+        contacted = extra.get("contacted")
+        if isinstance(contacted, int):
+            fields["_caregivers"] = _caregivers(contacted, self.language)
         template = self._template(name)
-        if name in SPOKEN:
+        if name in SPOKEN or name in TO_COORDINATOR:
             return template.format_map(fields)
         return fit(template, fields, room)
 
@@ -634,6 +677,7 @@ def _field_problem(name: str, text: str, allowed: frozenset[str]) -> str | None:
 
 def _listed(fields: frozenset[str]) -> str:
     order = ["agency", "role", "date", "start", "end", "window", "place", "code", "contacted"]
+    order += ["offers", "example", "shift_id", "link", "closes"]
     return ", ".join(f for f in order if f in fields)
 
 
@@ -676,7 +720,7 @@ def template_warnings(
     entry = f"{_LONGEST_CODE}: {_LONGEST_ROLE} {_date(_SAMPLE_START, language)} 23:00"
     warnings: list[tuple[str, str]] = []
     for name, allowed in TEMPLATE_FIELDS.items():
-        if name in SPOKEN:
+        if name in SPOKEN or name in TO_COORDINATOR:
             continue
         template = messages._template(name)
         room = SMS_ROOM - 1 - len(messages.opt_out_hint()) if name == "offer_sms" else SMS_ROOM

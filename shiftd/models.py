@@ -56,6 +56,12 @@ class Purpose(StrEnum):
     NOT_ELIGIBLE = "not_eligible"
     UNFILLED = "unfilled"
     """The coordinator is told a shift ended unfilled."""
+    NO_ACCEPT = "no_accept"
+    """The coordinator is told nobody has accepted a shift yet (`no_accept_after`)."""
+    CLOSING = "closing"
+    """The coordinator is told offers for a shift still open close soon (`warn_before_close`)."""
+    HOLDER_DROPPED = "holder_dropped"
+    """The coordinator is told the caregiver holding a shift dropped it."""
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
 

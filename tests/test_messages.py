@@ -140,10 +140,21 @@ def test_unfilled_tells_the_coordinator_role_window_place_and_count() -> None:
     messages = Messages("Acme", CHICAGO)
 
     assert messages.unfilled(AT_OAK, 12) == (
-        "Acme: the RN shift Wed Jul 2, 08:00-16:00 (Oak Park) went unfilled; "
-        "12 caregivers contacted."
+        f"Acme: the RN shift Wed Jul 2, 08:00-16:00 (Oak Park) went unfilled; "
+        f"12 caregivers contacted. Shift {AT_OAK.id}."
     )
-    assert messages.unfilled(SHIFT, 1).endswith("went unfilled; 1 caregiver contacted.")
+    assert messages.unfilled(SHIFT, 1).endswith(
+        f"went unfilled; 1 caregiver contacted. Shift {SHIFT.id}."
+    )
+
+
+def test_every_coordinator_notice_names_the_shift_role_local_start_and_its_link() -> None:
+    messages = Messages("Acme", CHICAGO)
+    link = f"https://shifts.example.org/board/shifts/{SHIFT.id}"
+    for notice in ("unfilled", "no_accept", "closing", "released"):
+        text = messages.coordinator(notice, SHIFT, 3, link)
+        assert "RN shift Wed Jul 2, 08:00-16:00" in text, notice
+        assert text.endswith(f"Shift {SHIFT.id}: {link}"), notice
 
 
 def test_a_template_too_long_warns_with_characters_encoding_and_segments() -> None:

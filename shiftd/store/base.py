@@ -254,7 +254,16 @@ class Store(Protocol):
         reopen_at: datetime | None,
         holder_reply: Callable[[str], NewMessage] | None,
         notify: Callable[[int], Sequence[NewMessage]] | None = None,
+        notify_dropped: Callable[[int], Sequence[NewMessage]] | None = None,
     ) -> str | None: ...
+    async def tell_coordinator(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        notice: str,
+        notify: Callable[[int], Sequence[NewMessage]],
+    ) -> int: ...
     async def cancel_shift(
         self,
         shift_id: str,

@@ -529,6 +529,26 @@ class SqliteStore:
         ]
         return {"shift": shift, "contacts": contacts, "declines": declines, "timeline": timeline}
 
+    async def tell_coordinator(
+        self,
+        shift_id: str,
+        *,
+        at: datetime,
+        notice: str,
+        notify: Callable[[int], Sequence[NewMessage]],
+    ) -> int:
+        """Queue what `notify(contacted)` makes for the coordinator, with a
+        `coordinator_told` event, in one transaction; a message whose key exists already is
+        not queued again. Returns how many were queued."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            told = _queue(conn, notify(_contacted(conn, shift_id)), iso(at))
+            if told:
+                _event(conn, shift_id, at, "coordinator_told", detail={"notice": notice})
+            return told
+
+        return await self._write(write)
+
     async def export(
         self,
         kind: str,
@@ -905,13 +925,15 @@ class SqliteStore:
         reopen_at: datetime | None,
         holder_reply: Callable[[str], NewMessage] | None,
         notify: Callable[[int], Sequence[NewMessage]] | None = None,
+        notify_dropped: Callable[[int], Sequence[NewMessage]] | None = None,
     ) -> str | None:
         """filled → offering again (the plan restarts with its first wave due at
         `reopen_at`), or → unfilled when `reopen_at` is None (too late to offer it again;
-        the messages `notify(contacted)` makes are queued, as on expiry).
-        The holder's offer is marked released (never offered this shift again), messages
-        still pending for them withdrawn, and `holder_reply(holder)` queued. `by` names who
-        released it, for the timeline. Returns the holder, None if the shift was not filled."""
+        the messages `notify(contacted)` makes are queued, as on expiry; reopened, those
+        `notify_dropped(contacted)` makes). The holder's offer is marked released (never
+        offered this shift again), messages still pending for them withdrawn, and
+        `holder_reply(holder)` queued. `by` names who released it, for the timeline.
+        Returns the holder, None if the shift was not filled."""
 
         def write(conn: sqlite3.Connection) -> str | None:
             found = conn.execute(
@@ -948,6 +970,9 @@ class SqliteStore:
             )
             if holder_reply is not None:
                 _queue(conn, [holder_reply(holder)], stamp)
+            dropped = notify_dropped if reopen_at is not None else None
+            if dropped is not None and _queue(conn, dropped(_contacted(conn, shift_id)), stamp):
+                _event(conn, shift_id, at, "coordinator_told", detail={"notice": "released"})
             if reopen_at is None:
                 contacted = _contacted(conn, shift_id)
                 told = _queue(conn, notify(contacted), stamp) if notify is not None else 0
