@@ -483,11 +483,17 @@ class ShiftActor:
         base = self._ctx.public_url
         link = f"{base.rstrip('/')}/board/shifts/{quote(shift.id, safe='')}" if base else None
         told = []
+        text = org.messages.coordinator(notice, shift, contacted, link)
         if coordinator.phone is not None:
-            text = org.messages.coordinator(notice, shift, contacted, link)
             told.append(
                 NewMessage(
                     f"{key}:sms", to, Channel.SMS, purpose, text, shift.id, coordinator.phone
+                )
+            )
+        if coordinator.email is not None:
+            told.append(
+                NewMessage(
+                    f"{key}:email", to, Channel.EMAIL, purpose, text, shift.id, coordinator.email
                 )
             )
         if coordinator.webhook is not None:

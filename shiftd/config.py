@@ -345,6 +345,20 @@ class RepliesConfig(_Section):
     """Per phone; past it shiftd stays silent (and logs it), so two robots cannot loop."""
 
 
+class SmtpConfig(_Section):
+    """The mail server coordinators' email goes through."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: _Int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(pattern=r"^[^@\s<>,]+@[^@\s<>,]+$", max_length=254)
+    """The From address."""
+    starttls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+    """A file, or a name in $CREDENTIALS_DIRECTORY; never the password itself."""
+    timeout: Duration = timedelta(seconds=10)
+
+
 class RetentionConfig(_Section):
     """How long stored personal text is kept."""
 
@@ -515,6 +529,8 @@ class CoordinatorConfig(_Section):
     webhook_secret_file: str | None = None
     """Signs each webhook (HMAC-SHA256, see README): a file, or a name in
     $CREDENTIALS_DIRECTORY. Unset: webhooks go unsigned."""
+    email: str | None = Field(default=None, pattern=r"^[^@\s<>,]+@[^@\s<>,]+$", max_length=254)
+    """An address mailed over `smtp` (required then)."""
     no_accept_after: Duration | None = None
     """Told when nobody has accepted a shift this long after its fanout started. Unset: not."""
     warn_before_close: Duration | None = None
@@ -644,6 +660,8 @@ class Config(_Section):
     actor: ActorConfig = Field(default_factory=ActorConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    smtp: SmtpConfig | None = None
+    """The mail server for coordinators' `email`; absent (the default): no email."""
     shutdown: ShutdownConfig = Field(default_factory=ShutdownConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     http: HttpConfig | None = None
@@ -724,6 +742,9 @@ def _policy_problems(config: Config) -> list[tuple[_Loc, str]]:
     problems: list[tuple[_Loc, str]] = []
     declared = set(config.caregiver_tags)
     for org_id, org in config.organizations.items():
+        if org.coordinator is not None and org.coordinator.email and config.smtp is None:
+            loc = ("organizations", org_id, "coordinator", "email")
+            problems.append((loc, "email needs an smtp section (the server to send through)"))
         if org.policy is not None and not org.policy:
             problems.append((("organizations", org_id, "policy"), "a policy needs a step"))
         previous = timedelta(0)

@@ -29,6 +29,7 @@ from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
 from .notify import Notifier, NotifierSetupError, make_notifier
+from .notify.email import EmailNotifier
 from .notify.webhook import WebhookNotifier
 from .organizations import DEFAULT, Organizations
 from .replyguard import ReplyGuard
@@ -109,6 +110,12 @@ class Engine:
             secrets=self._webhook_secrets(),
             timeout=config.sender.timeout,
         )
+        if self._notifier is None and config.smtp is not None:
+            try:
+                notifier = EmailNotifier(notifier, config.smtp)
+            except CredentialError as exc:
+                await notifier.aclose()
+                raise NotifierSetupError(f"smtp.password_file: {exc}") from None
         self.store = self._custom_store or SqliteStore(
             Path(config.state_dir) / "shiftd.sqlite3",
             synchronous=config.store.synchronous,

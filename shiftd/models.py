@@ -37,6 +37,8 @@ class Channel(StrEnum):
     VOICE = "voice"
     WEBHOOK = "webhook"
     """A JSON POST to a coordinator's URL (never to a caregiver)."""
+    EMAIL = "email"
+    """A mail to a coordinator over SMTP (never to a caregiver)."""
 
 
 class Purpose(StrEnum):

@@ -4,15 +4,21 @@ shift's id, role, local start and a link to its page."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from conftest import EPOCH, Harness, StartEngine, caregiver, make_config, phone, shift
+from conftest import EPOCH, FakeProvider, Harness, StartEngine, caregiver, make_config, phone, shift
 
+from shiftd.config import ConfigError, SmtpConfig, load_config
 from shiftd.models import Channel, Purpose
+from shiftd.notify.base import Outgoing, TransientSendError
+from shiftd.notify.email import EmailNotifier
 
 COORDINATOR = "+15550100999"
 HOOK = "https://ops.example.org/hooks/shiftd"
@@ -141,3 +147,94 @@ async def test_without_the_settings_only_the_unfilled_notice_goes(
     purposes = {m.purpose for m in h.provider.sent if m.caregiver_id.startswith("coordinator:")}
     assert purposes == {Purpose.UNFILLED}
     assert EPOCH.hour == 14  # the times above: a fanout at 10:00 New York time
+
+
+# ---- email ----------------------------------------------------------------------------------
+
+
+async def test_a_coordinator_with_an_email_address_is_mailed_too(
+    start_engine: StartEngine, tmp_path: Path, autojump_clock: object
+) -> None:
+    config = _config(tmp_path, email="ops@example.org", no_accept_after="30m")
+    h = await start_engine(
+        config.model_copy(
+            update={"smtp": SmtpConfig(host="127.0.0.1", sender="shiftd@example.org")}
+        )
+    )
+    await h.engine.import_roster([caregiver(1)], [shift(start_in_h=18)])
+    await h.engine.fanout("shift-1")
+    await trio.sleep(31 * 60)
+    await h.settle()
+    (mail,) = h.provider.of(Purpose.NO_ACCEPT, Channel.EMAIL)
+    assert mail.to == "ops@example.org" and mail.body.endswith(f"Shift shift-1: {LINK}")
+
+
+def test_email_without_an_smtp_server_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "shiftd.yaml"
+    path.write_text("organizations:\n  default:\n    coordinator:\n      email: ops@example.org\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "coordinator.email: email needs an smtp section" in str(raised.value)
+
+
+class _Inbox:
+    """An aiosmtpd handler keeping what it is given."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append((envelope.mail_from, envelope.rcpt_tos, envelope.content))
+        return "250 OK"
+
+
+def _outgoing(to: str = "ops@example.org") -> Outgoing:
+    body = "Sunrise Care: nobody has taken the RN shift Wed Jul 2, 04:00-12:00 yet; 3 contacted."
+    return Outgoing(
+        7, Channel.EMAIL, Purpose.NO_ACCEPT, to, body, "coordinator:default", "s1", EPOCH
+    )
+
+
+def test_email_goes_over_smtp_to_a_local_server() -> None:
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    inbox = _Inbox()
+    port = _free_port()  # aiosmtpd's Controller cannot report a port 0 gave it
+    server = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org")
+        inner = FakeProvider()
+
+        async def main() -> None:
+            notifier = EmailNotifier(inner, smtp)
+            with trio.fail_after(30):
+                assert await notifier.send(_outgoing())
+            await notifier.aclose()
+
+        trio.run(main)
+    finally:
+        server.stop()
+    ((sender, recipients, content),) = inbox.mails
+    assert (sender, recipients) == ("shiftd@example.org", ["ops@example.org"])
+    mail = email.message_from_bytes(content, policy=email.policy.default)
+    assert mail["Subject"] == "Sunrise Care: nobody has taken the RN shift Wed Jul 2,..."
+    assert "3 contacted." in mail.get_content()
+    assert inner.sent == []  # email never reaches the SMS/voice provider
+
+
+def test_no_smtp_server_listening_is_a_failure_the_sender_retries() -> None:
+    port = _free_port()  # nobody listens on it
+    smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org", timeout="5s")
+
+    async def main() -> None:
+        notifier = EmailNotifier(FakeProvider(), smtp)
+        with trio.fail_after(30), pytest.raises(TransientSendError):
+            await notifier.send(_outgoing())
+
+    trio.run(main)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
