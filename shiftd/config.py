@@ -413,6 +413,11 @@ class HttpConfig(_Section):
     token_file: Path | None = None
     """Bearer token for the REST API (file path or systemd credential name). Unset: the REST
     API answers 401 to everything but ``/health`` and ``/ready``."""
+    organization_tokens: dict[Annotated[str, Field(min_length=1, max_length=128)], Path] = Field(
+        default_factory=dict
+    )
+    """Per organization id, a file holding a bearer token that reaches only that
+    organization's shifts (the `token_file` token reaches everything)."""
     max_body: _Int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest request body in bytes; larger ones are answered 413."""
     request_timeout: Duration = timedelta(seconds=30)

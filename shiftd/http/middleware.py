@@ -61,6 +61,21 @@ def needs_token(path: str) -> bool:
     return path not in OPEN_PATHS and not path.startswith(WEBHOOK_PREFIX) and not _is_board(path)
 
 
+ADMIN = ""
+"""`token_scope` of the `http.token_file` token: every organization."""
+
+
+def token_scope(header: str | None, settings: Any) -> str | None:
+    """Whom an `Authorization` header speaks for: ADMIN (the `token_file` token), an
+    organization id (one of `organization_tokens`), or None (no valid token). Every token is
+    compared, in constant time, whatever matches."""
+    found = ADMIN if bearer_ok(header, settings.api_token) else None
+    for org, token in settings.organization_tokens:
+        if bearer_ok(header, token) and found is None:
+            found = org
+    return found
+
+
 def bearer_ok(header: str | None, token: str | None) -> bool:
     """Whether an `Authorization` header carries `token` (constant-time compare)."""
     if token is None or header is None:
@@ -132,10 +147,10 @@ class GuardMiddleware:
         method: str = scope.get("method", "GET")
         headers = _headers(scope)
 
-        if needs_token(path) and not bearer_ok(headers.get("authorization"), settings.api_token):
+        if needs_token(path) and token_scope(headers.get("authorization"), settings) is None:
             message = (
                 "missing or invalid bearer token"
-                if settings.api_token is not None
+                if settings.api_token is not None or settings.organization_tokens
                 else "the REST API is off: set http.token_file"
             )
             await send_error(send, 401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})

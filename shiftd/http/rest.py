@@ -28,32 +28,64 @@ from ..control.commands import (
     ShiftListArgs,
     shift_summary,
 )
-from ..engine import InvalidInput
+from ..engine import InvalidInput, NotFound
 from ..models import Caregiver, Role, Roster, ShiftState
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
 from .errors import ApiError, ErrorBody, describe_validation
-from .middleware import bearer_ok
+from .middleware import ADMIN, token_scope
 
-_bearer = HTTPBearer(auto_error=False, description="The token in `http.token_file`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="The token in `http.token_file`, or an organization's (`organization_tokens`).",
+)
+ShiftId = Annotated[str, Path(min_length=1, max_length=128, description="The shift's id.")]
 
 
 async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    """401 without the configured bearer token (the middleware has already checked; this is
-    a second lock, and what puts the scheme in the OpenAPI document)."""
-    token = context_of(request).settings.api_token
+    """401 without a configured bearer token (the middleware has already checked; this is
+    a second lock, and what puts the scheme in the OpenAPI document). Keeps whom the token
+    speaks for in `request.state.scope` (`ADMIN` or an organization id)."""
+    settings = context_of(request).settings
     header = f"Bearer {credentials.credentials}" if credentials is not None else None
-    if not bearer_ok(header, token):
+    scope = token_scope(header, settings)
+    if scope is None:
         raise ApiError(
             401, "unauthorized", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"}
         )
+    request.state.scope = scope
+
+
+async def admin_only(request: Request) -> None:
+    """403 for an organization's token: caregivers, counts and replies are every
+    organization's."""
+    if request.state.scope != ADMIN:
+        raise ApiError(
+            403,
+            "forbidden",
+            "an organization's token reaches its shifts only; this needs "
+            "the administrators' token (http.token_file)",
+        )
+
+
+async def own_shift(request: Request, shift_id: ShiftId) -> None:
+    """404, as for a shift that does not exist, when an organization's token names
+    another organization's shift."""
+    scope = request.state.scope
+    if scope != ADMIN:
+        shift = await context_of(request).engine.shift(shift_id)  # NotFound: 404
+        if shift.organization_id != scope:
+            raise NotFound(f"no shift {shift_id!r}")
+
+
+Admin = [Depends(admin_only)]
+Own = [Depends(own_shift)]
 
 
 Ctx = Annotated[HttpContext, Depends(context)]
-ShiftId = Annotated[str, Path(min_length=1, max_length=128, description="The shift's id.")]
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -236,6 +268,7 @@ async def _run(ctx: HttpContext, name: str, args: BaseModel) -> dict[str, Any]:
 
 @api_router.get(
     "/metrics",
+    dependencies=Admin,
     response_class=Response,
     summary="Prometheus metrics in the text exposition format (as `shiftctl metrics`)",
 )
@@ -244,12 +277,19 @@ async def metrics(ctx: Ctx) -> Response:
     return Response(body, media_type=content_type)
 
 
-@api_router.get("/status", summary="Counts, uptime, actors (as `shiftctl status`)")
+@api_router.get(
+    "/status", dependencies=Admin, summary="Counts, uptime, actors (as `shiftctl status`)"
+)
 async def status(ctx: Ctx) -> dict[str, Any]:
     return await _run(ctx, "status", NoArgs())
 
 
-@api_router.get("/caregivers", response_model=CaregiverList, summary="The roster's caregivers")
+@api_router.get(
+    "/caregivers",
+    response_model=CaregiverList,
+    dependencies=Admin,
+    summary="The roster's caregivers",
+)
 async def caregivers(ctx: Ctx, role: Annotated[Role | None, Query()] = None) -> dict[str, Any]:
     return await _run(ctx, "caregiver.list", RoleArgs(role=role))
 
@@ -259,6 +299,7 @@ CaregiverId = Annotated[str, Path(min_length=1, max_length=128, description="The
 
 @api_router.post(
     "/caregivers/{caregiver_id}/deactivate",
+    dependencies=Admin,
     responses=_errors(404),
     summary="Never offer this caregiver a shift again; their history stays",
 )
@@ -268,6 +309,7 @@ async def deactivate(ctx: Ctx, caregiver_id: CaregiverId) -> dict[str, Any]:
 
 @api_router.post(
     "/caregivers/{caregiver_id}/activate",
+    dependencies=Admin,
     responses=_errors(404),
     summary="Offer shifts to a deactivated caregiver again",
 )
@@ -280,13 +322,20 @@ async def activate(ctx: Ctx, caregiver_id: CaregiverId) -> dict[str, Any]:
     response_model=RosterImported,
     summary="Import caregivers and shifts (the roster file's shape); upsert by id",
 )
-async def roster(ctx: Ctx, body: Roster, dry_run: bool = False) -> dict[str, Any]:
+async def roster(ctx: Ctx, request: Request, body: Roster, dry_run: bool = False) -> dict[str, Any]:
+    scope = request.state.scope
+    if scope != ADMIN:
+        if body.caregivers:
+            await admin_only(request)
+        if any(s.organization_id != scope for s in body.shifts):
+            raise ApiError(403, "forbidden", f"this token reaches organization {scope!r} only")
     args = RosterArgs(caregivers=body.caregivers, shifts=body.shifts, dry_run=dry_run)
     return await _run(ctx, "roster.import", args)
 
 
 @api_router.post(
     "/roster/csv",
+    dependencies=Admin,
     response_model=RosterImported,
     responses=_errors(400),
     summary="Import caregivers from a CSV export (as `shiftctl roster import FILE.csv`)",
@@ -340,8 +389,14 @@ async def roster_csv(
 
 
 @api_router.get("/shifts", response_model=ShiftList, summary="Shifts, optionally of one state")
-async def shifts(ctx: Ctx, state: Annotated[ShiftState | None, Query()] = None) -> dict[str, Any]:
-    return await _run(ctx, "shift.list", ShiftListArgs(state=state))
+async def shifts(
+    ctx: Ctx, request: Request, state: Annotated[ShiftState | None, Query()] = None
+) -> dict[str, Any]:
+    listed = await _run(ctx, "shift.list", ShiftListArgs(state=state))
+    scope = request.state.scope
+    if scope != ADMIN:
+        listed["shifts"] = [s for s in listed["shifts"] if s["organization_id"] == scope]
+    return listed
 
 
 @api_router.post(
@@ -351,7 +406,19 @@ async def shifts(ctx: Ctx, state: Annotated[ShiftState | None, Query()] = None) 
     responses={201: {"model": ShiftPut, "description": "Created"}, **_errors(409)},
     summary="Create or update one shift (by id; a new id when none is given)",
 )
-async def put_shift(ctx: Ctx, body: ShiftAddArgs, response: Response) -> dict[str, Any]:
+async def put_shift(
+    ctx: Ctx, request: Request, body: ShiftAddArgs, response: Response
+) -> dict[str, Any]:
+    scope = request.state.scope
+    if scope != ADMIN:
+        if "organization_id" not in body.model_fields_set:
+            body = body.model_copy(update={"organization_id": scope})
+        elif body.organization_id != scope:
+            raise ApiError(403, "forbidden", f"this token reaches organization {scope!r} only")
+        if body.id is not None:
+            existing = await ctx.engine.store.shift(body.id)
+            if existing is not None and existing.organization_id != scope:
+                raise ApiError(409, "conflict", f"shift {body.id!r} exists already")
     engine = ctx.engine
     tz = engine.organizations.get(body.organization_id).tz
     try:
@@ -369,6 +436,7 @@ async def put_shift(ctx: Ctx, body: ShiftAddArgs, response: Response) -> dict[st
 
 @api_router.get(
     "/shifts/{shift_id}",
+    dependencies=Own,
     response_model=ShiftShown,
     responses=_errors(404),
     summary="One shift with contacts, declines and timeline (as `shiftctl shift show`)",
@@ -379,6 +447,7 @@ async def show_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
 
 @api_router.post(
     "/shifts/{shift_id}/fanout",
+    dependencies=Own,
     response_model=FanoutAnswer,
     responses=_errors(404),
     summary="Start the fanout; a repeat starts nothing and says why",
@@ -389,12 +458,14 @@ async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
 
 @api_router.delete(
     "/shifts/{shift_id}/fanout",
+    dependencies=Own,
     response_model=CancelAnswer,
     responses=_errors(404),
     summary="Cancel the shift (kept for compatibility; the same as `DELETE /shifts/{shift_id}`)",
 )
 @api_router.delete(
     "/shifts/{shift_id}",
+    dependencies=Own,
     response_model=CancelAnswer,
     responses=_errors(404),
     summary="Cancel the shift (as `shiftctl cancel`): nothing more is sent, the holder is told",
@@ -405,6 +476,7 @@ async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
 
 @api_router.delete(
     "/shifts/{shift_id}/claim",
+    dependencies=Own,
     response_model=UnassignAnswer,
     responses=_errors(404),
     summary="Unassign a filled shift (as `shiftctl unassign`): the holder is told, and it is"
@@ -416,6 +488,7 @@ async def unassign(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
 
 @api_router.post(
     "/messages/inbound",
+    dependencies=Admin,
     response_model=InboundAnswer,
     summary="A caregiver's reply from another channel (as `shiftctl inbound`)",
 )

@@ -19,6 +19,8 @@ class HttpSettings:
 
     api_token: str | None = field(default=None, repr=False)
     """The REST API's bearer token; None: the REST API answers 401."""
+    organization_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """(organization id, token): tokens that reach one organization's shifts only."""
     twilio_tokens: tuple[str, ...] = field(default=(), repr=False)
     """Auth tokens a webhook signature may be made with: current first, then previous."""
     public_url: str | None = None
@@ -43,8 +45,10 @@ class HttpSettings:
             tokens.append(read_secret(current))
         if http.twilio_auth_token_previous_file is not None:
             tokens.append(read_secret(http.twilio_auth_token_previous_file))
+        org_tokens = tuple((org, read_secret(f)) for org, f in http.organization_tokens.items())
         return cls(
             api_token=api_token,
+            organization_tokens=org_tokens,
             twilio_tokens=tuple(tokens),
             public_url=http.public_url,
             verify_signatures=http.verify_signatures,
