@@ -8,7 +8,8 @@ Languages. Every text and voice prompt is built in in English (``en``) and Spani
 gets, by its primary subtag; a language shiftd has no texts for, or none, falls back to the
 organization's ``language``. :func:`language_of` says which built-in language a tag reads as.
 
-One segment, guaranteed. Every SMS is sent as one segment: a text that would need GSM-7's
+One segment, guaranteed. Every SMS to a caregiver is sent as one segment (a coordinator's
+notices carry a link and take the segments they need, in GSM-7 too): a text that would need GSM-7's
 "extended" UCS-2 (an accent GSM-7 lacks, a curly quote) is transliterated to GSM-7
 ("Bogotá" → "Bogota"); one still too long has its place, then its agency name shortened
 with "..."; a list of offers shows as many as fit and says how many more there are; a
@@ -535,8 +536,10 @@ class Messages:
         if isinstance(contacted, int):
             fields["_caregivers"] = _caregivers(contacted, self.language)
         template = self._template(name)
-        if name in SPOKEN or name in TO_COORDINATOR:
+        if name in SPOKEN:
             return template.format_map(fields)
+        if name in TO_COORDINATOR:
+            return sms.to_gsm7(template.format_map(fields))
         return fit(template, fields, room)
 
     def _render_list(self, name: str, offers: Sequence[tuple[ShiftRow, int]], **extra: int) -> str:

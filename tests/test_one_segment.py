@@ -57,7 +57,6 @@ def every_text(messages: Messages, shift: ShiftRow, code: int, listed: list[tupl
         yield render(shift)
     for reason in NOT_ELIGIBLE_REASONS:
         yield messages.not_eligible(shift, reason)
-    yield messages.unfilled(shift, code * 10)
     yield messages.choose(listed)
     yield messages.unknown_code(code, listed)
     yield messages.not_offered(listed)
@@ -124,3 +123,18 @@ def test_an_accented_place_is_transliterated_not_sent_in_ucs2() -> None:
     text = Messages("Acme", UTC).offer_sms(shift, 3)
 
     assert "(Bogota)" in text and segments(text).encoding == "GSM-7"
+
+
+@settings(deadline=None, max_examples=50)
+@given(agency=agencies, shift=shifts(), language=st.sampled_from(LANGUAGES))
+def test_coordinators_notices_are_gsm7_and_whole_with_their_link(
+    agency: str, shift: ShiftRow, language: str
+) -> None:
+    # Sent to a coordinator's phone, not a caregiver's: the link must arrive whole, so a
+    # notice takes the segments it needs, but never UCS-2's.
+    messages = Messages(agency, UTC, language=language)
+    link = f"https://shifts.example.org/board/shifts/{shift.id}"
+    for notice in ("unfilled", "no_accept", "closing", "released"):
+        text = messages.coordinator(notice, shift, 12, link)
+        assert segments(text).encoding == "GSM-7", text
+        assert text.endswith(link), text
