@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from . import ceilings, report, scenarios, web
+from . import board, ceilings, report, scenarios, web
 from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
@@ -49,6 +49,7 @@ SCENARIOS: dict[str, Scenario] = {
     "open_shifts": scenarios.open_shifts,
     "recovery": scenarios.recovery,
     "http_inbound": web.http_inbound,
+    "board": board.board,
 }
 
 

@@ -59,6 +59,12 @@ class Size:
     # HTTP inbound and its ceiling
     http_connections: str  # comma-separated connection counts, one run on each: "8,32"
     http_seconds: float  # of closed-loop load per run
+    # the coordinator's page
+    board_shifts: int = 1_000  # fanouts in progress on the board
+    board_requests: int = 30  # loads of each page timed
+    board_messages: int = 4_000  # declines per throughput run (without, then with pages)
+    board_pages: int = 100  # live pages open during the second run
+    board_hold_s: float = 60.0  # longest the live pages are held open
 
     @property
     def http_connection_counts(self) -> list[int]:
@@ -105,6 +111,11 @@ SMOKE = Size(
     store_writers=8,
     http_connections="2,4",
     http_seconds=0.05,
+    board_shifts=30,
+    board_requests=2,
+    board_messages=100,
+    board_pages=3,
+    board_hold_s=20.0,
 )
 
 SIZES = {s.name: s for s in (FULL, SMOKE)}

@@ -351,6 +351,39 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                 "ms",
             )
         )
+    if (b := g("board")) is not None:
+        out += _board_figures(b)
+    return out
+
+
+def _board_figures(b: dict[str, Any]) -> list[Figure]:
+    """The coordinator's page: page answer times, and the engine with live pages open."""
+    n = b["shifts_in_progress"]
+    out = []
+    for path, label in (
+        ("/board", f"board page ({n:,} shifts in progress)"),
+        ("/board/shifts/sh-0000001", "a shift's story page"),
+        ("/board/stats", "stats page (4 SVG charts)"),
+    ):
+        p99 = b["pages"][path]["p99_ms"]
+        out.append(Figure("board", f"{label}: answer p50", b["pages"][path]["p50_ms"], "ms"))
+        out.append(
+            Figure("board", f"{label}: answer p99", p99, "ms", target="< 200 ms", met=p99 < 200)
+        )
+    pages = b["live_pages"]["open_during_run"]
+    alone, watched = b["declines_no_page"]["per_s"], b["declines_with_pages"]["per_s"]
+    out.append(Figure("board", "declines/s, no live page open", alone, "/s"))
+    out.append(
+        Figure(
+            "board",
+            f"declines/s with {pages} live pages open",
+            watched,
+            "/s",
+            alone,
+            "no live page open",
+            "no measurable slowdown",
+        )
+    )
     return out
 
 

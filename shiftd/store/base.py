@@ -352,6 +352,10 @@ class Store(Protocol):
         """Shifts ending after `ending_after` or in progress, with their holder's name."""
         ...
 
+    async def roles(self) -> list[str]:
+        """Every role some caregiver has, sorted."""
+        ...
+
     async def fanout_outcomes(self, since: datetime) -> list[tuple[datetime, str, float | None]]:
         """(fanout start, state, seconds to fill or None) for fanouts since `since`."""
         ...

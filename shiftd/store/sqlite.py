@@ -1349,6 +1349,10 @@ class SqliteStore:
         )
         return [(_shift_row(r), r["holder"]) for r in rows]
 
+    async def roles(self) -> list[str]:
+        """Every role some caregiver has, sorted (from the role index, not a scan)."""
+        return [r["role"] for r in self._read("SELECT DISTINCT role FROM caregivers ORDER BY role")]
+
     async def fanout_outcomes(self, since: datetime) -> list[tuple[datetime, str, float | None]]:
         """For each shift fanned out at or after `since`: when, its state, and seconds from
         fanout to claim (None unless filled)."""

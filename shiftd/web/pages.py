@@ -372,7 +372,7 @@ async def board_page(request: Request, org: str | None = None, role: str | None 
 
 
 async def _roles(engine: Engine) -> set[str]:
-    return {c.role for c in await engine.store.list_caregivers()}
+    return set(await engine.store.roles())
 
 
 @router.get(f"{PREFIX}/shifts/{{shift_id}}")
