@@ -6,9 +6,9 @@ and then either times page loads or holds live pages open.
 
 - `pages`: GET each of `paths` `repeat` times in turn over one keep-alive connection; the
   latency of each (request sent → whole page read), per path;
-- `streams`: open `streams` live-update streams (`/board/events`, server-sent events) on as
-  many connections, read them until `stop_file` exists (at most `seconds`), and count the
-  events received.
+- `streams`: be `streams` open boards: each holds a live-update stream (`/board/events`,
+  server-sent events) and, as the page's script does, fetches the board again after each
+  change (one fetch at a time); until `stop_file` exists (at most `seconds`).
 """
 
 from __future__ import annotations
@@ -63,18 +63,36 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
     ).encode()
     events = [0] * spec["streams"]
     reconnects = [0] * spec["streams"]
+    refetches = [0] * spec["streams"]
 
     async def hold(i: int) -> None:
-        while True:
-            stream = await trio.open_tcp_stream(host, int(port))
-            async with stream:
-                await stream.send_all(request)
-                while True:
-                    chunk = await stream.receive_some(65536)
-                    if not chunk:
-                        break
-                    events[i] += chunk.count(b"\nevent: ")
-            reconnects[i] += 1  # the server ends a stream before its idle limit
+        changed = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(refetch, i, lambda: changed)
+            while True:
+                stream = await trio.open_tcp_stream(host, int(port))
+                async with stream:
+                    await stream.send_all(request)
+                    while True:
+                        chunk = await stream.receive_some(65536)
+                        if not chunk:
+                            break
+                        if b"\nevent: " in chunk:
+                            events[i] += chunk.count(b"\nevent: ")
+                            changed.set()
+                            changed = trio.Event()
+                reconnects[i] += 1  # the server ends a stream before its idle limit
+
+    async def refetch(i: int, changed: Any) -> None:
+        """What the page's script does: after each change, fetch the board's main region
+        again (one fetch at a time)."""
+        headers = {"X-Board-Fragment": "1", "Cookie": f"shiftd_session={cookie}"}
+        async with httpx.AsyncClient(base_url=spec["base"], timeout=60) as page:
+            while True:
+                await changed().wait()
+                answer = await page.get("/board", headers=headers)
+                assert answer.status_code == 200, answer.status_code
+                refetches[i] += 1
 
     stop = trio.Path(spec["stop_file"])
     with trio.move_on_after(spec["seconds"]):
@@ -88,6 +106,7 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "streams": spec["streams"],
         "events_received": sum(events),
+        "board_refetches": sum(refetches),
         "streams_that_got_events": sum(1 for n in events if n),
         "reconnects": sum(reconnects),
     }

@@ -268,6 +268,8 @@ class Engine:
                 del part["changes"]
         if not dry_run:
             log.info("roster.imported", caregivers=_counts(cg), shifts=_counts(sh))
+            if sh.created or sh.updated or sh.deactivated:
+                self.events.publish("roster_imported", created=sh.created, updated=sh.updated)
         return {**answer, "warnings": warnings, "dry_run": dry_run}
 
     def _with_role(self, item: ModelT, field: str, where: str, problems: list[str]) -> ModelT:
@@ -289,6 +291,7 @@ class Engine:
         shift = shift.model_copy(update={"role_required": self.role(shift.role_required)})
         row = await self.store.add_shift(shift, self.clock.now())
         log.info("shift.added", shift_id=shift.id, role=shift.role_required)
+        self.events.publish("created", shift_id=shift.id)
         return row
 
     async def set_caregiver_active(self, caregiver_id: str, active: bool) -> None:

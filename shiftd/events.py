@@ -22,10 +22,11 @@ shift taken off its holder, `caregiver_id`: `by` "caregiver" or "coordinator", `
 in `shift show`'s timeline), `reply` (an inbound message and its outcome), `sent`,
 `send_retry`, `send_failed`, `send_suppressed` (the sender's outcome per attempt; suppressed:
 a text to an opted-out phone, never handed over), `delivery` (the provider reported a
-message's or call's status: `status`), `created` (a shift made on the coordinator's page:
-`by`), `coordinator_changed` (an account's password changed or it was removed: `name`,
-`change`), `actor_restarted`, `actor_gave_up`, and `overflow` (only ever seen by a
-subscriber).
+message's or call's status: `status`), `created` (a shift added one by one: `shift.add`, `POST
+/shifts`, the coordinator's page), `roster_imported` (shifts created or updated in bulk:
+`created`, `updated`), `coordinator_changed` (an account's password changed or it was
+removed: `name`, `change`), `actor_restarted`, `actor_gave_up`, and `overflow` (only ever
+seen by a subscriber).
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ import trio
 
 from ..events import Event
 
-__all__ = ["LIVE_KINDS", "LiveFeed"]
+__all__ = ["ANY_SHIFT", "LIVE_KINDS", "LiveFeed"]
+
+ANY_SHIFT = "*"
+"""The shift id of a notice that concerns the board as a whole (a roster import)."""
 
 #: Events that change what a coordinator's page shows.
 LIVE_KINDS = frozenset(
@@ -58,11 +61,16 @@ class LiveFeed:
         self.streams = 0
 
     def on_event(self, event: Event) -> None:
-        """Bus listener: note a change of `event.shift_id`. Never blocks or raises."""
-        if event.kind not in LIVE_KINDS or event.shift_id is None:
+        """Bus listener: note a change of `event.shift_id` (of any shift, `*`, for a roster
+        import). Never blocks or raises."""
+        if event.kind == "roster_imported":
+            shift_id = ANY_SHIFT
+        elif event.kind in LIVE_KINDS and event.shift_id is not None:
+            shift_id = event.shift_id
+        else:
             return
         self.seq += 1
-        self._ring.append((self.seq, event.shift_id))
+        self._ring.append((self.seq, shift_id))
         self._changed.set()
         self._changed = trio.Event()
 
@@ -89,7 +97,7 @@ class LiveFeed:
         shift_id: str | None,
         *,
         lifetime: float,
-        coalesce: float = 0.25,
+        coalesce: float = 1.0,
         alive: Callable[[], bool] = lambda: True,
     ) -> AsyncIterator[bytes]:
         """SSE frames: `change` notices (data: the changed shift ids as JSON) after `after`,

@@ -26,6 +26,7 @@ import jinja2
 import trio
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from .. import charts
@@ -92,6 +93,7 @@ class Board:
         )
         self.feed = LiveFeed()
         self.hashing = trio.CapacityLimiter(2)
+        self.rendered: dict[tuple[Any, ...], Markup] = {}  # see board_page
         self.secure = (settings.public_url or "").startswith("https://")
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("shiftd.web", "templates"),
@@ -136,6 +138,13 @@ class Board:
             **values,
         )
         return secure(Response(html, status, media_type="text/html; charset=utf-8"))
+
+    def render_main(self, template: str, **values: Any) -> Markup:
+        """Only the main region of `template` (what a live page fetches), already escaped."""
+        html = self.templates.get_template(template).render(
+            session=None, fragment=True, prefix=PREFIX, request_path="", **values
+        )
+        return Markup(html)
 
     def error(
         self, request: Request, status: int, message: str, session: Session | None = None
@@ -349,25 +358,33 @@ async def board_page(request: Request, org: str | None = None, role: str | None 
     engine = board.engine
     now = engine.clock.now()
     seq = board.feed.seq
-    rows = await engine.store.board_shifts(now - timedelta(days=1))
-    groups = board_groups(
-        rows,
-        tz_of=lambda org_id: engine.organizations.get(org_id).tz,
-        now=now,
-        organization=org or None,
-        role=role or None,
-    )
+    # Every open board asks again after each change: pages at the same point of the feed,
+    # with the same filters, in the same minute share one rendering.
+    key = (seq, org or "", role or "", now.replace(second=0, microsecond=0))
+    main = board.rendered.get(key)
+    if main is None:
+        rows = await engine.store.board_shifts(now - timedelta(days=1))
+        groups = board_groups(
+            rows,
+            tz_of=lambda org_id: engine.organizations.get(org_id).tz,
+            now=now,
+            organization=org or None,
+            role=role or None,
+        )
+        organizations = {r.organization_id for r, _ in rows} | set(_organizations(engine))
+        main = board.render_main(
+            "board.html",
+            groups=groups,
+            organizations=sorted(organizations),
+            roles=sorted({r.role_required for r, _ in rows} | await _roles(engine)),
+            org=org or "",
+            role=role or "",
+        )
+        board.rendered[key] = main
+        while len(board.rendered) > 32:
+            del board.rendered[next(iter(board.rendered))]
     return board.page(
-        request,
-        "board.html",
-        session=session,
-        groups=groups,
-        seq=seq,
-        organizations=sorted({r.organization_id for r, _ in rows} | set(_organizations(engine))),
-        roles=sorted({r.role_required for r, _ in rows} | await _roles(engine)),
-        org=org or "",
-        role=role or "",
-        live=f"{PREFIX}/events",
+        request, "board.html", session=session, main=main, seq=seq, live=f"{PREFIX}/events"
     )
 
 
@@ -485,7 +502,6 @@ async def create_shift(request: Request) -> Response:
     except ConflictError as exc:
         return await _new_shift_page(request, board, session, values, str(exc), 409)
     shift_id = result["shift"]["id"]
-    engine.events.publish("created", shift_id=shift_id, by=session.user)
     log.info("board.shift_created", shift_id=shift_id, user=session.user)
     return see_other(f"{PREFIX}/shifts/{quote(shift_id, safe='')}?said=created")
 
@@ -621,7 +637,7 @@ async def stats_page(request: Request) -> Response:
         session=session,
         summary=summary,
         days=STATS_DAYS,
-        svgs={k: jinja2.utils.markupsafe.Markup(v) for k, v in svgs.items()},
+        svgs={k: Markup(v) for k, v in svgs.items()},
         declines_total=sum(figures.declines),
     )
 

@@ -40,12 +40,16 @@
   if (!live || !window.EventSource || !window.fetch) return;
   var seq = main.getAttribute("data-seq") || "0";
   var pending = null;
+  var inflight = false;
+  var again = false;
   var source = null;
 
   function say(text) { if (liveState) liveState.textContent = text; }
 
   function refresh() {
     pending = null;
+    if (inflight) { again = true; return; }  // one fetch at a time; then once more
+    inflight = true;
     fetch(location.href, { headers: { "X-Board-Fragment": "1" }, credentials: "same-origin" })
       .then(function (r) {
         if (r.status === 401) {
@@ -66,7 +70,11 @@
         wireFilters();
         main.setAttribute("data-updated", String(Date.now()));
       })
-      .catch(function () { say("offline"); });
+      .catch(function () { say("offline"); })
+      .then(function () {
+        inflight = false;
+        if (again) { again = false; schedule(); }
+      });
   }
 
   function schedule() { if (!pending) pending = setTimeout(refresh, 50); }
