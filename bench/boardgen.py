@@ -7,8 +7,8 @@ and then either times page loads or holds live pages open.
 - `pages`: GET each of `paths` `repeat` times in turn over one keep-alive connection; the
   latency of each (request sent → whole page read), per path;
 - `streams`: be `streams` open boards: each holds a live-update stream (`/board/events`,
-  server-sent events) and, as the page's script does, fetches the board again after each
-  change (one fetch at a time); until `stop_file` exists (at most `seconds`).
+  server-sent events carrying the changed rows) and, as the page's script does, fetches the
+  board again on `reload`; until `stop_file` exists (at most `seconds`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
     events = [0] * spec["streams"]
     reconnects = [0] * spec["streams"]
     refetches = [0] * spec["streams"]
+    retries = [0] * spec["streams"]
 
     async def hold(i: int) -> None:
         changed = trio.Event()
@@ -77,20 +78,28 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
                         chunk = await stream.receive_some(65536)
                         if not chunk:
                             break
-                        if b"\nevent: " in chunk:
-                            events[i] += chunk.count(b"\nevent: ")
+                        events[i] += chunk.count(b"\nevent: ")
+                        if b"\nevent: reload" in chunk:
                             changed.set()
                             changed = trio.Event()
                 reconnects[i] += 1  # the server ends a stream before its idle limit
 
     async def refetch(i: int, changed: Any) -> None:
-        """What the page's script does: after each change, fetch the board's main region
-        again (one fetch at a time)."""
+        """What the page's script does on `reload` (the rows it missed are gone from the
+        feed, or a roster import): fetch the board's main region again. Changes come with
+        their rows, which the script puts in place without asking."""
         headers = {"X-Board-Fragment": "1", "Cookie": f"shiftd_session={cookie}"}
         async with httpx.AsyncClient(base_url=spec["base"], timeout=60) as page:
             while True:
                 await changed().wait()
-                answer = await page.get("/board", headers=headers)
+                for attempt in range(3):  # as browsers do when a kept-alive connection closes
+                    try:
+                        answer = await page.get("/board", headers=headers)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                        retries[i] += 1
                 assert answer.status_code == 200, answer.status_code
                 refetches[i] += 1
 
@@ -107,6 +116,7 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
         "streams": spec["streams"],
         "events_received": sum(events),
         "board_refetches": sum(refetches),
+        "refetch_retries": sum(retries),
         "streams_that_got_events": sum(1 for n in events if n),
         "reconnects": sum(reconnects),
     }

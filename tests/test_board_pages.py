@@ -4,13 +4,14 @@ ones), stats as SVG charts, and hostile replies shown as text under a strict CSP
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import trio
 from board_support import Page, add_coordinator, open_page
-from conftest import EPOCH, Harness
+from conftest import EPOCH, Harness, shift
 
 from shiftd.models import ShiftState
 from shiftd.web.live import LiveFeed
@@ -238,3 +239,34 @@ async def test_the_live_stream_sends_a_change_when_a_shift_is_claimed(
         await trio.sleep(61)
     changes = [f for f in frames if f.startswith(b"id: ")]
     assert changes and b'event: change\ndata: ["shift-1"]' in changes[0]
+
+
+async def test_shifts_added_elsewhere_reach_the_open_boards(
+    page: Page, autojump_clock: object
+) -> None:
+    board = page.client._transport.app.state.board  # type: ignore[attr-defined]
+    before = board.feed.seq
+    await page.harness.engine.add_shift(shift("shift-2"))
+    await page.harness.engine.import_roster([], [shift("shift-3", start_in_h=30)])
+    assert board.feed.since(before, None) == (["*", "shift-2"], False)
+    html = (await page.get("/board", headers={"X-Board-Fragment": "1"})).text
+    assert 'data-shift="shift-2"' in html and 'data-shift="shift-3"' in html
+
+
+async def test_the_live_stream_wants_a_session(page: Page, autojump_clock: object) -> None:
+    page.client.cookies.clear()
+    assert (await page.client.get("/board/events")).status_code == 401
+
+
+async def test_a_boards_live_stream_carries_the_changed_rows_rendered_and_escaped(
+    page: Page, autojump_clock: object
+) -> None:
+    board = page.client._transport.app.state.board  # type: ignore[attr-defined]
+    after = board.feed.seq
+    await fan_out(page)
+    await page.harness.engine.inbound("+15550000003", "yes")
+    data = json.loads(await board.rows_payload(board.feed.since(after, None)[0]))
+    (row,) = data["rows"]
+    assert row["id"] == "shift-1" and row["state"] == "filled"
+    assert 'data-shift="shift-1"' in row["html"] and "Carer 3" in row["html"]
+    assert json.loads(await board.rows_payload(["gone"])) == {"rows": [{"id": "gone", "state": ""}]}

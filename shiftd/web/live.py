@@ -6,7 +6,9 @@ so a hundred open pages add nothing to what a publisher pays. Each stream (`stre
 at most every `coalesce` seconds, sends the notices after the last one it sent (those of its
 shift only, on a shift's page), and the page's script re-fetches what it shows.
 
-A page is rendered with the feed's current number and its stream starts after it, so nothing
+A board's stream carries the changed rows themselves, rendered once per change for every
+open board (`payload`); a shift's page re-fetches itself. A page is rendered with the
+feed's current number and its stream starts after it, so nothing
 that happens between the render and the stream is missed; a stream that reconnects passes
 the last number it saw (`Last-Event-ID`) and gets what it missed, or `reload` when that has
 left the ring. Streams end by themselves before the listener's idle-read limit would cut
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import trio
 
@@ -99,10 +101,13 @@ class LiveFeed:
         lifetime: float,
         coalesce: float = 1.0,
         alive: Callable[[], bool] = lambda: True,
+        payload: Callable[[list[str]], Awaitable[str]] | None = None,
     ) -> AsyncIterator[bytes]:
-        """SSE frames: `change` notices (data: the changed shift ids as JSON) after `after`,
-        `reload` if some were lost, a comment every 15 s to keep proxies from closing it,
-        until `lifetime` seconds have passed, `alive()` turns false, or `close()`."""
+        """SSE frames: `change` notices after `after` (data: the changed shift ids as JSON,
+        or what `payload` makes of them: one line, JSON), `reload` if some were lost (or,
+        with a `payload`, for a roster import), a comment every 15 s to keep proxies from
+        closing it, until `lifetime` seconds have passed, `alive()` turns false, or
+        `close()`."""
         self.streams += 1
         try:
             yield b"retry: 1000\n\n"
@@ -111,10 +116,11 @@ class LiveFeed:
             while alive() and not self._closed.is_set():
                 changed, lost = self.since(last, shift_id)
                 last = self.seq
-                if lost:
+                if lost or (payload is not None and ANY_SHIFT in changed):
                     yield f"id: {last}\nevent: reload\ndata: {{}}\n\n".encode()
                 elif changed:
-                    yield f"id: {last}\nevent: change\ndata: {json.dumps(changed)}\n\n".encode()
+                    data = await payload(changed) if payload is not None else json.dumps(changed)
+                    yield f"id: {last}\nevent: change\ndata: {data}\n\n".encode()
                 remaining = deadline - trio.current_time()
                 if remaining <= 0:
                     return

@@ -16,6 +16,7 @@ Routes are left out of the OpenAPI document: they are pages, not the integrators
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, datetime, time, timedelta
 from importlib import resources
@@ -94,6 +95,7 @@ class Board:
         self.feed = LiveFeed()
         self.hashing = trio.CapacityLimiter(2)
         self.rendered: dict[tuple[Any, ...], Markup] = {}  # see board_page
+        self._rows: dict[str, tuple[int, dict[str, str]]] = {}  # see rows_payload
         self.secure = (settings.public_url or "").startswith("https://")
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("shiftd.web", "templates"),
@@ -138,6 +140,39 @@ class Board:
             **values,
         )
         return secure(Response(html, status, media_type="text/html; charset=utf-8"))
+
+    async def rows_payload(self, shift_ids: list[str]) -> str:
+        """The board's `change` data: for each shift, its row as rendered (and escaped) here
+        and the state section it goes in, or `state` "" when it has left the board. A row is
+        rendered once per feed position, whatever the number of boards watching."""
+        rows = []
+        for shift_id in shift_ids:
+            cached = self._rows.get(shift_id)
+            if cached is None or cached[0] != self.feed.seq:
+                if len(self._rows) > 4096:
+                    self._rows.clear()
+                cached = self._rows[shift_id] = (self.feed.seq, await self._row(shift_id))
+            rows.append(cached[1])
+        return json.dumps({"rows": rows}, separators=(",", ":"))
+
+    async def _row(self, shift_id: str) -> dict[str, str]:
+        store = self.engine.store
+        row = await store.shift(shift_id)
+        if row is None:
+            return {"id": shift_id, "state": ""}
+        holder = await store.caregiver(row.claimed_by) if row.claimed_by else None
+        groups = board_groups(
+            [(row, holder.name if holder else None)],
+            tz_of=lambda org_id: self.engine.organizations.get(org_id).tz,
+            now=self.engine.clock.now(),
+            organization=None,
+            role=None,
+        )
+        for state, shifts in groups:
+            if shifts:
+                html = self.templates.get_template("row.html").render(s=shifts[0], prefix=PREFIX)
+                return {"id": shift_id, "state": state, "html": html}
+        return {"id": shift_id, "state": ""}
 
     def render_main(self, template: str, **values: Any) -> Markup:
         """Only the main region of `template` (what a live page fetches), already escaped."""
@@ -662,6 +697,7 @@ async def events(request: Request, after: int = 0, shift: str | None = None) -> 
             shift,
             lifetime=lifetime,
             alive=lambda: board.sessions.get(token, touch=False) is not None,
+            payload=board.rows_payload if shift is None else None,
         ),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},

@@ -86,6 +86,7 @@ class BoardShift:
     role: str
     location: str | None
     state: str
+    start: datetime
     when: str
     holder: str | None
     next_at: datetime | None
@@ -124,6 +125,7 @@ def board_groups(
                 role=row.role_required,
                 location=row.location,
                 state=row.state.value,
+                start=row.start_time,
                 when=window(row.start_time, row.end_time, tz),
                 holder=holder or row.claimed_by,
                 next_at=upcoming[0].at if upcoming else None,

@@ -1,7 +1,8 @@
 // shiftd coordinator's page: live countdowns and live updates over server-sent events.
 // Loaded from the daemon (the CSP allows no inline script). Pages work without it, only
-// not live. Every update re-fetches the page's main region as rendered (and escaped) by
-// the server: nothing received is ever inserted as markup built here.
+// not live. The board receives the changed rows as rendered (and escaped) by the server and
+// moves them into their state's section; other pages re-fetch their main region. Nothing
+// received is ever inserted as markup built here.
 (function () {
   "use strict";
   var main = document.getElementById("main");
@@ -79,10 +80,55 @@
 
   function schedule() { if (!pending) pending = setTimeout(refresh, 50); }
 
+  // The board: put each changed row in its state's section (in start order), or drop it
+  // when it has left the board or does not pass the page's filters; then recount.
+  function applyRows(rows) {
+    var filters = new URLSearchParams(location.search);
+    var org = filters.get("org"), role = filters.get("role");
+    rows.forEach(function (r) {
+      var old = main.querySelector('tr[data-shift="' + CSS.escape(r.id) + '"]');
+      if (old) old.remove();
+      if (!r.state || !r.html) return;
+      var body = main.querySelector("#state-" + r.state + " tbody");
+      if (!body) return;
+      var holder = document.createElement("tbody");
+      holder.innerHTML = r.html;
+      var tr = holder.querySelector("tr");
+      if (!tr || (org && tr.dataset.org !== org) || (role && tr.dataset.role !== role)) return;
+      var next = null;
+      var present = body.querySelectorAll("tr");
+      for (var i = 0; i < present.length; i++) {
+        var p = present[i].dataset;
+        if (p.start > tr.dataset.start || (p.start === tr.dataset.start && p.shift > r.id)) {
+          next = present[i];
+          break;
+        }
+      }
+      body.insertBefore(tr, next);
+    });
+    var sections = main.querySelectorAll("section.group");
+    for (var i = 0; i < sections.length; i++) {
+      var state = sections[i].id.replace("state-", "");
+      var n = sections[i].querySelectorAll("tbody tr").length;
+      sections[i].querySelector("table").hidden = n === 0;
+      sections[i].querySelector("p.muted").hidden = n > 0;
+      var counts = main.querySelectorAll('[data-count="' + state + '"]');
+      for (var j = 0; j < counts.length; j++) counts[j].textContent = String(n);
+    }
+    tick();
+    main.setAttribute("data-updated", String(Date.now()));
+  }
+
   function connect() {
     source = new EventSource(live + (live.indexOf("?") >= 0 ? "&" : "?") + "after=" + seq);
     source.onopen = function () { say("● live"); };
-    function changed(e) { if (e.lastEventId) seq = e.lastEventId; schedule(); }
+    function changed(e) {
+      if (e.lastEventId) seq = e.lastEventId;
+      var data = null;
+      try { data = JSON.parse(e.data); } catch (err) { data = null; }
+      if (e.type === "change" && data && data.rows && !inflight) applyRows(data.rows);
+      else schedule();
+    }
     source.addEventListener("change", changed);
     source.addEventListener("reload", changed);
     source.onerror = function () {
