@@ -4,7 +4,8 @@ fanouts in progress, and whether `board_pages` open live pages slow the engine.
 - `pages`: the real Engine and HttpServer over a database seeded with `board_shifts` shifts
   in state `offering` (10 offers each, their texts sent, the calls an hour away); a separate
   process signs in and loads the board (every one of those shifts on it), one shift's story
-  and the 30-day stats `board_requests` times each over one keep-alive connection.
+  and the 30-day stats `board_requests` times each over one keep-alive connection, while
+  an event every 20 ms keeps the board from being served from its shared rendering.
 - `throughput`: declines ("NO") over the control socket, closed loop on 20 connections
   (as `inbound`), first with no page open, then with `board_pages` live pages (server-sent
   event streams, held by a separate process) watching every change — each decline is three
@@ -61,15 +62,27 @@ async def board(size: Size) -> dict[str, Any]:
                 await front.start(server.run)
                 server.set_ready()
                 await trio.testing.wait_all_tasks_blocked()
-                pages = await run_loadgen(
-                    {
-                        **who,
-                        "mode": "pages",
-                        "repeat": size.board_requests,
-                        "paths": ["/board", "/board/shifts/sh-0000001", "/board/stats"],
-                    },
-                    module="bench.boardgen",
-                )
+
+                # A change every 20 ms: each board load is rendered afresh (between changes,
+                # boards at the same point of the feed share one rendering).
+                async def tick(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                    task_status.started()
+                    while True:
+                        engine.events.publish("created", shift_id="bench-no-such-shift")
+                        await trio.sleep(0.02)
+
+                async with trio.open_nursery() as ticking:
+                    await ticking.start(tick)
+                    pages = await run_loadgen(
+                        {
+                            **who,
+                            "mode": "pages",
+                            "repeat": size.board_requests,
+                            "paths": ["/board", "/board/shifts/sh-0000001", "/board/stats"],
+                        },
+                        module="bench.boardgen",
+                    )
+                    ticking.cancel_scope.cancel()
 
                 async def declines(first: int) -> dict[str, Any]:
                     return await run_loadgen(
@@ -98,6 +111,7 @@ async def board(size: Size) -> dict[str, Any]:
                         "streams": size.board_pages,
                         "seconds": size.board_hold_s,
                         "stop_file": str(d / "stop"),
+                        "after": feed.seq,
                     }
                     held.update(await run_loadgen(spec, module="bench.boardgen"))
 

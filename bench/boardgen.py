@@ -58,7 +58,7 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
         cookie = _sign_in(client, spec["name"], spec["password"])
     host, port = spec["base"].removeprefix("http://").rsplit(":", 1)
     request = (
-        f"GET /board/events HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+        f"GET /board/events?after={spec['after']} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
         f"Cookie: shiftd_session={cookie}\r\n\r\n"
     ).encode()
     events = [0] * spec["streams"]
