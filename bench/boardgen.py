@@ -58,8 +58,8 @@ async def _streams(spec: dict[str, Any]) -> dict[str, Any]:
         cookie = _sign_in(client, spec["name"], spec["password"])
     host, port = spec["base"].removeprefix("http://").rsplit(":", 1)
     request = (
-        f"GET /board/events?after={spec['after']} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-        f"Cookie: shiftd_session={cookie}\r\n\r\n"
+        f"GET /board/events?after={spec['after']} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Accept: text/event-stream\r\nCookie: shiftd_session={cookie}\r\n\r\n"
     ).encode()
     events = [0] * spec["streams"]
     reconnects = [0] * spec["streams"]
