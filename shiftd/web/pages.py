@@ -103,6 +103,7 @@ class Board:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # templates ship with the package: no stat per row's include
         )
         self.templates.filters["iso"] = lambda at: at.isoformat() if at else ""
         self.templates.globals["said_text"] = said_text

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from ..ctl import timeline_detail
@@ -30,6 +31,7 @@ _CHANNEL_WORD = {"sms": "texts", "voice": "calls", "webhook": "webhook"}
 _AUDIENCE = {"all": "everyone with the role", "offered": "those offered already"}
 
 
+@lru_cache(maxsize=4096)  # boards show the same few start and end times many times over
 def local(at: datetime | None, tz: tzinfo) -> str:
     """`Fri 4 Dec 07:00` in `tz` (empty for None)."""
     if at is None:
@@ -38,6 +40,7 @@ def local(at: datetime | None, tz: tzinfo) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
 
 
+@lru_cache(maxsize=4096)
 def window(start: datetime, end: datetime, tz: tzinfo) -> str:
     """`Fri 4 Dec 07:00-15:00 EST`; the end's date too when it is another day."""
     s, e = start.astimezone(tz), end.astimezone(tz)
