@@ -23,6 +23,7 @@ SCENARIOS = {
     "open_shifts",
     "recovery",
     "http_inbound",
+    "board",
 }
 
 
@@ -41,6 +42,11 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "results.json").read_text())
     assert set(document["results"]) == SCENARIOS
     assert document["machine"]["nproc"] >= 1
+    board = document["results"]["board"]  # every live page heard of the declines
+    assert board["declines_with_pages"]["outcomes"] == {
+        "declined": board["declines_with_pages"]["requests"]
+    }
+    assert board["live_pages"]["streams_that_got_events"] == board["live_pages"]["streams"] > 0
     claim = document["results"]["claim_storm"]
     assert claim["exactly_one_winner"], claim  # correctness, not speed
     assert claim["storm"]["outcomes"] == {"claimed": 1, "already_filled": claim["caregivers"] - 1}
@@ -76,6 +82,7 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         "open shifts",
         "recovery",
         "store",
+        "board",
     }
     table = (tmp_path / "results.md").read_text()
     assert "| scenario | figure | shiftd |" in table
