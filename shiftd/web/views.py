@@ -205,7 +205,8 @@ def story(detail: Mapping[str, Any], names: Mapping[str, str], tz: tzinfo) -> St
             if kind == "fanout_started" and d.get("expires_at"):
                 d = {**d, "expires_at": at(str(d["expires_at"]))}
             if kind == "claimed" and "told_filled" in d:
-                text = f"{d['told_filled']} others told it is filled"
+                told = d["told_filled"]
+                text = f"{told} other{'' if told == 1 else 's'} told it is filled"
             else:
                 text = timeline_detail(kind, d)
             lines.append(
