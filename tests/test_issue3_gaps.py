@@ -404,7 +404,8 @@ async def test_a_digit_is_attributed_by_call_sid_even_with_two_open_offers(
     async with open_api(harness) as api:
         for shift_id in ("shift-1", "shift-2"):
             await api.client.post(f"/shifts/{shift_id}/fanout", headers=AUTH)
-        await trio.sleep(10 * 60 + 1)  # both escalate: cg-1 is called about each shift
+        # Both escalate; cg-1 is called about each shift, the second call a call gap later.
+        await trio.sleep(10 * 60 + 2 * 60 + 1)
         await harness.settle()
         provider = harness.provider
         assert isinstance(provider, SidProvider)
