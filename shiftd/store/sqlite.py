@@ -202,6 +202,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_phone_calls ON outbox(to_phone) WHERE channel = 'voice';
     """,
+    # v8: a caregiver's latest offers without sorting all they ever had (a reply reads them;
+    # a busy caregiver collects hundreds a month).
+    """
+    CREATE INDEX offers_caregiver_recent ON offers(caregiver_id, offered_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -710,9 +715,12 @@ class SqliteStore:
             stamp = iso(at)
             in_use: dict[str, set[int]] = {}
             if any(code is None for _, _, _, code, _, _ in audience):
+                # From the shifts in progress (CROSS JOIN fixes the order): what a fanout
+                # reads depends on the offers open now, never on the history behind them.
                 for cg, code in conn.execute(
-                    "SELECT o.caregiver_id, o.code FROM offers o"
-                    " JOIN shifts s ON s.id = o.shift_id JOIN caregivers c ON c.id = o.caregiver_id"
+                    "SELECT o.caregiver_id, o.code FROM shifts s"
+                    " CROSS JOIN offers o ON o.shift_id = s.id"
+                    " CROSS JOIN caregivers c ON c.id = o.caregiver_id"
                     " WHERE c.role = ? AND s.state IN ('offering', 'escalated')",
                     (role,),
                 ):
