@@ -15,6 +15,7 @@ from shiftd.config import Config
 from shiftd.models import Caregiver, Channel, Shift
 from shiftd.simulate import Parameters, Policy, SimShift, compare
 from shiftd.simulate.behaviour import ACCEPT, DECLINE, Learned, Reply
+from shiftd.simulate.command import _Progress
 from shiftd.simulate.inputs import InputError, load_shifts_csv, read_history
 from shiftd.simulate.report import page
 from shiftd.simulate.runner import Scripted, run_once
@@ -294,3 +295,18 @@ def test_simulate_replays_a_store_month_with_what_it_learned(
     assert code == 0
     assert "learned from" in (tmp_path / "r.html").read_text()
     assert "shifts per run" in capsys.readouterr().out
+
+
+def test_the_progress_bar_draws_only_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        bar = _Progress(stream, total=4)
+        bar.drawn -= 1  # as if the last drawing were a second ago
+        bar.tick("preferred-first", 0)
+        bar.done()
+    assert "[#######" in terminal.getvalue() and "preferred-first run 1" in terminal.getvalue()
+    assert pipe.getvalue() == ""

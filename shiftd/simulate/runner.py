@@ -97,13 +97,11 @@ class _Caregivers:
         clock: Clock,
         responder: Responder | None,
         seed: int,
-        phones: dict[str, str],
         keep_timeline: bool,
     ) -> None:
         self.clock = clock
         self.responder = responder
         self.seed = seed
-        self.phones = phones
         self.keep_timeline = keep_timeline
         self.sent: list[Sent] = []
         self.texts: Counter[str] = Counter()
@@ -239,7 +237,7 @@ async def _run(
 ) -> None:
     clock = Clock(epoch)
     phones = {c.id: c.phone for c in caregivers}
-    people = _Caregivers(clock, responder, seed, phones, keep_timeline)
+    people = _Caregivers(clock, responder, seed, keep_timeline)
     store = SqliteStore(store_path, synchronous="off", batch_max=config.store.batch_max)
     engine = Engine(config, clock=clock, notifier=people, store=store)
     answered: list[Answered] = []
