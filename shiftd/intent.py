@@ -265,7 +265,7 @@ def _tokens(body: str) -> list[_Token]:
     tokens: list[_Token] = []
     for match in _TOKEN.finditer(unicodedata.normalize("NFC", text)):
         raw = match.group()
-        if raw.isdigit():
+        if raw.isdecimal():  # not isdigit: "¹" is a digit int() refuses
             tokens.append(_Token("number", raw))
         elif raw in _QUESTION_MARKS:
             tokens.append(_Token("question", raw))

@@ -167,3 +167,9 @@ def test_a_classifier_may_read_only_the_languages_it_is_given() -> None:
     from shiftd.intent import ENGLISH
 
     assert DefaultClassifier([ENGLISH]).classify("claro", Channel.SMS).intent is Intent.UNKNOWN
+
+
+@pytest.mark.parametrize("body", ["¹", "yes ²", "YES ¹²"])
+def test_superscript_digits_are_never_read_as_a_code_or_a_crash(body: str) -> None:
+    classified = DefaultClassifier().classify(body, Channel.SMS)
+    assert classified.code is None
