@@ -15,12 +15,15 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from shiftd import __version__, rostercsv
+from shiftd.clock import relocal
 from shiftd.control.client import (
     ConnectError,
     ControlClient,
@@ -1279,8 +1282,9 @@ def timeline_detail(kind: Any, detail: Any) -> str:
     return _render_detail(d)
 
 
-def render_event(event: dict[str, Any]) -> str:
-    """One event as one readable line: time, kind, then what happened."""
+def render_event(event: dict[str, Any], tz: tzinfo | None = None) -> str:
+    """One event as one readable line: time (local to `tz` when given), kind, then what
+    happened."""
     kind = event.get("kind")
     shift = _clean(event.get("shift_id"))
     who = _clean(event.get("caregiver_id"))
@@ -1288,7 +1292,7 @@ def render_event(event: dict[str, Any]) -> str:
     d: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if kind == "fanout_started":
         text = f"shift {shift}: {_clean(d.get('offered'))} offered, escalates at "
-        text += _clean(d.get("escalate_at"))
+        text += _short_ts(_local(d.get("escalate_at"), tz))
     elif kind == "escalated":
         calls = d.get("calls")
         text = f"shift {shift}: {_clean(calls)} call{'' if calls == 1 else 's'}"
@@ -1328,20 +1332,33 @@ def render_event(event: dict[str, Any]) -> str:
         if d:
             parts.append(_render_detail(d))
         text = " ".join(parts) or "-"
-    return f"{_short_ts(event.get('ts'))}  {_clean(kind):<14}  {text}"
+    return f"{_short_ts(_local(event.get('ts'), tz))}  {_clean(kind):<14}  {text}"
+
+
+def _local(ts: Any, tz: tzinfo | None) -> Any:
+    return relocal(ts, tz) if tz is not None and isinstance(ts, str) else ts
+
+
+def _zone(name: Any) -> tzinfo | None:
+    """The daemon's zone (the watch acknowledgement's `timezone`), None if it sent none."""
+    try:
+        return ZoneInfo(name) if isinstance(name, str) else None
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 def _cmd_watch(client: ControlClient, ns: argparse.Namespace) -> None:
     args = {"shift_id": ns.shift_id} if ns.shift_id is not None else {}
     out = sys.stdout
     events = client.stream("watch", args)
+    tz = _zone(client.ack.get("timezone") if isinstance(client.ack, dict) else None)
     if _isatty(sys.stderr):
         print(f"watching shiftd at {_clean(ns.socket)} (Ctrl-C to stop)", file=sys.stderr)
     for event in events:
         if ns.json:
             print(json.dumps(event, ensure_ascii=False), file=out, flush=True)
         else:
-            print(render_event(event), file=out, flush=True)
+            print(render_event(event, tz), file=out, flush=True)
     print(f"{_PROG}: shiftd closed the event stream", file=sys.stderr)
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import trio
 from conftest import EPOCH, Harness, StartEngine, make_config
 from pydantic import ValidationError
 
-from shiftd.control.commands import COMMANDS
-from shiftd.ctl import _leaf_parsers, build_parser
+from shiftd.control.commands import COMMANDS, STREAMS, WatchArgs
+from shiftd.ctl import _leaf_parsers, build_parser, render_event
 
 
 async def _call(h: Harness, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -114,3 +115,19 @@ def test_every_subcommand_takes_json_after_its_name() -> None:
         assert "--json" in leaf._option_string_actions, leaf.prog
     ns = parser.parse_args(["shift", "list", "--json"])
     assert ns.json is True
+
+
+def test_watch_lines_show_the_daemons_local_time() -> None:
+    event = {"ts": "2025-07-01T14:00:05.123456Z", "kind": "fanout_started", "shift_id": "s1"}
+    event["detail"] = {"offered": 2, "escalate_at": "2025-07-01T14:10:00.000000Z"}
+    line = render_event(event, ZoneInfo("America/New_York"))
+    assert line.startswith("2025-07-01 10:00:05  fanout_started")
+    assert line.endswith("escalates at 2025-07-01 10:10:00")
+
+
+async def test_the_watch_acknowledgement_names_the_zone(
+    harness: Harness, autojump_clock: object
+) -> None:
+    ack, subscription = await STREAMS["watch"].open(harness.engine, WatchArgs())
+    subscription.close()
+    assert ack["timezone"] == "America/New_York"

@@ -133,7 +133,11 @@ async def watch(path: Path, **args: Any) -> Conn:
     assert ack == {
         "id": 1,
         "ok": True,
-        "result": {"watching": True, "shift_id": args.get("shift_id")},
+        "result": {
+            "watching": True,
+            "shift_id": args.get("shift_id"),
+            "timezone": "America/New_York",  # the engine's; shiftctl shows times in it
+        },
     }
     return conn
 
@@ -452,7 +456,7 @@ def test_shiftctl_watch_prints_readable_lines(
     out, _ = capsys.readouterr()
     assert out.splitlines() == [
         "2025-07-01 14:00:00  fanout_started  shift shift-1: 5 offered, escalates at"
-        " 2025-07-01T14:10:00.000000Z",
+        " 2025-07-01 14:10:00",
         "2025-07-01 14:00:01  sent            sms offer to cg-1 (shift shift-1)",
         "2025-07-01 14:04:30  claimed         shift shift-1 by cg-1 (sms) after 4m 30s",
         "2025-07-01 14:04:31  overflow        12 events lost: this watch fell behind",

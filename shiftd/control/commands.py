@@ -301,7 +301,9 @@ async def _watch(engine: Engine, args: WatchArgs) -> tuple[dict[str, Any], Subsc
     if args.shift_id is not None:
         await engine.shift(args.shift_id)  # NotFound for a typo, rather than silence
     subscription = engine.events.subscribe(shift_id=args.shift_id)
-    return {"watching": True, "shift_id": args.shift_id}, subscription
+    zone = getattr(_zone(engine, "default"), "key", "UTC")  # for showing events' times
+    ack = {"watching": True, "shift_id": args.shift_id, "timezone": zone}
+    return ack, subscription
 
 
 class ExportArgs(_Args):
