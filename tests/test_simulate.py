@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -310,3 +311,13 @@ def test_the_progress_bar_draws_only_on_a_terminal() -> None:
         bar.done()
     assert "[#######" in terminal.getvalue() and "preferred-first run 1" in terminal.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_a_caregiver_who_left_is_not_on_the_replayed_roster(tmp_path: Path) -> None:
+    store = tmp_path / "shiftd.sqlite3"
+    run_once(Config(), ROSTER, shifts(2), _Habitual(), 0, store_path=store)
+    with sqlite3.connect(store) as conn:  # as `shiftctl caregiver deactivate` leaves it
+        conn.execute("UPDATE caregivers SET active = 0 WHERE id = 'cg-00'")
+    history = read_history(store)
+    assert "cg-00" not in {c.id for c in history.caregivers}
+    assert "cg-00" in {o.caregiver_id for o in history.offers}

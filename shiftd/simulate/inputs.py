@@ -148,7 +148,8 @@ def load_roster_file(path: Path) -> list[Caregiver]:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What a store remembers: the roster, the shifts it fanned out, and every offer."""
+    """What a store remembers: the active roster, the shifts it fanned out, and every offer
+    (to caregivers who left too: what they did is part of how everybody answers)."""
 
     caregivers: list[Caregiver]
     shifts: list[SimShift]
@@ -186,7 +187,10 @@ def read_history(
 def _read(conn: sqlite3.Connection, since: datetime | None, classifier: Classifier) -> History:
     stamp = (since or datetime(1900, 1, 1, tzinfo=UTC)).astimezone(UTC).isoformat()
     caregivers = []
-    for r in conn.execute("SELECT id, name, role, phone, tags FROM caregivers ORDER BY id"):
+    # The roster as it is now: a caregiver who left is never offered a shift again.
+    for r in conn.execute(
+        "SELECT id, name, role, phone, tags FROM caregivers WHERE active = 1 ORDER BY id"
+    ):
         tags = tuple(json.loads(r["tags"] or "[]"))
         caregivers.append(
             Caregiver(id=r["id"], name=r["name"], role=r["role"], phone=r["phone"], tags=tags)
