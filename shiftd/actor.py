@@ -558,7 +558,7 @@ class ShiftActor:
 
     async def _ineligible(self, shift: ShiftRow, cg: str) -> str | None:
         """Why `cg` may not take the shift (not offered it, no longer has the role, holds an
-        overlapping shift, travel buffer included), or None if they may."""
+        overlapping shift, travel buffer included; deactivated), or None if they may."""
         if cg not in await self._offers() or cg in self._released:
             return "not_offered"
         store, org = self._ctx.store, self._org
@@ -566,6 +566,8 @@ class ShiftActor:
         caregiver = await store.caregiver(cg)
         if caregiver is None or caregiver.role != shift.role_required:
             return "role"
+        if not caregiver.active:  # deactivated since the offer: it lapsed with her
+            return "not_offered"
         buffer = org.travel_buffer
         start, end = shift.start_time - buffer, shift.end_time + buffer
         if await store.overlapping_shift(cg, start, end, exclude=self.shift_id) is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Harness, StartEngine, caregiver, make_config, shift
+from conftest import Harness, StartEngine, caregiver, make_config, phone, shift
 from http_support import AUTH, open_api
 
 from shiftd.engine import InvalidInput
@@ -195,6 +195,16 @@ async def test_an_inactive_caregiver_is_never_offered_a_shift_and_keeps_their_hi
     contacts = (await harness.engine.store.shift_detail("shift-1"))["contacts"]
     assert "cg-1" in {c["caregiver_id"] for c in contacts}
     assert (await harness.engine.store.caregiver("cg-1")).active is False  # type: ignore[union-attr]
+
+
+async def test_an_offer_made_before_deactivation_cannot_be_taken_after_it(
+    harness: Harness, autojump_clock: object
+) -> None:
+    await harness.engine.fanout("shift-1")
+    await harness.engine.set_caregiver_active("cg-1", False)
+    answer = await harness.engine.inbound(phone(1), "YES")
+    assert answer.outcome.value == "not_eligible"
+    assert (await harness.engine.shift("shift-1")).claimed_by is None
 
 
 async def test_a_reactivated_caregiver_is_offered_again(
