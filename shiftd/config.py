@@ -402,6 +402,11 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+HTTP_BACKLOG = 4096
+"""The default listen backlog: holds a burst of a thousand and more connections opened at once
+(the kernel drops what overflows it, and the clients retry a second or more later)."""
+
+
 class HttpConfig(_Section):
     """The HTTP listener: REST API for integrators and Twilio webhooks. Off unless present."""
 
@@ -422,6 +427,13 @@ class HttpConfig(_Section):
     """Largest request body in bytes; larger ones are answered 413."""
     request_timeout: Duration = timedelta(seconds=30)
     """Longest a request may take, reading its body included; then 503 ``timeout``."""
+    backlog: _Int = Field(default=HTTP_BACKLOG, ge=16, le=65535)
+    """Connections the kernel holds for shiftd to accept (``listen(2)``'s backlog), also on a
+    socket systemd hands over. Linux caps it at ``net.core.somaxconn``; shiftd logs the
+    effective value at start and warns when it is capped."""
+    keep_alive_timeout: Duration = timedelta(seconds=60)
+    """A connection that sends no request for this long is closed: counted from when it
+    opens until its first request, and from each answer until the next request."""
     verify_signatures: _Bool = True
     """Check ``X-Twilio-Signature`` on every webhook. ``false`` logs a warning at start."""
     twilio_auth_token_file: Path | None = None
@@ -462,6 +474,13 @@ class HttpConfig(_Section):
     def _timeout_positive(cls, timeout: timedelta, info: ValidationInfo) -> timedelta:
         if timeout <= timedelta(0):
             raise ValueError(f"{info.field_name} must be longer than 0s")
+        return timeout
+
+    @field_validator("keep_alive_timeout")
+    @classmethod
+    def _keep_alive_bounds(cls, timeout: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= timeout <= timedelta(hours=1):
+            raise ValueError(f"must be between 1s and 1h (got {timeout})")
         return timeout
 
 

@@ -92,6 +92,38 @@ def test_max_body_and_request_timeout_are_bounded() -> None:
     assert "http.request_timeout" in problems('http:\n  request_timeout: "0s"\n')[0]
 
 
+def test_backlog_and_keep_alive_default_to_holding_a_burst_of_a_thousand_connections() -> None:
+    http = parse_config("http:\n  listen: 127.0.0.1:8080\n", "x.yaml").http
+    assert http is not None
+    assert http.backlog == 4096
+    assert http.keep_alive_timeout == timedelta(seconds=60)
+    assert HttpSettings.from_config(Config(http=http)).keep_alive_timeout == 60.0
+
+
+def test_backlog_and_keep_alive_are_read_from_the_file() -> None:
+    http = parse_config('http:\n  backlog: 8192\n  keep_alive_timeout: "2m"\n', "x.yaml").http
+    assert http is not None
+    assert (http.backlog, http.keep_alive_timeout) == (8192, timedelta(minutes=2))
+    assert HttpSettings.from_config(Config(http=http)).keep_alive_timeout == 120.0
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("backlog: 15", "http.backlog: Input should be greater than or equal to 16"),
+        ("backlog: 65536", "http.backlog: Input should be less than or equal to 65535"),
+        ('backlog: "4096"', "http.backlog: "),
+        ('keep_alive_timeout: "0s"', "http.keep_alive_timeout: must be between 1s and 1h"),
+        ('keep_alive_timeout: "61m"', "http.keep_alive_timeout: must be between 1s and 1h"),
+        ("keep_alive_timeout: 60", 'http.keep_alive_timeout: durations are strings such as "10m"'),
+    ],
+)
+def test_backlog_and_keep_alive_are_bounded(line: str, problem: str) -> None:
+    [found] = problems(f"http:\n  {line}\n")
+    assert found.startswith("shiftd.yaml:2: ")
+    assert problem in found
+
+
 def test_settings_read_the_token_files(tmp_path: Path) -> None:
     (tmp_path / "api").write_text("api-secret\n")
     (tmp_path / "tw").write_text("  twilio-now\n")

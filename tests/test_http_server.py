@@ -29,7 +29,14 @@ from shiftd.clock import Clock
 from shiftd.config import Config, HttpConfig
 from shiftd.daemon import run_daemon
 from shiftd.engine import Engine
-from shiftd.http.server import HttpServer, HttpStartError, bind, systemd_sockets
+from shiftd.http.server import (
+    HttpServer,
+    HttpStartError,
+    bind,
+    effective_backlog,
+    somaxconn,
+    systemd_sockets,
+)
 from shiftd.http.settings import HttpSettings
 from shiftd.http.signature import compute_signature
 
@@ -258,6 +265,62 @@ async def test_http_serves_the_socket_systemd_named_http(
                 server.shutdown()
     finally:
         os.close(first)
+
+
+BURST = 300
+
+
+async def open_connection(port: int, streams: list[trio.SocketStream]) -> None:
+    streams.append(await trio.open_tcp_stream("127.0.0.1", port))
+
+
+async def ask_health(stream: trio.SocketStream, answers: list[str]) -> None:
+    """GET /health on `stream`; what came back: the status code, `closed` (the server had
+    closed the connection) or `reset`."""
+    request = b"GET /health HTTP/1.1\r\nHost: shiftd\r\nConnection: close\r\n\r\n"
+    received = b""
+    try:
+        await stream.send_all(request)
+        while chunk := await stream.receive_some(4096):
+            received += chunk
+    except trio.BrokenResourceError:
+        answers.append("reset")
+        return
+    finally:
+        await stream.aclose()
+    answers.append(received.split(b" ", 2)[1].decode() if received else "closed")
+
+
+async def test_a_burst_of_connections_opened_before_any_request_is_all_answered(
+    engine: Engine, loopback_clock: trio.testing.MockClock
+) -> None:
+    """Clients that connect all at once and only then send their requests (a storm of
+    replies) are each answered: the default listen backlog queues the whole burst, and the
+    default keep-alive timeout closes none of them while it waits for its first request."""
+    server = HttpServer(engine, HttpConfig(listen="127.0.0.1:0"), settings=settings())
+    streams: list[trio.SocketStream] = []
+    answers: list[str] = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
+            port = int(server.addresses[0].rpartition(":")[2])
+            async with trio.open_nursery() as burst:
+                for _ in range(BURST):
+                    burst.start_soon(open_connection, port, streams)
+            async with trio.open_nursery() as requests:
+                for stream in streams:
+                    requests.start_soon(ask_health, stream, answers)
+            server.shutdown()
+    assert answers == ["200"] * BURST
+
+
+def test_the_effective_backlog_is_the_configured_one_capped_by_somaxconn(tmp_path: Path) -> None:
+    (tmp_path / "somaxconn").write_text("128\n")
+    assert somaxconn(tmp_path / "somaxconn") == 128
+    assert somaxconn(tmp_path / "missing") is None
+    assert effective_backlog(4096, 128) == 128
+    assert effective_backlog(1024, 4096) == 1024
+    assert effective_backlog(4096, None) == 4096
 
 
 def test_systemd_sockets_ignores_descriptors_meant_for_another_process() -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 
 import trio
 from fastapi import FastAPI
@@ -28,7 +30,7 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import HttpConfig, parse_listen
+from ..config import HTTP_BACKLOG, HttpConfig, parse_listen
 from ..engine import Engine
 from ..logs import get_logger
 from .app import create_app
@@ -81,7 +83,24 @@ def systemd_sockets(
     return sockets
 
 
-def bind(listen: str, backlog: int = 128) -> socket.socket:
+SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
+
+
+def somaxconn(path: Path = SOMAXCONN_PATH) -> int | None:
+    """The kernel's cap on any listen backlog (`net.core.somaxconn`); None where it cannot be
+    read (not Linux, no /proc)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def effective_backlog(requested: int, cap: int | None) -> int:
+    """The backlog the kernel grants for `requested` under `cap` (`somaxconn()`)."""
+    return requested if cap is None else min(requested, cap)
+
+
+def bind(listen: str, backlog: int = HTTP_BACKLOG) -> socket.socket:
     """A listening TCP socket on `listen` (`host:port`; port 0 picks a free one).
 
     Raises HttpStartError if it cannot be bound (address in use, no such host…).
@@ -146,12 +165,17 @@ class HttpServer:
 
         Raises HttpStartError if no socket can be had.
         """
+        backlog = self.config.backlog
         sockets = self._sockets
         if sockets is None:
-            sockets = systemd_sockets() or [bind(self.config.listen)]
+            sockets = systemd_sockets() or [bind(self.config.listen, backlog)]
         for sock in sockets:
+            # Again on sockets handed over (systemd's, or a caller's): `http.backlog` is the
+            # one setting, whatever the socket was created with.
+            sock.listen(backlog)
             sock.setblocking(False)
         self.settings.log_warnings()
+        _log_backlog(backlog)
         hc = _hypercorn_config(self.settings, self._grace)
         serve = partial(
             worker_serve,
@@ -171,6 +195,20 @@ class HttpServer:
                     sock.close()
             self.stopped.set()
             log.info("http.stopped")
+
+
+def _log_backlog(requested: int) -> None:
+    cap = somaxconn()
+    effective = effective_backlog(requested, cap)
+    if effective < requested:
+        log.warning(
+            "http.backlog_capped",
+            backlog=requested,
+            effective=effective,
+            reason="net.core.somaxconn caps the listen backlog: raise it with sysctl",
+        )
+    else:
+        log.info("http.backlog", backlog=requested, effective=effective, somaxconn=cap)
 
 
 def _without_lifespan(app: ASGIApp) -> ASGIApp:
@@ -199,8 +237,12 @@ def _hypercorn_config(settings: HttpSettings, grace: float) -> HypercornConfig:
     hc.accesslog = None  # the app logs what matters, without phone numbers
     hc.errorlog = logging.getLogger("hypercorn.error")  # a Logger: hypercorn adds no handler
     hc.include_server_header = False
-    hc.read_timeout = max(1, int(settings.request_timeout))  # idle reads on a connection
+    # Hypercorn's keep-alive timer runs from the moment a connection opens until its first
+    # request (and between requests): connections opened ahead of a burst must outlive the
+    # wait for their turn. Every read is bounded too, never below the keep-alive, or an idle
+    # read would end the connection first.
+    hc.keep_alive_timeout = settings.keep_alive_timeout
+    hc.read_timeout = math.ceil(max(1.0, settings.request_timeout, settings.keep_alive_timeout))
     hc.h11_max_incomplete_size = 16 * 1024  # request line + headers
     hc.h2_max_header_list_size = 16 * 1024
-    hc.keep_alive_timeout = 5
     return hc

@@ -27,6 +27,8 @@ class HttpSettings:
     verify_signatures: bool = True
     max_body: int = 64 * 1024
     request_timeout: float = 30.0
+    keep_alive_timeout: float = 60.0
+    """Seconds a connection may go without a request (before its first one, between two)."""
     session_idle: timedelta = timedelta(hours=1)
     signin_max_failures: int = 5
     signin_lockout: timedelta = timedelta(minutes=15)
@@ -54,6 +56,7 @@ class HttpSettings:
             verify_signatures=http.verify_signatures,
             max_body=http.max_body,
             request_timeout=http.request_timeout.total_seconds(),
+            keep_alive_timeout=http.keep_alive_timeout.total_seconds(),
             session_idle=http.session_idle_timeout,
             signin_max_failures=http.signin_max_failures,
             signin_lockout=http.signin_lockout,
