@@ -17,7 +17,7 @@ from conftest import EPOCH, caregiver, shift, text_everyone
 
 from shiftd.models import Roster, ShiftState
 from shiftd.store.base import StoreError
-from shiftd.store.sqlite import SCHEMA_VERSION, SqliteStore
+from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
 
 SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
 LATER = EPOCH + timedelta(minutes=10)
@@ -242,6 +242,32 @@ async def test_a_reply_code_is_not_reused_right_after_its_shift_closes(
         [second] = await store.offers_for_shift("shift-2")
         assert second.code != first.code
         assert second.code == first.code + 1
+
+
+async def test_a_fanout_picks_reply_codes_by_index_from_each_caregivers_own_offers(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Whether a caregiver holds an open offer with a code is one indexed look-up: a fanout
+    never reads the open offers of everyone else with the role."""
+    async with running(tmp_path / "s.sqlite3") as store:
+        plan = " ".join(
+            str(row["detail"])
+            for row in store._read("EXPLAIN QUERY PLAN " + OPEN_OFFER_WITH_CODE, ("cg-1", 7))
+        )
+    assert "offers_caregiver_code (caregiver_id=? AND code=?)" in plan, plan
+    assert "SCAN" not in plan, plan
+
+
+async def test_a_new_caregiver_starts_at_code_1_whatever_others_of_her_role_hold(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(tmp_path / "s.sqlite3") as store:
+        await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
+        await fanout(store, "shift-1")
+        await store.import_roster([caregiver(2)], [], EPOCH)
+        await fanout(store, "shift-2")
+        codes = {o.caregiver_id: o.code for o in await store.offers_for_shift("shift-2")}
+    assert codes == {"cg-1": 2, "cg-2": 1}
 
 
 async def test_starting_a_fanout_twice_returns_none_and_inserts_nothing(
