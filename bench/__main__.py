@@ -44,11 +44,13 @@ SCENARIOS: dict[str, Scenario] = {
     "http_ceiling": web.http_ceiling,
     "store": scenarios.store,
     "fanout": scenarios.fanout,
+    "fanout_rate": scenarios.fanout_rate,
     "claim_storm": scenarios.claim_storm,
     "inbound": scenarios.inbound,
     "open_shifts": scenarios.open_shifts,
     "recovery": scenarios.recovery,
     "http_inbound": web.http_inbound,
+    "http_storm": web.http_storm,
     "board": board.board,
 }
 

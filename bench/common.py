@@ -41,8 +41,12 @@ class Size:
     # fanout
     fanout_caregivers: int
     fanout_latency: float  # seconds per provider call in the slow-provider run
+    # fanout rate with few and with many offers open
+    fanout_rate_fanouts: int
+    fanout_rate_open: str  # comma-separated: few, many open offers of the role: "100,20000"
     # claim storm
     claim_caregivers: int
+    storm_hold_seconds: float  # HTTP storm: from opening the connections to the requests
     # inbound throughput
     inbound_connections: int
     inbound_messages: int
@@ -67,6 +71,11 @@ class Size:
     board_hold_s: float = 60.0  # longest the live pages are held open
 
     @property
+    def fanout_rate_open_counts(self) -> tuple[int, int]:
+        few, many = (int(n) for n in self.fanout_rate_open.split(","))
+        return few, many
+
+    @property
     def http_connection_counts(self) -> list[int]:
         return [int(n) for n in self.http_connections.split(",") if n.strip()]
 
@@ -78,7 +87,10 @@ FULL = Size(
     bare_actors=100_000,
     fanout_caregivers=10_000,
     fanout_latency=0.05,
+    fanout_rate_fanouts=400,
+    fanout_rate_open="100,20000",
     claim_caregivers=1_000,
+    storm_hold_seconds=8.0,
     inbound_connections=50,
     inbound_messages=40_000,
     open_shifts=100_000,
@@ -99,7 +111,10 @@ SMOKE = Size(
     bare_actors=300,
     fanout_caregivers=40,
     fanout_latency=0.002,
+    fanout_rate_fanouts=10,
+    fanout_rate_open="100,200",
     claim_caregivers=20,
+    storm_hold_seconds=0.0,
     inbound_connections=4,
     inbound_messages=200,
     open_shifts=300,

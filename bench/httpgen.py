@@ -19,6 +19,10 @@ keep-alive HTTP/1.1 connections on 127.0.0.1, to shiftd or to a ceiling server a
   sends its next request when the previous one is answered (closed loop, one request in
   flight per connection, not pipelined). A run also ends when its `count` requests are used
   up (`exhausted`: the figures are then valid, only shorter).
+  A run with `"mode": "storm"` instead opens its `connections` all at once, waits until
+  every attempt has settled (`connect_seconds` at most) and `hold_seconds` have passed,
+  then sends one request on each at the same instant, and counts the transport errors
+  (refused, reset, closed unanswered) and the kernel's listen-queue overflows meanwhile.
 
 Requests are built and signed before the clock starts, so the client spends its time on the
 wire. Latency is from sending a request (or, when the server closed the connection after
@@ -30,6 +34,7 @@ process used over the run's wall time: near 1, the client was the bottleneck.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -39,6 +44,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import trio
+import trio.testing
 
 from shiftd.http.signature import compute_signature
 
@@ -207,9 +213,100 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def storm_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """`connections` clients connect all at once and, once every connection attempt has
+    settled (connected, or failed within `connect_seconds`) and `hold_seconds` have passed
+    since the first, each sends its one request at the same instant: connections opened
+    ahead of a storm of replies.
+    Every connection that gets no HTTP answer is a transport error, counted by kind."""
+    requests = build_requests(spec, run)
+    n_conn = run["connections"]
+    conns = [_Conn(spec["host"], run["port"]) for _ in range(n_conn)]
+    errors: Counter[str] = Counter()
+    connected: list[tuple[int, _Conn]] = []
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+
+    async def open_one(index: int, conn: _Conn) -> None:
+        try:
+            with trio.fail_after(run["connect_seconds"]):
+                await conn.connect()
+        except trio.TooSlowError:
+            errors["connect_timeout"] += 1
+        except OSError as exc:
+            errors[f"connect_{_error_name(exc)}"] += 1
+        else:
+            connected.append((index, conn))
+
+    async def ask(index: int, conn: _Conn) -> None:
+        await go.wait()
+        sent = time.perf_counter()
+        try:
+            statuses[await conn.call(requests[index])] += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            errors["reset"] += 1
+        except ConnectionError:
+            errors["closed_before_answer"] += 1
+        else:
+            latencies.append(time.perf_counter() - sent)
+        finally:
+            await conn.close()
+
+    overflows = listen_overflows()
+    opening = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for index, conn in enumerate(conns):
+            nursery.start_soon(open_one, index, conn)
+    connect_s = time.perf_counter() - opening
+    overflows = listen_overflows() - overflows
+    await trio.sleep_until(trio.current_time() + max(0.0, run["hold_seconds"] - connect_s))
+    go = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for index, conn in connected:
+            nursery.start_soon(ask, index, conn)
+        await trio.testing.wait_all_tasks_blocked()
+        first_send = time.perf_counter()
+        go.set()
+    elapsed = time.perf_counter() - first_send
+    return {
+        **{k: v for k, v in run.items() if k not in ("count", "seconds")},
+        "connect_all_s": round(connect_s, 3),
+        "listen_overflows": overflows,
+        "answered": len(latencies),
+        "transport_errors": sum(errors.values()),
+        "errors": dict(sorted(errors.items())),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(elapsed, 4),
+        "latency": latency_ms(latencies),
+    }
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full
+    (`TcpExt: ListenOverflows`, the whole machine's), 0 where it cannot be read."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(table.get("ListenOverflows", 0))
+    return 0
+
+
+def _error_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno, "error").lower() if exc.errno else "error"
+
+
 async def main(spec: dict[str, Any]) -> dict[str, Any]:
     raise_fd_limit()
-    return {"runs": [await one_run(spec, run) for run in spec["runs"]]}
+    runs = []
+    for run in spec["runs"]:
+        measure = storm_run if run.get("mode") == "storm" else one_run
+        runs.append(await measure(spec, run))
+    return {"runs": runs}
 
 
 if __name__ == "__main__":

@@ -99,6 +99,31 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
             )
         )
 
+    if (fr := g("fanout_rate")) is not None:
+        few, many = fr["few"], fr["many"]
+        what = f"fanouts/s, 5 caregivers each, {few['concurrency']} at a time"
+        out.append(
+            Figure(
+                "fanout rate",
+                f"{what}, {few['open_offers']:,} offers of the role open",
+                few["fanouts_per_s"],
+                "/s",
+            )
+        )
+        ratio = many["fanouts_per_s"] / few["fanouts_per_s"] if few["fanouts_per_s"] else 0.0
+        out.append(
+            Figure(
+                "fanout rate",
+                f"{what}, {many['open_offers']:,} offers of the role open",
+                many["fanouts_per_s"],
+                "/s",
+                few["fanouts_per_s"],
+                f"the same, {few['open_offers']:,} open",
+                "within 20 %",
+                abs(ratio - 1) <= 0.2,
+            )
+        )
+
     if (c := g("claim_storm")) is not None:
         n = c["caregivers"]
         out.append(
@@ -189,6 +214,53 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
 
     if (h := g("http_inbound")) is not None:
         out += _http_figures(h, g("http_ceiling"))
+
+    if (st := g("http_storm")) is not None:
+        before, after = st["before"], st["after"]
+        n = after["connections"]
+        hold = after["hold_seconds"]
+        what = (
+            f"{n:,} connections opened at once, a signed YES on each {hold:g} s later:"
+            " transport errors (listen-queue overflows)"
+        )
+        out.append(
+            Figure(
+                "http claim storm",
+                f"{what}, former listener (backlog 128, keep-alive 5 s)",
+                f"{before['transport_errors']} ({before['listen_overflows']})",
+                "",
+            )
+        )
+        out.append(
+            Figure(
+                "http claim storm",
+                f"{what}, defaults (`http.backlog` 4,096, `http.keep_alive_timeout` 60 s;"
+                f" somaxconn {st['somaxconn']})",
+                f"{after['transport_errors']} ({after['listen_overflows']})",
+                "",
+                target="0",
+                met=after["transport_errors"] == 0,
+            )
+        )
+        out.append(
+            Figure(
+                "http claim storm",
+                "winners (defaults)",
+                str(after["winners"]),
+                "",
+                target="exactly 1",
+                met=after["winners"] == 1 and after["stored_winner"] is not None,
+            )
+        )
+        for q in ("p50", "p99"):
+            out.append(
+                Figure(
+                    "http claim storm",
+                    f"answer latency {q} (defaults)",
+                    after["latency"][f"{q}_ms"],
+                    "ms",
+                )
+            )
 
     bare = g("bare_actors")
     if (o := g("open_shifts")) is not None:

@@ -78,10 +78,14 @@ def _caregivers(n: int, role: str = "RN", first: int = 0) -> list[Caregiver]:
     ]
 
 
-def _shift(shift_id: str, role: str = "RN") -> Shift:
+def _shift(shift_id: str, role: str = "RN", organization_id: str = "default") -> Shift:
     start = datetime.now(UTC) + timedelta(days=1)
     return Shift(
-        id=shift_id, role_required=role, start_time=start, end_time=start + timedelta(hours=8)
+        id=shift_id,
+        organization_id=organization_id,
+        role_required=role,
+        start_time=start,
+        end_time=start + timedelta(hours=8),
     )
 
 
@@ -121,6 +125,96 @@ async def fanout(size: Size) -> dict[str, Any]:
     return {
         "instant": await _one_fanout(size.fanout_caregivers, 0.0),
         "slow": await _one_fanout(size.fanout_caregivers, size.fanout_latency),
+    }
+
+
+# ---- fanout rate against open offers ------------------------------------------------------------
+
+_GROUP = 5  # caregivers each measured fanout reaches
+_GROUPS = 50
+_BACKGROUND_CAREGIVERS = 400
+_BACKGROUND_PER_SHIFT = 50
+
+
+def _rate_config(state_dir: Path) -> Any:
+    """Organizations `org-g<k>`, each offering its shifts by text to caregivers tagged `g<k>`
+    only (five of them): many fanouts of one role, each with an audience of five."""
+    tags = [f"g{k:02d}" for k in range(_GROUPS)]
+    return bench_config(
+        state_dir,
+        caregiver_tags=tags,
+        organizations={
+            f"org-{tag}": {"policy": [{"at": "0s", "channel": "sms", "tags": [tag]}]}
+            for tag in tags
+        },
+    )
+
+
+async def _fanout_rate(open_offers: int, fanouts: int, concurrency: int) -> dict[str, Any]:
+    """`fanouts` fanouts of five caregivers each, `concurrency` at a time, in a store where
+    `open_offers` offers of the same role are already open (on other shifts, held by 400
+    other caregivers of the role)."""
+    with workdir("rate") as d:
+        (d / "state").mkdir()
+        config = _rate_config(d / "state")
+        db = Path(config.state_dir) / "shiftd.sqlite3"
+        seeded = await seed(
+            db,
+            shifts=max(1, open_offers // _BACKGROUND_PER_SHIFT),
+            offers_per_shift=min(open_offers, _BACKGROUND_PER_SHIFT),
+            stride=1,
+            caregivers=_BACKGROUND_CAREGIVERS,
+        )
+        provider = InstantProvider(expect=fanouts * _GROUP)
+        async with running_engine(config, provider) as (engine, _):
+            audience = [
+                Caregiver(
+                    id=f"cg-a{i:05d}",
+                    name=f"Carer a{i}",
+                    role="RN",
+                    phone=phone_of(_BACKGROUND_CAREGIVERS + i),
+                    tags=(f"g{i // _GROUP:02d}",),
+                )
+                for i in range(_GROUPS * _GROUP)
+            ]
+            shifts = [
+                _shift(f"sh-r{i:05d}", organization_id=f"org-g{i % _GROUPS:02d}")
+                for i in range(fanouts)
+            ]
+            await engine.import_roster(audience, shifts)
+            todo = iter(shifts)
+            offered: list[int] = []
+
+            async def worker() -> None:
+                for item in todo:
+                    offered.append((await engine.fanout(item.id)).offered)
+
+            started = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(worker)
+            elapsed = time.perf_counter() - started
+            with trio.move_on_after(_GUARD):
+                await provider.done.wait()
+            return {
+                "open_offers": seeded.offers,
+                "role_caregivers": seeded.caregivers + len(audience),
+                "fanouts": fanouts,
+                "concurrency": concurrency,
+                "offered": sum(offered),
+                "seconds": round(elapsed, 4),
+                "fanouts_per_s": round(fanouts / elapsed, 1),
+            }
+
+
+async def fanout_rate(size: Size) -> dict[str, Any]:
+    """The fanout rate (fanouts answered per second, five caregivers each, 8 at a time) with
+    few and with many offers of the same role open: a fanout's cost must depend on its own
+    audience, so the two rates should match."""
+    few, many = size.fanout_rate_open_counts
+    return {
+        "few": await _fanout_rate(few, size.fanout_rate_fanouts, 8),
+        "many": await _fanout_rate(many, size.fanout_rate_fanouts, 8),
     }
 
 

@@ -42,6 +42,7 @@ def seed_database(
     escalate_in_s: float = 3600.0,
     jitter_s: float = 600.0,
     role: str = "RN",
+    caregivers: int = 0,
 ) -> Seeded:
     """Create the schema (with the real store) and write `shifts` shifts in state `offering`.
 
@@ -50,13 +51,14 @@ def seed_database(
     `escalate_in_s` from now plus a uniform jitter of up to `jitter_s`. `stride=1` makes
     neighbouring shifts share caregivers (caregiver c holds code 1 of shift c and code 2 of
     shift c-1); `stride=offers_per_shift` gives each caregiver exactly one offer (code 1).
+    At least `caregivers` caregivers are written (the others hold no offer).
     """
     from .common import create_schema  # the shiftd store, only in this process
 
     started = time.perf_counter()
     trio.run(create_schema, path)
     n_cg = shifts * stride if stride >= offers_per_shift else shifts
-    n_cg = max(n_cg, offers_per_shift)
+    n_cg = max(n_cg, offers_per_shift, caregivers)
     rng = random.Random(1)
     now = datetime.now(UTC)
     stamp = iso(now)

@@ -8,6 +8,10 @@ server library it runs on, measured in the same run with the same client (`bench
   3. shiftd's own app (`create_app`: its middleware, error handlers, signature check, form
      parsing, the webhook's log line and metrics) over an engine whose `inbound` answers at
      once: what shiftd's HTTP layer costs without the engine.
+- `http_storm` (shiftd): a claim storm over HTTP: `claim_caregivers` connections opened at
+  once, then a signed YES on each `storm_hold_seconds` later, with the listener shiftd had
+  before (backlog 128, keep-alive 5 s) and with today's defaults; transport errors, listen
+  queue overflows, winners, latency.
 - `http_inbound` (shiftd): the real `Engine` and `HttpServer` (the daemon's path: settings
   read from the configuration, signatures checked with a test auth token), caregivers each
   holding one open offer (bulk-seeded), each message a signed decline ("NO") with a unique
@@ -36,7 +40,13 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
 from shiftd.config import HttpConfig
-from shiftd.http.server import HttpServer, _hypercorn_config, _without_lifespan, bind
+from shiftd.http.server import (
+    HttpServer,
+    _hypercorn_config,
+    _without_lifespan,
+    bind,
+    somaxconn,
+)
 from shiftd.http.settings import HttpSettings
 from shiftd.http.webhooks import PREFIX
 from shiftd.inbound import InboundResult
@@ -44,7 +54,7 @@ from shiftd.metrics import Metrics
 from shiftd.models import Outcome
 
 from .common import InstantProvider, Size, bench_config, run_loadgen, running_engine, workdir
-from .scenarios import TimedStore
+from .scenarios import TimedStore, _caregivers, _shift
 from .seed import seed_database
 from .stats import GcWatch, raise_fd_limit
 
@@ -273,3 +283,71 @@ async def http_inbound(size: Size) -> dict[str, Any]:
                 "mean_batch": round(sum(batches) / len(batches), 2) if batches else None,
                 "gc_during_run": gcw.summary(),
             }
+
+
+# ---- a claim storm over HTTP ------------------------------------------------------------------
+
+#: What `http.backlog` and `http.keep_alive_timeout` were before they were configuration.
+FORMER_LISTENER = {"backlog": 128, "keep_alive_timeout": "5s"}
+
+
+async def _storm(size: Size, listener: dict[str, Any], tag: str) -> dict[str, Any]:
+    """One claim storm over HTTP on a fresh daemon whose `http` section adds `listener`."""
+    n = size.claim_caregivers
+    with workdir("storm") as d:
+        (d / "state").mkdir()
+        token = d / "twilio-token"
+        token.write_text(TWILIO_TOKEN + "\n")
+        config = bench_config(
+            d / "state",
+            http={
+                "listen": "127.0.0.1:0",
+                "public_url": PUBLIC_URL,
+                "twilio_auth_token_file": token,
+                **listener,
+            },
+        )
+        provider = InstantProvider(expect=n)
+        async with running_engine(config, provider) as (engine, _):
+            assert config.http is not None
+            await engine.import_roster(_caregivers(n), [_shift("sh-storm")])
+            await engine.fanout("sh-storm")
+            with trio.move_on_after(_GUARD):
+                await provider.done.wait()  # every offer is out before anyone answers
+            server = HttpServer(engine, config.http)
+            async with trio.open_nursery() as front:
+                await front.start(server.run)
+                server.set_ready()
+                port = int(server.addresses[0].rpartition(":")[2])
+                spec = _spec({"storm": port}, size) | {"runs": []}
+                spec["request"] = spec["request"] | {"body": "YES"}
+                spec["runs"] = [
+                    {"mode": "storm", "port": port, "connections": n, "connect_seconds": 60.0}
+                    | {"hold_seconds": size.storm_hold_seconds}
+                    | {"first": 0, "count": n, "tag": tag}
+                ]
+                [run] = (await run_loadgen(spec, module="bench.httpgen"))["runs"]
+                server.shutdown()
+            row = await engine.shift("sh-storm")
+            outcomes = _outcomes(Path(config.state_dir) / "shiftd.sqlite3", tag)
+            return {
+                **run,
+                "listener": listener or "defaults",
+                "stored_outcomes": outcomes,
+                "winners": outcomes.get(Outcome.CLAIMED.value, 0),
+                "stored_winner": row.claimed_by,
+            }
+
+
+async def http_storm(size: Size) -> dict[str, Any]:
+    """`claim_caregivers` caregivers, each on a connection of her own opened at the same
+    instant as all the others, answer YES to the same shift `storm_hold_seconds` later:
+    first with the listener shiftd had before (`FORMER_LISTENER`), then with the defaults.
+    Transport errors (a connection refused, reset or closed before its answer) for each,
+    and the kernel's listen-queue overflows while the connections opened."""
+    raise_fd_limit()
+    return {
+        "somaxconn": somaxconn(),
+        "before": await _storm(size, FORMER_LISTENER, "before"),
+        "after": await _storm(size, {}, "after"),
+    }

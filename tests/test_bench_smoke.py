@@ -18,11 +18,13 @@ SCENARIOS = {
     "http_ceiling",
     "store",
     "fanout",
+    "fanout_rate",
     "claim_storm",
     "inbound",
     "open_shifts",
     "recovery",
     "http_inbound",
+    "http_storm",
     "board",
 }
 
@@ -73,9 +75,20 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
     for layer in ("bare_asgi", "fastapi", "webhook_stack"):
         for run in document["results"]["http_ceiling"][layer].values():
             assert run["statuses"] == {"200": run["requests"]}, (layer, run)
+    # Every YES of the HTTP storm got an answer on its own connection, one of them the claim.
+    storm = document["results"]["http_storm"]["after"]
+    assert storm["transport_errors"] == 0, storm
+    assert storm["statuses"] == {"200": storm["connections"]}
+    assert storm["stored_outcomes"] == {"claimed": 1, "already_filled": storm["connections"] - 1}
+    rate = document["results"]["fanout_rate"]
+    for run in (rate["few"], rate["many"]):
+        assert run["offered"] == 5 * run["fanouts"], run
+    assert rate["many"]["open_offers"] > rate["few"]["open_offers"]
     scenarios = {f["scenario"] for f in document["figures"]}
     assert scenarios == {
         "fanout",
+        "fanout rate",
+        "http claim storm",
         "claim storm",
         "inbound",
         "http inbound",
