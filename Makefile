@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench bench-simulate eval clean
+.PHONY: demo test lint fmt bench bench-simulate eval crash clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 bench-simulate: $(STAMP)
 	$(BIN)/python -m bench.simulate
+
+# The long crash run: `make crash KILLS=500 [SEED=n]` (the suite runs a short one).
+KILLS ?= 500
+crash: $(STAMP)
+	$(BIN)/python -m shiftd.testing.crashloop --kills $(KILLS) $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -330,6 +330,22 @@ async def test_other_offers_stay_open_and_answerable_after_one_is_filled(
     assert (result.outcome, result.shift_id) == (Outcome.CLAIMED, "shift-2")
 
 
+async def test_an_old_open_offer_stays_answerable_behind_many_newer_closed_ones(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    await fanout(harness)  # shift-1: cg-1's oldest offer, still open
+    code = offer_code(harness, "cg-1", "shift-1")
+    for n in range(2, 27):  # 25 newer offers, each filled by cg-2 at once
+        await trio.sleep(60)
+        await harness.engine.add_shift(shift(f"shift-{n}", start_in_h=18 + 10 * n))
+        await fanout(harness, f"shift-{n}")
+        await reply(harness, 2, f"yes {offer_code(harness, 'cg-2', f'shift-{n}')}")
+
+    result = await reply(harness, 1, f"yes {code}")
+
+    assert (result.outcome, result.shift_id) == (Outcome.CLAIMED, "shift-1")
+
+
 # ---- who is writing? ---------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Harnesses for testing shiftd as a whole: the crash loop and the invariants it checks."""
