@@ -79,6 +79,8 @@ class CrashSettings:
     send_grace: float = 5.0
     """A text handed to the provider just before a STOP may arrive this long after it."""
     python: str = sys.executable
+    progress: bool = False
+    """Print a line every 25 kills."""
 
 
 @dataclass
@@ -655,6 +657,12 @@ class CrashLoop:
         return self.report
 
     async def one_kill(self) -> None:
+        if self.s.progress and self.report.kills and self.report.kills % 25 == 0:
+            print(
+                f"  {self.report.kills} kills, {len(self.report.violations)} violations,"
+                f" {sum(self.report.cost)} messages lost so far",
+                flush=True,
+            )
         kill_at = trio.current_time() + self.rng.uniform(0.05, self.s.longest_round)
         await self.work.drive(kill_at)
         await self.daemon.kill9()
@@ -715,7 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     print(f"crash loop: seed {seed}, {args.kills} kills (replay: --seed {seed})", flush=True)
-    report = run_crash_loop(CrashSettings(kills=args.kills, seed=seed, workdir=args.workdir))
+    report = run_crash_loop(
+        CrashSettings(kills=args.kills, seed=seed, workdir=args.workdir, progress=True)
+    )
     print(report.summary())
     if not report.ok or args.workdir:
         print(f"  state kept in {report.workdir}")
