@@ -149,7 +149,7 @@ def test_a_wave_overdue_past_the_bound_on_a_running_daemon_is_late() -> None:
 
 
 def test_an_answered_stop_missing_from_the_opt_outs_is_lost() -> None:
-    ledger = Ledger(stop_asked={PHONE: 1.0}, stop_answered={PHONE: 1.1})
+    ledger = Ledger(stop_asked={PHONE: 1.0}, stop_answered={PHONE: (1.0, 1.1)})
 
     [found] = violations(store(), ledger)
 
@@ -157,9 +157,18 @@ def test_an_answered_stop_missing_from_the_opt_outs_is_lost() -> None:
 
 
 def test_an_offer_text_accepted_long_after_the_stop_was_answered_is_a_violation() -> None:
-    ledger = Ledger(stop_asked={PHONE: -10.0}, stop_answered={PHONE: -9.0})
+    ledger = Ledger(stop_asked={PHONE: -10.0}, stop_answered={PHONE: (-10.0, -9.0)})
     late = ProviderRequest(0.0, "message", PHONE, "Take s1?", "SM1")
 
     found = violations(store(opt_outs={PHONE: T0 - timedelta(seconds=9)}), ledger, [late])
 
     assert any("text to opted-out" in f and "9.00s after STOP" in f for f in found)
+
+
+def test_a_stop_answered_before_a_start_no_longer_counts_after_it() -> None:
+    # STOP (answered), START (sent, fate unknown), STOP again (sent, fate unknown).
+    ledger = Ledger(
+        stop_asked={PHONE: 3.0}, start_asked={PHONE: 2.0}, stop_answered={PHONE: (1.0, 1.1)}
+    )
+
+    assert violations(store(), ledger) == []

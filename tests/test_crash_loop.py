@@ -21,9 +21,11 @@ pytestmark = pytest.mark.process
 
 def test_twenty_random_kills_break_no_promise() -> None:
     seed = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
-    report = run_crash_loop(
-        CrashSettings(kills=20, seed=seed, longest_round=0.8, startup_kill_rate=0.3)
-    )
+    settings = CrashSettings(kills=20, seed=seed, longest_round=0.8, startup_kill_rate=0.3)
+    try:
+        report = run_crash_loop(settings)
+    except Exception as exc:  # the daemon died, or did not come back in time
+        raise AssertionError(f"replay with CRASH_SEED={seed}: {exc!r}") from exc
     summary = report.summary()
     assert report.ok, f"replay with CRASH_SEED={seed}\n{summary}\nstate in {report.workdir}"
     assert report.kills == 20

@@ -295,6 +295,7 @@ class Workload:
         self.shifts = 0
         self.first_start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
         self.webhooks: list[_Webhook] = []
+        self._keywords: dict[str, trio.Lock] = {}
         self.resolved = 0
 
     # ---- reading the store --------------------------------------------------------------
@@ -449,13 +450,19 @@ class Workload:
         return lambda: self._text(phone, body)
 
     async def _text(self, phone: str, body: str, *, webhook: bool | None = None) -> None:
-        """A caregiver's text, through the socket or as a signed webhook (at random)."""
+        """A caregiver's text, through the socket or as a signed webhook (at random). A
+        phone's STOP and START go one at a time, so the ledger knows which took effect."""
         intent = body.split()[0].upper()
+        if intent not in ("STOP", "START"):
+            await self._send_text(phone, body, intent, webhook)
+            return
+        async with self._keywords.setdefault(phone, trio.Lock()):
+            book = self.ledger.stop_asked if intent == "STOP" else self.ledger.start_asked
+            book[phone] = trio.current_time()
+            await self._send_text(phone, body, intent, webhook)
+
+    async def _send_text(self, phone: str, body: str, intent: str, webhook: bool | None) -> None:
         asked = trio.current_time()
-        if intent == "STOP":
-            self.ledger.stop_asked[phone] = asked
-        elif intent == "START":
-            self.ledger.start_asked[phone] = asked
         if webhook is None:
             webhook = self.rng.random() < 0.5
         if webhook:
@@ -478,11 +485,18 @@ class Workload:
             answer.get("shift_id"),
             answer.get("caregiver_id"),
             phone,
+            asked,
             trio.current_time(),
         )
 
     def _answered(
-        self, outcome: str, shift_id: str | None, cg: str | None, phone: str, at: float
+        self,
+        outcome: str,
+        shift_id: str | None,
+        cg: str | None,
+        phone: str,
+        asked: float,
+        at: float,
     ) -> None:
         self.report.outcomes[outcome] += 1
         if outcome == "claimed" and shift_id and cg:
@@ -491,10 +505,8 @@ class Workload:
             self.ledger.declines.add((shift_id, cg))
         elif outcome == "released" and shift_id and cg:
             self.ledger.releases.add((shift_id, cg))
-        elif outcome == "opted_out":
-            self.ledger.stop_answered[phone] = at
-        elif outcome == "opted_in":
-            self.ledger.start_answered[phone] = at
+        elif outcome in ("opted_out", "opted_in"):
+            self.ledger.answered("stop" if outcome == "opted_out" else "start", phone, asked, at)
 
     async def resolve_webhooks(self) -> list[str]:
         """Take the outcome of each answered webhook from the store; a webhook answered 200
@@ -511,7 +523,7 @@ class Workload:
                 )
                 continue
             outcome, shift_id, cg = found[0]
-            self._answered(outcome, shift_id, cg, hook.phone, hook.answered_at)
+            self._answered(outcome, shift_id, cg, hook.phone, hook.asked_at, hook.answered_at)
         self.resolved = len(self.webhooks)
         return problems
 
@@ -580,6 +592,8 @@ class CrashLoop:
             if violation not in self.seen:
                 self.seen.add(violation)
                 self.report.violations.append(f"{when}: {violation}")
+                if self.s.progress:
+                    print(f"  VIOLATION {when}: {violation}", flush=True)
 
     async def restart(self) -> None:
         """Start the daemon; measure until it answers, and until the waves due when it was

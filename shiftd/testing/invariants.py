@@ -59,17 +59,30 @@ class Ledger:
     declines: set[tuple[str, str]] = field(default_factory=set)
     releases: set[tuple[str, str]] = field(default_factory=set)
     stop_asked: dict[str, float] = field(default_factory=dict)
-    """phone → when a STOP was last sent (answered or not)."""
-    stop_answered: dict[str, float] = field(default_factory=dict)
+    """phone → when a STOP was last sent (answered or not); START likewise. A phone's STOP
+    and START are sent one at a time, so their order is the order they took effect."""
     start_asked: dict[str, float] = field(default_factory=dict)
-    start_answered: dict[str, float] = field(default_factory=dict)
+    stop_answered: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """phone → (sent, answered) of the latest STOP answered `opted_out`; START likewise."""
+    start_answered: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def answered(self, keyword: str, phone: str, asked: float, at: float) -> None:
+        """Note an answered STOP or START (answers may be learnt out of order)."""
+        book = self.stop_answered if keyword == "stop" else self.start_answered
+        if asked > book.get(phone, (-math.inf, 0.0))[0]:
+            book[phone] = (asked, at)
 
     def opted_out_since(self, phone: str) -> float | None:
         """When an answered STOP took effect, if no START was sent after it."""
         stopped = self.stop_answered.get(phone)
-        if stopped is None or self.start_asked.get(phone, -math.inf) > self.stop_asked[phone]:
+        if stopped is None or self.start_asked.get(phone, -math.inf) > stopped[0]:
             return None
-        return stopped
+        return stopped[1]
+
+    def opted_in(self, phone: str) -> bool:
+        """Whether an answered START was sent after the last STOP."""
+        started = self.start_answered.get(phone)
+        return started is not None and self.stop_asked.get(phone, -math.inf) < started[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,10 +324,7 @@ def _opt_outs_kept(view: StoreView, ledger: Ledger) -> Iterable[str]:
         if ledger.opted_out_since(phone) is not None and phone not in view.opt_outs:
             yield f"…{phone[-4:]} answered STOP but is not opted out"
     for phone in ledger.start_answered:
-        if (
-            ledger.stop_asked.get(phone, -math.inf) < ledger.start_asked[phone]
-            and phone in view.opt_outs
-        ):
+        if ledger.opted_in(phone) and phone in view.opt_outs:
             yield f"…{phone[-4:]} answered START but is still opted out"
 
 
