@@ -16,13 +16,17 @@ A rate-limited notifier (`Throttled`) is asked for a turn *before* the row is ma
 `sending`: waiting for it commits nothing, so a row withdrawn while it waits is skipped (its
 turn handed back), and stopping while it waits leaves the row `pending` for the next start.
 Only from `sending` on is the delivery shielded from cancellation.
+
+When the store refuses a write (StoreUnavailable: disk full), a row it could not mark
+`sending` stays pending and is tried again after a pause; what became of a row the provider
+already has is written again until the store takes it (within the send timeout).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -39,9 +43,12 @@ from .notify.base import (
     Throttled,
     TransientSendError,
 )
-from .store.base import OutboxRow, Store
+from .store.base import OutboxRow, Store, StoreUnavailable
 
 log = get_logger(__name__)
+
+_UNAVAILABLE_PAUSE = 1.0
+"""Seconds a worker waits after the store refused a write before taking the next row."""
 
 COMPLIANCE_PURPOSES = frozenset({Purpose.OPT_OUT, Purpose.OPT_IN, Purpose.HELP})
 """Texts that still go to a phone that opted out: the answers to STOP, START and HELP."""
@@ -128,6 +135,12 @@ class Sender:
             async for row in rows:
                 try:
                     await self._deliver(row)
+                except StoreUnavailable as exc:
+                    # The row is as it was (pending) or, if the provider has it, `sending`
+                    # (failed at the next start, never re-sent). Pause before the next row:
+                    # a full disk is not cured by asking again at once.
+                    log.warning("send.store_unavailable", outbox_id=row.id, error=str(exc))
+                    await trio.sleep(_UNAVAILABLE_PAUSE)
                 finally:
                     self._queued.discard(row.id)
                     self.wake()  # a due row may be waiting for this worker (see _feed)
@@ -153,7 +166,13 @@ class Sender:
 
     async def _send(self, row: OutboxRow, message: Outgoing) -> None:
         store, clock = self._store, self._clock
-        if not await store.mark_sending(row.id, at=clock.now()):
+        try:
+            taken = await store.mark_sending(row.id, at=clock.now())
+        except StoreUnavailable:
+            if self._throttle is not None:
+                self._throttle.release(message)  # nothing went out: the turn goes back
+            raise
+        if not taken:
             if self._throttle is not None:
                 self._throttle.release(message)  # withdrawn while waiting: the turn goes back
             if await self._suppressed(row):
@@ -177,9 +196,8 @@ class Sender:
                 await self._fail(row, bound, f"gave up after {attempt} attempts: {exc}")
                 return
             delay = self._backoff(attempt, exc.retry_after)
-            await store.mark_retry(
-                row.id, next_at=clock.now() + timedelta(seconds=delay), error=str(exc)
-            )
+            next_at, error = clock.now() + timedelta(seconds=delay), str(exc)
+            await self._record(lambda: store.mark_retry(row.id, next_at=next_at, error=error))
             bound.info("send.retry", attempt=attempt, delay_s=round(delay, 3), error=str(exc))
             self._on_outcome(row, "retry")
             self.wake()
@@ -193,7 +211,9 @@ class Sender:
             bound.exception("send.error")
             await self._fail(row, bound, f"unknown outcome ({type(exc).__name__}); not retried")
         else:
-            await store.mark_sent(row.id, at=clock.now(), provider_id=provider_id)
+            await self._record(
+                lambda: store.mark_sent(row.id, at=clock.now(), provider_id=provider_id)
+            )
             self.sent += 1
             self._on_outcome(row, "sent")
             bound.debug("send.sent", channel=row.channel, purpose=row.purpose)
@@ -205,8 +225,24 @@ class Sender:
             return False
         return await self._store.is_opted_out(row.to_phone)
 
+    async def _record(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Record what became of a row handed to the provider, retrying while the store
+        refuses writes (disk full) for up to the send timeout. Past that, StoreUnavailable:
+        the row stays `sending`, failed at the next start and never re-sent."""
+        deadline = trio.current_time() + self._timeout
+        while True:
+            try:
+                await write()
+                return
+            except StoreUnavailable:
+                if trio.current_time() >= deadline:
+                    raise
+                await trio.sleep(_UNAVAILABLE_PAUSE / 2)
+
     async def _fail(self, row: OutboxRow, bound: object, error: str) -> None:
-        await self._store.mark_failed(row.id, at=self._clock.now(), error=error)
+        await self._record(
+            lambda: self._store.mark_failed(row.id, at=self._clock.now(), error=error)
+        )
         self.failed += 1
         self._on_outcome(row, "failed")
         log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=error)

@@ -4,7 +4,11 @@ Actors are cheap tasks in the supervisor's nursery, each with its own nursery (w
 scope is the actor's own) and a bounded inbox. An exception inside one actor is logged with
 the shift id and the actor is restarted from the store, up to `max_restarts` times within
 `restart_window`; the other shifts and the daemon go on. A request in the hands of a failing
-actor is answered with ActorUnavailable rather than left waiting.
+actor is answered with ActorUnavailable rather than left waiting. An actor stopped by the
+store refusing a write (StoreUnavailable: disk full, read-only) has not failed: the request is
+answered with that reason and the actor carries on from the store after `unavailable_pause`,
+as often as it takes, so a shift whose escalation fell due meanwhile escalates once the
+store writes again.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ import trio
 
 from .actor import ActorContext, ActorUnavailable, Message, Reply, ShiftActor
 from .logs import get_logger
-from .store.base import ShiftRow
+from .store.base import ShiftRow, StoreUnavailable
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+def _first(group: BaseExceptionGroup[StoreUnavailable]) -> StoreUnavailable:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    assert isinstance(leaf, StoreUnavailable)
+    return leaf
 
 
 def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
@@ -57,11 +69,13 @@ class Supervisor:
         inbox_size: int = 64,
         max_restarts: int = 5,
         restart_window: timedelta = timedelta(seconds=60),
+        unavailable_pause: timedelta = timedelta(seconds=1),
     ) -> None:
         self._ctx = ctx
         self._inbox_size = inbox_size
         self._max_restarts = max_restarts
         self._restart_window = restart_window.total_seconds()
+        self._unavailable_pause = unavailable_pause.total_seconds()
         self._actors: dict[str, _Handle] = {}
         self._nursery: trio.Nursery | None = None
         self._stopping = trio.Event()
@@ -191,8 +205,11 @@ class Supervisor:
                 )
                 loaded = None  # a restarted actor reads its shift afresh
                 crashed = False
+                refused: StoreUnavailable | None = None
                 try:
                     await actor.run()
+                except* StoreUnavailable as group:
+                    refused = _first(group)
                 except* Exception as group:
                     crashed = True
                     log.error("actor.crashed", shift_id=shift_id, exc_info=group)
@@ -200,6 +217,15 @@ class Supervisor:
                         actor.current.reply.fail(
                             ActorUnavailable(f"shift {shift_id}: internal error")
                         )
+                if refused is not None and not crashed:
+                    # Not a fault of the actor: the store refused a write (disk full…) and
+                    # rolled it back. Answer the message in hand with why, wait, and carry
+                    # on from the store, however long it takes: never give up on it.
+                    log.warning("actor.store_unavailable", shift_id=shift_id, error=str(refused))
+                    if actor.current is not None:
+                        actor.current.reply.fail(ActorUnavailable(f"shift {shift_id}: {refused}"))
+                    await trio.sleep(self._unavailable_pause)
+                    continue
                 if not crashed:
                     return
                 now = trio.current_time()

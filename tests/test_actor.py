@@ -18,6 +18,7 @@ from conftest import EPOCH, Harness, caregiver, make_config, phone, shift
 
 from shiftd.actor import ActorUnavailable
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
+from shiftd.store.base import StoreUnavailable
 
 MINUTE = 60
 
@@ -32,8 +33,10 @@ def inject_fault(
     method: str,
     shift_id: str,
     times: int | None = 1,
+    fault: Callable[[str], Exception] = lambda text: Boom(text),
 ) -> Callable[[], None]:
-    """Make `store.<method>(shift_id, …)` raise Boom `times` times (None: until healed).
+    """Make `store.<method>(shift_id, …)` raise `fault` (Boom) `times` times (None: until
+    healed).
 
     Returns `heal()`, which ends the fault.
     """
@@ -46,7 +49,7 @@ def inject_fault(
         if target == shift_id and (left["n"] is None or left["n"] > 0):
             if left["n"] is not None:
                 left["n"] -= 1
-            raise Boom(f"injected fault in {method}")
+            raise fault(f"injected fault in {method}")
         return await original(*args, **kwargs)
 
     monkeypatch.setattr(store, method, faulty)
@@ -151,6 +154,23 @@ async def test_crash_during_escalation_retries_it_at_once_after_restart(
     calls = harness.provider.of(Purpose.OFFER, Channel.VOICE)
     assert len(calls) == 5
     assert {m.at for m in calls} == {EPOCH + timedelta(minutes=10)}
+
+
+async def test_a_store_refusing_writes_for_a_while_delays_the_calls_but_never_loses_them(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await started(harness)
+    heal = inject_fault(monkeypatch, harness, "run_wave", "shift-1", None, StoreUnavailable)
+
+    with structlog.testing.capture_logs() as logs:
+        await trio.sleep(10 * MINUTE + 30)  # the calls fall due; the disk stays full 30 s on
+        heal()
+        await trio.sleep(2)
+        await harness.settle()
+
+    assert events(logs, "actor.store_unavailable")
+    assert not events(logs, "actor.crashed") and not events(logs, "actor.gave_up")
+    assert len(harness.provider.of(Purpose.OFFER, Channel.VOICE)) == 5
 
 
 # ---- repeated crashes --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from shiftd.clock import Clock
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
 from shiftd.sender import Sender
-from shiftd.store.base import NewMessage
+from shiftd.store.base import NewMessage, StoreUnavailable
 from shiftd.store.sqlite import SqliteStore
 
 # ---- fakes and helpers ----------------------------------------------------------------------
@@ -158,6 +158,58 @@ async def test_pending_rows_are_sent_once_and_marked_sent_with_the_provider_id(
             ("sent", 1, "fake-3"),
         ]
         assert sender.sent == 3
+
+
+class FullDiskStore(SqliteStore):
+    """Refuses every write (StoreUnavailable) while `full`, as SQLite on a full disk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.full = False
+
+    async def _write(self, fn: Any) -> Any:
+        if self.full:
+            raise StoreUnavailable("the store cannot write now (the disk is full)")
+        return await super()._write(fn)
+
+
+async def test_a_full_disk_holds_rows_back_and_they_go_once_when_space_returns(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    provider = FakeProvider()
+    async with running_store(
+        tmp_path / "s.sqlite3", FullDiskStore(tmp_path / "s.sqlite3")
+    ) as store:
+        assert isinstance(store, FullDiskStore)
+        async with running_sender(store, provider) as sender:
+            await queue(store, 1, 2)  # committed, then the disk fills up
+            store.full = True
+            sender.wake()
+            await trio.sleep(30)
+            assert provider.sent == []
+            store.full = False
+            await trio.sleep(5)
+        assert sorted(m.caregiver_id for m in provider.sent) == ["cg-1", "cg-2"]
+        assert sorted(r["state"] for r in rows(store)) == ["sent", "sent"]
+
+
+async def test_a_send_the_disk_cannot_record_is_recorded_once_space_returns_never_resent(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    provider = FakeProvider(latency=1.0)
+    async with running_store(
+        tmp_path / "s.sqlite3", FullDiskStore(tmp_path / "s.sqlite3")
+    ) as store:
+        assert isinstance(store, FullDiskStore)
+        await queue(store, 1)
+        async with running_sender(store, provider):
+            await trio.sleep(0.5)  # `sending`, in the provider's hands
+            store.full = True
+            await trio.sleep(3)
+            store.full = False
+            await trio.sleep(60)
+        assert [m.caregiver_id for m in provider.sent] == ["cg-1"]
+        assert [(r["state"], r["provider_id"]) for r in rows(store)] == [("sent", "fake-1")]
 
 
 async def test_rows_queued_while_running_are_sent_after_a_wake(

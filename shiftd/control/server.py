@@ -39,7 +39,7 @@ from ..engine import Engine, InvalidInput, NotFound
 from ..events import Subscription
 from ..limits import RequestId
 from ..logs import get_logger, new_ref
-from ..store.base import ConflictError
+from ..store.base import ConflictError, StoreError
 from .commands import COMMANDS, STREAMS
 
 log = get_logger(__name__)
@@ -387,7 +387,7 @@ async def _dispatch(
         return fail("not_found", str(exc))
     except ConflictError as exc:
         return fail("conflict", str(exc))
-    except ActorUnavailable as exc:
+    except (ActorUnavailable, StoreError) as exc:  # disk full, a damaged database: said so
         return fail("unavailable", str(exc))
     except Exception:
         return name, "internal", _internal(engine, request.id, "control.crashed", cmd=name)

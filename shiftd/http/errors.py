@@ -23,7 +23,7 @@ from starlette.types import Send
 from ..actor import ActorUnavailable
 from ..engine import InvalidInput, NotFound
 from ..logs import get_logger
-from ..store.base import ConflictError, StoreError
+from ..store.base import ConflictError, StoreError, StoreUnavailable
 
 log = get_logger(__name__)
 
@@ -168,4 +168,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, invalid)
     app.add_exception_handler(ConflictError, conflict)  # before StoreError: it is one
     app.add_exception_handler(ActorUnavailable, unavailable)
+    app.add_exception_handler(StoreUnavailable, unavailable)  # its text says why: disk full…
     app.add_exception_handler(StoreError, store_error)

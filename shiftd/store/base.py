@@ -19,6 +19,11 @@ class StoreError(Exception):
     """The store could not do what was asked (I/O error, corrupt or too-new database)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot write now (disk full, file system read-only, I/O error): the write
+    was rolled back, nothing changed. Writes succeed again once the cause is gone."""
+
+
 class ConflictError(StoreError):
     """The write contradicts what is stored (duplicate id, phone already used)."""
 

@@ -16,6 +16,7 @@ at some cost per commit.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -44,6 +45,7 @@ from .base import (
     RenderVoice,
     ShiftRow,
     StoreError,
+    StoreUnavailable,
     WaveResult,
     WaveRun,
     provider_status_rank,
@@ -289,19 +291,49 @@ class SqliteStore:
         conn: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if not self.path.exists():
+                self._create()
+            elif self.path.stat().st_size == 0 and not _wal(self.path).exists():
+                # shiftd never leaves an empty file (`_create`): this one was truncated, and
+                # SQLite would take it for a new database, silently, losing every claim.
+                raise StoreError(
+                    f"cannot open {self.path}: the file is empty (0 bytes), a truncated"
+                    " database? Restore it from a backup, or move it away to start afresh"
+                )
+            conn = self._connect(self.path)
+        except BaseException as exc:
+            if isinstance(exc, sqlite3.Error | OSError):
+                hint = _DAMAGED_HINT if _damaged(exc) else ""
+                raise StoreError(f"cannot open {self.path}: {exc}{hint}") from exc
+            raise
+        return conn
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             _migrate(conn)
-        except BaseException as exc:
-            if conn is not None:
-                conn.close()  # a refused (too new) or broken database is not left open
-            if isinstance(exc, sqlite3.Error | OSError):
-                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()  # a refused (too new) or broken database is not left open
             raise
         return conn
+
+    def _create(self) -> None:
+        """A new database, built beside `path` and moved into place whole, so that a crash
+        while creating it never leaves an empty or half-made file under the real name."""
+        new = self.path.with_name(self.path.name + ".new")
+        for leftover in (new, _wal(new), new.with_name(new.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        self._connect(new).close()  # the last connection closing folds the WAL in
+        fd = os.open(new, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(new, self.path)
 
     def _drain(self) -> None:
         batch: list[_Write] = []
@@ -324,7 +356,7 @@ class SqliteStore:
                     item.result = item.fn(conn)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO w")
-                    item.error = exc
+                    item.error = _unavailable(exc) or exc
                 conn.execute("RELEASE w")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -332,7 +364,8 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for item in batch:
-                item.error = StoreError(f"commit failed: {exc}")
+                hint = _DAMAGED_HINT if _damaged(exc) else ""
+                item.error = _unavailable(exc) or StoreError(f"commit failed: {exc}{hint}")
         self.stats.commits += 1
         self.stats.writes += len(batch)
         self.stats.max_batch = max(self.stats.max_batch, len(batch))
@@ -1464,6 +1497,40 @@ _INSERT_OUTBOX = (
     "INSERT OR IGNORE INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone,"
     " body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+# SQLite's primary result codes for "cannot write now", whatever the statement.
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_IOERR: "an I/O error",
+    sqlite3.SQLITE_CANTOPEN: "a file cannot be opened",
+}
+
+
+_DAMAGED_HINT = (
+    " (the database file is damaged: shiftd leaves it as it is; restore it from a backup,"
+    " or recover it with `sqlite3 FILE .recover`)"
+)
+
+
+def _damaged(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """A StoreUnavailable for an error that says the store cannot write now (rolled back,
+    nothing changed), else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None or code & 0xFF not in _UNAVAILABLE:
+        return None
+    cause = _UNAVAILABLE[code & 0xFF]
+    return StoreUnavailable(f"the store cannot write now ({cause}: {exc}); nothing was changed")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
