@@ -20,7 +20,7 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
-    """The store cannot write now (disk full, file system read-only, I/O error): the write
+    """The store cannot write now (disk full, database read-only): the write
     was rolled back, nothing changed. Writes succeed again once the cause is gone."""
 
 

@@ -1499,12 +1499,11 @@ _INSERT_OUTBOX = (
 )
 
 
-# SQLite's primary result codes for "cannot write now", whatever the statement.
+# SQLite's primary result codes for "cannot write now", whatever the statement: the write
+# was refused before its commit point. (An I/O error may strike after it: a plain StoreError.)
 _UNAVAILABLE = {
     sqlite3.SQLITE_FULL: "the disk is full",
     sqlite3.SQLITE_READONLY: "the database is read-only",
-    sqlite3.SQLITE_IOERR: "an I/O error",
-    sqlite3.SQLITE_CANTOPEN: "a file cannot be opened",
 }
 
 
