@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench bench-simulate eval crash clean
+.PHONY: demo test lint fmt bench bench-simulate eval crash fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,11 @@ fmt: $(STAMP)
 # How the reply classifier reads the labelled corpus: recall per label and language.
 eval: $(STAMP)
 	$(BIN)/python -m shiftd.intent_eval
+
+# The long fuzz runs: >= 100,000 control lines and >= 10,000 HTTP requests against a running
+# daemon (tests/test_control_fuzz.py, tests/test_openapi_conformance.py); prints the counts.
+fuzz: $(STAMP)
+	SHIFTD_FUZZ=long $(BIN)/pytest -q -s tests/test_control_fuzz.py tests/test_openapi_conformance.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -34,10 +34,11 @@ from pydantic import (
     Strict,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
-from .limits import check_duration
+from .limits import DURATION_SCHEMA, check_duration
 from .models import normalize_phone
 
 __all__ = [
@@ -139,7 +140,9 @@ def _to_duration(value: object) -> timedelta:
     raise ValueError(f"durations are {_DURATION_EXAMPLES} (got {shown}; {hint})")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+Duration = Annotated[
+    timedelta, BeforeValidator(_to_duration), WithJsonSchema(DURATION_SCHEMA, mode="validation")
+]
 """A non-negative ``timedelta`` written in YAML as a quoted string such as ``"10m"``."""
 
 _Int = Annotated[int, Strict()]  # YAML integers are already ints: refuse "16", 16.0 and true

@@ -102,8 +102,8 @@ Instant = Annotated[
 
 
 _WALL_PATTERN = (
-    r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
+    r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
 )
 _WALL_RE = re.compile(_WALL_PATTERN)
 
@@ -156,6 +156,17 @@ def check_shift_times(start: datetime, end: datetime) -> None:
     if end - start > MAX_SHIFT_LENGTH:
         hours = MAX_SHIFT_LENGTH.total_seconds() / 3600
         raise ValueError(f"a shift lasts at most {hours:g} hours (end_time - start_time)")
+
+
+DURATION_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?=\s*[0-9])\s*([0-9]+\s*d\s*)?([0-9]+\s*h\s*)?([0-9]+\s*m\s*)?([0-9]+\s*s\s*)?"
+    r"([0-9]+\s*ms\s*)?$",
+    "description": "A duration such as 90s, 10m or 1h30m (units d, h, m, s, ms, largest"
+    " first), from 0s to 3660d.",
+    "examples": ["10m", "1h30m"],
+}
+"""The JSON schema of a duration (the upper bound is in words: no pattern states it)."""
 
 
 def check_duration(value: timedelta) -> timedelta:

@@ -22,6 +22,7 @@ from ..web import pages
 from . import rest, webhooks
 from .context import HttpContext
 from .errors import install_handlers
+from .methods import AllowedMethods
 from .middleware import CountingMiddleware, GuardMiddleware
 from .settings import HttpSettings
 
@@ -42,6 +43,7 @@ def create_app(engine: Engine, settings: HttpSettings, *, ready: bool = False) -
         GuardMiddleware,
         settings=lambda: app.state.shiftd.settings,
         on_crash=lambda: app.state.shiftd.engine.metrics.observe_internal_error("http"),
+        methods=AllowedMethods(app.openapi),
     )
     app.add_middleware(
         CountingMiddleware,

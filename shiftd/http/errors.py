@@ -39,6 +39,34 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+ERROR_STATUSES: dict[int, str] = {
+    400: "`bad_json` (the body is not JSON) or `bad_request`",
+    401: "`unauthorized`: no or a wrong bearer token",
+    403: "`forbidden`: a webhook's signature does not match, or an organization's token asks"
+    " for what only the administrators' token may (caregivers, other organizations)",
+    404: "`not_found`: no such shift",
+    409: "`conflict`: the shift cannot be changed now (in a fanout, or closed)",
+    413: "`payload_too_large`: the body is over `http.max_body`",
+    415: "`unsupported_media_type`: not the content type the route takes",
+    422: "`bad_args`: a field breaks a rule (named in the message, see shiftd/limits.py),"
+    " including the rules no schema states: a shift ends after it starts and lasts at most"
+    " 48 hours, a date must exist (not 2025-02-30), a duration is at most 3660d, a new"
+    " shift has exactly one of `start_time` and `start_in` and one of `end_time` and"
+    " a positive `length`",
+    500: "`internal`: a failure of shiftd's own code; the message quotes a ref that the log"
+    " line carries (also in `X-Request-Ref`), and the daemon goes on",
+    503: "`unavailable` (starting, stopping, the store or the shift's actor not available)"
+    " or `timeout` (the request took longer than `http.request_timeout`)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: the error body and what each means."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_STATUSES[status]} for status in statuses
+    }
+
+
 class ApiError(Exception):
     """Raise to answer `status` with `{"error": {"code": code, "message": message}}`."""
 

@@ -4,6 +4,8 @@ the last line against a 500 that leaks.
 A pure ASGI middleware (not Starlette's `BaseHTTPMiddleware`, which buffers responses in a
 task group) so it sees the raw byte stream. In order, for each HTTP request:
 
+0. **Method**: a documented path asked with a method its OpenAPI operations do not list →
+   405 with `Allow` (`methods(path)`, see `shiftd.http.methods`), before anything else.
 1. **Bearer token** for every path except `/health`, `/ready`, `/openapi.json`, the
    webhooks (which carry a Twilio signature instead) and the coordinator's page (`/` and
    `/board…`, which has its own sign-in): missing or wrong → 401, before a byte of the
@@ -36,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import get_logger, new_ref
 from .errors import send_error
+from .methods import allow_header
 
 log = get_logger(__name__)
 
@@ -105,10 +108,12 @@ class GuardMiddleware:
         app: ASGIApp,
         settings: Callable[[], Any],
         on_crash: Callable[[], None] | None = None,
+        methods: Callable[[str], frozenset[str] | None] | None = None,
     ) -> None:
         self.app = app
         self._settings = settings
         self._on_crash = on_crash
+        self._methods = methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,6 +151,17 @@ class GuardMiddleware:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
         headers = _headers(scope)
+
+        allowed = self._methods(path) if self._methods is not None else None
+        if allowed is not None and method not in allowed:
+            await send_error(
+                send,
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed here; allowed: {allow_header(allowed)}",
+                {"Allow": allow_header(allowed)},
+            )
+            return
 
         if needs_token(path) and token_scope(headers.get("authorization"), settings) is None:
             message = (

@@ -32,7 +32,7 @@ from ..engine import InvalidInput, NotFound
 from ..models import Caregiver, Role, Roster, ShiftState
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
-from .errors import ApiError, ErrorBody, describe_validation
+from .errors import ApiError, describe_validation, error_responses
 from .middleware import ADMIN, token_scope
 
 _bearer = HTTPBearer(
@@ -88,14 +88,12 @@ Own = [Depends(own_shift)]
 Ctx = Annotated[HttpContext, Depends(context)]
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in statuses}
+_errors = error_responses
 
-
-open_router = APIRouter(tags=["health"])
+open_router = APIRouter(tags=["health"], responses=_errors(500, 503))
 api_router = APIRouter(
     dependencies=[Depends(require_token)],
-    responses=_errors(401, 413, 415, 422, 503),
+    responses=_errors(400, 401, 403, 413, 415, 422, 500, 503),
 )
 
 # ---- answer shapes (for OpenAPI; the dicts come from the command handlers) -----------------
@@ -440,6 +438,8 @@ async def put_shift(
     response_model=ShiftShown,
     responses=_errors(404),
     summary="One shift with contacts, declines and timeline (as `shiftctl shift show`)",
+    description="A cancelled shift stays readable (state `cancelled`), as do filled and"
+    " unfilled ones: shifts are never deleted.",
 )
 async def show_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     return await _run(ctx, "shift.show", ShiftIdArgs(shift_id=shift_id))
@@ -469,6 +469,9 @@ async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     response_model=CancelAnswer,
     responses=_errors(404),
     summary="Cancel the shift (as `shiftctl cancel`): nothing more is sent, the holder is told",
+    description="The shift is cancelled, not removed: `GET /shifts/{shift_id}` goes on"
+    " answering 200 with state `cancelled`; cancelling again answers `already_cancelled`,"
+    " a fanout of it `cancelled`.",
 )
 async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))

@@ -32,7 +32,7 @@ from ..messages import Messages
 from ..models import Channel, Outcome
 from ..store.base import ProviderMessageRow
 from .context import HttpContext, context_of
-from .errors import ApiError, ErrorBody
+from .errors import ApiError, error_responses
 from .signature import valid_signature
 
 log = get_logger(__name__)
@@ -64,10 +64,7 @@ _FORM_DOC: dict[str, Any] = {
 }
 _TWIML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/xml": {"schema": {"type": "string"}}}, "description": "TwiML"},
-    400: {"model": ErrorBody},
-    403: {"model": ErrorBody},
-    413: {"model": ErrorBody},
-    415: {"model": ErrorBody},
+    **error_responses(400, 403, 413, 415, 500, 503),
 }
 
 router = APIRouter(prefix=PREFIX, tags=["twilio webhooks"])
