@@ -890,6 +890,23 @@ def _cmd_shift_show(
             )
         else:
             print("  (none)", file=out)
+        lost = shift.get("lost_notices") or []
+        if lost:  # a holder who may not know: said before anything else
+            print("\nLOST NOTICES (followed up: see README, A lost notice)", file=out)
+            _table(
+                ("CAREGIVER", "NOTICE", "CHANNEL", "ERROR", "AT"),
+                [
+                    (
+                        n.get("caregiver_id"),
+                        n.get("purpose"),
+                        n.get("channel"),
+                        n.get("error"),
+                        _short_ts(n.get("at")),
+                    )
+                    for n in lost
+                ],
+                out,
+            )
         declines = shift.get("declines") or []
         print("\nDeclines", file=out)
         if declines:
@@ -1274,6 +1291,8 @@ def timeline_detail(kind: Any, detail: Any) -> str:
         if "holder_told" in d:
             text += "; holder told" if d.get("holder_told") else "; nobody held it"
         return _clean(text)
+    if kind == "notice_lost" and "purpose" in d:
+        return _clean(f"{d.get('purpose')} by {d.get('channel')} failed: {d.get('error')}")
     if kind == "fanout_started" and "candidates" in d:
         text = f"{_plural(d.get('candidates'), 'candidate')}"
         if d.get("expires_at"):

@@ -9,12 +9,14 @@ queued). A cancellation from outside is turned into that same ordered stop, boun
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import trio
 
@@ -27,7 +29,7 @@ from .inbound import InboundResult, InboundRouter
 from .intent import Classifier, load_classifier
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
-from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
+from .models import CancelStatus, Caregiver, Channel, Purpose, Shift, ShiftState
 from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.email import EmailNotifier
 from .notify.webhook import WebhookNotifier
@@ -36,7 +38,7 @@ from .replyguard import ReplyGuard
 from .retention import Retention
 from .roles import Roles, UnknownRole
 from .sender import Sender
-from .store.base import ImportCounts, OutboxRow, ShiftRow, Store
+from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
 
@@ -133,6 +135,7 @@ class Engine:
             backoff_max=config.sender.backoff_max,
             timeout=config.sender.timeout,
             on_outcome=self._on_send_outcome,
+            after_failure=self._follow_up_lost_notices,
         )
         ctx = ActorContext(
             store=self.store,
@@ -199,6 +202,80 @@ class Engine:
             purpose=row.purpose.value,
             outbox_id=row.id,
         )
+
+    async def _follow_up_lost_notices(self) -> None:
+        """A holder's notice (confirmation, release, cancellation) that ended `failed` is
+        flagged on its shift (timeline, `shift show`, the `notice_lost` event and metric)
+        and followed up once: a failed confirmation text becomes a call to the winner, and
+        the organization's coordinator is told (text and/or webhook)."""
+        flagged = await self.store.flag_lost_notices(
+            at=self.clock.now(), follow_up=self._lost_notice_follow_up
+        )
+        if flagged:
+            self.sender.wake()
+        for row in flagged:
+            log.warning(
+                "notice.lost",
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                purpose=row.purpose.value,
+                channel=row.channel.value,
+            )
+            self.events.publish(
+                "notice_lost",
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                purpose=row.purpose.value,
+                channel=row.channel.value,
+            )
+
+    def _lost_notice_follow_up(self, row: OutboxRow, shift: ShiftRow) -> list[NewMessage]:
+        org = self.organizations.get(shift.organization_id)
+        key = f"lost:{row.id}"
+        out = []
+        still_theirs = shift.state is ShiftState.FILLED and shift.claimed_by == row.caregiver_id
+        if row.purpose is Purpose.CONFIRM and row.channel is Channel.SMS and still_theirs:
+            confirm = org.messages.confirm(shift)
+            out.append(
+                NewMessage(
+                    f"{key}:call", row.caregiver_id, Channel.VOICE, row.purpose, confirm, shift.id
+                )
+            )
+        coordinator, to = org.coordinator, f"coordinator:{org.id}"
+        if coordinator is None:
+            return out
+        base = self.config.http.public_url if self.config.http else None
+        link = f"{str(base).rstrip('/')}/board/shifts/{quote(shift.id, safe='')}" if base else None
+        text = org.messages.notice_lost(shift, row.purpose.value, row.caregiver_id, link)
+        called = bool(out)
+        payload = {
+            "event": "shift.notice_lost",
+            "shift_id": shift.id,
+            "organization_id": shift.organization_id,
+            "caregiver_id": row.caregiver_id,
+            "notice": row.purpose.value,
+            "channel": row.channel.value,
+            "called": called,
+            "link": link,
+        }
+        for channel, address, body in (
+            (Channel.SMS, coordinator.phone, text),
+            (Channel.EMAIL, coordinator.email, text),
+            (Channel.WEBHOOK, coordinator.webhook, json.dumps(payload)),
+        ):
+            if address is not None:
+                out.append(
+                    NewMessage(
+                        f"{key}:{channel.value}",
+                        to,
+                        channel,
+                        Purpose.NOTICE_LOST,
+                        body,
+                        shift.id,
+                        str(address),
+                    )
+                )
+        return out
 
     async def _stop_on_cancel(self) -> None:
         try:

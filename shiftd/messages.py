@@ -41,7 +41,9 @@ the fields it lists in :data:`TEMPLATE_FIELDS`:
 ``contacted`` how many caregivers were contacted (the notices to coordinators: ``unfilled``,
              ``coordinator_no_accept``, ``coordinator_closing``, ``coordinator_released``);
 ``shift_id``, ``link``  the shift's id and the address of its page (coordinators' notices);
-``closes``   when offers close, e.g. ``07:00`` (``coordinator_closing``).
+``closes``   when offers close, e.g. ``07:00`` (``coordinator_closing``);
+``notice``, ``caregiver``  what could not be sent (``confirmation``…) and the id (never the
+             name) of whom it was for (``coordinator_notice_lost``).
 
 There is deliberately no field for a caregiver's or a client's name. Write ``{{`` and ``}}``
 for literal braces.
@@ -84,6 +86,7 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
     "coordinator_no_accept": _COORDINATOR,
     "coordinator_closing": _COORDINATOR | {"closes"},
     "coordinator_released": _COORDINATOR,
+    "coordinator_notice_lost": _COORDINATOR | {"notice", "caregiver"},
     "choose": _LIST,
     "unknown_code": _LIST | {"code"},
     "not_offered": _LIST,
@@ -114,6 +117,7 @@ SPOKEN = frozenset(
 """Templates read aloud on a call: no SMS segment limit applies."""
 TO_COORDINATOR = frozenset(
     {"unfilled", "coordinator_no_accept", "coordinator_closing", "coordinator_released"}
+    | {"coordinator_notice_lost"}
 )
 """Notices to coordinators: they carry a link and are sent whole, in as many segments as
 they need (a coordinator's phone is not a caregiver's)."""
@@ -185,6 +189,8 @@ _ENGLISH: Mapping[str, str] = {
     "offers close at {closes}; {_caregivers} contacted. {_ref}",
     "coordinator_released": "{agency}: the caregiver holding the {role} shift {window}{_place} "
     "dropped it; offering it again. {_ref}",
+    "coordinator_notice_lost": "{agency}: the {notice} for the {role} shift {window} could not "
+    "be sent to caregiver {caregiver}; please call them. {_ref}",
     "choose": "{agency}: you have several open offers ({offers}). Reply YES {example} to take "
     "offer {example}.",
     "unknown_code": "{agency}: {code} is not one of your open offers ({offers}). "
@@ -264,6 +270,8 @@ _SPANISH: Mapping[str, str] = {
     "ofertas cierran a las {closes}; se contactó a {_caregivers}. {_ref}",
     "coordinator_released": "{agency}: quien tenía el turno de {role} {window}{_place} lo "
     "dejó; se ofrece de nuevo. {_ref}",
+    "coordinator_notice_lost": "{agency}: no se pudo enviar {notice} del turno de {role} "
+    "{window} a {caregiver}; llámele, por favor. {_ref}",
     "choose": "{agency}: tiene varias ofertas abiertas ({offers}). Responda SI {example} "
     "para tomar la oferta {example}.",
     "unknown_code": "{agency}: {code} no es una de sus ofertas abiertas ({offers}). "
@@ -309,9 +317,11 @@ _DEFAULTS: Mapping[str, Mapping[str, str]] = {"en": _ENGLISH, "es": _SPANISH}
 
 _WORDS: Mapping[str, Mapping[str, str]] = {
     "en": {"none": "none", "more": "+{n} more, reply LIST", "caregiver": "caregiver",
-           "caregivers": "caregivers", "shift": "Shift"},
+           "caregivers": "caregivers", "shift": "Shift", "confirm": "confirmation",
+           "released": "release notice", "shift_cancelled": "cancellation notice"},
     "es": {"none": "ninguna", "more": "+{n} más, responda LISTA", "caregiver": "persona",
-           "caregivers": "personas", "shift": "Turno"},
+           "caregivers": "personas", "shift": "Turno", "confirm": "la confirmación",
+           "released": "el aviso de liberación", "shift_cancelled": "el aviso de cancelación"},
 }  # fmt: skip
 _DAYS = {"en": "Mon Tue Wed Thu Fri Sat Sun", "es": "lun mar mié jue vie sáb dom"}
 _MONTHS = {
@@ -470,6 +480,24 @@ class Messages:
     def unfilled(self, shift: ShiftRow, contacted: int, link: str | None = None) -> str:
         """To the coordinator: nobody took ``shift``; ``contacted`` caregivers were asked."""
         return self.coordinator("unfilled", shift, contacted, link)
+
+    def notice_lost(
+        self, shift: ShiftRow, purpose: str, caregiver_id: str, link: str | None = None
+    ) -> str:
+        """To the coordinator: the holder's notice of `purpose` (confirm, released,
+        shift_cancelled) could not be sent to `caregiver_id`."""
+        words = _WORDS[self.language]
+        ref = f"{words['shift']} {shift.id}"
+        return self._render(
+            "coordinator_notice_lost",
+            shift,
+            contacted=0,
+            shift_id=shift.id,
+            link=link or "",
+            _ref=f"{ref}: {link}" if link else f"{ref}.",
+            notice=words.get(purpose, purpose),
+            caregiver=caregiver_id,
+        )
 
     def coordinator(
         self, notice: str, shift: ShiftRow, contacted: int, link: str | None = None

@@ -151,6 +151,13 @@ class Metrics:
             ["route", "method", "status"],
             registry=r,
         )
+        self.notices_lost = Counter(
+            "shiftd_notices_lost",
+            "Holder notices (confirm, released, shift_cancelled) that ended failed and were"
+            " flagged and followed up.",
+            ["purpose"],
+            registry=r,
+        )
         self.internal_errors = Counter(
             "shiftd_internal_errors",
             "Failures of shiftd's own code while handling one request or message, by where"
@@ -203,6 +210,8 @@ class Metrics:
                 self.time_to_fill.observe(seconds)
         elif event.kind == "unfilled":
             self.unfilled.inc()
+        elif event.kind == "notice_lost":
+            self.notices_lost.labels(detail.get("purpose")).inc()
         elif event.kind in ("actor_restarted", "actor_gave_up"):
             self.internal_errors.labels("actor").inc()
         elif event.kind == "released":

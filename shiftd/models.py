@@ -64,6 +64,8 @@ class Purpose(StrEnum):
     """The coordinator is told offers for a shift still open close soon (`warn_before_close`)."""
     HOLDER_DROPPED = "holder_dropped"
     """The coordinator is told the caregiver holding a shift dropped it."""
+    NOTICE_LOST = "notice_lost"
+    """The coordinator is told a holder's notice (confirm, released…) could not be sent."""
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
 

@@ -50,6 +50,11 @@ log = get_logger(__name__)
 _UNAVAILABLE_PAUSE = 1.0
 """Seconds a worker waits after the store refused a write before taking the next row."""
 
+
+async def _nothing() -> None:
+    return None
+
+
 COMPLIANCE_PURPOSES = frozenset({Purpose.OPT_OUT, Purpose.OPT_IN, Purpose.HELP})
 """Texts that still go to a phone that opted out: the answers to STOP, START and HELP."""
 
@@ -70,6 +75,7 @@ class Sender:
         timeout: timedelta = timedelta(seconds=10),
         page: int = 256,
         on_outcome: Callable[[OutboxRow, str], None] | None = None,
+        after_failure: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._notifier = notifier
@@ -88,6 +94,9 @@ class Sender:
         # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics), and
         # "suppressed" for a text never handed over because its phone opted out.
         self._on_outcome = on_outcome or (lambda row, outcome: None)
+        # Awaited after a row ends failed (and once at start): the engine flags a lost notice
+        # that matters and follows it up (see Engine._follow_up_lost_notices).
+        self._after_failure = after_failure or _nothing
 
     def wake(self) -> None:
         """Look for due rows now. Never blocks."""
@@ -102,6 +111,7 @@ class Sender:
         abandoned = await self._store.abandon_sending(at=self._clock.now())
         if abandoned:
             log.warning("sender.abandoned_in_flight", count=abandoned)
+        await self._follow_up()  # also those failed before a crash but not followed up
         send, receive = trio.open_memory_channel[OutboxRow](self._concurrency)
         async with trio.open_nursery() as nursery, send, receive:
             for _ in range(self._concurrency):
@@ -246,6 +256,15 @@ class Sender:
         self.failed += 1
         self._on_outcome(row, "failed")
         log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=error)
+        await self._follow_up()
+
+    async def _follow_up(self) -> None:
+        """Run the after-failure hook; its own failure is logged, never the sender's end
+        (what it missed is picked up by its next run: it works from the store)."""
+        try:
+            await self._after_failure()
+        except Exception:
+            log.exception("sender.follow_up_failed")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential with equal jitter; never sooner than the provider's Retry-After."""

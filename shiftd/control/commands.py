@@ -218,6 +218,7 @@ async def _shift_show(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
             "escalate_at": local_iso(row.escalate_at, tz),
             "contacts": [{**c, "at": relocal(c["at"], tz)} for c in detail["contacts"]],
             "declines": [{**d, "at": relocal(d["at"], tz)} for d in detail["declines"]],
+            "lost_notices": [{**n, "at": relocal(n["at"], tz)} for n in detail["lost_notices"]],
             "timeline": [
                 {**e, "ts": relocal(e["ts"], tz), "detail": _local_detail(e["detail"], tz)}
                 for e in detail["timeline"]

@@ -125,6 +125,9 @@ class ShiftDetail(ShiftSummary):
     escalate_at: str | None
     contacts: list[dict[str, Any]]
     declines: list[dict[str, Any]]
+    lost_notices: list[dict[str, Any]] = []
+    """Holder notices (confirm, released, shift_cancelled) that ended failed; each was
+    followed up (a call to the winner, the coordinator told)."""
     timeline: list[dict[str, Any]]
 
 

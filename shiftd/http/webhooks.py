@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..logs import get_logger
 from ..messages import Messages
-from ..models import Channel, Outcome
+from ..models import Channel, Outcome, Purpose
 from ..store.base import ProviderMessageRow
 from .context import HttpContext, context_of
 from .errors import ApiError, error_responses
@@ -266,6 +266,9 @@ async def voice(request: Request) -> Response:
     if row is None or row.channel is not Channel.VOICE or row.shift_id is None:
         log.warning("webhook.voice_unknown_call", found=row is not None)
         return twiml((await _Voice.of(ctx, None)).prompt("unknown_call"), HANGUP)
+    if row.purpose is not Purpose.OFFER:  # a notice by phone (a lost confirmation's call)
+        log.info("webhook.voice_notice", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
+        return twiml(say(row.body), HANGUP)
     voice = await _Voice.of(ctx, row)
     shift = await ctx.engine.store.shift(row.shift_id)
     if shift is None or not shift.state.in_progress:

@@ -56,6 +56,7 @@ T = TypeVar("T")
 
 # Texts an opted-out phone still gets: the answers to STOP, START and HELP.
 _COMPLIANCE_ANSWERS = "('opt_out', 'opt_in', 'help')"
+_HOLDER_NOTICES = "('confirm', 'released', 'shift_cancelled')"
 _MAX_CODE = 99  # reply codes stay two digits; they cycle so a code is not reused quickly
 
 # MIGRATIONS[n] takes the schema from version n to n + 1. Never edit a released step;
@@ -213,6 +214,13 @@ MIGRATIONS: tuple[str, ...] = (
     # code, instead of reading every open offer of the role.
     """
     CREATE INDEX offers_caregiver_code ON offers(caregiver_id, code);
+    """,
+    # v10: a holder's notice (confirmation, release, cancellation) that ended `failed` is
+    # flagged once (`lost_at`) and followed up; the partial index finds the unflagged ones.
+    """
+    ALTER TABLE outbox ADD COLUMN lost_at TEXT;
+    CREATE INDEX outbox_lost ON outbox(id) WHERE state = 'failed' AND lost_at IS NULL
+        AND purpose IN ('confirm', 'released', 'shift_cancelled');
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -570,7 +578,28 @@ class SqliteStore:
                 (shift_id, shift_id),
             )
         ]
-        return {"shift": shift, "contacts": contacts, "declines": declines, "timeline": timeline}
+        lost = [
+            {
+                "caregiver_id": r["caregiver_id"],
+                "purpose": r["purpose"],
+                "channel": r["channel"],
+                "error": r["error"],
+                "at": r["updated_at"],
+            }
+            for r in self._read(
+                "SELECT caregiver_id, purpose, channel, error, updated_at FROM outbox"
+                f" WHERE shift_id = ? AND state = 'failed' AND purpose IN {_HOLDER_NOTICES}"
+                " ORDER BY id",
+                (shift_id,),
+            )
+        ]
+        return {
+            "shift": shift,
+            "contacts": contacts,
+            "declines": declines,
+            "timeline": timeline,
+            "lost_notices": lost,
+        }
 
     async def tell_coordinator(
         self,
@@ -1277,6 +1306,44 @@ class SqliteStore:
                 ).rowcount
             )
         )
+
+    async def flag_lost_notices(
+        self, *, at: datetime, follow_up: Callable[[OutboxRow, ShiftRow], list[NewMessage]]
+    ) -> list[OutboxRow]:
+        """Flag every holder notice (confirm, released, shift_cancelled) that ended `failed`
+        and is not flagged yet: a `notice_lost` timeline event, and the messages
+        `follow_up(row, shift)` returns queued, in one transaction with the flag, so a crash
+        loses no follow-up and none is queued twice. Returns the rows flagged now."""
+
+        def write(conn: sqlite3.Connection) -> list[OutboxRow]:
+            cur = conn.execute(
+                "SELECT * FROM outbox WHERE state = 'failed' AND lost_at IS NULL"
+                f" AND purpose IN {_HOLDER_NOTICES} ORDER BY id"
+            )
+            cur.row_factory = sqlite3.Row
+            rows = cur.fetchall()
+            flagged = []
+            stamp = iso(at)
+            for r in rows:
+                row = OutboxRow(
+                    **_outbox_fields(r), attempts=r["attempts"], created_at=_dt(r["created_at"])
+                )
+                shift = conn.execute(_SHIFT_SQL + " WHERE id = ?", (row.shift_id,)).fetchone()
+                conn.execute("UPDATE outbox SET lost_at = ? WHERE id = ?", (stamp, row.id))
+                if shift is None:
+                    continue
+                detail = {
+                    "purpose": row.purpose.value,
+                    "channel": row.channel.value,
+                    "outbox_id": row.id,
+                    "error": r["error"],
+                }
+                _event(conn, row.shift_id or "", at, "notice_lost", row.caregiver_id, detail=detail)
+                _queue(conn, follow_up(row, _shift_row(shift)), stamp)
+                flagged.append(row)
+            return flagged
+
+        return await self._write(write)
 
     # ---- provider delivery reports (schema v2) ------------------------------------------
 
