@@ -163,6 +163,11 @@ def _exchange(path: str, batch: list[bytes]) -> None:
         sock.settimeout(10)
         sock.connect(path)
         try:
+            if any(b"watch" in line for line in batch):
+                # A watch turns the connection into an event stream: the last ping would
+                # never be answered on it. Send, then hang up (a watcher going away).
+                sock.sendall(b"\n".join(batch) + b"\n")
+                return
             sock.sendall(b"\n".join(batch) + b'\n{"id":"last","cmd":"ping"}\n')
             received = b""
             while b'"id":"last"' not in received:
