@@ -25,7 +25,7 @@ pytestmark = pytest.mark.process
 
 LONG = os.environ.get("SHIFTD_FUZZ") == "long"
 EXAMPLES = 2000 if LONG else 60
-LONG_LINES = 100_000
+LONG_LINES = int(os.environ.get("SHIFTD_FUZZ_LINES", "100000"))
 SENT = {"lines": 0, "batches": 0}
 
 NAMES = sorted({*COMMANDS, *STREAMS})
@@ -199,3 +199,4 @@ def test_no_control_line_stops_the_daemon(live: LiveDaemon) -> None:
     one_batch()
     while LONG and SENT["lines"] < LONG_LINES:
         one_batch()
+        print(f"control fuzz: {SENT['lines']} lines so far", flush=True)

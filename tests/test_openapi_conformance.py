@@ -8,14 +8,18 @@ unsupported methods answered 405 with `Allow` — and the daemon still serves af
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from live_daemon import AUTH, LiveDaemon, sample_roster
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance, use_after_free
 
 from shiftd.http.app import create_app
@@ -25,6 +29,7 @@ pytestmark = pytest.mark.process
 
 LONG = os.environ.get("SHIFTD_FUZZ") == "long"
 EXAMPLES = 600 if LONG else 5
+LONG_REQUESTS = int(os.environ.get("SHIFTD_FUZZ_REQUESTS", "10000"))
 SENT: list[int] = [0]
 
 # Rules no JSON schema (or a pattern) states: a shift's end after its start and at most 48
@@ -40,7 +45,22 @@ CROSS_FIELD_RULES = (
     "length must be positive",
 )
 
-schema = schemathesis.openapi.from_dict(create_app(None, HttpSettings()).openapi())  # type: ignore[arg-type]
+
+def _without_security(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without its bearer scheme: every request here carries the token, so the
+    fuzzer must not think it can make a request invalid by leaving the token out (the
+    token's own 401s are tested in test_http_api.py)."""
+    document = json.loads(json.dumps(document))
+    document.get("components", {}).pop("securitySchemes", None)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)
+    return document
+
+
+schema = schemathesis.openapi.from_dict(
+    _without_security(create_app(None, HttpSettings()).openapi())  # type: ignore[arg-type]
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +85,7 @@ def _cross_field_refusal(response: Any) -> bool:
     return any(rule in response.text for rule in CROSS_FIELD_RULES)
 
 
-@schema.parametrize()
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=not LONG,
-)
-def test_every_answer_is_what_the_openapi_document_says(case: Any, live: LiveDaemon) -> None:
+def _check(case: Any, live: LiveDaemon) -> None:
     SENT[0] += 1
     response = case.call(base_url=live.url, headers=AUTH, timeout=10)
     # Cancelling is DELETE /shifts/{id}, and the cancelled shift stays readable (state
@@ -86,3 +99,40 @@ def test_every_answer_is_what_the_openapi_document_says(case: Any, live: LiveDae
         headers=AUTH,
         transport_kwargs={"base_url": live.url, "headers": AUTH},
     )
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not LONG,
+)
+def test_every_answer_is_what_the_openapi_document_says(case: Any, live: LiveDaemon) -> None:
+    _check(case, live)
+
+
+@pytest.mark.skipif(not LONG, reason="the long run is `make fuzz`")
+def test_the_long_run_sends_at_least_ten_thousand_requests(live: LiveDaemon) -> None:
+    """Rounds over every operation, valid and invalid data, until LONG_REQUESTS were sent
+    (operations without parameters give hypothesis little to vary, so one pass is short)."""
+    operations = [result.ok() for result in schema.get_all_operations()]
+    rounds = 0
+    while SENT[0] < LONG_REQUESTS:
+        rounds += 1
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+                @settings(
+                    max_examples=100,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                    database=None,
+                )
+                @given(case=operation.as_strategy(generation_mode=mode))
+                def one(case: Any) -> None:
+                    _check(case, live)
+
+                with contextlib.suppress(Unsatisfiable):  # nothing to make invalid there
+                    one()
+        print(f"openapi conformance: round {rounds}, {SENT[0]} requests so far", flush=True)
