@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
 
 from . import limits
 
@@ -145,8 +145,9 @@ class Caregiver(BaseModel):
     role: Role
     phone: Phone
     tags: limits.Tags = ()
-    active: bool | None = None
-    """False: never offered a shift (their history stays); None: as stored (new: active)."""
+    active: StrictBool | None = None
+    """False: never offered a shift (their history stays); None: as stored (new: active).
+    Strictly a boolean, as the schema says (a CSV's yes/no is read before)."""
     language: limits.LanguageTag | None = None
     """The language she reads (BCP 47, e.g. ``es`` or ``es-MX``); None: the organization's."""
 
