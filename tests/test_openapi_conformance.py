@@ -41,6 +41,7 @@ CROSS_FIELD_RULES = (
     "a shift lasts at most",
     "not a valid time: day is out of range",
     "durations are at most",
+    "too long a duration",
     "give exactly one of",
     "length must be positive",
 )
