@@ -15,6 +15,7 @@ withdrawn while it waits (the shift was filled) is skipped and its turn handed b
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -92,3 +93,37 @@ class Throttled(Protocol):
         """Hand back the turn `acquire` gave for `message`, which will not be sent after all.
         Never blocks."""
         ...
+
+
+class OneChannel(ABC):
+    """A notifier that sends the rows of its own `channel` and hands every other row, with
+    its rate limit, to the notifier it wraps. Subclasses implement `_send_own`."""
+
+    channel: Channel
+
+    def __init__(self, inner: Notifier) -> None:
+        self._inner = inner
+
+    async def send(self, message: Outgoing) -> str | None:
+        """Send `message` through `_send_own` if it is on this channel, else through `inner`."""
+        if message.channel is not self.channel:
+            return await self._inner.send(message)
+        return await self._send_own(message)
+
+    @abstractmethod
+    async def _send_own(self, message: Outgoing) -> str | None:
+        """Send a row of this channel; raises as `Notifier.send` does."""
+
+    async def acquire(self, message: Outgoing) -> str | None:
+        """The wrapped notifier's turn for its rows; this channel's own rows wait for none."""
+        if message.channel is not self.channel and isinstance(self._inner, Throttled):
+            return await self._inner.acquire(message)
+        return None
+
+    def release(self, message: Outgoing) -> None:
+        """Hand a turn back to the wrapped notifier (its rows only)."""
+        if message.channel is not self.channel and isinstance(self._inner, Throttled):
+            self._inner.release(message)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -22,35 +22,35 @@ from ..logs import get_logger
 from ..models import Channel
 from .base import (
     Notifier,
+    OneChannel,
     Outgoing,
     PermanentSendError,
     SendOutcomeUnknown,
-    Throttled,
     TransientSendError,
 )
 
 log = get_logger(__name__)
 
 
-class EmailNotifier:
+class EmailNotifier(OneChannel):
     """Sends `email` rows itself and everything else through `inner`."""
+
+    channel = Channel.EMAIL
 
     def __init__(self, inner: Notifier, smtp: SmtpConfig) -> None:
         """Reads `smtp.password_file` now; raises CredentialError if it cannot."""
-        self._inner = inner
+        super().__init__(inner)
         self._smtp = smtp
         self._password = read_secret(str(smtp.password_file)) if smtp.password_file else None
         self._one_at_a_time = trio.CapacityLimiter(1)
 
-    async def send(self, message: Outgoing) -> str | None:
-        """Mail an email row to its address; other rows go to the wrapped notifier.
+    async def _send_own(self, message: Outgoing) -> str | None:
+        """Mail an email row to its address.
 
         Raises TransientSendError (no connection, a 4xx answer), PermanentSendError (a 5xx
         answer) or SendOutcomeUnknown (the connection broke once the message was handed
         over). Cancellation abandons the worker thread, which ends within `smtp.timeout`.
         """
-        if message.channel is not Channel.EMAIL:
-            return await self._inner.send(message)
         mail = self._compose(message)
         await trio.to_thread.run_sync(
             self._deliver, mail, limiter=self._one_at_a_time, abandon_on_cancel=True
@@ -93,18 +93,6 @@ class EmailNotifier:
             if handed_over:
                 raise SendOutcomeUnknown(f"smtp {smtp.host}: {type(exc).__name__}") from None
             raise TransientSendError(f"smtp {smtp.host}: {type(exc).__name__}") from None
-
-    async def acquire(self, message: Outgoing) -> str | None:
-        if message.channel is not Channel.EMAIL and isinstance(self._inner, Throttled):
-            return await self._inner.acquire(message)
-        return None
-
-    def release(self, message: Outgoing) -> None:
-        if message.channel is not Channel.EMAIL and isinstance(self._inner, Throttled):
-            self._inner.release(message)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 _SUBJECT_MAX = 69  # "Subject: " and this fit the 78 characters a header line should

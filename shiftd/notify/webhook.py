@@ -25,18 +25,20 @@ from ..logs import get_logger
 from ..models import Channel
 from .base import (
     Notifier,
+    OneChannel,
     Outgoing,
     PermanentSendError,
     SendOutcomeUnknown,
-    Throttled,
     TransientSendError,
 )
 
 log = get_logger(__name__)
 
 
-class WebhookNotifier:
+class WebhookNotifier(OneChannel):
     """Sends `webhook` rows itself and everything else through `inner`."""
+
+    channel = Channel.WEBHOOK
 
     def __init__(
         self,
@@ -48,7 +50,7 @@ class WebhookNotifier:
     ) -> None:
         """`secrets` maps a recipient (an outbox row's `caregiver_id`, such as
         `coordinator:<organization>`) to the secret its webhooks are signed with."""
-        self._inner = inner
+        super().__init__(inner)
         self._secrets = {k: v.encode() for k, v in (secrets or {}).items()}
         seconds = timeout.total_seconds()
         self._client = httpx.AsyncClient(
@@ -58,14 +60,12 @@ class WebhookNotifier:
             headers={"User-Agent": f"shiftd/{__version__}", "Content-Type": "application/json"},
         )
 
-    async def send(self, message: Outgoing) -> str | None:
-        """POST a webhook row's body to its URL; other rows go to the wrapped notifier.
+    async def _send_own(self, message: Outgoing) -> str | None:
+        """POST a webhook row's body to its URL.
 
         Raises TransientSendError (not connected, 429, 5xx), PermanentSendError (another
         4xx or 3xx) or SendOutcomeUnknown (sent, but no answer in time).
         """
-        if message.channel is not Channel.WEBHOOK:
-            return await self._inner.send(message)
         host = urlsplit(message.to).netloc  # never the path: it may hold a token
         body = message.body.encode()
         headers = {"X-Shiftd-Delivery": str(message.outbox_id)}
@@ -87,15 +87,6 @@ class WebhookNotifier:
             raise PermanentSendError(f"webhook {host}: HTTP {status}")
         log.info("webhook.delivered", host=host, shift_id=message.shift_id, status=status)
         return None
-
-    async def acquire(self, message: Outgoing) -> str | None:
-        if message.channel is not Channel.WEBHOOK and isinstance(self._inner, Throttled):
-            return await self._inner.acquire(message)
-        return None
-
-    def release(self, message: Outgoing) -> None:
-        if message.channel is not Channel.WEBHOOK and isinstance(self._inner, Throttled):
-            self._inner.release(message)
 
     async def aclose(self) -> None:
         try:
