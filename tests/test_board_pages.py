@@ -270,3 +270,26 @@ async def test_a_boards_live_stream_carries_the_changed_rows_rendered_and_escape
     assert row["id"] == "shift-1" and row["state"] == "filled"
     assert 'data-shift="shift-1"' in row["html"] and "Carer 3" in row["html"]
     assert json.loads(await board.rows_payload(["gone"])) == {"rows": [{"id": "gone", "state": ""}]}
+
+
+async def test_a_row_is_rendered_once_per_change_of_its_shift_however_many_boards_ask(
+    page: Page, autojump_clock: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board = page.client._transport.app.state.board  # type: ignore[attr-defined]
+    await fan_out(page)
+    rendered: list[str] = []
+    render = board._row
+
+    async def counting(shift_id: str) -> dict[str, str]:
+        rendered.append(shift_id)
+        return await render(shift_id)
+
+    monkeypatch.setattr(board, "_row", counting)
+    for _ in range(100):  # a hundred boards, each asking after the same change
+        await board.rows_payload(["shift-1"])
+    await page.harness.engine.add_shift(shift("shift-2"))  # another shift changes
+    await board.rows_payload(["shift-1"])
+    assert rendered == ["shift-1"]
+    await page.harness.engine.inbound("+15550000003", "yes")  # shift-1 itself changes
+    (row,) = json.loads(await board.rows_payload(["shift-1"]))["rows"]
+    assert rendered == ["shift-1", "shift-1"] and row["state"] == "filled"

@@ -57,6 +57,8 @@ class LiveFeed:
 
     def __init__(self, size: int = 4096) -> None:
         self._ring: deque[tuple[int, str]] = deque(maxlen=size)
+        self._last_change: dict[str, int] = {}  # shift id → number of its latest notice
+        self._size = size
         self.seq = 0
         self._changed = trio.Event()
         self._closed = trio.Event()
@@ -73,6 +75,9 @@ class LiveFeed:
             return
         self.seq += 1
         self._ring.append((self.seq, shift_id))
+        if len(self._last_change) > 4 * self._size:
+            self._last_change.clear()  # a shift missing here counts as changed just now
+        self._last_change[shift_id] = self.seq
         self._changed.set()
         self._changed = trio.Event()
 
@@ -80,6 +85,10 @@ class LiveFeed:
         """End every stream (the server is stopping)."""
         self._closed.set()
         self._changed.set()
+
+    def last_change(self, shift_id: str) -> int:
+        """The number of the latest notice about `shift_id` (the current one if unknown)."""
+        return self._last_change.get(shift_id, self.seq)
 
     def since(self, after: int, shift_id: str | None) -> tuple[list[str], bool]:
         """The shifts changed after notice `after` (each once, `shift_id`'s only when given),

@@ -145,14 +145,15 @@ class Board:
     async def rows_payload(self, shift_ids: list[str]) -> str:
         """The board's `change` data: for each shift, its row as rendered (and escaped) here
         and the state section it goes in, or `state` "" when it has left the board. A row is
-        rendered once per feed position, whatever the number of boards watching."""
+        rendered once per change of its shift, whatever the number of boards watching."""
         rows = []
         for shift_id in shift_ids:
             cached = self._rows.get(shift_id)
-            if cached is None or cached[0] != self.feed.seq:
+            if cached is None or cached[0] < self.feed.last_change(shift_id):
                 if len(self._rows) > 4096:
                     self._rows.clear()
-                cached = self._rows[shift_id] = (self.feed.seq, await self._row(shift_id))
+                seq = self.feed.seq  # before the reads: a change during them renders again
+                cached = self._rows[shift_id] = (seq, await self._row(shift_id))
             rows.append(cached[1])
         return json.dumps({"rows": rows}, separators=(",", ":"))
 
