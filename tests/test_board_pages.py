@@ -222,6 +222,17 @@ async def test_the_live_feed_notes_changed_shifts_after_a_number(autojump_clock:
     assert feed.since(1, None)[1] is True  # notices 2 and 3 have left the ring
 
 
+async def test_a_burst_of_notices_on_a_few_shifts_loses_none_of_them(
+    autojump_clock: object,
+) -> None:
+    from shiftd.events import Event
+
+    feed = LiveFeed(size=3)
+    for n in range(10_000):  # a storm of declines on two shifts: thousands of notices
+        feed.on_event(Event(EPOCH, "declined", f"s{n % 2}"))
+    assert feed.since(0, None) == (["s1", "s0"], False)  # nothing lost: no page reloads
+
+
 async def test_the_live_stream_sends_a_change_when_a_shift_is_claimed(
     page: Page, autojump_clock: object
 ) -> None:

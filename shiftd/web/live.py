@@ -1,25 +1,26 @@
 """Live pages: the event bus, condensed into "shift X changed" notices for server-sent events.
 
-One bus listener (`LiveFeed.on_event`) serves every open page: it appends the shift id to a
-bounded ring of numbered notices and wakes the streams, in O(1) whatever the number of pages,
-so a hundred open pages add nothing to what a publisher pays. Each stream (`stream`) wakes
-at most every `coalesce` seconds, sends the notices after the last one it sent (those of its
-shift only, on a shift's page), and the page's script re-fetches what it shows.
+One bus listener (`LiveFeed.on_event`) serves every open page: it notes the shift's latest
+notice number in a bounded table and wakes the streams, in O(1) whatever the number of pages,
+so a hundred open pages add nothing to what a publisher pays. Streams wake at most every
+`coalesce` seconds and send the notices up to a tick they share (those of their shift only,
+on a shift's page), so streams at the same position send one frame made once.
 
 A board's stream carries the changed rows themselves, rendered once per change for every
 open board (`payload`); a shift's page re-fetches itself. A page is rendered with the
-feed's current number and its stream starts after it, so nothing
-that happens between the render and the stream is missed; a stream that reconnects passes
-the last number it saw (`Last-Event-ID`) and gets what it missed, or `reload` when that has
-left the ring. Streams end by themselves before the listener's idle-read limit would cut
-them (the browser reconnects at once), and when the server begins to stop.
+feed's current number and its stream starts after it, so nothing that happens between the
+render and the stream is missed; a stream that reconnects passes the last number it saw
+(`Last-Event-ID`) and gets what it missed, or `reload` when that has left the table. Streams
+end by themselves before the listener's idle-read limit would cut them (the browser
+reconnects at once), and when the server begins to stop.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -56,10 +57,16 @@ class LiveFeed:
     """Numbered change notices for the live pages; see the module docstring."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._ring: deque[tuple[int, str]] = deque(maxlen=size)
-        self._last_change: dict[str, int] = {}  # shift id → number of its latest notice
+        # shift id → the number of its latest notice, oldest first; at most `size` shifts,
+        # so a burst on the same shifts loses nothing however many notices it makes.
+        self._last_change: dict[str, int] = {}
+        self._forgotten_upto = 0  # notices up to this one may have been dropped
         self._size = size
         self.seq = 0
+        # Streams send up to a shared tick, so those at the same position share one frame.
+        self._tick_seq = 0
+        self._tick_at = -math.inf
+        self._frames: dict[tuple[Any, ...], bytes] = {}
         self._changed = trio.Event()
         self._closed = trio.Event()
         self.streams = 0
@@ -74,9 +81,9 @@ class LiveFeed:
         else:
             return
         self.seq += 1
-        self._ring.append((self.seq, shift_id))
-        if len(self._last_change) > 4 * self._size:
+        if self._last_change.pop(shift_id, None) is None and len(self._last_change) >= self._size:
             self._last_change.clear()  # a shift missing here counts as changed just now
+            self._forgotten_upto = self.seq - 1
         self._last_change[shift_id] = self.seq
         self._changed.set()
         self._changed = trio.Event()
@@ -90,17 +97,53 @@ class LiveFeed:
         """The number of the latest notice about `shift_id` (the current one if unknown)."""
         return self._last_change.get(shift_id, self.seq)
 
-    def since(self, after: int, shift_id: str | None) -> tuple[list[str], bool]:
-        """The shifts changed after notice `after` (each once, `shift_id`'s only when given),
-        and whether some of those notices have already left the ring."""
-        lost = after < self.seq and (not self._ring or self._ring[0][0] > after + 1)
+    def since(
+        self, after: int, shift_id: str | None, upto: int | None = None
+    ) -> tuple[list[str], bool]:
+        """The shifts changed after notice `after` up to `upto` (default: the latest), each
+        once (`shift_id`'s only when given), and whether some of those notices have already
+        been dropped from the table."""
+        upto = self.seq if upto is None else upto
+        lost = after < self._forgotten_upto
         changed: dict[str, None] = {}
-        for seq, sid in reversed(self._ring):
+        for sid, seq in reversed(self._last_change.items()):
             if seq <= after:
                 break
-            if shift_id is None or sid == shift_id:
+            if seq <= upto and (shift_id is None or sid == shift_id):
                 changed[sid] = None
         return list(changed), lost
+
+    def _tick(self, coalesce: float) -> int:
+        """The notice streams send up to now: the latest one, taken at most every
+        `coalesce` seconds and shared by every stream until the next."""
+        now = trio.current_time()
+        if now - self._tick_at >= coalesce:
+            self._tick_seq, self._tick_at = self.seq, now
+            self._frames.clear()
+        return self._tick_seq
+
+    async def _frame(
+        self,
+        after: int,
+        upto: int,
+        shift_id: str | None,
+        payload: Callable[[list[str]], Awaitable[str]] | None,
+    ) -> bytes:
+        """The frame for the notices after `after` up to `upto`, made once per tick for all
+        the streams at that position."""
+        key = (after, upto, shift_id, payload)
+        frame = self._frames.get(key)
+        if frame is None:
+            changed, lost = self.since(after, shift_id, upto)
+            if lost or (payload is not None and ANY_SHIFT in changed):
+                frame = f"id: {upto}\nevent: reload\ndata: {{}}\n\n".encode()
+            elif changed:
+                data = await payload(changed) if payload is not None else json.dumps(changed)
+                frame = f"id: {upto}\nevent: change\ndata: {data}\n\n".encode()
+            else:
+                frame = b""
+            self._frames[key] = frame
+        return frame
 
     async def stream(
         self,
@@ -123,16 +166,18 @@ class LiveFeed:
             deadline = trio.current_time() + lifetime
             last = after
             while alive() and not self._closed.is_set():
-                changed, lost = self.since(last, shift_id)
-                last = self.seq
-                if lost or (payload is not None and ANY_SHIFT in changed):
-                    yield f"id: {last}\nevent: reload\ndata: {{}}\n\n".encode()
-                elif changed:
-                    data = await payload(changed) if payload is not None else json.dumps(changed)
-                    yield f"id: {last}\nevent: change\ndata: {data}\n\n".encode()
+                upto = self._tick(coalesce)
+                if upto > last:
+                    frame = await self._frame(last, upto, shift_id, payload)
+                    last = upto
+                    if frame:
+                        yield frame
                 remaining = deadline - trio.current_time()
                 if remaining <= 0:
                     return
+                if self.seq > last:  # changes after the tick: the next one sends them
+                    await trio.sleep(min(coalesce, remaining))
+                    continue
                 with trio.move_on_after(min(remaining, 15.0)) as idle:
                     await self._changed.wait()
                 if idle.cancelled_caught:
