@@ -14,9 +14,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pytest
 
 from shiftd.clock import parse_iso
 from shiftd.control.client import ConnectError, ControlClient
+from shiftd.testing.waiting import wait_for
 
 pytestmark = pytest.mark.process
 
@@ -46,16 +46,6 @@ ROSTER = {
         }
     ],
 }
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Daemon:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from shiftd.control.client import ConnectError, ControlClient, RemoteError
+from shiftd.testing.waiting import wait_for
 
 pytestmark = pytest.mark.process
 
@@ -49,16 +50,6 @@ def shift(shift_id: str, hours: int = 0) -> dict[str, Any]:
         "start_time": start.isoformat(),
         "end_time": (start + timedelta(hours=8)).isoformat(),
     }
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Daemon:
