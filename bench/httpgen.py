@@ -10,9 +10,10 @@ keep-alive HTTP/1.1 connections on 127.0.0.1, to shiftd or to a ceiling server a
   it (`X-Twilio-Signature` over `public_url` + `path` + the sorted parameters);
 - `warm_path`: a GET every connection makes once before the clock starts (default
   `/health`);
-- `server_pid`: the server's process, whose CPU time (from `/proc/<pid>/stat`) over each
-  run's measured window is reported (`server_cpu_us_per_request`, and `server_cpu_share`:
-  near 1, the server, which has one thread, was the bottleneck);
+- `server_pid`: the server's process (a run may name its own), whose CPU time (from
+  `/proc/<pid>/stat`) over each run's measured window is reported
+  (`server_cpu_us_per_request`, and `server_cpu_share`: near 1, the server, which has one
+  thread, was the bottleneck);
 - `runs`: `[{"port": 8080, "connections": 8, "seconds": 5.0, "first": 0, "count": 20000,
   "tag": "a"}, …]`, one after the other (other keys are passed through to the result).
   Each run opens its connections and warms them up, then for `seconds` every connection
@@ -177,7 +178,7 @@ async def one_run(spec: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             last_answer = time.perf_counter()
             latencies.append(last_answer - sent)
 
-    server = spec.get("server_pid")
+    server = run.get("server_pid", spec.get("server_pid"))
     server_cpu = cpu_seconds(server) if server else 0.0
     cpu = time.process_time()
     first_send = last_answer = time.perf_counter()

@@ -17,6 +17,9 @@ server library it runs on, measured in the same run with the same client (`bench
   holding one open offer (bulk-seeded), each message a signed decline ("NO") with a unique
   MessageSid: the actor records the decline and queues a reply, the inbound message is
   logged, all committed before the webhook answers; the sender then sends the replies.
+  In the same run, the comparator: the same requests to `bench.inmemory` (FastAPI on
+  uvicorn, one dict lookup per webhook, nothing durable: the shape of the in-memory
+  solutions), in a process of its own on 127.0.0.1, while shiftd's engine idles.
 
 Every figure is for `http_seconds` of closed-loop load (one request in flight per
 connection) on each of `http_connections` connections.
@@ -27,7 +30,11 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -218,6 +225,45 @@ def _outcomes(db: Path, tag: str) -> dict[str, int]:
     return {outcome: n for outcome, n in rows}
 
 
+@contextmanager
+def _inmemory_server() -> Iterator[tuple[int, int] | None]:
+    """`bench.inmemory` (FastAPI on uvicorn) serving a listener of ours, as (port, pid);
+    None where uvicorn is not installed (it is a `[dev]` dependency)."""
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    sock = _listener()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.inmemory", str(sock.fileno())],
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield sock.getsockname()[1], proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        sock.close()
+
+
+async def _drive_inmemory(size: Size) -> dict[str, Any] | None:
+    """The same load as `http_inbound` on the comparator; its runs by `c<connections>`."""
+    with _inmemory_server() as server:
+        if server is None:
+            return None
+        port, pid = server
+        spec = _spec({"inmemory": port}, size)
+        for run in spec["runs"]:
+            run["server_pid"] = pid  # its CPU, not ours
+        result = await run_loadgen(spec, module="bench.httpgen")
+    out = {f"c{run['connections']}": run for run in result["runs"]}
+    for run in out.values():
+        run.pop("target", None)
+    return out
+
+
 async def http_inbound(size: Size) -> dict[str, Any]:
     """Signed SMS declines to the real daemon's HTTP listener (see the module docstring):
     durable messages/s and latency on each of `http_connections` keep-alive connections."""
@@ -273,6 +319,7 @@ async def http_inbound(size: Size) -> dict[str, Any]:
             drained = time.perf_counter() - drain_started
             for run in runs.values():
                 run["stored_outcomes"] = _outcomes(db, run["tag"])
+            inmemory = await _drive_inmemory(size)  # once shiftd's replies are all out
             return {
                 "seeded": {"shifts": seeded.shifts, "caregivers": seeded.caregivers},
                 **runs,
@@ -282,6 +329,7 @@ async def http_inbound(size: Size) -> dict[str, Any]:
                 "commits_during_run": len(batches),
                 "mean_batch": round(sum(batches) / len(batches), 2) if batches else None,
                 "gc_during_run": gcw.summary(),
+                "inmemory_uvicorn": inmemory,
             }
 
 

@@ -72,6 +72,9 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         assert run["requests"] > 0
         assert run["statuses"] == {"200": run["requests"]}
         assert run["stored_outcomes"] == {"declined": run["requests"]}
+    # The in-memory comparator (FastAPI on uvicorn) answered the same requests.
+    for run in http["inmemory_uvicorn"].values():
+        assert run["statuses"] == {"200": run["requests"]}, run
     for layer in ("bare_asgi", "fastapi", "webhook_stack"):
         for run in document["results"]["http_ceiling"][layer].values():
             assert run["statuses"] == {"200": run["requests"]}, (layer, run)
