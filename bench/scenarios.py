@@ -19,7 +19,7 @@ import trio.testing
 from shiftd.actor import FanoutResult
 from shiftd.engine import Engine
 from shiftd.models import Caregiver, Channel, Outcome, Shift, ShiftState
-from shiftd.store.base import InboundRecord
+from shiftd.store.base import InboundLog, InboundRecord
 from shiftd.store.sqlite import SqliteStore
 
 from .common import (
@@ -51,9 +51,9 @@ class TimedStore(SqliteStore):
         self.escalations_done = trio.Event()
         self.offer_loads = 0  # an actor (re)loading its shift's offers
 
-    async def offers_for_shift(self, shift_id: str) -> list[Any]:
+    def offers_state(self, shift_id: str) -> Any:
         self.offer_loads += 1
-        return await super().offers_for_shift(shift_id)
+        return super().offers_state(shift_id)
 
     def _commit(self, batch: list[Any]) -> None:
         started = time.perf_counter()
@@ -61,14 +61,19 @@ class TimedStore(SqliteStore):
         self.commit_seconds.append(time.perf_counter() - started)
         self.batches.append(len(batch))
 
-    async def run_wave(self, shift_id: str, wave: Any, *, at: datetime, **kwargs: Any) -> Any:
-        # Wave 0 goes out when the fanout starts; a later wave is an escalation timer firing.
-        row = await self.shift(shift_id) if wave.step > 0 else None
+    async def persist(self, shift_id: str, version: int, transition: Any, **kwargs: Any) -> Any:
+        # Wave 0 goes out when the fanout starts; a later wave is an escalation timer firing,
+        # late by how far its write is past the instant stored for it.
+        escalating = any(
+            r.kind in ("wave", "escalated") and (r.detail or {}).get("step", 0) > 0
+            for r in transition.records
+        )
+        row = await self.shift(shift_id) if escalating else None
         if row is not None and row.escalate_at is not None:
-            self.lateness.append((at - row.escalate_at).total_seconds())
+            self.lateness.append((kwargs["at"] - row.escalate_at).total_seconds())
             if len(self.lateness) >= self.escalations_expected:
                 self.escalations_done.set()
-        return await super().run_wave(shift_id, wave, at=at, **kwargs)
+        return await super().persist(shift_id, version, transition, **kwargs)
 
 
 def _caregivers(n: int, role: str = "RN", first: int = 0) -> list[Caregiver]:
@@ -505,14 +510,8 @@ async def _store_run(path: Path, batch_max: int, writers: int, seconds: float) -
         async def writer() -> None:
             while trio.current_time() < stop_at:
                 t = time.perf_counter()
-                await store.record_inbound(
-                    at=now,
-                    provider_id=None,
-                    from_phone="+15550000001",
-                    channel=Channel.SMS,
-                    body="NO",
-                    result=record,
-                    reply=None,
+                await store.log_inbound(
+                    InboundLog(now, None, "+15550000001", Channel.SMS, "NO", record)
                 )
                 latencies.append(time.perf_counter() - t)
 

@@ -66,7 +66,16 @@ from .messages import Messages
 from .models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
 from .organizations import DEFAULT as DEFAULT_ORGANIZATION
 from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
-from .store.base import CaregiverRow, InboundRecord, NewMessage, OfferRow, ShiftRow, Store
+from .store.base import (
+    CaregiverRow,
+    InboundLog,
+    InboundRecord,
+    NewMessage,
+    OfferRow,
+    OutboxRow,
+    ShiftRow,
+    Store,
+)
 from .supervisor import Supervisor
 
 log = get_logger(__name__)
@@ -161,8 +170,9 @@ class InboundResult:
         }
 
 
-_Handled = tuple[InboundResult, NewMessage | None]
-"""An outcome, and the answer the router itself queues with the inbound record (if any)."""
+_Handled = tuple[InboundResult, NewMessage | None, bool]
+"""An outcome, the answer the router itself queues with the inbound record (if any), and
+whether the inbound is logged already (an actor logs what it handles with its transition)."""
 
 
 class InboundRouter:
@@ -177,7 +187,7 @@ class InboundRouter:
         supervisor: Supervisor,
         classifier: Classifier,
         messages: Messages,
-        wake_sender: Callable[[], None],
+        deliver: Callable[[tuple[OutboxRow, ...]], None],
         *,
         events: EventBus | None = None,
         reply_guard: ReplyGuard | None = None,
@@ -192,7 +202,7 @@ class InboundRouter:
         self._classifier = classifier
         self._messages = messages
         self._messages_for = messages_for or (lambda _organization, _language: messages)
-        self._wake_sender = wake_sender
+        self._deliver = deliver
         self._events = events or EventBus()
         self._guard = reply_guard if reply_guard is not None else ReplyGuard(DEFAULT_MAX_PER_HOUR)
         self._in_flight: dict[str, trio.Event] = {}
@@ -246,28 +256,31 @@ class InboundRouter:
             phone = raw_phone.strip()[:32]
         caregiver = await self._store.caregiver_by_phone(phone)
         keyword = parse_keyword(body) if channel is Channel.SMS else None
+        log_ = InboundLog(
+            self._clock.now(),
+            provider_id,
+            phone,
+            channel,
+            body,
+            InboundRecord("", None, None, None),
+        )
         if caregiver is None:
             result = await self._from_stranger(phone, keyword)
-            reply = None  # never text a number that is not on the roster
+            handled: _Handled = (result, None, False)  # never text a number not on the roster
         else:
-            result, reply = await self._for_caregiver(caregiver, body, channel, shift_id, keyword)
-        if caregiver is not None and result.reply is not None and reply is None:
-            result = await self._if_not_withheld(caregiver, result)
-        queued = await self._store.record_inbound(
-            at=self._clock.now(),
-            provider_id=provider_id,
-            from_phone=phone,
-            channel=channel,
-            body=body,
-            result=InboundRecord(
+            handled = await self._for_caregiver(caregiver, body, channel, shift_id, keyword, log_)
+        result, reply, logged = handled
+        if not logged:
+            record = InboundRecord(
                 result.outcome, result.shift_id, result.caregiver_id, result.reply
-            ),
-            reply=reply,
-        )
-        if reply is not None and not queued:
-            result = replace(result, reply=None)  # the same answer went out before
-        if result.reply is not None:
-            self._wake_sender()
+            )
+            row = await self._store.log_inbound(replace(log_, result=record, reply=reply))
+            if reply is not None and row is None:
+                result = replace(result, reply=None)  # the same answer went out before
+            if row is not None:
+                self._deliver((row,))
+            elif result.reply is not None:
+                self._deliver(())  # queued with the opt-out or opt-in itself
         log.info(
             "inbound.handled",
             outcome=result.outcome,
@@ -285,15 +298,6 @@ class InboundRouter:
             **detail,
         )
         return result
-
-    async def _if_not_withheld(
-        self, caregiver: CaregiverRow, result: InboundResult
-    ) -> InboundResult:
-        """`result` without its reply if the text the actor queued will not go out: the
-        phone opted out (only the answers to STOP, START and HELP reach it)."""
-        if result.outcome in _COMPLIANCE or not await self._store.is_opted_out(caregiver.phone):
-            return result
-        return replace(result, reply=None)
 
     async def _from_stranger(self, phone: str, keyword: ParsedKeyword | None) -> InboundResult:
         """A number not on the roster: STOP (or CANCEL) and START are honoured, unanswered."""
@@ -315,10 +319,11 @@ class InboundRouter:
         channel: Channel,
         shift_id: str | None,
         keyword: ParsedKeyword | None,
+        inbound: InboundLog,
     ) -> _Handled:
         """The outcome, and a reply the router itself queues (actors queue their own)."""
         if keyword is not None:
-            return await self._keyword(caregiver, keyword)
+            return await self._keyword(caregiver, keyword, inbound)
         cg = caregiver.id
         classified = self._classifier.classify(body, channel)
         target: OfferRow | None
@@ -358,16 +363,16 @@ class InboundRouter:
                 InboundResult(Outcome.UNKNOWN_INTENT, target.shift_id, cg, text),
                 Purpose.HELP,
             )
-        return await self._ask_actor(target.shift_id, Answer(cg, classified.intent, channel))
-
-    async def _ask_actor(self, shift_id: str, answer: Answer) -> _Handled:
-        result = await self._supervisor.ask(shift_id, answer, answer.reply)
-        inbound = InboundResult(result.outcome, shift_id, answer.caregiver_id, result.reply)
-        return inbound, result.message
+        withheld = await self._store.is_opted_out(caregiver.phone)
+        answer = Answer(caregiver, classified.intent, channel, inbound, withheld)
+        result = await self._supervisor.ask(target.shift_id, answer, answer.reply)
+        return InboundResult(result.outcome, target.shift_id, cg, result.reply), None, True
 
     # ---- compliance keywords and releases -------------------------------------------------
 
-    async def _keyword(self, caregiver: CaregiverRow, keyword: ParsedKeyword) -> _Handled:
+    async def _keyword(
+        self, caregiver: CaregiverRow, keyword: ParsedKeyword, inbound: InboundLog
+    ) -> _Handled:
         """Handle a compliance or release keyword from someone on the roster."""
         cg, messages, now = caregiver.id, self._words(caregiver), self._clock.now()
         match keyword.keyword:
@@ -380,14 +385,14 @@ class InboundRouter:
                 confirm = self._reply(cg, None, Purpose.OPT_IN, text)
                 if await self._store.set_opted_in(caregiver.phone, at=now, reply=confirm):
                     log.info("optin.recorded", caregiver_id=cg)
-                    return InboundResult(Outcome.OPTED_IN, None, cg, text), None
+                    return InboundResult(Outcome.OPTED_IN, None, cg, text), None, False
                 # Not opted out: nothing changes, and the answer counts against the guard.
                 result = InboundResult(Outcome.OPTED_IN, None, cg, text)
                 return await self._guarded(caregiver, result, Purpose.OPT_IN, compliance=True)
             case Keyword.CANCEL:
                 held = await self._store.held_shifts(cg, now=now)
                 if held:
-                    return await self._release(caregiver, held, None)
+                    return await self._release(caregiver, held, None, inbound)
                 return await self._opt_out(caregiver, keyword.word)
             case Keyword.OPT_OUT:
                 return await self._opt_out(caregiver, keyword.word)
@@ -395,7 +400,7 @@ class InboundRouter:
                 held = await self._store.held_shifts(cg, now=now)
                 if not held:
                     return await self._no_open_offer(caregiver)
-                return await self._release(caregiver, held, keyword.code)
+                return await self._release(caregiver, held, keyword.code, inbound)
             case Keyword.LIST:
                 open_offers = await self._store.open_offers_for_caregiver(cg)
                 if not open_offers:
@@ -427,13 +432,13 @@ class InboundRouter:
         )
         if changed:
             log.info("optout.recorded", caregiver_id=cg, keyword=word)
-            return InboundResult(Outcome.OPTED_OUT, None, cg, text), None
+            return InboundResult(Outcome.OPTED_OUT, None, cg, text), None, False
         # Already opted out: the one confirmation has gone; nothing more is sent to them.
         log.info("optout.repeated", caregiver_id=cg, keyword=word)
-        return InboundResult(Outcome.OPTED_OUT, None, cg, None), None
+        return InboundResult(Outcome.OPTED_OUT, None, cg, None), None, False
 
     async def _release(
-        self, caregiver: CaregiverRow, held: list[ShiftRow], code: int | None
+        self, caregiver: CaregiverRow, held: list[ShiftRow], code: int | None, inbound: InboundLog
     ) -> _Handled:
         """Release the held shift `code` names (or the only one); ask back which otherwise.
         The shift's actor queues the answer to a release itself."""
@@ -449,13 +454,13 @@ class InboundRouter:
             result = InboundResult(Outcome.AMBIGUOUS, None, cg, text)
             return await self._guarded(caregiver, result, Purpose.CHOOSE)
         [shift] = chosen
-        release = Release(cg)
+        release = Release(cg, replace(inbound, result=InboundRecord("", shift.id, cg, None)))
         released = await self._supervisor.ask(shift.id, release, release.reply)
         if released.status in _RELEASED:
             log.info("release.by_text", caregiver_id=cg, shift_id=shift.id)
-            return InboundResult(Outcome.RELEASED, shift.id, cg, released.reply), None
+            return InboundResult(Outcome.RELEASED, shift.id, cg, released.reply), None, True
         # Not theirs any more (a coordinator unassigned it meanwhile): the actor has answered.
-        return InboundResult(Outcome.NO_OPEN_OFFER, shift.id, cg, released.reply), None
+        return InboundResult(Outcome.NO_OPEN_OFFER, shift.id, cg, released.reply), None, True
 
     async def _codes(self, cg: str, shifts: list[ShiftRow]) -> dict[str, int]:
         """The reply code `cg` was offered each of `shifts` with."""
@@ -527,12 +532,12 @@ class InboundRouter:
         cg = caregiver.id
         if not compliance and await self._store.is_opted_out(caregiver.phone):
             log.info("reply.opted_out", caregiver_id=cg, outcome=result.outcome)
-            return replace(result, reply=None), None
+            return replace(result, reply=None), None, False
         if not self._guard.allow(
             cg, self._clock.now(), phone=caregiver.phone, reason=purpose.value
         ):
-            return replace(result, reply=None), None
-        return result, self._reply(cg, result.shift_id, purpose, result.reply)
+            return replace(result, reply=None), None, False
+        return result, self._reply(cg, result.shift_id, purpose, result.reply), False
 
     @staticmethod
     def _reply(cg: str, shift_id: str | None, purpose: Purpose, text: str) -> NewMessage:

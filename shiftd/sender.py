@@ -102,6 +102,11 @@ class Sender:
         """Look for due rows now. Never blocks."""
         self._wake.set()
 
+    def deliver(self, rows: tuple[OutboxRow, ...]) -> None:
+        """Deliver `rows`, just queued (none: look for rows a store write queued). Never
+        blocks."""
+        self._wake.set()
+
     async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
         """Fail rows interrupted mid-send, then deliver due rows until cancelled.
 

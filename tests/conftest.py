@@ -3,10 +3,11 @@ provider that records what each phone received."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ import trio
 from shiftd.clock import Clock
 from shiftd.config import Config
 from shiftd.engine import Engine
-from shiftd.models import Caregiver, Channel, Purpose, Shift
+from shiftd.models import Caregiver, Channel, FanoutStatus, Purpose, Shift
 from shiftd.notify.base import Outgoing, TransientSendError
-from shiftd.policy import default_steps, dump_plan, plan
-from shiftd.store.base import WaveRun
+from shiftd.organizations import Organizations
+from shiftd.shifts import machine
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,26 +105,58 @@ async def text_everyone(
     render_offer: Callable[[int, str | None, bool], str] = lambda code, *_: str(code),
 ) -> int | None:
     """At the store's level, what a default-policy fanout does at once: start the fanout
-    and run its first wave (an SMS offer to everyone with the role). Returns how many were
-    texted, 0 if nobody could be, None if the shift was not open."""
+    and run its first wave (an SMS offer to everyone with the role), written as one
+    transition. Returns how many were texted, 0 if nobody could be, None if the shift was
+    not open."""
     calls_at = calls_at or at + timedelta(minutes=10)
-    started = await store.start_fanout(
-        shift_id,
-        at=at,
-        plan=dump_plan(plan(default_steps(calls_at - at))),
-        first_at=at,
-        expires_at=None,
-        travel_buffer=timedelta(0),
+
+    def decide(state: machine.State, rules: machine.Rules, facts: Any) -> machine.Transition:
+        done = machine.start_fanout(state, at, facts, rules)
+        # The texts say what the test asks them to (`render_offer`), not the templates.
+        contacts = tuple(
+            replace(c, render=functools.partial(_render, render_offer, c.caregiver_id))
+            for c in done.contacts
+        )
+        return replace(done, contacts=contacts)
+
+    transition = await store_transition(store, shift_id, decide, at=at, delay=calls_at - at)
+    if transition.state is None:
+        return 0 if transition.answer.status is FanoutStatus.NO_CANDIDATES else None
+    return len(transition.contacts)
+
+
+async def store_transition(
+    store: Any,
+    shift_id: str,
+    decide: Callable[[machine.State, machine.Rules, Any], machine.Transition],
+    *,
+    at: datetime = EPOCH,
+    delay: timedelta = timedelta(minutes=10),
+) -> machine.Transition:
+    """What a shift's actor does for one event, at the store's level: read the shift and
+    the wave facts, `decide(state, rules, facts)`, write the transition (if it changes
+    anything). The default organization's policy calls after `delay`."""
+    found = await store.shift_state(shift_id)
+    assert found is not None
+    row, offers = found
+    config = Config.model_validate(
+        {"state_dir": "/nonexistent", "escalation": {"delay": f"{delay.seconds}s"}}
     )
-    if not started:
-        return started
-    result = await store.run_wave(
-        shift_id,
-        WaveRun(0, Channel.SMS, "all", (), "", "", calls_at, timedelta(0), False),
-        at=at,
-        render_offer=render_offer,
-    )
-    return result.contacted if result is not None else None
+    rules = machine.Rules(Organizations(config).get(row.organization_id))
+    facts = await store.candidates(row.role_required, rules.window(row), row.id)
+    transition = decide(machine.State(row, offers, row.version), rules, facts)
+    if transition.state is not None or transition.messages:
+        await store.persist(shift_id, row.version, transition, at=at)
+    return transition
+
+
+async def cancel_at_store(store: Any, shift_id: str, at: datetime = EPOCH) -> None:
+    """A coordinator's cancel, at the store's level (every pending message withdrawn)."""
+    await store_transition(store, shift_id, lambda s, r, _: machine.cancel(s, at, r, None), at=at)
+
+
+def _render(render: Callable[[int, str | None, bool], str], _cg: str, code: int) -> str:
+    return render(code, None, True)
 
 
 def offer_code(h: Harness, caregiver_id: str, shift_id: str) -> int:

@@ -35,24 +35,27 @@ def inject_fault(
     times: int | None = 1,
     fault: Callable[[str], Exception] = lambda text: Boom(text),
 ) -> Callable[[], None]:
-    """Make `store.<method>(shift_id, …)` raise `fault` (Boom) `times` times (None: until
-    healed).
+    """Make the store's write of a `shift_id` transition that records `kind` (claimed,
+    declined, wave, fanout_started…) raise `fault` (Boom) `times` times (None: until
+    healed). A wave is `wave` or `escalated`.
 
     Returns `heal()`, which ends the fault.
     """
     store = h.engine.store
-    original = getattr(store, method)
+    original = store.persist
     left = {"n": times}
+    kinds = {"wave", "escalated"} if method == "wave" else {method}
 
     async def faulty(*args: Any, **kwargs: Any) -> Any:
-        target = args[0] if args else kwargs.get("shift_id")
-        if target == shift_id and (left["n"] is None or left["n"] > 0):
+        target, _, transition = args[:3]
+        recorded = {r.kind for r in transition.records}
+        if target == shift_id and kinds & recorded and (left["n"] is None or left["n"] > 0):
             if left["n"] is not None:
                 left["n"] -= 1
             raise fault(f"injected fault in {method}")
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(store, method, faulty)
+    monkeypatch.setattr(store, "persist", faulty)
 
     def heal() -> None:
         left["n"] = 0
@@ -76,7 +79,7 @@ async def test_request_in_hand_of_a_crashing_actor_gets_actor_unavailable(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    inject_fault(monkeypatch, harness, "claim", "shift-1")
+    inject_fault(monkeypatch, harness, "claimed", "shift-1")
 
     with trio.fail_after(60), pytest.raises(ActorUnavailable, match="shift-1"):
         await harness.engine.inbound(phone(1), "yes")
@@ -89,7 +92,7 @@ async def test_actor_crash_is_logged_with_the_shift_id(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    inject_fault(monkeypatch, harness, "claim", "shift-1")
+    inject_fault(monkeypatch, harness, "claimed", "shift-1")
 
     with structlog.testing.capture_logs() as logs, pytest.raises(ActorUnavailable):
         await harness.engine.inbound(phone(1), "yes")
@@ -105,7 +108,7 @@ async def test_crashed_actor_restarts_and_the_next_request_works(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    inject_fault(monkeypatch, harness, "claim", "shift-1")
+    inject_fault(monkeypatch, harness, "claimed", "shift-1")
     with pytest.raises(ActorUnavailable):
         await harness.engine.inbound(phone(1), "yes")
 
@@ -124,7 +127,7 @@ async def test_crash_of_one_shift_leaves_another_shift_untouched(
     await harness.engine.add_shift(shift("shift-2", start_in_h=42))
     await started(harness, "shift-1")
     await started(harness, "shift-2")
-    inject_fault(monkeypatch, harness, "decline", "shift-1")
+    inject_fault(monkeypatch, harness, "declined", "shift-1")
     code_2 = next(
         o.code
         for o in await harness.engine.store.offers_for_shift("shift-2")
@@ -144,7 +147,7 @@ async def test_crash_during_escalation_retries_it_at_once_after_restart(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    inject_fault(monkeypatch, harness, "run_wave", "shift-1")
+    inject_fault(monkeypatch, harness, "wave", "shift-1")
 
     with structlog.testing.capture_logs() as logs:
         await trio.sleep(10 * MINUTE)
@@ -160,7 +163,7 @@ async def test_a_store_refusing_writes_for_a_while_delays_the_calls_but_never_lo
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
-    heal = inject_fault(monkeypatch, harness, "run_wave", "shift-1", None, StoreUnavailable)
+    heal = inject_fault(monkeypatch, harness, "wave", "shift-1", None, StoreUnavailable)
 
     with structlog.testing.capture_logs() as logs:
         await trio.sleep(10 * MINUTE + 30)  # the calls fall due; the disk stays full 30 s on
@@ -186,7 +189,7 @@ async def test_supervisor_gives_up_after_max_restarts_but_the_engine_keeps_runni
     await h.engine.import_roster(
         [caregiver(1), caregiver(2)], [shift("shift-1"), shift("shift-2", start_in_h=42)]
     )
-    heal = inject_fault(monkeypatch, h, "start_fanout", "shift-2", times=None)
+    heal = inject_fault(monkeypatch, h, "fanout_started", "shift-2", times=None)
 
     with structlog.testing.capture_logs() as logs:
         for _ in range(3):  # two restarts are allowed; the third failure is one too many
@@ -271,13 +274,13 @@ async def fanouts_while_stopping(
     Returns what each caller got, in the order they got it.
     """
     store = h.engine.store
-    original = store.start_fanout
+    original = store.candidates
 
-    async def slow_start_fanout(*args: Any, **kwargs: Any) -> Any:
+    async def slow_candidates(*args: Any, **kwargs: Any) -> Any:
         await trio.sleep(1)
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "start_fanout", slow_start_fanout)
+    monkeypatch.setattr(store, "candidates", slow_candidates)
     answers: list[object] = []
 
     async def ask() -> None:

@@ -118,7 +118,7 @@ async def test_unstop_opts_back_in_too(
     assert not await opted_out(harness, 2)
 
 
-async def test_stop_withdraws_a_text_still_pending_for_the_phone(
+async def test_a_text_still_pending_for_the_phone_when_it_stops_is_never_sent(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     await queue_quietly(harness, "cg-2", "pending-for-cg-2")
@@ -126,7 +126,8 @@ async def test_stop_withdraws_a_text_still_pending_for_the_phone(
 
     await text(harness, 2, "STOP")
 
-    assert outbox_state(harness, "pending-for-cg-2") == "cancelled"
+    # The text belongs to its shift, which STOP does not touch: the sender suppresses it.
+    assert outbox_state(harness, "pending-for-cg-2") == "suppressed"
     assert [m.purpose for m in harness.provider.to("cg-2")] == [Purpose.OPT_OUT]
     # Another phone's pending text is not touched (and goes out with the next wake-up).
     assert outbox_state(harness, "pending-for-cg-3") == "sent"

@@ -192,13 +192,14 @@ async def test_a_claim_still_being_committed_when_the_deadline_passes_is_finishe
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     store = harness.engine.store
-    original = store.claim
+    original = store.persist
 
-    async def slow_claim(*args: Any, **kwargs: Any) -> bool:
-        await trio.sleep(2)  # still working at the escalation deadline
+    async def slow_write(*args: Any, **kwargs: Any) -> Any:
+        if any(r.kind == "claimed" for r in args[2].records):
+            await trio.sleep(2)  # still writing the claim at the escalation deadline
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(store, "claim", slow_claim)
+    monkeypatch.setattr(store, "persist", slow_write)
     await harness.engine.fanout("shift-1")
     await trio.sleep(10 * MINUTE - 1)
 

@@ -13,10 +13,21 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH, caregiver, shift, text_everyone
+from conftest import (
+    EPOCH,
+    cancel_at_store,
+    caregiver,
+    make_config,
+    shift,
+    store_transition,
+    text_everyone,
+)
 
-from shiftd.models import Roster, ShiftState
-from shiftd.store.base import StoreError
+from shiftd.intent import Intent
+from shiftd.models import Channel, Roster, ShiftState
+from shiftd.organizations import Organizations
+from shiftd.shifts import machine
+from shiftd.store.base import CaregiverRow, StaleState, StoreError
 from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
 
 SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
@@ -235,7 +246,7 @@ async def test_a_reply_code_is_not_reused_right_after_its_shift_closes(
         await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
         await fanout(store, "shift-1")
         [first] = await store.offers_for_shift("shift-1")
-        assert await store.cancel_shift("shift-1", at=LATER)
+        await cancel_at_store(store, "shift-1", LATER)
         # Code `first.code` is free again, but a late "YES <code>" for the closed shift
         # must not land on the new one: codes cycle instead of restarting at the lowest.
         await fanout(store, "shift-2")
@@ -282,17 +293,55 @@ async def test_starting_a_fanout_twice_returns_none_and_inserts_nothing(
         assert before[0]["outbox"]["pending"] == 2
 
 
-async def test_a_second_claim_of_the_same_shift_is_refused(
+def on_roster(cg: str) -> CaregiverRow:
+    return CaregiverRow(cg, cg, "RN", "+15550000000")
+
+
+async def claim(store: SqliteStore, shift_id: str, cg: str) -> machine.Transition:
+    """`cg` accepts, as her shift's actor would decide it (offers sent count as reached)."""
+
+    def decide(state: machine.State, rules: machine.Rules, _: Any) -> machine.Transition:
+        reached = tuple(
+            machine.Reached(row[0], None)
+            for row in store._read(
+                "SELECT DISTINCT caregiver_id FROM outbox WHERE shift_id = ?"
+                " AND purpose = 'offer' AND state IN ('sending', 'sent') ORDER BY caregiver_id",
+                (shift_id,),
+            )
+        )
+        facts = machine.Claimant(on_roster(cg))
+        return machine.answer(state, LATER, cg, Intent.ACCEPT, Channel.SMS, facts, rules, reached)
+
+    return await store_transition(store, shift_id, decide, at=LATER)
+
+
+async def decline(store: SqliteStore, shift_id: str, cg: str) -> None:
+    def decide(state: machine.State, rules: machine.Rules, _: Any) -> machine.Transition:
+        facts = machine.Claimant(on_roster(cg))
+        return machine.answer(state, EPOCH, cg, Intent.DECLINE, Channel.SMS, facts, rules)
+
+    await store_transition(store, shift_id, decide)
+
+
+async def test_a_write_from_a_stale_version_of_the_shift_is_refused_and_changes_nothing(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with running(tmp_path / "s.sqlite3") as store:
         await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
         await fanout(store)
-        assert await store.claim("shift-1", "cg-1", at=LATER, confirm="yours", filled="taken")
-        assert not await store.claim("shift-1", "cg-2", at=LATER, confirm="yours", filled="taken")
-        row = await store.shift("shift-1")
-        assert row is not None
-        assert (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-1")
+        found = await store.shift_state("shift-1")
+        assert found is not None
+        row, offers = found
+        stale = machine.State(row, offers, row.version - 1)
+        rules = machine.Rules(Organizations(make_config(tmp_path)).get(row.organization_id))
+        facts = machine.Claimant(on_roster("cg-2"))
+        taken = machine.answer(stale, LATER, "cg-2", Intent.ACCEPT, Channel.SMS, facts, rules)
+
+        with pytest.raises(StaleState):
+            await store.persist("shift-1", stale.version, taken, at=LATER)
+
+        after = await store.shift("shift-1")
+        assert after is not None and (after.state, after.version) == (row.state, row.version)
         assert outbox(store, "shift-1").get(("cg-2", "sms", "confirm")) is None
 
 
@@ -306,10 +355,10 @@ async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregiver
         await set_outbox_state(store, "shift-1", "cg-2", "sent")  # contacted
         await set_outbox_state(store, "shift-1", "cg-3", "sending")  # maybe contacted
         await set_outbox_state(store, "shift-1", "cg-4", "sent")  # contacted, then declined
-        assert await store.decline("shift-1", "cg-4", at=EPOCH, reply=None)
+        await decline(store, "shift-1", "cg-4")
         # cg-5's offer is still pending: never contacted
 
-        assert await store.claim("shift-1", "cg-1", at=LATER, confirm="yours", filled="taken")
+        await claim(store, "shift-1", "cg-1")
 
         assert outbox(store, "shift-1") == {
             ("cg-1", "sms", "offer"): "sent",
@@ -319,6 +368,7 @@ async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregiver
             ("cg-3", "sms", "offer"): "sending",
             ("cg-3", "sms", "filled"): "pending",
             ("cg-4", "sms", "offer"): "sent",
+            ("cg-4", "sms", "declined"): "pending",
             ("cg-5", "sms", "offer"): "cancelled",
         }
 

@@ -1,8 +1,10 @@
 """The store's shape: rows it returns, the interface every backend implements, its errors.
 
-The store is the source of truth; actors are a cache of it. Every method that changes state
-is one transaction: a shift transition and the messages it causes commit together or not at
-all ("persist, then act": the sender only ever sees committed outbox rows).
+Once its fanout starts, a shift is written only by its actor: it decides each transition
+(`shiftd.shifts.machine`) from its state in memory and facts the store reads for it, and
+the store writes the transition in one transaction (`persist`) — the shift row guarded by
+its version, its offers, messages, timeline and the inbound text that caused it — or not
+at all ("persist, then act": nothing is sent before it is committed).
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
+
+if TYPE_CHECKING:
+    from ..shifts.machine import Candidates, Claimant, Offer, Reached, Transition
 
 
 class StoreError(Exception):
@@ -22,6 +27,12 @@ class StoreError(Exception):
 class StoreUnavailable(StoreError):
     """The store cannot write now (disk full, database read-only): the write
     was rolled back, nothing changed. Writes succeed again once the cause is gone."""
+
+
+class StaleState(StoreError):
+    """A shift's write was made from a state that is no longer the stored one (its version
+    moved, or a fact it relied on changed in the same instant): nothing was written. The
+    actor reads its shift again and decides afresh."""
 
 
 class ConflictError(StoreError):
@@ -62,6 +73,9 @@ class ShiftRow:
     """How many times the shift reopened after a release."""
     plan: str | None = field(default=None, repr=False)
     """The fanout's waves (see `shiftd.policy.load_plan`); None before a fanout."""
+    version: int = 0
+    """How many times the shift's actor wrote it: a write is refused unless made from the
+    version stored (see `StaleState`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,41 +142,28 @@ class InboundRecord:
     reply: str | None
 
 
-RenderOffer = Callable[[int, str | None, bool], str]
-"""Renders a caregiver's offer text for (her reply code, her roster language, whether it is
-the first offer texted to her phone)."""
-RenderVoice = Callable[[str | None], str]
-"""Renders a text for a caregiver's roster language (the offer read on a call, "filled")."""
-
-
 @dataclass(frozen=True, slots=True)
-class WaveRun:
-    """One wave to run now: whom (audience, tags) over which channel, and what comes next.
+class InboundLog:
+    """An inbound message to log with its outcome, and the answer that changes nothing to
+    queue with it (`reply`), if any."""
 
-    Runs only if the shift is in progress with `step` as its next wave; afterwards the next
-    wave is `step + 1`, due at `next_at` (None: no wave left)."""
-
-    step: int
+    at: datetime
+    provider_id: str | None
+    from_phone: str
     channel: Channel
-    audience: str
-    tags: tuple[str, ...]
-    key_suffix: str
-    voice_body: str
-    next_at: datetime | None
-    travel_buffer: timedelta
-    voice_after_opt_out: bool
-    detail: dict[str, Any] = field(default_factory=dict)
-    """Recorded in the timeline with the wave."""
-    call_gap: timedelta = timedelta(0)
-    """A call to a phone that has one scheduled less than this long before goes out this
-    long after it: one call at a time per person."""
+    body: str
+    result: InboundRecord
+    reply: NewMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class WaveResult:
-    contacted: int
-    offered: tuple[str, ...]
-    """Caregivers offered the shift by this wave for the first time."""
+class Persisted:
+    """What a shift's write queued: the new outbox rows (for delivery), the reply code of
+    each new offer, and whether the inbound's reply was queued."""
+
+    rows: tuple[OutboxRow, ...]
+    codes: dict[str, int]
+    replied: bool = False
 
 
 class Store(Protocol):
@@ -212,98 +213,36 @@ class Store(Protocol):
     async def shift_detail(self, shift_id: str) -> dict[str, Any] | None: ...
     async def counts(self) -> dict[str, dict[str, int]]: ...
 
-    # transitions (each one transaction, with the messages it causes)
-    async def start_fanout(
+    # a shift's facts (one named query each) and its transitions (one transaction each)
+    async def shift_state(self, shift_id: str) -> tuple[ShiftRow, dict[str, Offer]] | None: ...
+    def offers_state(self, shift_id: str) -> dict[str, Offer]: ...
+    async def candidates(
+        self, role: str, window: tuple[datetime, datetime], exclude: str
+    ) -> Candidates: ...
+    async def claimant(
+        self, shift_id: str, caregiver_id: str, window: tuple[datetime, datetime]
+    ) -> Claimant: ...
+    async def reached(self, shift_id: str) -> tuple[Reached, ...]: ...
+    async def contacted(self, shift_id: str) -> int: ...
+    async def persist(
         self,
         shift_id: str,
+        version: int,
+        transition: Transition,
         *,
         at: datetime,
-        plan: str,
-        first_at: datetime,
-        expires_at: datetime | None,
-        travel_buffer: timedelta,
-    ) -> int | None: ...
-    async def run_wave(
-        self,
-        shift_id: str,
-        wave: WaveRun,
-        *,
-        at: datetime,
-        render_offer: RenderOffer,
-        render_voice: RenderVoice | None = None,
-    ) -> WaveResult | None: ...
-    async def hold_wave(
-        self, shift_id: str, step: int, *, until: datetime, at: datetime
-    ) -> bool: ...
-    async def expire(
-        self, shift_id: str, *, at: datetime, notify: Callable[[int], Sequence[NewMessage]]
-    ) -> bool: ...
-    async def claim(
-        self,
-        shift_id: str,
-        caregiver_id: str,
-        *,
-        at: datetime,
-        confirm: str,
-        filled: str | RenderVoice,
-    ) -> bool: ...
-    async def decline(
-        self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None
-    ) -> bool: ...
-    async def release(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        by: str,
-        reopen_at: datetime | None,
-        holder_reply: Callable[[str], NewMessage] | None,
-        notify: Callable[[int], Sequence[NewMessage]] | None = None,
-        notify_dropped: Callable[[int], Sequence[NewMessage]] | None = None,
-    ) -> str | None: ...
-    async def tell_coordinator(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        notice: str,
-        notify: Callable[[int], Sequence[NewMessage]],
-    ) -> int: ...
-    async def cancel_shift(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        holder_reply: Callable[[str], NewMessage] | None = None,
-    ) -> bool: ...
-    async def overlapping_shift(
-        self, caregiver_id: str, start: datetime, end: datetime, *, exclude: str
-    ) -> str | None:
-        """A shift other than `exclude` that the caregiver holds and that overlaps
-        [start, end), or None."""
+        call_gap: timedelta = timedelta(0),
+        inbound: InboundLog | None = None,
+    ) -> Persisted:
+        """Write a shift's transition in one transaction; StaleState if the shift's stored
+        version is not `version` (nothing written)."""
         ...
 
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int: ...
-    async def queued_at(
-        self, shift_id: str, caregiver_id: str, purpose: Purpose
-    ) -> datetime | None:
-        """When a message of `purpose` was queued for this caregiver and shift (not withdrawn)."""
-        ...
-
     # inbound log
     async def inbound_seen(self, provider_id: str) -> InboundRecord | None: ...
-    async def record_inbound(
-        self,
-        *,
-        at: datetime,
-        provider_id: str | None,
-        from_phone: str,
-        channel: Channel,
-        body: str,
-        result: InboundRecord,
-        reply: NewMessage | None,
-    ) -> bool:
-        """Log it with `reply` (if any); True if `reply` was queued (its key was new)."""
+    async def log_inbound(self, inbound: InboundLog) -> OutboxRow | None:
+        """Log an inbound that changes no shift, with its reply; the reply's row if queued."""
         ...
 
     # compliance (opt-outs are kept by phone: carriers require honouring STOP from any number)

@@ -31,23 +31,32 @@ import trio
 from ..clock import iso, parse_iso
 from ..logs import get_logger
 from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
+from ..shifts.machine import (
+    Candidate,
+    Candidates,
+    Claimant,
+    Holding,
+    Offer,
+    Reached,
+    Transition,
+    Withdrawal,
+)
 from .base import (
     CaregiverRow,
     ConflictError,
     ImportCounts,
+    InboundLog,
     InboundRecord,
     NewMessage,
     OfferRow,
     OutboxRow,
+    Persisted,
     ProviderMessageRow,
     ProviderStatusUpdate,
-    RenderOffer,
-    RenderVoice,
     ShiftRow,
+    StaleState,
     StoreError,
     StoreUnavailable,
-    WaveResult,
-    WaveRun,
     provider_status_rank,
 )
 
@@ -221,6 +230,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN lost_at TEXT;
     CREATE INDEX outbox_lost ON outbox(id) WHERE state = 'failed' AND lost_at IS NULL
         AND purpose IN ('confirm', 'released', 'shift_cancelled');
+    """,
+    # v11: a shift's actor is its only writer; `version` counts its writes, and each write
+    # is refused unless it was made from the version stored.
+    """
+    ALTER TABLE shifts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -601,26 +615,6 @@ class SqliteStore:
             "lost_notices": lost,
         }
 
-    async def tell_coordinator(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        notice: str,
-        notify: Callable[[int], Sequence[NewMessage]],
-    ) -> int:
-        """Queue what `notify(contacted)` makes for the coordinator, with a
-        `coordinator_told` event, in one transaction; a message whose key exists already is
-        not queued again. Returns how many were queued."""
-
-        def write(conn: sqlite3.Connection) -> int:
-            told = _queue(conn, notify(_contacted(conn, shift_id)), iso(at))
-            if told:
-                _event(conn, shift_id, at, "coordinator_told", detail={"notice": notice})
-            return told
-
-        return await self._write(write)
-
     async def export(
         self,
         kind: str,
@@ -672,446 +666,253 @@ class SqliteStore:
         caregivers = self._read("SELECT count(*) AS n FROM caregivers")[0]["n"]
         return {"shifts": shifts, "outbox": outbox, "caregivers": {"total": caregivers}}
 
-    # ---- transitions -------------------------------------------------------------------
+    # ---- a shift's facts and transitions -----------------------------------------------
 
-    async def start_fanout(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        plan: str,
-        first_at: datetime,
-        expires_at: datetime | None,
-        travel_buffer: timedelta,
-    ) -> int | None:
-        """open → offering with `plan`, its first wave due at `first_at`; no message yet
-        (the actor runs the waves). Returns how many caregivers could be offered the shift
-        (the role, not holding an overlapping shift), None if the shift was not open, and 0
-        (shift left open) if nobody could."""
+    async def shift_state(self, shift_id: str) -> tuple[ShiftRow, dict[str, Offer]] | None:
+        """A shift with its offers, as its actor keeps them: each offer with the tails of the
+        offer messages queued to her (see `machine.Offer.reached`). None if no such shift."""
+        rows = self._read(_SHIFT_SQL + " WHERE id = ?", (shift_id,))
+        if not rows:
+            return None
+        return _shift_row(rows[0]), self.offers_state(shift_id)
 
-        def write(conn: sqlite3.Connection) -> int | None:
-            found = conn.execute(
-                "SELECT state, role_required, start_time, end_time FROM shifts WHERE id = ?",
+    def offers_state(self, shift_id: str) -> dict[str, Offer]:
+        """The shift's offers as its actor keeps them (see `shift_state`)."""
+        reached: dict[str, set[str]] = {}
+        prefix = len("offer:") + len(shift_id) + 1
+        for cg, key in self._require().execute(
+            "SELECT caregiver_id, key FROM outbox WHERE shift_id = ? AND purpose = 'offer'",
+            (shift_id,),
+        ):
+            reached.setdefault(cg, set()).add(key[prefix + len(cg) + 1 :])
+        return {
+            cg: Offer(
+                code, declined is not None, released is not None, frozenset(reached.get(cg, ()))
+            )
+            for cg, code, declined, released in self._require().execute(
+                "SELECT caregiver_id, code, declined_at, released_at FROM offers"
+                " WHERE shift_id = ?",
                 (shift_id,),
-            ).fetchone()
-            if found is None or found[0] != ShiftState.OPEN:
-                return None
-            busy = _busy(conn, shift_id, found[2], found[3], travel_buffer)
-            candidates = sum(
-                1
-                for (cg,) in conn.execute(
-                    "SELECT id FROM caregivers WHERE role = ? AND active = 1", (found[1],)
-                )
-                if cg not in busy
             )
-            if not candidates:
-                return 0
-            stamp = iso(at)
-            conn.execute(
-                "UPDATE shifts SET state = 'offering', fanout_started_at = ?, escalate_at = ?,"
-                " expires_at = ?, plan = ?, next_step = 0, updated_at = ? WHERE id = ?",
-                (stamp, iso(first_at), iso(expires_at), plan, stamp, shift_id),
-            )
-            _event(
-                conn,
-                shift_id,
-                at,
-                "fanout_started",
-                detail={"candidates": candidates, "expires_at": iso(expires_at)},
-            )
-            return candidates
+        }
 
-        return await self._write(write)
-
-    async def run_wave(
-        self,
-        shift_id: str,
-        wave: WaveRun,
-        *,
-        at: datetime,
-        render_offer: RenderOffer,
-        render_voice: RenderVoice | None = None,
-    ) -> WaveResult | None:
-        """Run the shift's next wave: an offer (with a fresh reply code) for each caregiver in
-        its audience who has none yet, a message to each of them on the wave's channel (keys
-        make a first round skip anyone already reached on that channel), and the next wave
-        scheduled; the first call moves the shift to `escalated`. None if the shift is not in
-        progress or `wave.step` is not its next wave (it ran already)."""
-
-        def write(conn: sqlite3.Connection) -> WaveResult | None:
-            found = conn.execute(
-                "SELECT role_required, start_time, end_time, generation FROM shifts"
-                " WHERE id = ? AND state IN ('offering', 'escalated') AND next_step = ?",
-                (shift_id, wave.step),
-            ).fetchone()
-            if found is None:
-                return None
-            role, start, end, generation = found
-            busy = _busy(conn, shift_id, start, end, wave.travel_buffer)
-            wanted = set(wave.tags)
-            reachable = wave.channel is Channel.SMS or not wave.voice_after_opt_out
-            audience = []
-            for (
-                cg,
-                phone,
-                last_code,
-                tags,
-                code,
-                declined,
-                released,
-                opted_out,
-                language,
-                texted,
-            ) in conn.execute(
-                "SELECT c.id, c.phone, c.last_code, c.tags, o.code, o.declined_at,"
-                " o.released_at, oo.phone IS NOT NULL, c.language, tp.phone IS NOT NULL"
-                " FROM caregivers c"
-                " LEFT JOIN offers o ON o.shift_id = ? AND o.caregiver_id = c.id"
+    async def candidates(
+        self, role: str, window: tuple[datetime, datetime], exclude: str
+    ) -> Candidates:
+        """The facts a wave decides from: the active caregivers with `role` (by id), and the
+        filled shifts other than `exclude` overlapping `window`."""
+        conn = self._require()
+        caregivers = tuple(
+            Candidate(cg, phone, tuple(json.loads(tags)), language, bool(opted), bool(texted))
+            for cg, phone, tags, language, opted, texted in conn.execute(
+                "SELECT c.id, c.phone, c.tags, c.language, oo.phone IS NOT NULL,"
+                " tp.phone IS NOT NULL FROM caregivers c"
                 " LEFT JOIN opt_outs oo ON oo.phone = c.phone"
                 " LEFT JOIN texted_phones tp ON tp.phone = c.phone"
                 " WHERE c.role = ? AND c.active = 1 ORDER BY c.id",
-                (shift_id, role),
-            ):
-                if declined or released or cg in busy or (opted_out and reachable):
-                    continue
-                if wave.audience == "offered" and code is None:
-                    continue
-                if wanted and wanted.isdisjoint(json.loads(tags)):
-                    continue
-                audience.append((cg, phone, last_code, code, language, texted))
-            stamp = iso(at)
-            suffix = (f":g{generation}" if generation else "") + wave.key_suffix
-            channel = wave.channel.value
-            offers, codes, messages = [], [], []
-            texted = []
-            for cg, phone, last_code, code, language, was_texted in audience:
-                if code is None:
-                    code = _fresh_code(conn, cg, last_code)
-                    offers.append((shift_id, cg, code, stamp))
-                    codes.append((code, cg))
-                if wave.channel is Channel.SMS:
-                    body = render_offer(code, language, not was_texted)
-                    texted.append((phone, stamp))
-                elif render_voice is not None:
-                    body = render_voice(language)
-                else:
-                    body = wave.voice_body
-                key = f"offer:{shift_id}:{cg}:{channel}{suffix}"
-                messages.append((key, shift_id, cg, channel, "offer", phone, body, stamp, stamp))
-            conn.executemany(
-                "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
-                offers,
+                (role,),
             )
-            conn.executemany("UPDATE caregivers SET last_code = ? WHERE id = ?", codes)
-            conn.executemany(
-                "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)", texted
-            )
-            before = conn.total_changes
-            conn.executemany(_INSERT_OUTBOX, messages)
-            contacted = conn.total_changes - before
-            if wave.channel is Channel.VOICE and wave.call_gap:
-                _space_calls(conn, [m[0] for m in messages], at, wave.call_gap)
-            escalating = wave.channel is Channel.VOICE and contacted > 0
-            conn.execute(
-                "UPDATE shifts SET next_step = next_step + 1,"
-                " escalate_at = coalesce(?, escalate_at),"
-                " state = CASE WHEN ? THEN 'escalated' ELSE state END, updated_at = ?"
-                " WHERE id = ?",
-                (iso(wave.next_at), escalating, stamp, shift_id),
-            )
-            _event(
-                conn,
-                shift_id,
-                at,
-                "escalated" if escalating else "wave",
-                detail={**wave.detail, "contacted": contacted, "newly_offered": len(offers)},
-            )
-            return WaveResult(contacted, tuple(cg for _, cg, _, _ in offers))
+        )
+        return Candidates(caregivers, self._holdings(window, exclude))
 
-        return await self._write(write)
+    def _holdings(
+        self, window: tuple[datetime, datetime], exclude: str, caregiver_id: str | None = None
+    ) -> tuple[Holding, ...]:
+        sql = (
+            "SELECT id, claimed_by, start_time, end_time FROM shifts WHERE state = 'filled'"
+            " AND id != ? AND start_time < ? AND end_time > ?"
+        )
+        params: tuple[Any, ...] = (exclude, iso(window[1]), iso(window[0]))
+        if caregiver_id is not None:
+            sql += " AND claimed_by = ?"
+            params += (caregiver_id,)
+        return tuple(
+            Holding(sid, cg, _dt(start), _dt(end))
+            for sid, cg, start, end in self._require().execute(sql, params)
+        )
 
-    async def hold_wave(self, shift_id: str, step: int, *, until: datetime, at: datetime) -> bool:
-        """Postpone the next wave (`step`) to `until` (quiet hours). False if it is not next."""
+    async def claimant(
+        self, shift_id: str, caregiver_id: str, window: tuple[datetime, datetime]
+    ) -> Claimant:
+        """The facts an answer decides from: her roster row, her filled shifts overlapping
+        `window`, and when she was last told this shift is filled."""
+        rows = self._read("SELECT * FROM caregivers WHERE id = ?", (caregiver_id,))
+        told = self._read(
+            "SELECT max(created_at) AS t FROM outbox WHERE shift_id = ? AND caregiver_id = ?"
+            " AND purpose = 'filled' AND state != 'cancelled'",
+            (shift_id, caregiver_id),
+        )
+        return Claimant(
+            _caregiver_row(rows[0]) if rows else None,
+            self._holdings(window, shift_id, caregiver_id),
+            parse_iso(told[0]["t"]),
+        )
 
-        def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE shifts SET escalate_at = ?, updated_at = ? WHERE id = ?"
-                " AND state IN ('offering', 'escalated') AND next_step = ?",
-                (iso(until), iso(at), shift_id, step),
-            )
-            if cur.rowcount:
-                _event(conn, shift_id, at, "wave_held", detail={"step": step, "until": iso(until)})
-            return cur.rowcount > 0
-
-        return await self._write(write)
-
-    async def expire(
-        self, shift_id: str, *, at: datetime, notify: Callable[[int], Sequence[NewMessage]]
-    ) -> bool:
-        """offering|escalated → unfilled (offers closed): pending offers withdrawn, and the
-        messages `notify(contacted)` makes (to the coordinator) queued. False if the shift
-        was not in progress."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            stamp = iso(at)
-            cur = conn.execute(
-                "UPDATE shifts SET state = 'unfilled', updated_at = ?"
-                " WHERE id = ? AND state IN ('offering', 'escalated')",
-                (stamp, shift_id),
-            )
-            if cur.rowcount == 0:
-                return False
-            withdrawn = _withdraw(conn, shift_id, stamp, "purpose = 'offer'")
-            contacted = _contacted(conn, shift_id)
-            told = _queue(conn, notify(contacted), stamp)
-            _event(
-                conn,
-                shift_id,
-                at,
-                "unfilled",
-                detail={"contacted": contacted, "withdrawn": withdrawn, "coordinator_told": told},
-            )
-            return True
-
-        return await self._write(write)
-
-    async def claim(
-        self,
-        shift_id: str,
-        caregiver_id: str,
-        *,
-        at: datetime,
-        confirm: str,
-        filled: str | RenderVoice,
-    ) -> bool:
-        """offering|escalated → filled by `caregiver_id`, atomically with: pending offers
-        withdrawn, a confirmation to the winner and a "filled" text to every other caregiver
-        who was contacted (since the last reopening) and has not declined (`filled`, or
-        `filled(language)` for each one's roster language). False if the shift was not in
-        progress."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            stamp = iso(at)
-            cur = conn.execute(
-                "UPDATE shifts SET state = 'filled', claimed_by = ?, claimed_at = ?, updated_at = ?"
-                " WHERE id = ? AND state IN ('offering', 'escalated')",
-                (caregiver_id, stamp, stamp, shift_id),
-            )
-            if cur.rowcount == 0:
-                return False
-            withdrawn = _withdraw(conn, shift_id, stamp, "purpose = 'offer'")
-            reopened_at = conn.execute(
-                "SELECT max(ts) FROM events WHERE shift_id = ? AND kind = 'released'", (shift_id,)
-            ).fetchone()[0]
-            others = conn.execute(
-                "SELECT DISTINCT ob.caregiver_id, c.phone, c.language FROM outbox ob"
+    async def reached(self, shift_id: str) -> tuple[Reached, ...]:
+        """The caregivers an offer of the shift reached (handed to the provider) since it
+        last reopened, by id."""
+        conn = self._require()
+        (reopened_at,) = conn.execute(
+            "SELECT max(ts) FROM events WHERE shift_id = ? AND kind = 'released'", (shift_id,)
+        ).fetchone()
+        return tuple(
+            Reached(cg, language)
+            for cg, language in conn.execute(
+                "SELECT DISTINCT ob.caregiver_id, c.language FROM outbox ob"
                 " JOIN caregivers c ON c.id = ob.caregiver_id"
-                " JOIN offers o ON o.shift_id = ob.shift_id AND o.caregiver_id = ob.caregiver_id"
                 " WHERE ob.shift_id = ? AND ob.purpose = 'offer'"
                 " AND ob.state IN ('sending', 'sent') AND ob.created_at >= ?"
-                " AND ob.caregiver_id != ? AND o.declined_at IS NULL AND o.released_at IS NULL"
                 " ORDER BY ob.caregiver_id",
-                (shift_id, reopened_at or "", caregiver_id),
-            ).fetchall()
-            phone = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (caregiver_id,))
-            suffix = _generation_suffix(conn, shift_id)
-            rows = [
-                (
-                    f"confirm:{shift_id}:{caregiver_id}{suffix}",
-                    shift_id,
-                    caregiver_id,
-                    "sms",
-                    "confirm",
-                    phone.fetchone()[0],
-                    confirm,
-                    stamp,
-                    stamp,
-                )
-            ] + [
-                (
-                    f"filled:{shift_id}:{cg}{suffix}",
-                    shift_id,
-                    cg,
-                    "sms",
-                    "filled",
-                    ph,
-                    filled if isinstance(filled, str) else filled(language),
-                    stamp,
-                    stamp,
-                )
-                for cg, ph, language in others
-            ]
-            conn.executemany(_INSERT_OUTBOX, rows)
-            _event(
-                conn,
-                shift_id,
-                at,
-                "claimed",
-                caregiver_id,
-                detail={"told_filled": len(others), "withdrawn": withdrawn},
+                (shift_id, reopened_at or ""),
             )
-            return True
-
-        return await self._write(write)
-
-    async def decline(
-        self, shift_id: str, caregiver_id: str, *, at: datetime, reply: NewMessage | None
-    ) -> bool:
-        """Record a decline (once) and withdraw that caregiver's pending offers for the shift.
-        Returns False if they had already declined or had no offer."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            stamp = iso(at)
-            cur = conn.execute(
-                "UPDATE offers SET declined_at = ? WHERE shift_id = ? AND caregiver_id = ?"
-                " AND declined_at IS NULL",
-                (stamp, shift_id, caregiver_id),
-            )
-            if cur.rowcount == 0:
-                return False
-            _withdraw(
-                conn, shift_id, stamp, "caregiver_id = ? AND purpose = 'offer'", (caregiver_id,)
-            )
-            _event(conn, shift_id, at, "declined", caregiver_id)
-            if reply is not None:
-                _queue(conn, [reply], stamp)
-            return True
-
-        return await self._write(write)
-
-    async def release(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        by: str,
-        reopen_at: datetime | None,
-        holder_reply: Callable[[str], NewMessage] | None,
-        notify: Callable[[int], Sequence[NewMessage]] | None = None,
-        notify_dropped: Callable[[int], Sequence[NewMessage]] | None = None,
-    ) -> str | None:
-        """filled → offering again (the plan restarts with its first wave due at
-        `reopen_at`), or → unfilled when `reopen_at` is None (too late to offer it again;
-        the messages `notify(contacted)` makes are queued, as on expiry; reopened, those
-        `notify_dropped(contacted)` makes). The holder's offer is marked released (never
-        offered this shift again), messages still pending for them withdrawn, and
-        `holder_reply(holder)` queued. `by` names who released it, for the timeline.
-        Returns the holder, None if the shift was not filled."""
-
-        def write(conn: sqlite3.Connection) -> str | None:
-            found = conn.execute(
-                "SELECT claimed_by FROM shifts WHERE id = ? AND state = 'filled'", (shift_id,)
-            ).fetchone()
-            if found is None:
-                return None
-            holder, stamp = found[0], iso(at)
-            if reopen_at is None:
-                conn.execute(
-                    "UPDATE shifts SET state = 'unfilled', claimed_by = NULL, claimed_at = NULL,"
-                    " updated_at = ? WHERE id = ?",
-                    (stamp, shift_id),
-                )
-            else:
-                conn.execute(
-                    "UPDATE shifts SET state = 'offering', claimed_by = NULL, claimed_at = NULL,"
-                    " next_step = 0, generation = generation + 1, escalate_at = ?,"
-                    " updated_at = ? WHERE id = ?",
-                    (iso(reopen_at), stamp, shift_id),
-                )
-            conn.execute(
-                "UPDATE offers SET released_at = ? WHERE shift_id = ? AND caregiver_id = ?",
-                (stamp, shift_id, holder),
-            )
-            _withdraw(conn, shift_id, stamp, "caregiver_id = ?", (holder,))
-            _event(
-                conn,
-                shift_id,
-                at,
-                "released",
-                holder,
-                detail={"by": by, "reopened": reopen_at is not None},
-            )
-            if holder_reply is not None:
-                _queue(conn, [holder_reply(holder)], stamp)
-            dropped = notify_dropped if reopen_at is not None else None
-            if dropped is not None and _queue(conn, dropped(_contacted(conn, shift_id)), stamp):
-                _event(conn, shift_id, at, "coordinator_told", detail={"notice": "released"})
-            if reopen_at is None:
-                contacted = _contacted(conn, shift_id)
-                told = _queue(conn, notify(contacted), stamp) if notify is not None else 0
-                _event(
-                    conn,
-                    shift_id,
-                    at,
-                    "unfilled",
-                    detail={"contacted": contacted, "withdrawn": 0, "coordinator_told": told},
-                )
-            return holder
-
-        return await self._write(write)
-
-    async def cancel_shift(
-        self,
-        shift_id: str,
-        *,
-        at: datetime,
-        holder_reply: Callable[[str], NewMessage] | None = None,
-    ) -> bool:
-        """Any state but cancelled or unfilled → cancelled; every pending message for it is
-        withdrawn, and if someone held it, `holder_reply(holder)` is queued for them."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            stamp = iso(at)
-            found = conn.execute(
-                "SELECT claimed_by FROM shifts WHERE id = ?"
-                " AND state IN ('open', 'offering', 'escalated', 'filled')",
-                (shift_id,),
-            ).fetchone()
-            if found is None:
-                return False
-            conn.execute(
-                "UPDATE shifts SET state = 'cancelled', updated_at = ? WHERE id = ?",
-                (stamp, shift_id),
-            )
-            withdrawn = _withdraw(conn, shift_id, stamp, "1")
-            holder = found[0]
-            if holder is not None and holder_reply is not None:
-                _queue(conn, [holder_reply(holder)], stamp)
-            _event(
-                conn,
-                shift_id,
-                at,
-                "cancelled",
-                detail={"withdrawn": withdrawn, "holder_told": holder is not None},
-            )
-            return True
-
-        return await self._write(write)
-
-    async def overlapping_shift(
-        self, caregiver_id: str, start: datetime, end: datetime, *, exclude: str
-    ) -> str | None:
-        rows = self._read(
-            "SELECT id FROM shifts WHERE claimed_by = ? AND state = 'filled' AND id != ?"
-            " AND start_time < ? AND end_time > ? LIMIT 1",
-            (caregiver_id, exclude, iso(end), iso(start)),
         )
-        return rows[0]["id"] if rows else None
+
+    async def persist(
+        self,
+        shift_id: str,
+        version: int,
+        transition: Transition,
+        *,
+        at: datetime,
+        call_gap: timedelta = timedelta(0),
+        inbound: InboundLog | None = None,
+    ) -> Persisted:
+        """Write one transition in one transaction: the shift row (refused with StaleState
+        unless its stored version is `version`; the new version is `version + 1`), the new
+        offers with their reply codes, declines and releases, the withdrawals, the messages
+        and contacts, the timeline, and `inbound` (the text that caused it) if given. A
+        message whose key is queued already is skipped. Raises StaleState (nothing written)
+        if the shift changed since `version`, or if the claimant of `free_of_overlap`
+        holds an overlapping shift by now."""
+
+        def write(conn: sqlite3.Connection) -> Persisted:
+            stamp = iso(at)
+            if transition.state is not None:
+                s = transition.state.shift
+                cur = conn.execute(
+                    "UPDATE shifts SET state = ?, claimed_by = ?, claimed_at = ?,"
+                    " fanout_started_at = ?, escalate_at = ?, expires_at = ?, plan = ?,"
+                    " next_step = ?, generation = ?, version = version + 1, updated_at = ?"
+                    " WHERE id = ? AND version = ?",
+                    (
+                        s.state,
+                        s.claimed_by,
+                        iso(s.claimed_at),
+                        iso(s.fanout_started_at),
+                        iso(s.escalate_at),
+                        iso(s.expires_at),
+                        s.plan,
+                        s.next_step,
+                        s.generation,
+                        stamp,
+                        shift_id,
+                        version,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    raise StaleState(f"shift {shift_id} changed since version {version}")
+            guard = transition.free_of_overlap
+            if guard is not None:
+                cg, start, end = guard
+                if conn.execute(
+                    "SELECT 1 FROM shifts WHERE claimed_by = ? AND state = 'filled' AND id != ?"
+                    " AND start_time < ? AND end_time > ? LIMIT 1",
+                    (cg, shift_id, iso(end), iso(start)),
+                ).fetchone():
+                    raise StaleState(f"caregiver {cg} took an overlapping shift meanwhile")
+            if transition.declined is not None:
+                conn.execute(
+                    "UPDATE offers SET declined_at = ? WHERE shift_id = ? AND caregiver_id = ?",
+                    (stamp, shift_id, transition.declined),
+                )
+            if transition.released is not None:
+                conn.execute(
+                    "UPDATE offers SET released_at = ? WHERE shift_id = ? AND caregiver_id = ?",
+                    (stamp, shift_id, transition.released),
+                )
+            withdrawn = sum(_withdraw(conn, shift_id, stamp, w) for w in transition.withdraw)
+            codes: dict[str, int] = {}
+            rows: list[OutboxRow] = []
+            for contact in transition.contacts:
+                code = contact.code
+                if code is None:
+                    code = codes[contact.caregiver_id] = _new_offer(
+                        conn, shift_id, contact.caregiver_id, stamp
+                    )
+                row = _insert(
+                    conn,
+                    contact.key,
+                    shift_id,
+                    contact.caregiver_id,
+                    contact.channel,
+                    Purpose.OFFER,
+                    contact.phone,
+                    contact.render(code),
+                    stamp,
+                )
+                if row is not None:
+                    rows.append(row)
+                if contact.channel is Channel.SMS:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)",
+                        (contact.phone, stamp),
+                    )
+            if call_gap:
+                _space_calls(conn, [r for r in rows if r.channel is Channel.VOICE], at, call_gap)
+            queued: set[str] = set()
+            for m in transition.messages:
+                row = _insert(
+                    conn,
+                    m.key,
+                    m.shift_id,
+                    m.caregiver_id,
+                    m.channel,
+                    m.purpose,
+                    m.to or _phone_of(conn, m.caregiver_id),
+                    m.body,
+                    stamp,
+                )
+                if row is not None:
+                    rows.append(row)
+                    queued.add(m.key)
+            for record in transition.records:
+                if record.if_queued and not queued:
+                    continue
+                detail = dict(record.detail or {})
+                if record.withdrawn:
+                    detail["withdrawn"] = withdrawn
+                _event(conn, shift_id, at, record.kind, record.caregiver_id, detail=detail or None)
+            replied = None
+            if inbound is not None:
+                replied = _log_inbound(conn, stamp, inbound)
+                if replied is not None:
+                    rows.append(replied)
+            return Persisted(tuple(rows), codes, replied is not None)
+
+        return await self._write(write)
+
+    async def log_inbound(self, inbound: InboundLog) -> OutboxRow | None:
+        """Log an inbound message that changes no shift, with its reply (if any) in the same
+        transaction. Returns the reply's row, or None when there is none or a message with
+        its key exists already (then no reply is logged)."""
+        return await self._write(lambda conn: _log_inbound(conn, iso(inbound.at), inbound))
+
+    async def contacted(self, shift_id: str) -> int:
+        """How many caregivers were offered the shift (an offer message not withdrawn)."""
+        return (
+            self._require()
+            .execute(
+                "SELECT count(DISTINCT caregiver_id) FROM outbox WHERE shift_id = ?"
+                " AND purpose = 'offer' AND state != 'cancelled'",
+                (shift_id,),
+            )
+            .fetchone()[0]
+        )
 
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int:
         """Queue messages; those whose key is already queued are ignored. Returns how many
         were new."""
         return await self._write(lambda conn: _queue(conn, messages, iso(at)))
-
-    async def queued_at(
-        self, shift_id: str, caregiver_id: str, purpose: Purpose
-    ) -> datetime | None:
-        rows = self._read(
-            "SELECT max(created_at) AS t FROM outbox WHERE shift_id = ? AND caregiver_id = ?"
-            " AND purpose = ? AND state != 'cancelled'",
-            (shift_id, caregiver_id, purpose),
-        )
-        return parse_iso(rows[0]["t"])
 
     # ---- inbound -----------------------------------------------------------------------
 
@@ -1125,52 +926,16 @@ class SqliteStore:
         r = rows[0]
         return InboundRecord(r["outcome"], r["shift_id"], r["caregiver_id"], r["reply"])
 
-    async def record_inbound(
-        self,
-        *,
-        at: datetime,
-        provider_id: str | None,
-        from_phone: str,
-        channel: Channel,
-        body: str,
-        result: InboundRecord,
-        reply: NewMessage | None,
-    ) -> bool:
-        """Log an inbound message and its outcome, with the reply it causes (if any).
-        Returns whether `reply` was queued: False when there is none, or when a message with
-        its key exists already (then the inbound is logged without a reply)."""
-
-        def write(conn: sqlite3.Connection) -> bool:
-            stamp = iso(at)
-            queued = reply is not None and _queue(conn, [reply], stamp) > 0
-            conn.execute(
-                "INSERT OR IGNORE INTO inbound (provider_id, ts, from_phone, caregiver_id,"
-                " channel, body, shift_id, outcome, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    provider_id,
-                    stamp,
-                    from_phone,
-                    result.caregiver_id,
-                    channel,
-                    body[:1600],
-                    result.shift_id,
-                    result.outcome,
-                    result.reply if reply is None or queued else None,
-                ),
-            )
-            return queued
-
-        return await self._write(write)
-
     # ---- compliance --------------------------------------------------------------------
 
     async def set_opted_out(
         self, phone: str, *, keyword: str, at: datetime, reply: NewMessage | None
     ) -> bool:
-        """Record that `phone` opted out of SMS (STOP…), in one transaction with the
-        withdrawal of every text still pending for that phone (but compliance answers) and
-        `reply`, the confirmation, which is queued only if the phone was not opted out
-        already. Returns True if it was not (a repeat keeps the first time and keyword)."""
+        """Record that `phone` opted out of SMS (STOP…), in one transaction with `reply`, the
+        confirmation, which is queued only if the phone was not opted out already. Returns
+        True if it was not (a repeat keeps the first time and keyword). Texts still pending
+        for the phone are not touched here (they belong to their shifts' actors): the
+        sender suppresses each one when its turn comes."""
 
         def write(conn: sqlite3.Connection) -> bool:
             stamp = iso(at)
@@ -1182,14 +947,6 @@ class SqliteStore:
                 ).rowcount
                 == 1
             )
-            withdrawn = conn.execute(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ?, error = 'opted out'"
-                " WHERE state = 'pending' AND to_phone = ? AND channel = 'sms'"
-                f" AND purpose NOT IN {_COMPLIANCE_ANSWERS}",
-                (stamp, phone),
-            ).rowcount
-            if withdrawn:
-                log.info("optout.withdrawn", count=withdrawn)
             if changed and reply is not None:
                 _queue(conn, [reply], stamp)
             return changed
@@ -1554,7 +1311,7 @@ _CAREGIVER_SQL = "SELECT id, name, role, phone, tags, active, language FROM care
 _SHIFT_SQL = (
     "SELECT id, organization_id, role_required, start_time, end_time, state, claimed_by,"
     " claimed_at, fanout_started_at, escalate_at, location, expires_at, next_step, generation,"
-    " plan FROM shifts"
+    " plan, version FROM shifts"
 )
 _OFFER_SQL = (
     "SELECT o.shift_id, o.caregiver_id, o.code, o.declined_at, s.state, o.released_at"
@@ -1665,6 +1422,7 @@ def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
         next_step=r[12],
         generation=r[13],
         plan=plan,
+        version=r[15],
     )
 
 
@@ -1673,26 +1431,93 @@ def _offer_row(r: sqlite3.Row) -> OfferRow:
 
 
 def _space_calls(
-    conn: sqlite3.Connection, keys: Sequence[str], at: datetime, gap: timedelta
+    conn: sqlite3.Connection, calls: Sequence[OutboxRow], at: datetime, gap: timedelta
 ) -> None:
-    """Hold each new call (by outbox key) until `gap` after the latest other call to the
-    same phone that is pending, sending or sent, so a phone rings once at a time."""
-    for key in keys:
-        found = conn.execute(
-            "SELECT id, to_phone FROM outbox WHERE key = ? AND state = 'pending'", (key,)
-        ).fetchone()
-        if found is None:
-            continue
-        row_id, phone = found
+    """Hold each new call until `gap` after the latest other call to the same phone that is
+    pending, sending or sent, so a phone rings once at a time."""
+    for call in calls:
         (latest,) = conn.execute(
             "SELECT max(coalesce(next_attempt_at, created_at)) FROM outbox"
             " WHERE to_phone = ? AND channel = 'voice' AND id != ?"
             " AND state IN ('pending', 'sending', 'sent')",
-            (phone, row_id),
+            (call.to_phone, call.id),
         ).fetchone()
         if latest is not None and parse_iso(latest) + gap > at:
             due = parse_iso(latest) + gap
-            conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", (iso(due), row_id))
+            conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", (iso(due), call.id))
+
+
+def _new_offer(conn: sqlite3.Connection, shift_id: str, caregiver_id: str, stamp: str) -> int:
+    """Offer the shift to the caregiver with a fresh reply code; returns the code."""
+    (last,) = conn.execute(
+        "SELECT last_code FROM caregivers WHERE id = ?", (caregiver_id,)
+    ).fetchone()
+    code = _fresh_code(conn, caregiver_id, last)
+    conn.execute(
+        "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
+        (shift_id, caregiver_id, code, stamp),
+    )
+    conn.execute("UPDATE caregivers SET last_code = ? WHERE id = ?", (code, caregiver_id))
+    return code
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    key: str,
+    shift_id: str | None,
+    caregiver_id: str,
+    channel: Channel,
+    purpose: Purpose,
+    to: str,
+    body: str,
+    stamp: str,
+) -> OutboxRow | None:
+    """Queue one message; None if its key is queued already."""
+    found = conn.execute(
+        _INSERT_OUTBOX + " RETURNING id",
+        (key, shift_id, caregiver_id, channel, purpose, to, body, stamp, stamp),
+    ).fetchone()
+    if found is None:
+        return None
+    return OutboxRow(
+        found[0], shift_id, caregiver_id, channel, purpose, to, body, "pending", 0, _dt(stamp)
+    )
+
+
+def _phone_of(conn: sqlite3.Connection, caregiver_id: str) -> str:
+    found = conn.execute("SELECT phone FROM caregivers WHERE id = ?", (caregiver_id,)).fetchone()
+    if found is None:
+        raise StoreError(f"no caregiver {caregiver_id!r} to send to")
+    return str(found[0])
+
+
+def _log_inbound(conn: sqlite3.Connection, stamp: str, inbound: InboundLog) -> OutboxRow | None:
+    """Log an inbound message with its outcome, and queue `inbound.reply` if it is not
+    queued already (then the log keeps no reply). Returns the reply's row if queued."""
+    m = inbound.reply
+    row = None
+    if m is not None:
+        to = m.to or _phone_of(conn, m.caregiver_id)
+        row = _insert(
+            conn, m.key, m.shift_id, m.caregiver_id, m.channel, m.purpose, to, m.body, stamp
+        )
+    result = inbound.result
+    conn.execute(
+        "INSERT OR IGNORE INTO inbound (provider_id, ts, from_phone, caregiver_id,"
+        " channel, body, shift_id, outcome, reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            inbound.provider_id,
+            stamp,
+            inbound.from_phone,
+            result.caregiver_id,
+            inbound.channel,
+            inbound.body[:1600],
+            result.shift_id,
+            result.outcome,
+            result.reply if m is None or row is not None else None,
+        ),
+    )
+    return row
 
 
 OPEN_OFFER_WITH_CODE = (
@@ -1737,47 +1562,20 @@ def _event(
     )
 
 
-def _busy(
-    conn: sqlite3.Connection, shift_id: str, start: str, end: str, buffer: timedelta
-) -> set[str]:
-    """Caregivers holding another shift within `buffer` of [start, end) (stored ISO text)."""
-    return {
-        cg
-        for (cg,) in conn.execute(
-            "SELECT claimed_by FROM shifts WHERE state = 'filled' AND id != ?"
-            " AND start_time < ? AND end_time > ?",
-            (shift_id, iso(_dt(end) + buffer), iso(_dt(start) - buffer)),
-        )
-    }
-
-
-def _contacted(conn: sqlite3.Connection, shift_id: str) -> int:
-    """How many caregivers were offered the shift (an offer message not withdrawn)."""
-    return conn.execute(
-        "SELECT count(DISTINCT caregiver_id) FROM outbox WHERE shift_id = ?"
-        " AND purpose = 'offer' AND state != 'cancelled'",
-        (shift_id,),
-    ).fetchone()[0]
-
-
-def _withdraw(
-    conn: sqlite3.Connection, shift_id: str, stamp: str, where: str, params: tuple[Any, ...] = ()
-) -> int:
-    """Cancel the shift's pending outbox rows matching `where`; returns how many."""
-    return conn.execute(
+def _withdraw(conn: sqlite3.Connection, shift_id: str, stamp: str, w: Withdrawal) -> int:
+    """Cancel the shift's pending messages `w` names; returns how many."""
+    sql = (
         "UPDATE outbox SET state = 'cancelled', updated_at = ?"
-        f" WHERE shift_id = ? AND state = 'pending' AND {where}",
-        (stamp, shift_id, *params),
-    ).rowcount
-
-
-def _generation_suffix(conn: sqlite3.Connection, shift_id: str) -> str:
-    """Keys of messages about a reopened shift carry its generation, so a second claim
-    confirms and tells "filled" again."""
-    (generation,) = conn.execute(
-        "SELECT generation FROM shifts WHERE id = ?", (shift_id,)
-    ).fetchone()
-    return f":g{generation}" if generation else ""
+        " WHERE shift_id = ? AND state = 'pending'"
+    )
+    params: list[Any] = [stamp, shift_id]
+    if w.caregiver_id is not None:
+        sql += " AND caregiver_id = ?"
+        params.append(w.caregiver_id)
+    if w.purpose is not None:
+        sql += " AND purpose = ?"
+        params.append(w.purpose)
+    return conn.execute(sql, params).rowcount
 
 
 def _queue(conn: sqlite3.Connection, messages: Iterable[NewMessage], stamp: str | None) -> int:

@@ -1,0 +1,1 @@
+"""A shift's life: its rules (`machine`), pure, and the task that applies them."""
