@@ -22,6 +22,7 @@ from ..web import pages
 from . import rest, webhooks
 from .context import HttpContext
 from .errors import install_handlers
+from .fastpath import FastRoutes
 from .methods import AllowedMethods
 from .middleware import CountingMiddleware, GuardMiddleware
 from .settings import HttpSettings
@@ -39,6 +40,8 @@ def create_app(engine: Engine, settings: HttpSettings, *, ready: bool = False) -
     )
     app.state.shiftd = HttpContext(engine, settings, ready=ready)
     install_handlers(app)
+    # Innermost: where FastAPI's router would be, inside the guard and the counting.
+    app.add_middleware(FastRoutes, owner=app)
     app.add_middleware(
         GuardMiddleware,
         settings=lambda: app.state.shiftd.settings,

@@ -35,7 +35,7 @@ from .context import HttpContext, context, context_of
 from .errors import ApiError, describe_validation, error_responses
 from .middleware import ADMIN, token_scope
 
-_bearer = HTTPBearer(
+bearer_scheme = HTTPBearer(
     auto_error=False,
     description="The token in `http.token_file`, or an organization's (`organization_tokens`).",
 )
@@ -44,7 +44,7 @@ ShiftId = Annotated[str, Path(min_length=1, max_length=128, description="The shi
 
 async def require_token(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> None:
     """401 without a configured bearer token (the middleware has already checked; this is
     a second lock, and what puts the scheme in the OpenAPI document). Keeps whom the token
