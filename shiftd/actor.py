@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -26,7 +26,7 @@ from .clock import Clock
 from .events import EventBus
 from .intent import Intent
 from .logs import get_logger
-from .models import CancelStatus, Channel, Outcome, ShiftState
+from .models import CancelStatus, Channel, Outcome, Purpose, ReleaseStatus, ShiftState
 from .organizations import Organizations
 from .replyguard import ReplyGuard
 from .shifts import machine
@@ -129,8 +129,10 @@ class ActorContext:
     store: Store
     clock: Clock
     organizations: Organizations
-    deliver: Callable[[tuple[OutboxRow, ...]], None]
-    """Hands the rows a transition queued to the sender."""
+    send_now: Callable[[Sequence[OutboxRow]], Awaitable[None]]
+    """Delivers rows a transition queued, in the calling task (`Sender.send_now`)."""
+    wake_sender: Callable[[], None]
+    """Has the central sender look for due rows (a call held back to space calls)."""
     escalation_jitter: timedelta = timedelta(0)
     call_gap: timedelta = timedelta(0)
     """No phone is called twice within this gap (see `WaveRun.call_gap`)."""
@@ -151,7 +153,17 @@ class ShiftActor:
 
     # A hundred thousand of these may sleep at once: slots, and nothing made before it is
     # needed (the offers are read at the first event, not at recovery).
-    __slots__ = ("_ctx", "_inbox", "_retire", "_row", "_state", "current", "shift_id")
+    __slots__ = (
+        "_ctx",
+        "_inbox",
+        "_nursery",
+        "_offer_sends",
+        "_retire",
+        "_row",
+        "_state",
+        "current",
+        "shift_id",
+    )
 
     def __init__(
         self,
@@ -170,6 +182,10 @@ class ShiftActor:
         self._retire = retire
         self._row: ShiftRow | None = loaded
         self._state: State | None = None
+        self._nursery: trio.Nursery | None = None
+        # The scopes of offer deliveries in progress: a transition that withdraws every
+        # pending offer (a claim, a cancel, offers closing) cancels them all at once.
+        self._offer_sends: list[trio.CancelScope] | None = None
 
     @property
     def _log(self) -> Any:
@@ -178,7 +194,10 @@ class ShiftActor:
     async def run(self) -> None:
         if self._row is None:
             self._row = await self._ctx.store.shift(self.shift_id)
-        async with trio.open_nursery():
+        # The nursery holds the shift's deliveries: a closed shift's actor returns once its
+        # last messages (the confirmation, "filled") are handed over.
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             while True:
                 while not self._closed:
                     message = None
@@ -186,6 +205,10 @@ class ShiftActor:
                         try:
                             message = await self._inbox.receive()
                         except trio.EndOfChannel:
+                            # Stopping: deliveries still waiting for their turn stop too
+                            # (their rows stay pending for the next start); sends under
+                            # way finish.
+                            nursery.cancel_scope.cancel()
                             return
                     with trio.CancelScope(shield=True):
                         if message is None:
@@ -324,14 +347,43 @@ class ShiftActor:
                 for cg, code in persisted.codes.items():
                     offers[cg] = replace(offers[cg], code=code)
                 self._state = replace(new, offers=offers, version=state.version + 1)
-            if persisted.rows:
-                self._ctx.deliver(persisted.rows)
+            self._send(persisted.rows, transition)
+            if persisted.held:
+                self._ctx.wake_sender()
             self._announce(transition)
             if logged is not None and logged.reply is not None and not persisted.replied:
                 # The same answer went out before (its key was queued already).
                 transition = replace(transition, answer=_without_reply(transition.answer))
             return transition
         raise AssertionError("unreachable")
+
+    def _send(self, rows: tuple[OutboxRow, ...], transition: Transition) -> None:
+        """Deliver what a transition queued, in this actor's nursery; first stop the offer
+        deliveries it makes pointless (it withdrew every pending offer)."""
+        if self._offer_sends and any(w.caregiver_id is None for w in transition.withdraw):
+            for scope in self._offer_sends:
+                scope.cancel()
+            self._offer_sends = None
+        if not rows:
+            return
+        assert self._nursery is not None
+        offers = tuple(r for r in rows if r.purpose is Purpose.OFFER)
+        others = tuple(r for r in rows if r.purpose is not Purpose.OFFER)
+        if offers:
+            self._nursery.start_soon(self._send_offers, offers)
+        if others:
+            self._nursery.start_soon(self._ctx.send_now, others)
+
+    async def _send_offers(self, rows: tuple[OutboxRow, ...]) -> None:
+        with trio.CancelScope() as scope:
+            if self._offer_sends is None:
+                self._offer_sends = []
+            self._offer_sends.append(scope)
+            try:
+                await self._ctx.send_now(rows)
+            finally:
+                if self._offer_sends is not None and scope in self._offer_sends:
+                    self._offer_sends.remove(scope)
 
     def _announce(self, transition: Transition) -> None:
         events = self._ctx.events
@@ -447,8 +499,7 @@ def _logged(inbound: InboundLog | None, transition: Transition) -> InboundLog | 
     if isinstance(result, ReleaseResult):
         outcome = (
             Outcome.RELEASED
-            if result.status
-            in (machine.ReleaseStatus.RELEASED, machine.ReleaseStatus.RELEASED_UNFILLED)
+            if result.status in (ReleaseStatus.RELEASED, ReleaseStatus.RELEASED_UNFILLED)
             else Outcome.NO_OPEN_OFFER
         )
         record = replace(inbound.result, outcome=outcome.value, reply=result.reply)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -43,10 +43,12 @@ from .notify.base import (
     Throttled,
     TransientSendError,
 )
-from .store.base import OutboxRow, Store, StoreUnavailable
+from .store.base import OutboxRow, SendOutcome, Store, StoreUnavailable
 
 log = get_logger(__name__)
 
+_BATCH = 64
+"""Rows an actor's delivery marks `sending` (and then records) in one commit each."""
 _UNAVAILABLE_PAUSE = 1.0
 """Seconds a worker waits after the store refused a write before taking the next row."""
 
@@ -89,6 +91,7 @@ class Sender:
         self._page = page
         self._wake = trio.Event()
         self._queued: set[int] = set()
+        self._limiter = trio.CapacityLimiter(concurrency)
         self.sent = 0
         self.failed = 0
         # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics), and
@@ -103,9 +106,149 @@ class Sender:
         self._wake.set()
 
     def deliver(self, rows: tuple[OutboxRow, ...]) -> None:
-        """Deliver `rows`, just queued (none: look for rows a store write queued). Never
-        blocks."""
+        """Have the central workers deliver `rows`, just queued (none: look for rows a store
+        write queued). Never blocks. A shift's actor delivers its own (`send_now`)."""
         self._wake.set()
+
+    async def send_now(self, rows: Sequence[OutboxRow]) -> None:
+        """Deliver `rows`, just queued, in the calling task: what a shift's actor does with
+        the messages its transition queued, in its own nursery.
+
+        Without a rate limit, rows go in batches: one commit marks a batch `sending` (a text
+        to an opted-out phone becomes `suppressed` instead), the provider gets each row of
+        it (at most `concurrency` at once across the sender), one commit records what
+        became of them. With a rate limit, each row waits for its turn first, as a central
+        worker's would. Cancellation stops what has not been marked `sending` (it stays
+        as it is: withdrawn by the transition that cancelled, or pending for the central
+        workers); from `sending` on, a batch is finished and recorded.
+        """
+        ids = {r.id for r in rows}
+        fresh = [r for r in rows if r.id not in self._queued]
+        self._queued |= ids
+        try:
+            if self._throttle is not None:
+                async with trio.open_nursery() as nursery:
+                    for row in fresh:
+                        nursery.start_soon(self._deliver_guarded, row)
+                return
+            for start in range(0, len(fresh), _BATCH):
+                await self._send_batch(fresh[start : start + _BATCH])
+        finally:
+            self._queued -= ids
+
+    async def _deliver_guarded(self, row: OutboxRow) -> None:
+        try:
+            await self._deliver(row)
+        except StoreUnavailable as exc:
+            log.warning("send.store_unavailable", outbox_id=row.id, error=str(exc))
+            self.wake()  # the central workers take it up when the store writes again
+
+    async def _send_batch(self, rows: list[OutboxRow]) -> None:
+        store, clock = self._store, self._clock
+        try:
+            taken, suppressed = await store.mark_sending_many([r.id for r in rows], at=clock.now())
+        except StoreUnavailable as exc:
+            log.warning("send.store_unavailable", rows=len(rows), error=str(exc))
+            self.wake()
+            return
+        for row in rows:
+            if row.id in suppressed:
+                self._report_suppressed(row)
+        sending = [r for r in rows if r.id in taken]
+        if not sending:
+            return
+        outcomes: list[SendOutcome] = []
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for row in sending:
+                    nursery.start_soon(self._attempt, row, outcomes)
+            await self._record(lambda: store.finish_sends(outcomes))
+            failed = False
+            for row, outcome in zip(sending, _in_order(sending, outcomes), strict=True):
+                self._report(row, outcome)
+                failed |= outcome.state == "failed"
+            if failed:
+                await self._follow_up()
+
+    async def _attempt(self, row: OutboxRow, outcomes: list[SendOutcome]) -> None:
+        """Hand one `sending` row to the provider; append what became of it."""
+        clock = self._clock
+        message = Outgoing(
+            outbox_id=row.id,
+            channel=row.channel,
+            purpose=row.purpose,
+            to=row.to_phone,
+            body=row.body,
+            caregiver_id=row.caregiver_id,
+            shift_id=row.shift_id,
+            at=clock.now(),
+        )
+        async with self._limiter:
+            outcomes.append(await self._outcome(row, message))
+
+    async def _outcome(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
+        """What the provider made of `message` (a `sending` row): sent, retry or failed."""
+        outcome = await self._try(row, message)
+        return outcome if outcome.at is not None else replace(outcome, at=self._clock.now())
+
+    async def _try(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
+        clock = self._clock
+        attempt = row.attempts + 1
+        try:
+            with trio.fail_after(self._timeout):
+                provider_id = await self._notifier.send(message)
+        except TransientSendError as exc:
+            if attempt >= self._max_attempts:
+                return SendOutcome(row.id, "failed", f"gave up after {attempt} attempts: {exc}")
+            delay = self._backoff(attempt, exc.retry_after)
+            next_at = clock.now() + timedelta(seconds=delay)
+            return SendOutcome(row.id, "retry", str(exc), next_at=next_at)
+        except PermanentSendError as exc:
+            return SendOutcome(row.id, "failed", f"refused: {exc}")
+        except SendOutcomeUnknown as exc:
+            return SendOutcome(row.id, "failed", f"{exc}; may have been sent, not retried")
+        except trio.TooSlowError:
+            return SendOutcome(
+                row.id, "failed", "provider timed out; may have been sent, not retried"
+            )
+        except Exception as exc:
+            log.exception("send.error", outbox_id=row.id)
+            return SendOutcome(
+                row.id, "failed", f"unknown outcome ({type(exc).__name__}); not retried"
+            )
+        return SendOutcome(row.id, "sent", None, provider_id=provider_id, at=clock.now())
+
+    def _report(self, row: OutboxRow, outcome: SendOutcome) -> None:
+        """Count, announce and log what became of a row handed to the provider."""
+        if outcome.state == "sent":
+            self.sent += 1
+            self._on_outcome(row, "sent")
+            log.debug(
+                "send.sent",
+                outbox_id=row.id,
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                channel=row.channel,
+                purpose=row.purpose,
+            )
+        elif outcome.state == "retry":
+            self._on_outcome(row, "retry")
+            log.info("send.retry", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
+            self.wake()
+        else:
+            self.failed += 1
+            self._on_outcome(row, "failed")
+            log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
+
+    def _report_suppressed(self, row: OutboxRow) -> None:
+        self._on_outcome(row, "suppressed")
+        log.info(
+            "send.suppressed",
+            outbox_id=row.id,
+            shift_id=row.shift_id,
+            caregiver_id=row.caregiver_id,
+            purpose=row.purpose,
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
         """Fail rows interrupted mid-send, then deliver due rows until cancelled.
@@ -191,47 +334,15 @@ class Sender:
             if self._throttle is not None:
                 self._throttle.release(message)  # withdrawn while waiting: the turn goes back
             if await self._suppressed(row):
-                self._on_outcome(row, "suppressed")
-                log.info(
-                    "send.suppressed",
-                    outbox_id=row.id,
-                    shift_id=row.shift_id,
-                    caregiver_id=row.caregiver_id,
-                    purpose=row.purpose,
-                )
+                self._report_suppressed(row)
             return  # withdrawn since it was queued, or suppressed (the phone opted out)
-        bound = log.bind(outbox_id=row.id, shift_id=row.shift_id, caregiver_id=row.caregiver_id)
         message = replace(message, at=clock.now())
-        attempt = row.attempts + 1
-        try:
-            with trio.fail_after(self._timeout):
-                provider_id = await self._notifier.send(message)
-        except TransientSendError as exc:
-            if attempt >= self._max_attempts:
-                await self._fail(row, bound, f"gave up after {attempt} attempts: {exc}")
-                return
-            delay = self._backoff(attempt, exc.retry_after)
-            next_at, error = clock.now() + timedelta(seconds=delay), str(exc)
-            await self._record(lambda: store.mark_retry(row.id, next_at=next_at, error=error))
-            bound.info("send.retry", attempt=attempt, delay_s=round(delay, 3), error=str(exc))
-            self._on_outcome(row, "retry")
-            self.wake()
-        except PermanentSendError as exc:
-            await self._fail(row, bound, f"refused: {exc}")
-        except SendOutcomeUnknown as exc:
-            await self._fail(row, bound, f"{exc}; may have been sent, not retried")
-        except trio.TooSlowError:
-            await self._fail(row, bound, "provider timed out; may have been sent, not retried")
-        except Exception as exc:
-            bound.exception("send.error")
-            await self._fail(row, bound, f"unknown outcome ({type(exc).__name__}); not retried")
-        else:
-            await self._record(
-                lambda: store.mark_sent(row.id, at=clock.now(), provider_id=provider_id)
-            )
-            self.sent += 1
-            self._on_outcome(row, "sent")
-            bound.debug("send.sent", channel=row.channel, purpose=row.purpose)
+        async with self._limiter:
+            outcome = await self._outcome(row, message)
+        await self._record(lambda: store.finish_sends([outcome]))
+        self._report(row, outcome)
+        if outcome.state == "failed":
+            await self._follow_up()
 
     async def _suppressed(self, row: OutboxRow) -> bool:
         """Whether a row `mark_sending` refused was refused because its phone opted out (the
@@ -254,15 +365,6 @@ class Sender:
                     raise
                 await trio.sleep(_UNAVAILABLE_PAUSE / 2)
 
-    async def _fail(self, row: OutboxRow, bound: object, error: str) -> None:
-        await self._record(
-            lambda: self._store.mark_failed(row.id, at=self._clock.now(), error=error)
-        )
-        self.failed += 1
-        self._on_outcome(row, "failed")
-        log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=error)
-        await self._follow_up()
-
     async def _follow_up(self) -> None:
         """Run the after-failure hook; its own failure is logged, never the sender's end
         (what it missed is picked up by its next run: it works from the store)."""
@@ -276,3 +378,8 @@ class Sender:
         ceiling = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
+
+
+def _in_order(rows: list[OutboxRow], outcomes: list[SendOutcome]) -> list[SendOutcome]:
+    by_id = {o.outbox_id: o for o in outcomes}
+    return [by_id[r.id] for r in rows]

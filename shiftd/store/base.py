@@ -157,13 +157,29 @@ class InboundLog:
 
 
 @dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What became of a row handed to the provider: `sent` (with the provider's id, at
+    `at`), `retry` (pending again from `next_at`) or `failed`; `error` says why."""
+
+    outbox_id: int
+    state: str
+    error: str | None
+    provider_id: str | None = None
+    at: datetime | None = None
+    next_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Persisted:
     """What a shift's write queued: the new outbox rows (for delivery), the reply code of
     each new offer, and whether the inbound's reply was queued."""
 
     rows: tuple[OutboxRow, ...]
+    """Due now; a call held back to space calls to one phone is left to the central
+    sender (`held`)."""
     codes: dict[str, int]
     replied: bool = False
+    held: bool = False
 
 
 class Store(Protocol):
@@ -267,6 +283,10 @@ class Store(Protocol):
     # outbox (the sender)
     async def due_outbox(self, *, after_id: int, now: datetime, limit: int) -> list[OutboxRow]: ...
     async def next_retry_at(self) -> datetime | None: ...
+    async def mark_sending_many(
+        self, outbox_ids: Sequence[int], *, at: datetime
+    ) -> tuple[set[int], set[int]]: ...
+    async def finish_sends(self, outcomes: Sequence[SendOutcome]) -> None: ...
     async def mark_sending(self, outbox_id: int, *, at: datetime) -> bool: ...
     async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None: ...
     async def mark_retry(self, outbox_id: int, *, next_at: datetime, error: str) -> None: ...

@@ -53,6 +53,7 @@ from .base import (
     Persisted,
     ProviderMessageRow,
     ProviderStatusUpdate,
+    SendOutcome,
     ShiftRow,
     StaleState,
     StoreError,
@@ -857,8 +858,11 @@ class SqliteStore:
                         "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)",
                         (contact.phone, stamp),
                     )
+            held: set[int] = set()
             if call_gap:
-                _space_calls(conn, [r for r in rows if r.channel is Channel.VOICE], at, call_gap)
+                calls = [r for r in rows if r.channel is Channel.VOICE]
+                held = _space_calls(conn, calls, at, call_gap)
+                rows = [r for r in rows if r.id not in held]
             queued: set[str] = set()
             for m in transition.messages:
                 row = _insert(
@@ -887,7 +891,7 @@ class SqliteStore:
                 replied = _log_inbound(conn, stamp, inbound)
                 if replied is not None:
                     rows.append(replied)
-            return Persisted(tuple(rows), codes, replied is not None)
+            return Persisted(tuple(rows), codes, replied is not None, bool(held))
 
         return await self._write(write)
 
@@ -1027,6 +1031,66 @@ class SqliteStore:
             )
 
         return await self._write(write)
+
+    async def mark_sending_many(
+        self, outbox_ids: Sequence[int], *, at: datetime
+    ) -> tuple[set[int], set[int]]:
+        """`mark_sending` for a batch, in one transaction: returns the ids now `sending`
+        and those `suppressed` (texts to opted-out phones); the rest were withdrawn."""
+
+        def write(conn: sqlite3.Connection) -> tuple[set[int], set[int]]:
+            stamp = iso(at)
+            marks = ",".join("?" * len(outbox_ids))
+            suppressed = {
+                row_id
+                for (row_id,) in conn.execute(
+                    "UPDATE outbox SET state = 'suppressed', error = 'opted out', updated_at = ?"
+                    f" WHERE id IN ({marks}) AND state = 'pending' AND channel = 'sms'"
+                    f" AND purpose NOT IN {_COMPLIANCE_ANSWERS} AND EXISTS"
+                    " (SELECT 1 FROM opt_outs WHERE opt_outs.phone = outbox.to_phone)"
+                    " RETURNING id",
+                    (stamp, *outbox_ids),
+                )
+            }
+            taken = {
+                row_id
+                for (row_id,) in conn.execute(
+                    "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
+                    f" updated_at = ? WHERE id IN ({marks}) AND state = 'pending' RETURNING id",
+                    (stamp, *outbox_ids),
+                )
+            }
+            return taken, suppressed
+
+        return await self._write(write)
+
+    async def finish_sends(self, outcomes: Sequence[SendOutcome]) -> None:
+        """Record what became of rows handed to the provider, in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            for o in outcomes:
+                if o.state == "sent":
+                    stamp = iso(o.at)
+                    conn.execute(
+                        "UPDATE outbox SET state = 'sent', sent_at = ?, provider_id = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (stamp, o.provider_id, stamp, o.outbox_id),
+                    )
+                elif o.state == "retry":
+                    stamp = iso(o.next_at)
+                    conn.execute(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = ?, error = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (stamp, (o.error or "")[:500], stamp, o.outbox_id),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE outbox SET state = 'failed', error = ?, updated_at = ?"
+                        " WHERE id = ?",
+                        ((o.error or "")[:500], iso(o.at), o.outbox_id),
+                    )
+
+        await self._write(write)
 
     async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None:
         await self._set_outbox(
@@ -1432,9 +1496,10 @@ def _offer_row(r: sqlite3.Row) -> OfferRow:
 
 def _space_calls(
     conn: sqlite3.Connection, calls: Sequence[OutboxRow], at: datetime, gap: timedelta
-) -> None:
+) -> set[int]:
     """Hold each new call until `gap` after the latest other call to the same phone that is
-    pending, sending or sent, so a phone rings once at a time."""
+    pending, sending or sent, so a phone rings once at a time. Returns the ids held."""
+    held = set()
     for call in calls:
         (latest,) = conn.execute(
             "SELECT max(coalesce(next_attempt_at, created_at)) FROM outbox"
@@ -1445,6 +1510,8 @@ def _space_calls(
         if latest is not None and parse_iso(latest) + gap > at:
             due = parse_iso(latest) + gap
             conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", (iso(due), call.id))
+            held.add(call.id)
+    return held
 
 
 def _new_offer(conn: sqlite3.Connection, shift_id: str, caregiver_id: str, stamp: str) -> int:
