@@ -7,7 +7,7 @@ actor runs the waves in order, each at its offset from the start (a release rest
 plan from its first wave, timed from the release). Quiet hours may hold a wave back; the
 waves after it keep their spacing.
 
-Who a wave reaches is decided in the store (one transaction with the messages): everyone
+Who a wave reaches is decided by the rules (`shiftd.shifts.machine`): everyone
 with the role (`all`) or only those an earlier wave reached (`offered`), optionally only
 those carrying one of `tags`, never a decliner, a releaser, someone holding an overlapping
 shift, or an opted-out phone (for calls, unless the policy allows it). A wave's first round

@@ -1775,9 +1775,12 @@ def _upsert_shifts(conn: sqlite3.Connection, shifts: Sequence[Shift], at: dateti
         elif old[5] != ShiftState.OPEN:
             counts.skipped.append({"id": shift.id, "reason": f"shift is {old[5]}; not changed"})
         else:
+            # Only before its fanout (the one write to a shift not made by its actor); the
+            # version moves, so an actor that read the shift before decides afresh.
             conn.execute(
                 "UPDATE shifts SET organization_id = ?, role_required = ?, start_time = ?,"
-                " end_time = ?, location = ?, updated_at = ? WHERE id = ?",
+                " end_time = ?, location = ?, updated_at = ?, version = version + 1"
+                " WHERE id = ? AND state = 'open'",
                 (*fields, iso(at), shift.id),
             )
             _event(conn, shift.id, at, "updated")

@@ -302,12 +302,11 @@ def _never_the_wrong_people(
                     yield f"{r['shift_id']}: {r['channel']} offer to the {who} {r['caregiver_id']}"
                 if r["state"] == "pending":
                     yield f"{r['shift_id']}: offer to the {who} {r['caregiver_id']} still pending"
+        # A text still pending at a STOP is suppressed when its turn comes: what reached the
+        # provider after the STOP is checked against the provider's record (below).
         stopped = view.opt_outs.get(r["to_phone"])
-        if stopped is not None:
-            if created > stopped:
-                yield f"{r['shift_id']}: offer by {r['channel']} to opted-out {r['caregiver_id']}"
-            if r["state"] == "pending" and r["channel"] == "sms":
-                yield f"{r['shift_id']}: offer text to opted-out {r['caregiver_id']} still pending"
+        if stopped is not None and created > stopped:
+            yield f"{r['shift_id']}: offer by {r['channel']} to opted-out {r['caregiver_id']}"
     compliance = {
         (r["to_phone"], r["body"]) for r in view.outbox if r["purpose"] in COMPLIANCE_PURPOSES
     }
