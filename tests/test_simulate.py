@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from shiftd import demo
 from shiftd.cli import main
 from shiftd.config import Config
+from shiftd.logs import configure_logging
 from shiftd.models import Caregiver, Channel, Shift
+from shiftd.sender import log as sender_log
 from shiftd.simulate import Parameters, Policy, SimShift, compare
 from shiftd.simulate.behaviour import ACCEPT, DECLINE, Learned, Reply
 from shiftd.simulate.command import _Progress
@@ -321,3 +324,16 @@ def test_a_caregiver_who_left_is_not_on_the_replayed_roster(tmp_path: Path) -> N
     history = read_history(store)
     assert "cg-00" not in {c.id for c in history.caregivers}
     assert "cg-00" in {o.caregiver_id for o in history.offers}
+
+
+def test_after_a_run_the_engines_loggers_follow_a_new_logging_configuration() -> None:
+    saved = structlog.get_config()
+    try:
+        configure_logging("error", "json", stream=io.StringIO())
+        run_once(Config(), ROSTER, shifts(2), _Habitual(), 0)
+        later = io.StringIO()
+        configure_logging("info", "json", stream=later)
+        sender_log.info("send.checked")
+        assert '"event": "send.checked"' in later.getvalue()
+    finally:
+        structlog.configure(**saved)

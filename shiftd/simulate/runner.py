@@ -33,6 +33,7 @@ from ..notify.base import Outgoing
 from ..store.sqlite import SqliteStore
 from .behaviour import Responder
 from .inputs import SimShift
+from .loggers import cached_loggers
 
 CAREGIVER_CHANNELS = (Channel.SMS, Channel.VOICE)
 
@@ -153,8 +154,12 @@ class _Caregivers:
         """Queue an inbound message. Messages due at the same instant go in by shift, then
         ``order`` (default: caregiver and channel)."""
         rank = order if order is not None else f"{caregiver_id}\x1f{channel.value}"
-        heapq.heappush(self.queue, (at, shift_id, rank, caregiver_id, body, channel))
-        self.wake.set()
+        item = (at, shift_id, rank, caregiver_id, body, channel)
+        heapq.heappush(self.queue, item)
+        if self.queue[0] is item:
+            # Only a new earliest answer changes how long the feeder waits: a fanout queues
+            # dozens of answers at once, and waking the feeder for each costs a task switch.
+            self.wake.set()
 
     def first_answer(self, shift_id: str, caregiver_id: str) -> bool:
         """Whether this is the caregiver's first yes-or-no about the shift (a person who
@@ -192,27 +197,44 @@ def run_once(
     epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
     result: list[RunResult] = []
     try:
-        trio.run(
-            _run,
-            config,
-            list(caregivers),
-            sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
-            responder,
-            seed,
-            sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
-            keep_timeline,
-            on_fanout,
-            epoch,
-            store_path or Path(":memory:"),
-            result,
-            clock=trio.testing.MockClock(autojump_threshold=0),
-        )
+        with cached_loggers():
+            trio.run(
+                _run,
+                config,
+                list(caregivers),
+                sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
+                responder,
+                seed,
+                sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
+                keep_timeline,
+                on_fanout,
+                epoch,
+                store_path or Path(":memory:"),
+                result,
+                clock=trio.testing.MockClock(autojump_threshold=0),
+            )
     finally:
         # The supervisor freezes long-lived objects for the daemon's sake; between runs
         # they are garbage.
         gc.unfreeze()
         gc.collect()
     return result[0]
+
+
+class _InstantClock(Clock):
+    """The engine's wall clock, computed once per virtual instant: a fanout's messages and
+    their rows all read the same instant."""
+
+    def __init__(self, epoch: datetime) -> None:
+        super().__init__(epoch)
+        self._at = trio.current_time()
+        self._now = epoch
+
+    def now(self) -> datetime:
+        at = trio.current_time()
+        if at != self._at:
+            self._at, self._now = at, super().now()
+        return self._now
 
 
 def _for_simulation(config: Config) -> Config:
@@ -235,7 +257,7 @@ async def _run(
     store_path: Path,
     out: list[RunResult],
 ) -> None:
-    clock = Clock(epoch)
+    clock = _InstantClock(epoch)
     phones = {c.id: c.phone for c in caregivers}
     people = _Caregivers(clock, responder, seed, keep_timeline)
     store = SqliteStore(store_path, synchronous="off", batch_max=config.store.batch_max)
