@@ -231,6 +231,8 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                 "",
             )
         )
+        trivial = st.get("hypercorn_trivial")
+        trivial_name = "hypercorn trio worker, trivial ASGI route, same listener and storm"
         out.append(
             Figure(
                 "http claim storm",
@@ -238,6 +240,8 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                 f" somaxconn {st['somaxconn']})",
                 f"{after['transport_errors']} ({after['listen_overflows']})",
                 "",
+                trivial["transport_errors"] if trivial else None,
+                f"{trivial_name}; {trivial['listen_overflows']} overflows" if trivial else "",
                 target="0",
                 met=after["transport_errors"] == 0,
             )
@@ -259,6 +263,12 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                     f"answer latency {q} (defaults)",
                     after["latency"][f"{q}_ms"],
                     "ms",
+                    _get(trivial, "latency", f"{q}_ms"),
+                    trivial_name if trivial else "",
+                    "≤ 300 ms" if q == "p99" else "",
+                    after["latency"][f"{q}_ms"] <= 300
+                    if q == "p99" and after["latency"][f"{q}_ms"] is not None
+                    else None,
                 )
             )
 

@@ -367,13 +367,7 @@ async def _storm(size: Size, listener: dict[str, Any], tag: str) -> dict[str, An
                 await front.start(server.run)
                 server.set_ready()
                 port = int(server.addresses[0].rpartition(":")[2])
-                spec = _spec({"storm": port}, size) | {"runs": []}
-                spec["request"] = spec["request"] | {"body": "YES"}
-                spec["runs"] = [
-                    {"mode": "storm", "port": port, "connections": n, "connect_seconds": 60.0}
-                    | {"hold_seconds": size.storm_hold_seconds}
-                    | {"first": 0, "count": n, "tag": tag}
-                ]
+                spec = _storm_spec(size, port, tag)
                 [run] = (await run_loadgen(spec, module="bench.httpgen"))["runs"]
                 server.shutdown()
             row = await engine.shift("sh-storm")
@@ -387,15 +381,44 @@ async def _storm(size: Size, listener: dict[str, Any], tag: str) -> dict[str, An
             }
 
 
+def _storm_spec(size: Size, port: int, tag: str) -> dict[str, Any]:
+    """The load generator's spec for one storm: `claim_caregivers` signed YES, one per
+    connection, to `port`."""
+    n = size.claim_caregivers
+    spec = _spec({"storm": port}, size)
+    spec["request"] = spec["request"] | {"body": "YES"}
+    spec["runs"] = [
+        {"mode": "storm", "port": port, "connections": n, "connect_seconds": 60.0}
+        | {"hold_seconds": size.storm_hold_seconds}
+        | {"first": 0, "count": n, "tag": tag}
+    ]
+    return spec
+
+
+async def _storm_ceiling(size: Size) -> dict[str, Any]:
+    """The same storm on hypercorn's trio worker answering the trivial route, on a listener
+    with shiftd's defaults (`http.backlog`, `http.keep_alive_timeout`)."""
+    sock = bind("127.0.0.1:0", backlog=HttpConfig().backlog)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(partial(_serve_asgi, _bare_asgi, sock))
+        spec = _storm_spec(size, sock.getsockname()[1], "ceiling")
+        [run] = (await run_loadgen(spec, module="bench.httpgen"))["runs"]
+        nursery.cancel_scope.cancel()
+    sock.close()
+    return run
+
+
 async def http_storm(size: Size) -> dict[str, Any]:
     """`claim_caregivers` caregivers, each on a connection of her own opened at the same
     instant as all the others, answer YES to the same shift `storm_hold_seconds` later:
-    first with the listener shiftd had before (`FORMER_LISTENER`), then with the defaults.
-    Transport errors (a connection refused, reset or closed before its answer) for each,
-    and the kernel's listen-queue overflows while the connections opened."""
+    first with the listener shiftd had before (`FORMER_LISTENER`), then with the defaults;
+    then the same storm on hypercorn's trivial route (the ceiling). Transport errors (a
+    connection refused, reset or closed before its answer) for each, and the kernel's
+    listen-queue overflows while the connections opened."""
     raise_fd_limit()
     return {
         "somaxconn": somaxconn(),
         "before": await _storm(size, FORMER_LISTENER, "before"),
         "after": await _storm(size, {}, "after"),
+        "hypercorn_trivial": await _storm_ceiling(size),
     }

@@ -79,6 +79,8 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         for run in document["results"]["http_ceiling"][layer].values():
             assert run["statuses"] == {"200": run["requests"]}, (layer, run)
     # Every YES of the HTTP storm got an answer on its own connection, one of them the claim.
+    ceiling = document["results"]["http_storm"]["hypercorn_trivial"]
+    assert ceiling["statuses"] == {"200": ceiling["connections"]}, ceiling
     storm = document["results"]["http_storm"]["after"]
     assert storm["transport_errors"] == 0, storm
     assert storm["statuses"] == {"200": storm["connections"]}
