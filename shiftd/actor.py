@@ -39,6 +39,7 @@ from .store.base import (
     ShiftRow,
     StaleState,
     Store,
+    StoreError,
 )
 
 log = get_logger(__name__)
@@ -214,7 +215,7 @@ class ShiftActor:
                         if message is None:
                             await self._on_deadline()
                         else:
-                            await self._handle(message)
+                            await self._handle_waiting(message)
                 if await self._wind_down():
                     return
 
@@ -267,6 +268,33 @@ class ShiftActor:
 
         await self._apply(step)
 
+    async def _handle_waiting(self, first: Message) -> None:
+        """Handle `first`; if it is an answer, with the answers waiting behind it in the
+        inbox (up to `_BURST`), written together (`_answers`). Every message taken is
+        answered: if handling fails, those not handled yet get ActorUnavailable."""
+        taken = [first]
+        while isinstance(taken[-1], Answer) and len(taken) < _BURST:
+            try:
+                taken.append(self._inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        try:
+            burst = [m for m in taken if isinstance(m, Answer)]
+            await self._answer_burst(burst)
+            if not isinstance(taken[-1], Answer):  # what ended the burst comes after it
+                await self._handle(taken[-1])
+        except BaseException:
+            for message in taken:
+                if message is not self.current:
+                    message.reply.fail(ActorUnavailable(f"shift {self.shift_id}: internal error"))
+            raise
+
+    async def _answer_burst(self, burst: list[Answer]) -> None:
+        if len(burst) == 1:
+            await self._handle(burst[0])
+        elif burst:
+            await self._answers(burst)
+
     async def _handle(self, message: Message) -> None:
         """Handle one message to the end (the caller shields it from cancellation)."""
         self.current = message
@@ -290,7 +318,7 @@ class ShiftActor:
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
             with trio.CancelScope(shield=True):
-                await self._handle(message)
+                await self._handle_waiting(message)
             if not self._closed:
                 return False
         # Retiring and closing with no checkpoint since the last empty receive: nothing can
@@ -337,9 +365,7 @@ class ShiftActor:
                 if attempt == 2:
                     raise
                 self._log.info("shift.stale")
-                found = await store.shift(self.shift_id)
-                assert found is not None, "shifts are never deleted"
-                self._row, self._state = found, None
+                await self._reload()
                 continue
             new = transition.state
             if new is not None:
@@ -356,6 +382,12 @@ class ShiftActor:
                 transition = replace(transition, answer=_without_reply(transition.answer))
             return transition
         raise AssertionError("unreachable")
+
+    async def _reload(self) -> None:
+        """Forget the state: the next step reads the shift from the store."""
+        found = await self._ctx.store.shift(self.shift_id)
+        assert found is not None, "shifts are never deleted"
+        self._row, self._state = found, None
 
     def _send(self, rows: tuple[OutboxRow, ...], transition: Transition) -> None:
         """Deliver what a transition queued, in this actor's nursery; first stop the offer
@@ -411,38 +443,74 @@ class ShiftActor:
         return result
 
     async def _answer(self, answer: Answer) -> AnswerResult:
-        ctx = self._ctx
-        cg = answer.caregiver_id
-
-        async def decide(state: State, rules: machine.Rules) -> Transition:
-            shift = state.shift
-            facts = await ctx.store.claimant(shift.id, cg, rules.window(shift))
-            reached = ()
-            if shift.state.in_progress and answer.intent is Intent.ACCEPT:
-                reached = await ctx.store.reached(shift.id)
-            now = ctx.clock.now()
-            return machine.answer(
-                state, now, cg, answer.intent, answer.channel, facts, rules, reached
-            )
-
-        def guarded(transition: Transition) -> Transition:
-            result: AnswerResult = transition.answer
-            if result.message is not None and not ctx.reply_guard.allow(
-                cg, ctx.clock.now(), reason=result.message.purpose.value
-            ):
-                result = AnswerResult(result.outcome, None)
-            if answer.withheld:
-                result = replace(result, reply=None, message=None)
-            return replace(transition, answer=result)
-
-        inbound = answer.inbound
-        if inbound is not None:
-            # Its outcome is known once decided: `_logged` fills it in.
-            inbound = replace(inbound, result=InboundRecord("", self.shift_id, cg, None))
-        transition = await self._apply(decide, inbound, guarded)
+        transition = await self._apply(
+            lambda state, rules: self._decide_answer(answer, state, rules),
+            _unlogged(answer, self.shift_id),
+            lambda t: self._guarded(answer, t),
+        )
         result = transition.answer
         assert isinstance(result, AnswerResult)
         return result
+
+    async def _decide_answer(
+        self, answer: Answer, state: State, rules: machine.Rules
+    ) -> Transition:
+        """The transition an answer makes, from fresh facts about who sent it."""
+        store, shift, cg = self._ctx.store, state.shift, answer.caregiver_id
+        facts = await store.claimant(shift.id, cg, rules.window(shift))
+        reached = ()
+        if shift.state.in_progress and answer.intent is Intent.ACCEPT:
+            reached = await store.reached(shift.id)
+        now = self._ctx.clock.now()
+        return machine.answer(state, now, cg, answer.intent, answer.channel, facts, rules, reached)
+
+    def _guarded(self, answer: Answer, transition: Transition) -> Transition:
+        """An answer that changes nothing goes out unless the reply-loop guard says no; no
+        answer goes to a phone that opted out."""
+        ctx, result = self._ctx, transition.answer
+        assert isinstance(result, AnswerResult)
+        if result.message is not None and not ctx.reply_guard.allow(
+            answer.caregiver_id, ctx.clock.now(), reason=result.message.purpose.value
+        ):
+            result = AnswerResult(result.outcome, None)
+        if answer.withheld:
+            result = replace(result, reply=None, message=None)
+        return replace(transition, answer=result)
+
+    async def _answers(self, burst: list[Answer]) -> None:
+        """Answers found waiting together (a storm of accepts): each decided in turn from
+        the state the one before leaves, all written in one transaction. If that write
+        fails, each is handled again on its own, from the store."""
+        state = await self._loaded()
+        rules = self._rules(state.shift)
+        steps: list[tuple[int, Transition, InboundLog | None]] = []
+        for answer in burst:
+            self.current = answer
+            transition = self._guarded(answer, await self._decide_answer(answer, state, rules))
+            steps.append(
+                (state.version, transition, _logged(_unlogged(answer, self.shift_id), transition))
+            )
+            if transition.state is not None:
+                state = replace(transition.state, version=state.version + 1)
+        self.current = None
+        try:
+            persisted = await self._ctx.store.persist_steps(
+                self.shift_id, steps, at=self._ctx.clock.now(), call_gap=self._ctx.call_gap
+            )
+        except StoreError:
+            self._log.info("shift.burst_refused", messages=len(burst))
+            await self._reload()
+            for answer in burst:
+                await self._handle(answer)
+            return
+        self._state = state
+        for answer, (_, transition, logged), written in zip(burst, steps, persisted, strict=True):
+            self._send(written.rows, transition)
+            self._announce(transition)
+            result = transition.answer
+            if logged is not None and logged.reply is not None and not written.replied:
+                result = _without_reply(result)
+            answer.reply.set(result)
 
     async def _holder_language(self, shift: ShiftRow) -> str | None:
         if shift.claimed_by is None:
@@ -487,6 +555,14 @@ def _writes(state: State, transition: Transition, inbound: InboundLog | None) ->
     )
 
 
+def _unlogged(answer: Answer, shift_id: str) -> InboundLog | None:
+    """The answer's text, to log with what it does (its outcome is known once decided)."""
+    if answer.inbound is None:
+        return None
+    record = InboundRecord("", shift_id, answer.caregiver_id, None)
+    return replace(answer.inbound, result=record)
+
+
 def _logged(inbound: InboundLog | None, transition: Transition) -> InboundLog | None:
     """The inbound text with the outcome the transition gave it, and the answer that
     changes nothing (if any) to queue with it."""
@@ -513,6 +589,8 @@ def _without_reply(result: Any) -> Any:
     return result
 
 
+_BURST = 64
+"""At most this many waiting messages are taken at once."""
 _LOG_EVENTS = {
     "fanout_started": "fanout.started",
     "wave": "wave.ran",

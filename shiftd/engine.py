@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,7 +57,7 @@ ModelT = TypeVar("ModelT", Caregiver, Shift)
 
 
 def _counts(counts: ImportCounts) -> dict[str, int]:
-    return {k: v for k, v in asdict(counts).items() if isinstance(v, int)}
+    return {f.name: getattr(counts, f.name) for f in fields(counts) if f.type == "int"}
 
 
 class Engine:
@@ -339,7 +339,11 @@ class Engine:
         cg, sh = await self.store.import_roster(
             caregivers, shifts, self.clock.now(), dry_run=dry_run
         )
-        answer: dict[str, Any] = {"caregivers": asdict(cg), "shifts": asdict(sh)}
+        # Not `asdict`: it deep-copies every change listed, thousands on a large import.
+        answer: dict[str, Any] = {
+            "caregivers": {**_counts(cg), "skipped": cg.skipped, "changes": cg.changes},
+            "shifts": {**_counts(sh), "skipped": sh.skipped, "changes": sh.changes},
+        }
         del answer["shifts"]["deactivated"]
         for part in answer.values():
             if not dry_run:

@@ -31,6 +31,7 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("\f^{}\\[]~|€")
 """The GSM 03.38 extension table: two septets each (escape + character)."""
 
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
 SINGLE = {"GSM-7": 160, "UCS-2": 70}
 """What one unsplit segment holds: septets (GSM-7) or UTF-16 code units (UCS-2)."""
 
@@ -62,6 +63,8 @@ class Segments:
 
 def first_non_gsm7(text: str) -> str | None:
     """The first character of ``text`` that GSM-7 cannot carry, or None."""
+    if _GSM7_ALL.issuperset(text):
+        return None
     for char in text:
         if char not in GSM7_BASIC and char not in GSM7_EXTENSION:
             return char
@@ -77,10 +80,14 @@ def segments(text: str) -> Segments:
     """Count the segments ``text`` is sent in (see the module docstring for the rules)."""
     forced_by = first_non_gsm7(text)
     encoding: Encoding = "GSM-7" if forced_by is None else "UCS-2"
-    sizes = [_units(char, encoding) for char in text]
-    units = sum(sizes)
+    # Most texts fit one segment: count the double-width characters without sizing each.
+    if encoding == "GSM-7":
+        units = len(text) + sum(map(text.count, GSM7_EXTENSION))
+    else:
+        units = len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
     if units <= SINGLE[encoding]:
         return Segments(encoding, units, 1, forced_by)
+    sizes = [_units(char, encoding) for char in text]
     room, count, used = MULTIPART[encoding], 1, 0
     for size in sizes:
         if used + size > room:

@@ -324,3 +324,31 @@ async def test_requests_blocked_on_a_full_inbox_when_the_engine_stops_are_answer
     assert len(answers) == 10
     assert answers.count(FanoutStatus.STARTED) == 1
     assert sum(isinstance(a, ActorUnavailable) for a in answers) == 9
+
+
+async def test_answers_waiting_together_are_decided_in_turn_and_written_in_one_transaction(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.fanout("shift-1")
+    store = harness.engine.store
+    original = store.persist_steps
+    bursts: list[int] = []
+
+    async def counting(shift_id: str, steps: Any, **kwargs: Any) -> Any:
+        bursts.append(len(steps))
+        return await original(shift_id, steps, **kwargs)
+
+    monkeypatch.setattr(store, "persist_steps", counting)
+    outcomes: list[Outcome] = []
+
+    async def say_yes(n: int) -> None:
+        outcomes.append((await harness.engine.inbound(phone(n), "yes")).outcome)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(1, 6):
+            nursery.start_soon(say_yes, n)
+    await harness.settle()
+
+    assert bursts and sum(bursts) <= 5  # answers that waited together: one write
+    assert sorted(outcomes) == sorted([Outcome.CLAIMED] + [Outcome.ALREADY_FILLED] * 4)
+    assert len(harness.provider.of(Purpose.CONFIRM)) == 1

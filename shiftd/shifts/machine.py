@@ -23,7 +23,7 @@ allocates them when it writes an offer, so an offer text is rendered from its co
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +70,9 @@ class State:
     version: int
     told: frozenset[tuple[str, int]] = frozenset()
     """Coordinator notices sent (or found sent) this run, as (notice, generation)."""
+    told_filled: frozenset[str] = frozenset()
+    """Who the claim (this run) told the shift is filled: a late accept from one of them
+    soon after is not answered again (`Claimant.told_filled_at` says it after a restart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,6 @@ class Candidate:
     phone: str
     tags: tuple[str, ...]
     language: str | None
-    opted_out: bool
-    texted: bool
-    """Her phone has had an offer text before (the first one says how to opt out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,10 @@ class Candidates:
 
     caregivers: tuple[Candidate, ...]
     holdings: tuple[Holding, ...] = ()
+    opted_out: Container[str] = frozenset()
+    """The phones that opted out of texts (STOP)."""
+    texted: Container[str] = frozenset()
+    """The phones an offer was texted to before (the first one says how to opt out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,11 +411,14 @@ def _run_wave(
     offers = dict(state.offers)
     contacts = []
     newly = 0
+    # One renderer per language and first-text flag: most caregivers share a reply code,
+    # and each distinct text is rendered (and fitted to one segment) once.
+    renderers: dict[tuple[str | None, bool], Callable[[int], str]] = {}
     for c in facts.caregivers:
         offer = offers.get(c.id)
         if offer is not None and (offer.declined or offer.released):
             continue
-        if c.id in busy or (c.opted_out and reachable):
+        if c.id in busy or (reachable and c.phone in facts.opted_out):
             continue
         if wave.audience == "offered" and offer is None:
             continue
@@ -419,12 +426,15 @@ def _run_wave(
             continue
         if offer is not None and tail in offer.reached:
             continue  # a first round never reaches her twice on a channel
-        messages = org.messages_for(c.language)
-        render: Callable[[int], str]
-        if wave.channel is Channel.SMS:
-            render = _OfferText(messages.offer_sms, shift, not c.texted)
-        else:
-            render = _VoiceText(messages.offer_voice(shift))
+        first = wave.channel is Channel.SMS and c.phone not in facts.texted
+        render = renderers.get((c.language, first))
+        if render is None:
+            messages = org.messages_for(c.language)
+            if wave.channel is Channel.SMS:
+                render = _OfferText(messages.offer_sms, shift, first, {})
+            else:
+                render = _VoiceText(messages.offer_voice(shift))
+            renderers[(c.language, first)] = render
         key = f"offer:{shift.id}:{c.id}:{tail}"
         code = offer.code if offer is not None else None
         contacts.append(
@@ -435,7 +445,7 @@ def _run_wave(
                 key,
                 code,
                 render,
-                wave.channel is Channel.SMS and not c.texted,
+                first,
             )
         )
         if offer is None:
@@ -472,14 +482,18 @@ def _run_wave(
 
 @dataclass(frozen=True, slots=True)
 class _OfferText:
-    """Renders an offer text once its code is known."""
+    """Renders an offer text once its code is known (each code once)."""
 
     render: Callable[..., str]
     shift: ShiftRow
     first: bool
+    done: dict[int, str]
 
     def __call__(self, code: int) -> str:
-        return self.render(self.shift, code, first=self.first)
+        text = self.done.get(code)
+        if text is None:
+            text = self.done[code] = self.render(self.shift, code, first=self.first)
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -580,6 +594,8 @@ def answer(
         if intent is Intent.DECLINE:
             return Transition(None, AnswerResult(Outcome.ALREADY_FILLED, None))
         told = facts.told_filled_at
+        if cg in state.told_filled and shift.claimed_at is not None:
+            told = max(told or shift.claimed_at, shift.claimed_at)
         if told is not None and now - told < RETELL_AFTER:
             return Transition(None, AnswerResult(Outcome.ALREADY_FILLED, None))
         text = messages.already_filled(shift)
@@ -636,6 +652,10 @@ def _claim(
         and not o.declined
         and not o.released
     ]
+    filled_in: dict[str | None, str] = {}  # one rendering per language
+    for r in told:
+        if r.language not in filled_in:
+            filled_in[r.language] = org.messages_for(r.language).filled(shift)
     messages = [
         NewMessage(
             f"confirm:{shift.id}:{cg}{suffix}", cg, Channel.SMS, Purpose.CONFIRM, confirm, shift.id
@@ -646,14 +666,15 @@ def _claim(
             r.caregiver_id,
             Channel.SMS,
             Purpose.FILLED,
-            org.messages_for(r.language).filled(shift),
+            filled_in[r.language],
             shift.id,
         )
         for r in told
     ]
     started = shift.fanout_started_at
+    told_filled = frozenset(r.caregiver_id for r in told)
     return Transition(
-        replace(state, shift=filled),
+        replace(state, shift=filled, told_filled=told_filled),
         AnswerResult(Outcome.CLAIMED, confirm),
         messages=tuple(messages),
         withdraw=(Withdrawal(),),

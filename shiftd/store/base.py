@@ -254,6 +254,18 @@ class Store(Protocol):
         version is not `version` (nothing written)."""
         ...
 
+    async def persist_steps(
+        self,
+        shift_id: str,
+        steps: Sequence[tuple[int, Transition, InboundLog | None]],
+        *,
+        at: datetime,
+        call_gap: timedelta = timedelta(0),
+    ) -> list[Persisted]:
+        """Several transitions of one shift, each from the version the one before leaves,
+        in one transaction: all or none."""
+        ...
+
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int: ...
     # inbound log
     async def inbound_seen(self, provider_id: str) -> InboundRecord | None: ...

@@ -15,6 +15,7 @@ at some cost per commit.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -35,6 +36,7 @@ from ..shifts.machine import (
     Candidate,
     Candidates,
     Claimant,
+    Contact,
     Holding,
     Offer,
     Reached,
@@ -269,6 +271,9 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._send, self._recv = trio.open_memory_channel[_Write](batch_max * 4)
         self.stats = WriterStats()
+        # What waves read of the roster, kept in memory (see `candidates`).
+        self._roster: dict[str, tuple[Candidate, ...]] = {}
+        self._phone_sets: dict[str, set[str]] = {}
         self.on_commit: Callable[[int, float], None] | None = None  # (batch size, seconds)
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -447,6 +452,7 @@ class SqliteStore:
         the import would do, and nothing changes."""
 
         def write(conn: sqlite3.Connection) -> tuple[ImportCounts, ImportCounts]:
+            self._roster.clear()
             counts = _upsert_caregivers(conn, caregivers, at), _upsert_shifts(conn, shifts, at)
             if dry_run:
                 raise _RolledBack(counts)
@@ -462,6 +468,7 @@ class SqliteStore:
         messages they already have stay as they are."""
 
         def write(conn: sqlite3.Connection) -> bool:
+            self._roster.clear()
             cur = conn.execute(
                 "UPDATE caregivers SET active = ?, updated_at = ? WHERE id = ?",
                 (int(active), iso(at), caregiver_id),
@@ -700,21 +707,32 @@ class SqliteStore:
     async def candidates(
         self, role: str, window: tuple[datetime, datetime], exclude: str
     ) -> Candidates:
-        """The facts a wave decides from: the active caregivers with `role` (by id), and the
-        filled shifts other than `exclude` overlapping `window`."""
-        conn = self._require()
-        caregivers = tuple(
-            Candidate(cg, phone, tuple(json.loads(tags)), language, bool(opted), bool(texted))
-            for cg, phone, tags, language, opted, texted in conn.execute(
-                "SELECT c.id, c.phone, c.tags, c.language, oo.phone IS NOT NULL,"
-                " tp.phone IS NOT NULL FROM caregivers c"
-                " LEFT JOIN opt_outs oo ON oo.phone = c.phone"
-                " LEFT JOIN texted_phones tp ON tp.phone = c.phone"
-                " WHERE c.role = ? AND c.active = 1 ORDER BY c.id",
-                (role,),
+        """The facts a wave decides from: the active caregivers with `role` (by id), the
+        filled shifts other than `exclude` overlapping `window`, and the phones that opted
+        out or were texted an offer before. The roster and the phone sets are kept in
+        memory (this process is the database's only writer) and refreshed on each write
+        that changes them."""
+        roster = self._roster.get(role)
+        if roster is None:
+            roster = self._roster[role] = tuple(
+                Candidate(cg, phone, _tags(tags), language)
+                for cg, phone, tags, language in self._require().execute(
+                    "SELECT id, phone, tags, language FROM caregivers"
+                    " WHERE role = ? AND active = 1 ORDER BY id",
+                    (role,),
+                )
             )
+        return Candidates(
+            roster, self._holdings(window, exclude), self._phones("opt_outs"), self._phones()
         )
-        return Candidates(caregivers, self._holdings(window, exclude))
+
+    def _phones(self, table: str = "texted_phones") -> set[str]:
+        """The phones in `table` (opt_outs or texted_phones), read once and kept."""
+        phones = self._phone_sets.get(table)
+        if phones is None:
+            rows = self._require().execute(f"SELECT phone FROM {table}")
+            phones = self._phone_sets[table] = {phone for (phone,) in rows}
+        return phones
 
     def _holdings(
         self, window: tuple[datetime, datetime], exclude: str, caregiver_id: str | None = None
@@ -786,114 +804,40 @@ class SqliteStore:
         if the shift changed since `version`, or if the claimant of `free_of_overlap`
         holds an overlapping shift by now."""
 
-        def write(conn: sqlite3.Connection) -> Persisted:
-            stamp = iso(at)
-            if transition.state is not None:
-                s = transition.state.shift
-                cur = conn.execute(
-                    "UPDATE shifts SET state = ?, claimed_by = ?, claimed_at = ?,"
-                    " fanout_started_at = ?, escalate_at = ?, expires_at = ?, plan = ?,"
-                    " next_step = ?, generation = ?, version = version + 1, updated_at = ?"
-                    " WHERE id = ? AND version = ?",
-                    (
-                        s.state,
-                        s.claimed_by,
-                        iso(s.claimed_at),
-                        iso(s.fanout_started_at),
-                        iso(s.escalate_at),
-                        iso(s.expires_at),
-                        s.plan,
-                        s.next_step,
-                        s.generation,
-                        stamp,
-                        shift_id,
-                        version,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    raise StaleState(f"shift {shift_id} changed since version {version}")
-            guard = transition.free_of_overlap
-            if guard is not None:
-                cg, start, end = guard
-                if conn.execute(
-                    "SELECT 1 FROM shifts WHERE claimed_by = ? AND state = 'filled' AND id != ?"
-                    " AND start_time < ? AND end_time > ? LIMIT 1",
-                    (cg, shift_id, iso(end), iso(start)),
-                ).fetchone():
-                    raise StaleState(f"caregiver {cg} took an overlapping shift meanwhile")
-            if transition.declined is not None:
-                conn.execute(
-                    "UPDATE offers SET declined_at = ? WHERE shift_id = ? AND caregiver_id = ?",
-                    (stamp, shift_id, transition.declined),
-                )
-            if transition.released is not None:
-                conn.execute(
-                    "UPDATE offers SET released_at = ? WHERE shift_id = ? AND caregiver_id = ?",
-                    (stamp, shift_id, transition.released),
-                )
-            withdrawn = sum(_withdraw(conn, shift_id, stamp, w) for w in transition.withdraw)
-            codes: dict[str, int] = {}
-            rows: list[OutboxRow] = []
-            for contact in transition.contacts:
-                code = contact.code
-                if code is None:
-                    code = codes[contact.caregiver_id] = _new_offer(
-                        conn, shift_id, contact.caregiver_id, stamp
-                    )
-                row = _insert(
-                    conn,
-                    contact.key,
-                    shift_id,
-                    contact.caregiver_id,
-                    contact.channel,
-                    Purpose.OFFER,
-                    contact.phone,
-                    contact.render(code),
-                    stamp,
-                )
-                if row is not None:
-                    rows.append(row)
-                if contact.channel is Channel.SMS:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)",
-                        (contact.phone, stamp),
-                    )
-            held: set[int] = set()
-            if call_gap:
-                calls = [r for r in rows if r.channel is Channel.VOICE]
-                held = _space_calls(conn, calls, at, call_gap)
-                rows = [r for r in rows if r.id not in held]
-            queued: set[str] = set()
-            for m in transition.messages:
-                row = _insert(
-                    conn,
-                    m.key,
-                    m.shift_id,
-                    m.caregiver_id,
-                    m.channel,
-                    m.purpose,
-                    m.to or _phone_of(conn, m.caregiver_id),
-                    m.body,
-                    stamp,
-                )
-                if row is not None:
-                    rows.append(row)
-                    queued.add(m.key)
-            for record in transition.records:
-                if record.if_queued and not queued:
-                    continue
-                detail = dict(record.detail or {})
-                if record.withdrawn:
-                    detail["withdrawn"] = withdrawn
-                _event(conn, shift_id, at, record.kind, record.caregiver_id, detail=detail or None)
-            replied = None
-            if inbound is not None:
-                replied = _log_inbound(conn, stamp, inbound)
-                if replied is not None:
-                    rows.append(replied)
-            return Persisted(tuple(rows), codes, replied is not None, bool(held))
+        persisted = await self._write(
+            lambda conn: _persist(conn, shift_id, version, transition, at, call_gap, inbound)
+        )
+        self._texted(transition)
+        return persisted
 
-        return await self._write(write)
+    async def persist_steps(
+        self,
+        shift_id: str,
+        steps: Sequence[tuple[int, Transition, InboundLog | None]],
+        *,
+        at: datetime,
+        call_gap: timedelta = timedelta(0),
+    ) -> list[Persisted]:
+        """`persist` for several transitions of one shift, each made from the state the one
+        before it leaves (`version`, `version + 1`…), in one transaction: all or none. An
+        actor that finds a burst of messages in its inbox writes their transitions at once."""
+
+        def write(conn: sqlite3.Connection) -> list[Persisted]:
+            return [
+                _persist(conn, shift_id, version, transition, at, call_gap, inbound)
+                for version, transition, inbound in steps
+            ]
+
+        persisted = await self._write(write)
+        for _, transition, _ in steps:
+            self._texted(transition)
+        return persisted
+
+    def _texted(self, transition: Transition) -> None:
+        """Keep the texted phones in memory in step with a transition just written."""
+        phones = self._phone_sets.get("texted_phones")
+        if phones is not None:
+            phones.update(c.phone for c in transition.contacts if c.channel is Channel.SMS)
 
     async def log_inbound(self, inbound: InboundLog) -> OutboxRow | None:
         """Log an inbound message that changes no shift, with its reply (if any) in the same
@@ -955,7 +899,9 @@ class SqliteStore:
                 _queue(conn, [reply], stamp)
             return changed
 
-        return await self._write(write)
+        changed = await self._write(write)
+        self._phone_sets.pop("opt_outs", None)
+        return changed
 
     async def set_opted_in(self, phone: str, *, at: datetime, reply: NewMessage | None) -> bool:
         """Forget `phone`'s opt-out (START…), in one transaction with `reply`, the
@@ -968,7 +914,9 @@ class SqliteStore:
                 _queue(conn, [reply], iso(at))
             return changed
 
-        return await self._write(write)
+        changed = await self._write(write)
+        self._phone_sets.pop("opt_outs", None)
+        return changed
 
     async def is_opted_out(self, phone: str) -> bool:
         return bool(self._read("SELECT 1 FROM opt_outs WHERE phone = ?", (phone,)))
@@ -1514,18 +1462,161 @@ def _space_calls(
     return held
 
 
-def _new_offer(conn: sqlite3.Connection, shift_id: str, caregiver_id: str, stamp: str) -> int:
-    """Offer the shift to the caregiver with a fresh reply code; returns the code."""
-    (last,) = conn.execute(
-        "SELECT last_code FROM caregivers WHERE id = ?", (caregiver_id,)
-    ).fetchone()
-    code = _fresh_code(conn, caregiver_id, last)
-    conn.execute(
+def _persist(
+    conn: sqlite3.Connection,
+    shift_id: str,
+    version: int,
+    transition: Transition,
+    at: datetime,
+    call_gap: timedelta,
+    inbound: InboundLog | None,
+) -> Persisted:
+    """One transition's writes (see `SqliteStore.persist`)."""
+    stamp = iso(at)
+    if transition.state is not None:
+        s = transition.state.shift
+        cur = conn.execute(
+            "UPDATE shifts SET state = ?, claimed_by = ?, claimed_at = ?,"
+            " fanout_started_at = ?, escalate_at = ?, expires_at = ?, plan = ?,"
+            " next_step = ?, generation = ?, version = version + 1, updated_at = ?"
+            " WHERE id = ? AND version = ?",
+            (
+                s.state,
+                s.claimed_by,
+                iso(s.claimed_at),
+                iso(s.fanout_started_at),
+                iso(s.escalate_at),
+                iso(s.expires_at),
+                s.plan,
+                s.next_step,
+                s.generation,
+                stamp,
+                shift_id,
+                version,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise StaleState(f"shift {shift_id} changed since version {version}")
+    guard = transition.free_of_overlap
+    if guard is not None:
+        cg, start, end = guard
+        if conn.execute(
+            "SELECT 1 FROM shifts WHERE claimed_by = ? AND state = 'filled' AND id != ?"
+            " AND start_time < ? AND end_time > ? LIMIT 1",
+            (cg, shift_id, iso(end), iso(start)),
+        ).fetchone():
+            raise StaleState(f"caregiver {cg} took an overlapping shift meanwhile")
+    if transition.declined is not None:
+        conn.execute(
+            "UPDATE offers SET declined_at = ? WHERE shift_id = ? AND caregiver_id = ?",
+            (stamp, shift_id, transition.declined),
+        )
+    if transition.released is not None:
+        conn.execute(
+            "UPDATE offers SET released_at = ? WHERE shift_id = ? AND caregiver_id = ?",
+            (stamp, shift_id, transition.released),
+        )
+    withdrawn = sum(_withdraw(conn, shift_id, stamp, w) for w in transition.withdraw)
+    codes: dict[str, int] = {}
+    rows = _contact(conn, shift_id, transition.contacts, codes, stamp)
+    held: set[int] = set()
+    if call_gap:
+        calls = [r for r in rows if r.channel is Channel.VOICE]
+        held = _space_calls(conn, calls, at, call_gap)
+        rows = [r for r in rows if r.id not in held]
+    queued: set[str] = set()
+    for m in transition.messages:
+        row = _insert(
+            conn,
+            m.key,
+            m.shift_id,
+            m.caregiver_id,
+            m.channel,
+            m.purpose,
+            m.to or _phone_of(conn, m.caregiver_id),
+            m.body,
+            stamp,
+        )
+        if row is not None:
+            rows.append(row)
+            queued.add(m.key)
+    for record in transition.records:
+        if record.if_queued and not queued:
+            continue
+        detail = dict(record.detail or {})
+        if record.withdrawn:
+            detail["withdrawn"] = withdrawn
+        _event(conn, shift_id, at, record.kind, record.caregiver_id, detail=detail or None)
+    replied = None
+    if inbound is not None:
+        replied = _log_inbound(conn, stamp, inbound)
+        if replied is not None:
+            rows.append(replied)
+    return Persisted(tuple(rows), codes, replied is not None, bool(held))
+
+
+def _contact(
+    conn: sqlite3.Connection,
+    shift_id: str,
+    contacts: Sequence[Contact],
+    codes: dict[str, int],
+    stamp: str,
+) -> list[OutboxRow]:
+    """Queue a wave's messages, offering the shift with a fresh reply code to each contact
+    who has none yet (`codes` gets them). Returns the rows queued (a key queued already is
+    skipped). A wave may reach thousands: the statements go in batches."""
+    new = [c.caregiver_id for c in contacts if c.code is None]
+    last: dict[str, int] = {}
+    for start in range(0, len(new), 500):
+        chunk = new[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        last.update(
+            conn.execute(f"SELECT id, last_code FROM caregivers WHERE id IN ({marks})", chunk)
+        )
+    for cg in new:
+        codes[cg] = _fresh_code(conn, cg, last[cg])
+    conn.executemany(
         "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
-        (shift_id, caregiver_id, code, stamp),
+        [(shift_id, cg, codes[cg], stamp) for cg in new],
     )
-    conn.execute("UPDATE caregivers SET last_code = ? WHERE id = ?", (code, caregiver_id))
-    return code
+    conn.executemany(
+        "UPDATE caregivers SET last_code = ? WHERE id = ?", [(codes[cg], cg) for cg in new]
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)",
+        [(c.phone, stamp) for c in contacts if c.channel is Channel.SMS],
+    )
+    (before,) = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+    by_key = {}
+    values = []
+    for c in contacts:
+        body = c.render(c.code if c.code is not None else codes[c.caregiver_id])
+        by_key[c.key] = (c, body)
+        values.append(
+            (c.key, shift_id, c.caregiver_id, c.channel, Purpose.OFFER, c.phone, body, stamp, stamp)
+        )
+    conn.executemany(_INSERT_OUTBOX, values)
+    created = _dt(stamp)
+    rows = []
+    for row_id, key in conn.execute(
+        "SELECT id, key FROM outbox WHERE id > ? ORDER BY id", (before,)
+    ):
+        c, body = by_key[key]
+        rows.append(
+            OutboxRow(
+                row_id,
+                shift_id,
+                c.caregiver_id,
+                c.channel,
+                Purpose.OFFER,
+                c.phone,
+                body,
+                "pending",
+                0,
+                created,
+            )
+        )
+    return rows
 
 
 def _insert(
@@ -1549,6 +1640,12 @@ def _insert(
     return OutboxRow(
         found[0], shift_id, caregiver_id, channel, purpose, to, body, "pending", 0, _dt(stamp)
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _tags(text: str) -> tuple[str, ...]:
+    """A roster row's tags (JSON); most rows share a few tag lists."""
+    return tuple(json.loads(text))
 
 
 def _phone_of(conn: sqlite3.Connection, caregiver_id: str) -> str:

@@ -63,6 +63,10 @@ policies = st.sampled_from(
 )
 
 
+def phone_of(cg: str) -> str:
+    return f"+1555000000{cg[-1]}"
+
+
 class ShiftRules(RuleBasedStateMachine):
     @initialize(
         policy=policies,
@@ -95,16 +99,10 @@ class ShiftRules(RuleBasedStateMachine):
         self.opted_out = set(opted_out)
         self.candidates = machine.Candidates(
             tuple(
-                machine.Candidate(
-                    cg,
-                    f"+1555000000{cg[-1]}",
-                    ("preferred",) if cg in tagged else (),
-                    None,
-                    cg in opted_out,
-                    False,
-                )
+                machine.Candidate(cg, phone_of(cg), ("preferred",) if cg in tagged else (), None)
                 for cg in PEOPLE
-            )
+            ),
+            opted_out=frozenset(phone_of(cg) for cg in opted_out),
         )
         self.keys: set[str] = set()
         self.reached: set[str] = set()
@@ -193,9 +191,8 @@ class ShiftRules(RuleBasedStateMachine):
     def stop(self, cg: str) -> None:
         """She texts STOP: from then on the store hands her in as opted out."""
         self.opted_out.add(cg)
-        self.candidates = machine.Candidates(
-            tuple(replace(c, opted_out=c.id in self.opted_out) for c in self.candidates.caregivers)
-        )
+        stopped = frozenset(phone_of(cg) for cg in self.opted_out)
+        self.candidates = replace(self.candidates, opted_out=stopped)
 
     # ---- invariants ------------------------------------------------------------------
 
