@@ -31,9 +31,9 @@ eval: $(STAMP)
 	$(BIN)/python -m shiftd.intent_eval
 
 # The long fuzz runs: >= 100,000 control lines and >= 10,000 HTTP requests against a running
-# daemon (tests/test_control_fuzz.py, tests/test_openapi_conformance.py); prints the counts.
+# daemon (tests/process/test_control_fuzz.py, tests/process/test_openapi_conformance.py); prints the counts.
 fuzz: $(STAMP)
-	SHIFTD_FUZZ=long $(BIN)/pytest -q -s tests/test_control_fuzz.py tests/test_openapi_conformance.py
+	SHIFTD_FUZZ=long $(BIN)/pytest -q -s tests/process/test_control_fuzz.py tests/process/test_openapi_conformance.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -53,7 +53,7 @@ clean:
 # `sudo make install` (PREFIX=/opt/shiftd): a venv at PREFIX with shiftd and its pinned
 # dependencies, the `shiftd` system user, /var/lib/shiftd, /etc/shiftd/shiftd.yaml (never
 # overwritten) and the systemd unit. DESTDIR stages everything under another root (no user,
-# no chown, no systemctl): what packagers and tests/test_install.py use. PIP_FLAGS go to the
+# no chown, no systemctl): what packagers and tests/process/test_install.py use. PIP_FLAGS go to the
 # venv's pip (the test passes --no-index --no-deps: no network).
 PREFIX ?= /opt/shiftd
 DESTDIR ?=

@@ -4,7 +4,7 @@ Why FastAPI (over bare Starlette): the request and answer shapes are pydantic mo
 very argument models of the control command table (`shiftd.control.commands`), so a route
 and a `shiftctl` command mean the same — and FastAPI turns them into validation *and* an
 OpenAPI document at `/openapi.json` for free. Integrators generate clients from it, and the
-fuzz test (tests/test_http_fuzz.py) walks every route it lists. The price is FastAPI's own
+fuzz test (tests/http/test_http_fuzz.py) walks every route it lists. The price is FastAPI's own
 error shapes, which `errors.install_handlers` replaces, and its habit of running sync
 handlers in threads, which is why every handler and dependency here is `async`.
 

@@ -145,7 +145,7 @@ class ShiftPut(BaseModel):
 
 
 # The status Literals spell out the engine's enums (FanoutStatus, CancelStatus, ReleaseStatus,
-# Outcome) so the OpenAPI document lists them; tests/test_http_api.py checks they match.
+# Outcome) so the OpenAPI document lists them; tests/http/test_http_api.py checks they match.
 
 
 class FanoutAnswer(BaseModel):

@@ -30,7 +30,7 @@ from shiftd.shifts import machine
 from shiftd.store.base import CaregiverRow, StaleState, StoreError
 from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
 
-SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
+SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 LATER = EPOCH + timedelta(minutes=10)
 
 
@@ -481,7 +481,7 @@ async def test_a_write_after_the_store_stopped_fails_instead_of_waiting_forever(
 def test_the_test_copy_of_the_reference_roster_is_unchanged() -> None:
     """tests/data holds the reference roster byte for byte, so CI needs nothing beside the
     clone; where ../shared is present, the copy must still match it."""
-    reference = Path(__file__).parents[2] / "shared" / "reference" / "sample_data.json"
+    reference = Path(__file__).parents[3] / "shared" / "reference" / "sample_data.json"
     if not reference.exists():
         pytest.skip("../shared/reference is not beside this checkout")
     assert SAMPLE.read_bytes() == reference.read_bytes()

@@ -24,7 +24,7 @@ from conftest import Harness, shift
 from shiftd.control.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
 
-SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
+SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 ALICE_PHONE = "+15550001"  # the sample's RN Alice: not a valid NANP number, still accepted
 ALICE_ID = "27e8d156-7fee-4f79-94d7-b45d306724d4"
 SAMPLE_RN_SHIFT = "f5a9d844-ecff-4f7a-8ef7-d091f22ad77e"

@@ -21,7 +21,7 @@ from shiftd.control.client import ConnectError, ControlClient, RemoteError
 from shiftd.ctl import main
 from shiftd.web.passwords import verify
 
-SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
+SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
 
 CLOSE = object()  # scripted answer: close the connection without answering

@@ -20,7 +20,7 @@ from shiftd.config import (
     parse_duration,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "shiftd.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "shiftd.yaml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -70,7 +70,7 @@ ROSTER = {
     "shifts": [],
 }
 ARTIFACTS = Path(
-    os.environ.get("SHIFTD_ARTIFACTS") or Path(__file__).parent.parent / ".artifacts" / "browser"
+    os.environ.get("SHIFTD_ARTIFACTS") or Path(__file__).parents[2] / ".artifacts" / "browser"
 )
 
 

@@ -12,7 +12,7 @@ from shiftd.intent import Classified, DefaultClassifier, Intent
 from shiftd.intent_eval import Report, evaluate, load_corpus, main
 from shiftd.models import Channel
 
-CORPUS = load_corpus(Path(__file__).parent / "data" / "replies.tsv")
+CORPUS = load_corpus(Path(__file__).parents[1] / "data" / "replies.tsv")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "/opt/shiftd"
 UNIT = "etc/systemd/system/shiftd.service"
 LIMIT = 120.0

@@ -28,7 +28,7 @@ from shiftd.control.client import ConnectError, ControlClient
 
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README_DIR = "/tmp/shiftd-tour"
 DELAY = 'delay: "1m"'
 FAST_DELAY = 'delay: "5s"'

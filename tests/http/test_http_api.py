@@ -17,7 +17,7 @@ from shiftd.control.server import handle_line
 from shiftd.http.rest import CancelAnswer, FanoutAnswer, InboundAnswer, UnassignAnswer
 from shiftd.models import CancelStatus, FanoutStatus, Outcome, Purpose, ReleaseStatus
 
-SAMPLE = Path(__file__).parent / "data" / "sample_data.json"  # ../shared/reference, copied
+SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 NEW_SHIFT = {
     "id": "shift-new",
     "organization_id": "org-1",
