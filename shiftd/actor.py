@@ -141,6 +141,17 @@ class ActorContext:
     events: EventBus = field(default_factory=EventBus)
     public_url: str | None = None
     """Base of the links to a shift's page in coordinators' notices (`http.public_url`)."""
+    _rules: dict[str, machine.Rules] = field(default_factory=dict)
+
+    def rules(self, organization_id: str) -> machine.Rules:
+        """The rules a shift of the organization follows (made once per organization)."""
+        rules = self._rules.get(organization_id)
+        if rules is None:
+            org = self.organizations.get(organization_id)
+            rules = self._rules[organization_id] = machine.Rules(
+                org, self.call_gap, self.public_url
+            )
+        return rules
 
 
 class ShiftActor:
@@ -229,10 +240,7 @@ class ShiftActor:
         return shift is None or shift.state.closed
 
     def _rules(self, shift: ShiftRow) -> machine.Rules:
-        ctx = self._ctx
-        return machine.Rules(
-            ctx.organizations.get(shift.organization_id), ctx.call_gap, ctx.public_url
-        )
+        return self._ctx.rules(shift.organization_id)
 
     async def _loaded(self) -> State:
         """The state, with the offers read once (most actors sleep and never need them)."""
@@ -248,8 +256,8 @@ class ShiftActor:
         shift = self._shift
         if shift is None or not shift.state.in_progress:
             return math.inf
-        state = self._state or State(shift, {}, shift.version)
-        due = machine.next_deadline(state, self._rules(shift))
+        told = self._state.told if self._state is not None else frozenset()
+        due = machine.next_deadline(shift, self._rules(shift), told)
         return self._ctx.clock.deadline(due) if due is not None else math.inf
 
     async def _candidates(self, shift: ShiftRow, rules: machine.Rules) -> machine.Candidates:
@@ -457,10 +465,14 @@ class ShiftActor:
     ) -> Transition:
         """The transition an answer makes, from fresh facts about who sent it."""
         store, shift, cg = self._ctx.store, state.shift, answer.caregiver_id
-        facts = await store.claimant(shift.id, cg, rules.window(shift))
-        reached = ()
-        if shift.state.in_progress and answer.intent is Intent.ACCEPT:
-            reached = await store.reached(shift.id)
+        reached: tuple[machine.Reached, ...] = ()
+        if answer.intent is Intent.ACCEPT:
+            facts = await store.claimant(shift.id, cg, rules.window(shift))
+            if shift.state.in_progress:
+                reached = await store.reached(shift.id)
+        else:
+            # A decline needs no more than her roster row, read as her text came in.
+            facts = machine.Claimant(answer.caregiver)
         now = self._ctx.clock.now()
         return machine.answer(state, now, cg, answer.intent, answer.channel, facts, rules, reached)
 

@@ -306,24 +306,29 @@ def start_fanout(
     return replace(done, answer=result, news=done.news + news)
 
 
-def next_deadline(state: State, rules: Rules) -> datetime | None:
+def next_deadline(
+    shift: ShiftRow, rules: Rules, told: frozenset[tuple[str, int]] = frozenset()
+) -> datetime | None:
     """When the shift next needs its actor without a message: offers close, the next wave,
-    a coordinator notice. None when nothing is due (closed, or nothing left)."""
-    shift = state.shift
+    a coordinator notice not yet `told`. None when nothing is due (closed, or nothing
+    left). Asked after every step of 100,000 sleeping actors: it allocates nothing."""
     if not shift.state.in_progress:
         return None
-    due = [shift.expires_at] if shift.expires_at is not None else []
+    due = shift.expires_at
     if shift.escalate_at is not None and shift.next_step < len(rules.waves(shift)):
-        due.append(shift.escalate_at)
-    due += [at for _, at in notices_pending(state, rules)]
-    return min(due) if due else None
+        due = shift.escalate_at if due is None else min(due, shift.escalate_at)
+    if rules.org.coordinator is not None:
+        for _, at in notices_pending(shift, told, rules):
+            due = at if due is None else min(due, at)
+    return due
 
 
-def notices_pending(state: State, rules: Rules) -> list[tuple[str, datetime]]:
-    """The coordinator's timed notices not yet sent, with when each is due: nobody has
+def notices_pending(
+    shift: ShiftRow, told: frozenset[tuple[str, int]], rules: Rules
+) -> list[tuple[str, datetime]]:
+    """The coordinator's timed notices not yet `told`, with when each is due: nobody has
     accepted `no_accept_after` into the first fanout; offers close in `warn_before_close`."""
     coordinator = rules.org.coordinator
-    shift = state.shift
     if coordinator is None:
         return []
     due = []
@@ -332,7 +337,7 @@ def notices_pending(state: State, rules: Rules) -> list[tuple[str, datetime]]:
         due.append(("no_accept", started + coordinator.no_accept_after))
     if coordinator.warn_before_close is not None and shift.expires_at is not None:
         due.append(("closing", shift.expires_at - coordinator.warn_before_close))
-    return [(n, at) for n, at in due if (n, shift.generation) not in state.told]
+    return [(n, at) for n, at in due if (n, shift.generation) not in told]
 
 
 def deadline_passed(
@@ -345,7 +350,7 @@ def deadline_passed(
     if shift.expires_at is not None and now >= shift.expires_at:
         return expire(state, now, rules)
     step = Transition(state)
-    for notice, at in notices_pending(state, rules):
+    for notice, at in notices_pending(state.shift, state.told, rules):
         if at <= now:
             step = _chain(step, notify(step.state, now, notice, rules))  # type: ignore[arg-type]
     assert step.state is not None

@@ -158,7 +158,7 @@ class ShiftRules(RuleBasedStateMachine):
     @rule(minutes=st.integers(min_value=1, max_value=90))
     def time_passes(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
-        due = machine.next_deadline(self.state, self.rules)
+        due = machine.next_deadline(self.state.shift, self.rules, self.state.told)
         if due is not None and due <= self.now:
             self.apply(machine.deadline_passed(self.state, self.now, self.candidates, self.rules))
 
