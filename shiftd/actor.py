@@ -17,7 +17,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -269,8 +269,7 @@ class ShiftActor:
         return random.uniform(0, self._ctx.escalation_jitter.total_seconds())
 
     async def _on_deadline(self) -> None:
-        async def step(state: State, rules: machine.Rules) -> Transition:
-            now = self._ctx.clock.now()
+        async def step(state: State, rules: machine.Rules, now: datetime) -> Transition:
             facts = await self._candidates(state.shift, rules)
             return machine.deadline_passed(state, now, facts, rules, self._jitter())
 
@@ -340,7 +339,7 @@ class ShiftActor:
 
     async def _apply(
         self,
-        decide: Callable[[State, machine.Rules], Any],
+        decide: Callable[[State, machine.Rules, datetime], Any],
         inbound: InboundLog | None = None,
         finish: Callable[[Transition], Transition] | None = None,
     ) -> Transition:
@@ -352,7 +351,9 @@ class ShiftActor:
         for attempt in (1, 2):
             state = await self._loaded()
             rules = self._rules(state.shift)
-            transition: Transition = await decide(state, rules)
+            # One instant per step: what the rules decide from is what the store records.
+            now = self._ctx.clock.now()
+            transition: Transition = await decide(state, rules, now)
             if finish is not None:
                 transition = finish(transition)
             if not _writes(state, transition, inbound):
@@ -365,7 +366,7 @@ class ShiftActor:
                     self.shift_id,
                     state.version,
                     transition,
-                    at=self._ctx.clock.now(),
+                    at=now,
                     call_gap=self._ctx.call_gap,
                     inbound=logged,
                 )
@@ -434,9 +435,8 @@ class ShiftActor:
             events.publish(kind, shift_id=self.shift_id, **fields)
 
     async def _fanout(self) -> FanoutResult:
-        async def decide(state: State, rules: machine.Rules) -> Transition:
+        async def decide(state: State, rules: machine.Rules, now: datetime) -> Transition:
             facts = await self._candidates(state.shift, rules)
-            now = self._ctx.clock.now()
             return machine.start_fanout(state, now, facts, rules, self._jitter())
 
         if self._shift is None:
@@ -452,7 +452,7 @@ class ShiftActor:
 
     async def _answer(self, answer: Answer) -> AnswerResult:
         transition = await self._apply(
-            lambda state, rules: self._decide_answer(answer, state, rules),
+            lambda state, rules, now: self._decide_answer(answer, state, rules, now),
             _unlogged(answer, self.shift_id),
             lambda t: self._guarded(answer, t),
         )
@@ -461,7 +461,7 @@ class ShiftActor:
         return result
 
     async def _decide_answer(
-        self, answer: Answer, state: State, rules: machine.Rules
+        self, answer: Answer, state: State, rules: machine.Rules, now: datetime
     ) -> Transition:
         """The transition an answer makes, from fresh facts about who sent it."""
         store, shift, cg = self._ctx.store, state.shift, answer.caregiver_id
@@ -473,7 +473,6 @@ class ShiftActor:
         else:
             # A decline needs no more than her roster row, read as her text came in.
             facts = machine.Claimant(answer.caregiver)
-        now = self._ctx.clock.now()
         return machine.answer(state, now, cg, answer.intent, answer.channel, facts, rules, reached)
 
     def _guarded(self, answer: Answer, transition: Transition) -> Transition:
@@ -495,10 +494,12 @@ class ShiftActor:
         fails, each is handled again on its own, from the store."""
         state = await self._loaded()
         rules = self._rules(state.shift)
+        now = self._ctx.clock.now()
         steps: list[tuple[int, Transition, InboundLog | None]] = []
         for answer in burst:
             self.current = answer
-            transition = self._guarded(answer, await self._decide_answer(answer, state, rules))
+            decided = await self._decide_answer(answer, state, rules, now)
+            transition = self._guarded(answer, decided)
             steps.append(
                 (state.version, transition, _logged(_unlogged(answer, self.shift_id), transition))
             )
@@ -507,7 +508,7 @@ class ShiftActor:
         self.current = None
         try:
             persisted = await self._ctx.store.persist_steps(
-                self.shift_id, steps, at=self._ctx.clock.now(), call_gap=self._ctx.call_gap
+                self.shift_id, steps, at=now, call_gap=self._ctx.call_gap
             )
         except StoreError:
             self._log.info("shift.burst_refused", messages=len(burst))
@@ -531,19 +532,18 @@ class ShiftActor:
         return caregiver.language if caregiver is not None else None
 
     async def _cancel(self) -> CancelStatus:
-        async def decide(state: State, rules: machine.Rules) -> Transition:
+        async def decide(state: State, rules: machine.Rules, now: datetime) -> Transition:
             language = await self._holder_language(state.shift)
-            return machine.cancel(state, self._ctx.clock.now(), rules, language)
+            return machine.cancel(state, now, rules, language)
 
         status: CancelStatus = (await self._apply(decide)).answer
         return status
 
     async def _release(self, release: Release) -> ReleaseResult:
-        async def decide(state: State, rules: machine.Rules) -> Transition:
+        async def decide(state: State, rules: machine.Rules, now: datetime) -> Transition:
             shift = state.shift
             language = await self._holder_language(shift)
             facts = await self._candidates(shift, rules)
-            now = self._ctx.clock.now()
             return machine.release(
                 state, now, release.caregiver_id, rules, language, facts, self._jitter()
             )

@@ -49,6 +49,7 @@ log = get_logger(__name__)
 
 _BATCH = 64
 """Rows an actor's delivery marks `sending` (and then records) in one commit each."""
+_BATCHES_IN_FLIGHT = 4
 _UNAVAILABLE_PAUSE = 1.0
 """Seconds a worker waits after the store refused a write before taking the next row."""
 
@@ -131,8 +132,17 @@ class Sender:
                     for row in fresh:
                         nursery.start_soon(self._deliver_guarded, row)
                 return
-            for start in range(0, len(fresh), _BATCH):
-                await self._send_batch(fresh[start : start + _BATCH])
+            # A few batches in flight: one's commit overlaps the next one's sends.
+            in_flight = trio.CapacityLimiter(_BATCHES_IN_FLIGHT)
+            async with trio.open_nursery() as nursery:
+                for start in range(0, len(fresh), _BATCH):
+                    await in_flight.acquire_on_behalf_of(start)
+                    nursery.start_soon(
+                        self._send_batch_then_release,
+                        fresh[start : start + _BATCH],
+                        in_flight,
+                        start,
+                    )
         finally:
             self._queued -= ids
 
@@ -142,6 +152,14 @@ class Sender:
         except StoreUnavailable as exc:
             log.warning("send.store_unavailable", outbox_id=row.id, error=str(exc))
             self.wake()  # the central workers take it up when the store writes again
+
+    async def _send_batch_then_release(
+        self, rows: list[OutboxRow], in_flight: trio.CapacityLimiter, token: int
+    ) -> None:
+        try:
+            await self._send_batch(rows)
+        finally:
+            in_flight.release_on_behalf_of(token)
 
     async def _send_batch(self, rows: list[OutboxRow]) -> None:
         store, clock = self._store, self._clock
