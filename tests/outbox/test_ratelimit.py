@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH, cancel_at_store, caregiver, shift
+from conftest import EPOCH, cancel_at_store, caregiver, phone, shift
 
 from shiftd.clock import Clock
-from shiftd.models import Channel, Purpose
+from shiftd.models import Channel, Outcome, Purpose
 from shiftd.notify.base import Outgoing, Throttled
 from shiftd.ratelimit import RatePool, TokenBucket
 from shiftd.sender import Sender
@@ -263,3 +263,32 @@ async def test_stopping_while_waiting_for_turns_leaves_the_rows_pending(
         assert trio.current_time() - start == 2.5  # nobody waited for a turn to stop
         assert states(store) == ["sent"] * 3 + ["pending"] * 7
         assert len(notifier.sent) == sender.sent == 3
+
+
+async def test_a_claim_stops_the_offers_still_waiting_for_their_turn_at_once(
+    start_engine: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The shift's actor delivers its offers in its own nursery: when the shift is claimed,
+    the offers still waiting for a turn stop there (spending none), and the confirmation
+    and "filled" texts take the next turns."""
+    notifier = Paced(RatePool(["+15550100001"], rate=1))
+    h = await start_engine(prov=notifier)
+    await h.engine.import_roster([caregiver(n) for n in range(1, 11)], [shift()])
+    start = trio.current_time()
+    await h.engine.fanout("shift-1")
+    await trio.sleep(2.5)  # offers went out at t=0, 1, 2; seven wait for turns
+    store = h.engine.store
+    [first] = store._read("SELECT caregiver_id FROM outbox WHERE id = ?", (notifier.sent[0][2],))
+
+    claimed = await h.engine.inbound(phone(int(first["caregiver_id"][3:])), "YES")
+    await trio.sleep(30)
+
+    assert claimed.outcome is Outcome.CLAIMED
+    purpose = {r["id"]: r["purpose"] for r in store._read("SELECT id, purpose FROM outbox")}
+    went = [(round(t - start, 6), purpose[i]) for t, _, i in notifier.sent]
+    assert went[:3] == [(0, "offer"), (1, "offer"), (2, "offer")]
+    assert sorted(p for _, p in went[3:]) == ["confirm", "filled", "filled"]
+    assert [t for t, _ in went[3:]] == [3, 4, 5]  # no turn spent on a withdrawn offer
+    assert notifier.released == 0
+    unsent = store._read("SELECT state FROM outbox WHERE purpose = 'offer' AND state != 'sent'")
+    assert [r["state"] for r in unsent] == ["cancelled"] * 7
