@@ -199,10 +199,6 @@ class ShiftActor:
         # pending offer (a claim, a cancel, offers closing) cancels them all at once.
         self._offer_sends: list[trio.CancelScope] | None = None
 
-    @property
-    def _log(self) -> Any:
-        return log.bind(shift_id=self.shift_id)
-
     async def run(self) -> None:
         if self._row is None:
             self._row = await self._ctx.store.shift(self.shift_id)
@@ -373,14 +369,16 @@ class ShiftActor:
             except StaleState:
                 if attempt == 2:
                     raise
-                self._log.info("shift.stale")
+                log.info("shift.stale", shift_id=self.shift_id)
                 await self._reload()
                 continue
             new = transition.state
             if new is not None:
-                offers = dict(new.offers)
-                for cg, code in persisted.codes.items():
-                    offers[cg] = replace(offers[cg], code=code)
+                offers = new.offers
+                if persisted.codes:  # new offers: the codes the store gave them
+                    offers = dict(offers)
+                    for cg, code in persisted.codes.items():
+                        offers[cg] = replace(offers[cg], code=code)
                 self._state = replace(new, offers=offers, version=state.version + 1)
             self._send(persisted.rows, transition)
             if persisted.held:
@@ -429,7 +427,7 @@ class ShiftActor:
     def _announce(self, transition: Transition) -> None:
         events = self._ctx.events
         for kind, fields in transition.news:
-            self._log.info(_LOG_EVENTS.get(kind, kind), **fields)
+            log.info(_LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
             if kind in _UNPUBLISHED:
                 continue
             events.publish(kind, shift_id=self.shift_id, **fields)
@@ -511,7 +509,7 @@ class ShiftActor:
                 self.shift_id, steps, at=now, call_gap=self._ctx.call_gap
             )
         except StoreError:
-            self._log.info("shift.burst_refused", messages=len(burst))
+            log.info("shift.burst_refused", shift_id=self.shift_id, messages=len(burst))
             await self._reload()
             for answer in burst:
                 await self._handle(answer)
