@@ -427,7 +427,9 @@ class ShiftActor:
     def _announce(self, transition: Transition) -> None:
         events = self._ctx.events
         for kind, fields in transition.news:
-            log.info(_LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
+            # What an answer did is in the router's `inbound.handled` line already.
+            emit = log.debug if kind in _ANSWERED else log.info
+            emit(_LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
             if kind in _UNPUBLISHED:
                 continue
             events.publish(kind, shift_id=self.shift_id, **fields)
@@ -616,3 +618,4 @@ _LOG_EVENTS = {
     "coordinator_told": "coordinator.told",
 }
 _UNPUBLISHED = frozenset({"claim_not_eligible", "claim_too_late"})
+_ANSWERED = frozenset({"declined", "claim_not_eligible", "claim_too_late"})

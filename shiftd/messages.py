@@ -373,6 +373,9 @@ class Messages:
         check_templates(self.templates)
         self.help_text = help_text
         self._defaults = _DEFAULTS[self.language]
+        # Texts about a shift with nothing but the shift in them ("declined, thanks", "no
+        # longer available"…), by template and shift: a burst of answers renders each once.
+        self._rendered: dict[tuple[str, ShiftRow, int], str] = {}
 
     @property
     def voice_language(self) -> str:
@@ -548,6 +551,17 @@ class Messages:
     def _render(
         self, name: str, shift: ShiftRow | None = None, *, room: int = SMS_ROOM, **extra: object
     ) -> str:
+        if shift is not None and not extra:
+            key = (name, shift, room)
+            text = self._rendered.get(key)
+            if text is None:
+                if len(self._rendered) >= _RENDERED_KEPT:
+                    self._rendered.clear()
+                text = self._rendered[key] = self._render_now(name, shift, room)
+            return text
+        return self._render_now(name, shift, room, **extra)
+
+    def _render_now(self, name: str, shift: ShiftRow | None, room: int, **extra: object) -> str:
         if shift is None:
             fields: dict[str, object] = {"agency": self.agency}
         else:
@@ -582,6 +596,9 @@ class Messages:
     def _entry(self, shift: ShiftRow, code: int) -> str:
         start = shift.start_time.astimezone(self.tz)
         return f"{code}: {shift.role_required} {_date(start, self.language)} {_hm(start)}"
+
+
+_RENDERED_KEPT = 4096
 
 
 def fit(
