@@ -16,7 +16,6 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import trio
 
@@ -34,10 +33,12 @@ from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.email import EmailNotifier
 from .notify.webhook import WebhookNotifier
 from .organizations import DEFAULT, Organizations
+from .outbox import keys
 from .replyguard import ReplyGuard
 from .retention import Retention
 from .roles import Roles, UnknownRole
 from .sender import Sender
+from .shifts.machine import shift_link
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
@@ -232,21 +233,25 @@ class Engine:
 
     def _lost_notice_follow_up(self, row: OutboxRow, shift: ShiftRow) -> list[NewMessage]:
         org = self.organizations.get(shift.organization_id)
-        key = f"lost:{row.id}"
         out = []
         still_theirs = shift.state is ShiftState.FILLED and shift.claimed_by == row.caregiver_id
         if row.purpose is Purpose.CONFIRM and row.channel is Channel.SMS and still_theirs:
             confirm = org.messages.confirm(shift)
             out.append(
                 NewMessage(
-                    f"{key}:call", row.caregiver_id, Channel.VOICE, row.purpose, confirm, shift.id
+                    keys.lost_notice(row.id, "call"),
+                    row.caregiver_id,
+                    Channel.VOICE,
+                    row.purpose,
+                    confirm,
+                    shift.id,
                 )
             )
         coordinator, to = org.coordinator, f"coordinator:{org.id}"
         if coordinator is None:
             return out
         base = self.config.http.public_url if self.config.http else None
-        link = f"{str(base).rstrip('/')}/board/shifts/{quote(shift.id, safe='')}" if base else None
+        link = shift_link(str(base), shift.id) if base else None
         text = org.messages.notice_lost(shift, row.purpose.value, row.caregiver_id, link)
         called = bool(out)
         payload = {
@@ -267,7 +272,7 @@ class Engine:
             if address is not None:
                 out.append(
                     NewMessage(
-                        f"{key}:{channel.value}",
+                        keys.lost_notice(row.id, channel.value),
                         to,
                         channel,
                         Purpose.NOTICE_LOST,

@@ -49,7 +49,6 @@ START.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -65,6 +64,7 @@ from .logs import get_logger, mask_phone
 from .messages import Messages
 from .models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
 from .organizations import DEFAULT as DEFAULT_ORGANIZATION
+from .outbox import keys
 from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
 from .store.base import (
     CaregiverRow,
@@ -541,4 +541,4 @@ class InboundRouter:
 
     @staticmethod
     def _reply(cg: str, shift_id: str | None, purpose: Purpose, text: str) -> NewMessage:
-        return NewMessage(f"reply:{uuid.uuid4().hex}", cg, Channel.SMS, purpose, text, shift_id)
+        return NewMessage(keys.reply(), cg, Channel.SMS, purpose, text, shift_id)

@@ -22,6 +22,7 @@ allocates them when it writes an offer, so an offer text is rendered from its co
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ from ..models import (
     ShiftState,
 )
 from ..organizations import Organization
+from ..outbox import keys
 from ..policy import Wave, load_plan
 from ..store.base import CaregiverRow, NewMessage, ShiftRow
 
@@ -411,8 +413,7 @@ def _run_wave(
     busy = overlapping(facts.holdings, shift, rules)
     wanted = set(wave.tags)
     reachable = wave.channel is Channel.SMS or not org.voice_after_opt_out
-    suffix = (f":g{shift.generation}" if shift.generation else "") + wave.key_suffix
-    tail = f"{wave.channel.value}{suffix}"
+    tail = keys.offer_tail(wave.channel, shift.generation, wave.key_suffix)
     offers = dict(state.offers)
     contacts = []
     newly = 0
@@ -440,7 +441,7 @@ def _run_wave(
             else:
                 render = _VoiceText(messages.offer_voice(shift))
             renderers[(c.language, first)] = render
-        key = f"offer:{shift.id}:{c.id}:{tail}"
+        key = keys.offer(shift.id, c.id, wave.channel, shift.generation, wave.key_suffix)
         code = offer.code if offer is not None else None
         contacts.append(
             Contact(
@@ -581,7 +582,12 @@ def answer(
             return Transition(None, AnswerResult(Outcome.DECLINED, None))  # thanked already
         text = messages.declined(shift)
         thanks = NewMessage(
-            f"declined:{shift.id}:{cg}", cg, Channel.SMS, Purpose.DECLINED, text, shift.id
+            keys.about_shift(Purpose.DECLINED, shift.id, cg, 0),
+            cg,
+            Channel.SMS,
+            Purpose.DECLINED,
+            text,
+            shift.id,
         )
         offers = {**state.offers, cg: replace(offer, declined=True)}
         return Transition(
@@ -647,7 +653,6 @@ def _claim(
     shift, org = state.shift, rules.org
     assert facts.caregiver is not None
     confirm = org.messages_for(facts.caregiver.language).confirm(shift)
-    suffix = f":g{shift.generation}" if shift.generation else ""
     filled = replace(shift, state=ShiftState.FILLED, claimed_by=cg, claimed_at=now)
     told = [
         r
@@ -663,11 +668,16 @@ def _claim(
             filled_in[r.language] = org.messages_for(r.language).filled(shift)
     messages = [
         NewMessage(
-            f"confirm:{shift.id}:{cg}{suffix}", cg, Channel.SMS, Purpose.CONFIRM, confirm, shift.id
+            keys.about_shift(Purpose.CONFIRM, shift.id, cg, shift.generation),
+            cg,
+            Channel.SMS,
+            Purpose.CONFIRM,
+            confirm,
+            shift.id,
         )
     ] + [
         NewMessage(
-            f"filled:{shift.id}:{r.caregiver_id}{suffix}",
+            keys.about_shift(Purpose.FILLED, shift.id, r.caregiver_id, shift.generation),
             r.caregiver_id,
             Channel.SMS,
             Purpose.FILLED,
@@ -712,8 +722,7 @@ def _reply(
     """An answer that changes nothing. Keyed per shift and caregiver: however often they
     write, one such answer goes out."""
     generation = state.shift.generation
-    key = f"{purpose.value}:{state.shift.id}:{cg}" + (f":g{generation}" if generation else "")
-    key += f":{per}" if per else ""
+    key = keys.answer(purpose, state.shift.id, cg, generation, per)
     message = NewMessage(key, cg, Channel.SMS, purpose, text, state.shift.id)
     return Transition(None, AnswerResult(outcome, text, message), news=news)
 
@@ -822,7 +831,7 @@ def release(
 
 
 def _holder_message(shift: ShiftRow, holder: str, purpose: Purpose, text: str) -> NewMessage:
-    key = f"{purpose.value}:{shift.id}:{holder}:g{shift.generation}"
+    key = keys.to_holder(purpose, shift.id, holder, shift.generation)
     return NewMessage(key, holder, Channel.SMS, purpose, text, shift.id)
 
 
@@ -837,20 +846,22 @@ def coordinator_messages(
     if coordinator is None:
         return ()
     to = f"coordinator:{org.id}"
-    key = f"{notice}:{shift.id}:g{shift.generation}"
+    key = functools.partial(keys.to_coordinator, notice, shift.id, shift.generation)
     purpose = _NOTICE_PURPOSES[notice]
     base = rules.public_url
-    link = f"{base.rstrip('/')}/board/shifts/{quote(shift.id, safe='')}" if base else None
+    link = shift_link(base, shift.id) if base else None
     text = org.messages.coordinator(notice, shift, contacted, link)
     told = []
     if coordinator.phone is not None:
         told.append(
-            NewMessage(f"{key}:sms", to, Channel.SMS, purpose, text, shift.id, coordinator.phone)
+            NewMessage(
+                key(Channel.SMS), to, Channel.SMS, purpose, text, shift.id, coordinator.phone
+            )
         )
     if coordinator.email is not None:
         told.append(
             NewMessage(
-                f"{key}:email", to, Channel.EMAIL, purpose, text, shift.id, coordinator.email
+                key(Channel.EMAIL), to, Channel.EMAIL, purpose, text, shift.id, coordinator.email
             )
         )
     if coordinator.webhook is not None:
@@ -868,7 +879,7 @@ def coordinator_messages(
         }
         told.append(
             NewMessage(
-                f"{key}:webhook",
+                key(Channel.WEBHOOK),
                 to,
                 Channel.WEBHOOK,
                 purpose,
@@ -878,6 +889,11 @@ def coordinator_messages(
             )
         )
     return tuple(told)
+
+
+def shift_link(base: str, shift_id: str) -> str:
+    """The address of a shift's page on the coordinator's board under `base`."""
+    return f"{base.rstrip('/')}/board/shifts/{quote(shift_id, safe='')}"
 
 
 def _chain(first: Transition, then: Transition) -> Transition:
