@@ -1040,28 +1040,6 @@ class SqliteStore:
 
         await self._write(write)
 
-    async def mark_sent(self, outbox_id: int, *, at: datetime, provider_id: str | None) -> None:
-        await self._set_outbox(
-            outbox_id, "state = 'sent', sent_at = ?, provider_id = ?", (iso(at), provider_id), at
-        )
-
-    async def mark_retry(self, outbox_id: int, *, next_at: datetime, error: str) -> None:
-        await self._set_outbox(
-            outbox_id,
-            "state = 'pending', next_attempt_at = ?, error = ?",
-            (iso(next_at), error[:500]),
-            next_at,
-        )
-
-    async def mark_failed(self, outbox_id: int, *, at: datetime, error: str) -> None:
-        await self._set_outbox(outbox_id, "state = 'failed', error = ?", (error[:500],), at)
-
-    async def _set_outbox(
-        self, outbox_id: int, assignments: str, params: tuple[Any, ...], at: datetime
-    ) -> None:
-        sql = f"UPDATE outbox SET {assignments}, updated_at = ? WHERE id = ?"
-        await self._write(lambda conn: conn.execute(sql, (*params, iso(at), outbox_id)))
-
     async def abandon_sending(self, *, at: datetime) -> int:
         """After a crash: rows caught in `sending` may or may not have reached the provider.
         They are marked failed, never re-sent (at-most-once). Returns how many."""

@@ -12,7 +12,7 @@ import trio
 from conftest import EPOCH, caregiver, shift, text_everyone
 
 from shiftd.models import Channel
-from shiftd.store.base import provider_status_rank
+from shiftd.store.base import SendOutcome, provider_status_rank
 from shiftd.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
 
@@ -30,7 +30,7 @@ async def store_with_sent_offer(store: SqliteStore, sid: str) -> int:
     await text_everyone(store)
     [row] = await store.due_outbox(after_id=0, now=EPOCH, limit=10)
     await store.mark_sending(row.id, at=EPOCH)
-    await store.mark_sent(row.id, at=EPOCH, provider_id=sid)
+    await store.finish_sends([SendOutcome(row.id, "sent", None, provider_id=sid, at=EPOCH)])
     return row.id
 
 
