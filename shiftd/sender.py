@@ -132,6 +132,9 @@ class Sender:
                     for row in fresh:
                         nursery.start_soon(self._deliver_guarded, row)
                 return
+            if len(fresh) <= _BATCH:  # most transitions queue a few rows: one batch
+                await self._send_batch(fresh)
+                return
             # A few batches in flight: one's commit overlaps the next one's sends.
             in_flight = trio.CapacityLimiter(_BATCHES_IN_FLIGHT)
             async with trio.open_nursery() as nursery:
@@ -177,9 +180,12 @@ class Sender:
             return
         outcomes: list[SendOutcome] = []
         with trio.CancelScope(shield=True):
-            async with trio.open_nursery() as nursery:
-                for row in sending:
-                    nursery.start_soon(self._attempt, row, outcomes)
+            if len(sending) == 1:
+                await self._attempt(sending[0], outcomes)
+            else:
+                async with trio.open_nursery() as nursery:
+                    for row in sending:
+                        nursery.start_soon(self._attempt, row, outcomes)
             await self._record(lambda: store.finish_sends(outcomes))
             failed = False
             for row, outcome in zip(sending, _in_order(sending, outcomes), strict=True):

@@ -919,7 +919,7 @@ class SqliteStore:
         return changed
 
     async def is_opted_out(self, phone: str) -> bool:
-        return bool(self._read("SELECT 1 FROM opt_outs WHERE phone = ?", (phone,)))
+        return phone in self._phones("opt_outs")
 
     async def held_shifts(self, caregiver_id: str, *, now: datetime) -> list[ShiftRow]:
         """The filled shifts `caregiver_id` holds that start after `now`, soonest first."""
