@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EPOCH, Harness
-from http_support import AUTH, open_api
 from pydantic import ValidationError
 
 from shiftd.config import ConfigError, parse_config
 from shiftd.control.server import handle_line
 from shiftd.limits import MAX_SHIFT_LENGTH, check_instant
 from shiftd.models import Caregiver, Shift
+from shiftd.testing.api import AUTH, open_api
+from shiftd.testing.engine import EPOCH, Harness
 
 HOSTILE_TIMES = [
     "9999-12-31T23:59:59-10:00",

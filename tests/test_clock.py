@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH
 
 from shiftd.clock import Clock, iso, parse_iso
+from shiftd.testing.engine import EPOCH
 
 
 async def test_now_starts_at_the_epoch_and_follows_the_mock_clock_exactly(

@@ -34,8 +34,6 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
-from test_process import Daemon, wait_for
 
 from shiftd.actor import ShiftActor
 from shiftd.clock import Clock, parse_iso
@@ -47,6 +45,9 @@ from shiftd.engine import Engine
 from shiftd.intent import Classified, Intent
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.notify.base import Outgoing
+from shiftd.testing.daemon import Daemon
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
+from shiftd.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).parent / "data" / "sample_data.json"
@@ -540,8 +541,7 @@ def daemon(workdir: Path) -> Iterator[Daemon]:
     try:
         yield d
     finally:
-        if d.proc is not None and d.proc.poll() is None:
-            d.kill9()
+        d.ensure_gone()
 
 
 def _shiftctl(d: Daemon, *args: str) -> subprocess.CompletedProcess[str]:

@@ -34,8 +34,6 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from conftest import Harness, make_config, phone, shift
-from http_support import AUTH, PUBLIC_URL, TWILIO_TOKEN, SidProvider, open_api, sign
 
 from shiftd import ctl
 from shiftd.config import Config
@@ -48,6 +46,8 @@ from shiftd.models import Channel, Purpose
 from shiftd.notify import make_notifier
 from shiftd.notify.twilio import TwilioNotifier
 from shiftd.sender import Sender
+from shiftd.testing.api import AUTH, PUBLIC_URL, TWILIO_TOKEN, SidProvider, open_api, sign
+from shiftd.testing.engine import Harness, make_config, phone, shift
 
 API_TOKEN = "issue3-api-token"
 NUMBERS = ["+15550100001", "+15550100002"]

@@ -12,7 +12,6 @@ from typing import Any
 import prometheus_client
 import pytest
 import trio
-from conftest import FakeProvider, Harness, StartEngine, caregiver, make_config, phone, shift
 from prometheus_client.parser import text_string_to_metric_families
 
 from shiftd.control.server import handle_line
@@ -20,6 +19,15 @@ from shiftd.events import EventBus
 from shiftd.metrics import MeteredNotifier, Metrics
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing, PermanentSendError
+from shiftd.testing.engine import (
+    FakeProvider,
+    Harness,
+    StartEngine,
+    caregiver,
+    make_config,
+    phone,
+    shift,
+)
 
 MINUTE = 60.0
 

@@ -19,69 +19,16 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, shift
 
 from shiftd.control.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
+from shiftd.testing.control import IO_LIMIT, Conn, connect, line
+from shiftd.testing.engine import Harness, shift
 
 SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 ALICE_PHONE = "+15550001"  # the sample's RN Alice: not a valid NANP number, still accepted
 ALICE_ID = "27e8d156-7fee-4f79-94d7-b45d306724d4"
 SAMPLE_RN_SHIFT = "f5a9d844-ecff-4f7a-8ef7-d091f22ad77e"
-IO_LIMIT = 30  # virtual seconds; nothing here should need more than an instant
-
-
-class Conn:
-    """One client connection: send raw bytes or requests, read response lines."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self._buf = bytearray()
-        self._next_id = 1
-
-    async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def read(self) -> dict[str, Any] | None:
-        """The next response line, or None at end of stream."""
-        while b"\n" not in self._buf:
-            chunk = await self.stream.receive_some(65536)
-            if not chunk:
-                assert not self._buf, f"partial line before EOF: {bytes(self._buf)!r}"
-                return None
-            self._buf += chunk
-        line, _, rest = bytes(self._buf).partition(b"\n")
-        self._buf[:] = rest
-        return json.loads(line)
-
-    async def request(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        request_id = self._next_id
-        self._next_id += 1
-        await self.send(_line({"id": request_id, "cmd": cmd, "args": args or {}}))
-        response = await self.read()
-        assert response is not None, f"connection closed instead of answering {cmd}"
-        assert response["id"] == request_id
-        return response
-
-    async def call(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-        """`request` that must succeed; returns the result."""
-        response = await self.request(cmd, args)
-        assert response["ok"], response
-        return response["result"]
-
-    async def error(self, cmd: str, args: dict[str, Any] | None = None) -> str:
-        """`request` that must fail; returns the error code."""
-        response = await self.request(cmd, args)
-        assert response["ok"] is False, response
-        return response["error"]["code"]
-
-
-def _line(payload: Any) -> bytes:
-    return json.dumps(payload).encode() + b"\n"
-
-
-async def connect(path: Path) -> Conn:
-    return Conn(await trio.open_unix_socket(str(path)))
 
 
 # Filesystem checks are instant local syscalls; plain helpers keep them out of async code.
@@ -282,7 +229,7 @@ async def test_pipelined_requests_in_one_write_are_all_answered_in_order(
         {"id": 5, "cmd": "status", "args": {}},
     ]
     with trio.fail_after(IO_LIMIT):
-        await conn.send(b"".join(_line(r) for r in requests))
+        await conn.send(b"".join(line(r) for r in requests))
         responses = [await conn.read() for _ in requests]
     assert [r["id"] for r in responses if r] == [1, 2, 3, 4, 5]
     assert [r["ok"] for r in responses if r] == [True, True, False, True, True]
@@ -332,7 +279,7 @@ async def test_a_request_not_answered_within_grace_closes_its_connection(
     )
     with trio.fail_after(IO_LIMIT):
         c = await connect(sock_path)
-        await c.send(_line({"id": 1, "cmd": "test.hang"}) + _line({"id": 2, "cmd": "ping"}))
+        await c.send(line({"id": 1, "cmd": "test.hang"}) + line({"id": 2, "cmd": "ping"}))
         answer = await c.read()
         other = await connect(sock_path)
         fresh = await other.request("ping")
@@ -439,7 +386,7 @@ async def test_a_request_in_hand_at_shutdown_is_still_answered(
         async with trio.open_nursery() as nursery:
             await nursery.start(serve_control, sock_path, harness.engine)
             c = await connect(sock_path)
-            await c.send(_line({"id": 1, "cmd": "test.slow"}))
+            await c.send(line({"id": 1, "cmd": "test.slow"}))
             await handling.wait()
             nursery.cancel_scope.cancel()
         # the server has stopped; the answer was written before the connection closed

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, make_config
-from test_control import Conn, connect
 
 from shiftd.control.server import serve_control
+from shiftd.testing.control import Conn, connect
+from shiftd.testing.engine import Harness, make_config
 
 LIMIT = 3
 IDLE = 5.0  # seconds (virtual)

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import structlog
 import trio
-from conftest import Harness
 from fastapi import APIRouter
-from http_support import AUTH, open_api
 from pydantic import BaseModel, field_validator
-from test_control import IO_LIMIT, Conn, connect
 
 from shiftd.control.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import serve_control
+from shiftd.testing.api import AUTH, open_api
+from shiftd.testing.control import IO_LIMIT, Conn, connect
+from shiftd.testing.engine import Harness
 
 
 def _deep_recursion() -> None:

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, phone
 
 from shiftd.control.client import ControlClient, RemoteError
 from shiftd.control.server import handle_line, serve_control
 from shiftd.ctl import main, render_event
 from shiftd.events import EventBus
 from shiftd.models import Channel
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone
 
 IO_LIMIT = 30  # virtual seconds
 MINUTE = 60.0

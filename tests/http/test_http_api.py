@@ -10,12 +10,12 @@ from typing import Any, get_args
 
 import pytest
 import trio
-from conftest import Harness, shift
-from http_support import AUTH, Api, SidProvider, open_api
 
 from shiftd.control.server import handle_line
 from shiftd.http.rest import CancelAnswer, FanoutAnswer, InboundAnswer, UnassignAnswer
 from shiftd.models import CancelStatus, FanoutStatus, Outcome, Purpose, ReleaseStatus
+from shiftd.testing.api import AUTH, Api, SidProvider, open_api
+from shiftd.testing.engine import Harness, shift
 
 SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 NEW_SHIFT = {

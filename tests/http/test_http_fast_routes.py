@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Harness, shift
-from http_support import AUTH, Api, SidProvider, open_api, sign
 
 from shiftd.http.fastpath import FastRoutes
 from shiftd.store.base import StoreUnavailable
+from shiftd.testing.api import AUTH, Api, SidProvider, open_api, sign
+from shiftd.testing.engine import Harness, shift
 
 SMS = "/webhooks/twilio/sms"
 VOICE = "/webhooks/twilio/voice"

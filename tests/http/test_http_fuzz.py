@@ -16,14 +16,14 @@ from urllib.parse import quote
 
 import httpx
 import trio
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, shift
-from http_support import AUTH, PUBLIC_URL, TOKEN, TWILIO_TOKEN, open_api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shiftd.clock import Clock
 from shiftd.engine import Engine
 from shiftd.http.signature import compute_signature
+from shiftd.testing.api import AUTH, PUBLIC_URL, TOKEN, TWILIO_TOKEN, open_api
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, shift
 
 METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "HEAD"]
 FORM_KEYS = [

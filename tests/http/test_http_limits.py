@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from conftest import Harness
-from http_support import AUTH, Api, open_api, sign
+
+from shiftd.testing.api import AUTH, Api, open_api, sign
+from shiftd.testing.engine import Harness
 
 MAX = 2048
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import Harness, make_config, shift
-from http_support import AUTH, Api, open_api
 
 from shiftd.http.settings import HttpSettings
+from shiftd.testing.api import AUTH, Api, open_api
+from shiftd.testing.engine import Harness, make_config, shift
 
 NORTH = {"Authorization": "Bearer north-token"}
 SOUTH = {"Authorization": "Bearer south-token"}

@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import EPOCH, FakeProvider, caregiver, make_config, shift
 
 from shiftd.clock import Clock
 from shiftd.config import Config, HttpConfig
@@ -39,6 +38,7 @@ from shiftd.http.server import (
 )
 from shiftd.http.settings import HttpSettings
 from shiftd.http.signature import compute_signature
+from shiftd.testing.engine import EPOCH, FakeProvider, caregiver, make_config, shift
 
 TOKEN = "real-http-api-token"
 TWILIO_TOKEN = "real-http-twilio-token"

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 import structlog
 import trio
-from conftest import Harness, caregiver
-from http_support import AUTH, PUBLIC_URL, TWILIO_TOKEN, Api, SidProvider, open_api, sign
 
 from shiftd.http.webhooks import gather, say, twiml
 from shiftd.models import Channel, Purpose
+from shiftd.testing.api import AUTH, PUBLIC_URL, TWILIO_TOKEN, Api, SidProvider, open_api, sign
+from shiftd.testing.engine import Harness, caregiver
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SMS = "/webhooks/twilio/sms"

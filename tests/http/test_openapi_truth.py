@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Harness
-from http_support import AUTH, open_api
-
 from shiftd.http.app import create_app
 from shiftd.http.settings import HttpSettings
+from shiftd.testing.api import AUTH, open_api
+from shiftd.testing.engine import Harness
 
 DOCUMENT: dict[str, Any] = create_app(None, HttpSettings()).openapi()  # type: ignore[arg-type]
 PATHS: dict[str, dict[str, Any]] = DOCUMENT["paths"]

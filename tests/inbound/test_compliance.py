@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.engine import Engine
 from shiftd.inbound import InboundResult
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.store.base import NewMessage
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 RNS = {f"cg-{n}" for n in range(1, 6)}
 HELP_TEXT = "Sunrise Care shift texts. Questions? Call 555-0100. Reply STOP to opt out."

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import trio
-from conftest import Harness, phone
 
 from shiftd.models import Outcome, Purpose
+from shiftd.testing.engine import Harness, phone
 
 
 async def test_a_second_no_reports_no_reply(

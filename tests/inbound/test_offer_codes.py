@@ -7,11 +7,19 @@ import re
 from pathlib import Path
 
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, offer_code, phone, shift
 
 from shiftd.config import Config
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose
 from shiftd.sms import segments
+from shiftd.testing.engine import (
+    Harness,
+    StartEngine,
+    caregiver,
+    make_config,
+    offer_code,
+    phone,
+    shift,
+)
 
 MANY = 100
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import trio
-from conftest import Harness, caregiver, phone, shift
 
 from shiftd.inbound import InboundResult
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
+from shiftd.testing.engine import Harness, caregiver, phone, shift
 
 RNS = {f"cg-{n}" for n in range(1, 6)}
 

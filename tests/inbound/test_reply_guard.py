@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 import trio
-from conftest import EPOCH, Harness, phone
 from structlog.testing import capture_logs
 
 from shiftd.inbound import InboundResult
 from shiftd.models import FanoutStatus, Outcome, Purpose
 from shiftd.replyguard import ReplyGuard
+from shiftd.testing.engine import EPOCH, Harness, phone
 
 MINUTE = timedelta(minutes=1)
 

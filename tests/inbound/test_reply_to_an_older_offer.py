@@ -4,9 +4,9 @@ have (a reply reads only the caregiver's latest offers to resolve codes)."""
 from __future__ import annotations
 
 import trio
-from conftest import Harness, phone, shift
 
 from shiftd.models import FanoutStatus, Outcome, ShiftState
+from shiftd.testing.engine import Harness, phone, shift
 
 
 async def test_a_decline_naming_an_old_shift_reaches_it_behind_25_newer_offers(

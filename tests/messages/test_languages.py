@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, phone, shift
 from pydantic import ValidationError
 
 from shiftd import cli
 from shiftd.config import Config
 from shiftd.models import Caregiver, Channel, Outcome, Purpose
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 
 def spanish(n: int, language: str = "es-MX") -> Caregiver:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import trio
 import trio.testing
-from conftest import EPOCH
 
 from shiftd.models import Channel, Purpose
 from shiftd.notify import ConsoleNotifier, RecordNotifier
 from shiftd.notify.base import Outgoing
+from shiftd.testing.engine import EPOCH
 
 
 def outgoing(n: int = 1, **changes: object) -> Outgoing:

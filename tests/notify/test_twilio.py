@@ -23,7 +23,6 @@ import pytest
 import structlog
 import trio
 import trio.testing
-from conftest import EPOCH, StartEngine, caregiver, make_config, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.config import Config, ConfigError, TwilioNotifierConfig, load_config
@@ -42,6 +41,7 @@ from shiftd.notify.twilio import TwilioNotifier, parse_retry_after, scrub_phones
 from shiftd.sender import Sender
 from shiftd.store.base import NewMessage
 from shiftd.store.sqlite import SqliteStore
+from shiftd.testing.engine import EPOCH, StartEngine, caregiver, make_config, phone, shift
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "tw-auth-token-s3cr3t-0123456789abcdef"

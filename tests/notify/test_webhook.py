@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from conftest import make_config
 
 from shiftd.engine import Engine
 from shiftd.models import Channel, Purpose
@@ -24,6 +23,7 @@ from shiftd.notify.base import (
     TransientSendError,
 )
 from shiftd.notify.webhook import WebhookNotifier
+from shiftd.testing.engine import make_config
 
 URL = "https://ops.example.org/hooks/shiftd?token=s3cret"
 PAYLOAD = {"event": "shift.unfilled", "shift_id": "shift-1", "contacted": 5}

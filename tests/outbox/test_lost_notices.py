@@ -12,13 +12,13 @@ from typing import Any
 
 import structlog
 import trio
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.control.commands import COMMANDS, ShiftIdArgs
 from shiftd.engine import Engine
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing, PermanentSendError
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 COORDINATOR = {"phone": "+15550199999", "webhook": "https://ops.example/hooks/shiftd"}
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH, cancel_at_store, caregiver, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.models import Channel, Outcome, Purpose
@@ -21,6 +20,7 @@ from shiftd.ratelimit import RatePool, TokenBucket
 from shiftd.sender import Sender
 from shiftd.store.base import NewMessage
 from shiftd.store.sqlite import SqliteStore
+from shiftd.testing.engine import EPOCH, cancel_at_store, caregiver, phone, shift
 
 # ---- the bucket and the pool ------------------------------------------------------------------
 

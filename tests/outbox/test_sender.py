@@ -11,7 +11,6 @@ from typing import Any
 
 import trio
 import trio.testing
-from conftest import EPOCH, FakeProvider, cancel_at_store, caregiver, shift
 
 from shiftd.clock import Clock
 from shiftd.models import Channel, Purpose
@@ -19,6 +18,7 @@ from shiftd.notify.base import Notifier, Outgoing, PermanentSendError, Transient
 from shiftd.sender import Sender
 from shiftd.store.base import NewMessage, StoreUnavailable
 from shiftd.store.sqlite import SqliteStore
+from shiftd.testing.engine import EPOCH, FakeProvider, cancel_at_store, caregiver, shift
 
 # ---- fakes and helpers ----------------------------------------------------------------------
 

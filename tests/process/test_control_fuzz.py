@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from live_daemon import LiveDaemon, sample_roster
 
 from shiftd.control.commands import COMMANDS, STREAMS
+from shiftd.testing.live import LiveDaemon, sample_roster
 
 pytestmark = pytest.mark.process
 

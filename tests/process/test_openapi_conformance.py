@@ -18,12 +18,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from live_daemon import AUTH, LiveDaemon, sample_roster
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance, use_after_free
 
 from shiftd.http.app import create_app
 from shiftd.http.settings import HttpSettings
+from shiftd.testing.live import AUTH, LiveDaemon, sample_roster
 
 pytestmark = pytest.mark.process
 

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from shiftd.control.client import ConnectError, ControlClient, RemoteError
+from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
 
 pytestmark = pytest.mark.process
@@ -50,77 +47,6 @@ def shift(shift_id: str, hours: int = 0) -> dict[str, Any]:
         "start_time": start.isoformat(),
         "end_time": (start + timedelta(hours=8)).isoformat(),
     }
-
-
-class Daemon:
-    """`shiftd run` with its state in `state_dir` and its record file in `workdir`."""
-
-    def __init__(self, workdir: Path, state_dir: Path) -> None:
-        self.workdir = workdir
-        self.state_dir = state_dir
-        self.db = state_dir / "shiftd.sqlite3"
-        self.record = workdir / "messages.jsonl"
-        self.log = workdir / "daemon.log"
-        self.config = workdir / "shiftd.yaml"
-        self.config.write_text(
-            f"state_dir: {state_dir}\n"
-            "escalation:\n  delay: 3s\n"
-            f"notifier:\n  kind: record\n  path: {self.record}\n"
-            "shutdown:\n  grace: 5s\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = self._spawn()
-        wait_for(self._answers, 30, "the daemon to answer ping")
-
-    def run_to_exit(self) -> subprocess.CompletedProcess[str]:
-        """Start it expecting it to refuse: its exit code and stderr."""
-        return subprocess.run(
-            [sys.executable, "-m", "shiftd.cli", "run", "--config", str(self.config)],
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "shiftd.cli", "run", "--config", str(self.config)],
-                cwd=self.workdir,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-
-    def _answers(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log.read_text()}")
-        try:
-            self.call("ping")
-        except (ConnectError, OSError):
-            return False
-        return True
-
-    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        with ControlClient(str(self.state_dir / "control.sock"), timeout=15) as client:
-            return client.call(cmd, args)
-
-    def refused(self, cmd: str, **args: Any) -> RemoteError:
-        with pytest.raises(RemoteError) as refusal:
-            self.call(cmd, **args)
-        return refusal.value
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-    def messages(self) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text().splitlines()]
 
 
 @pytest.fixture
@@ -165,7 +91,7 @@ def fill(disk: Path) -> Path:
 def test_a_full_disk_refuses_new_work_clearly_and_recovers_when_space_returns(
     workdir: Path, small_disk: Path
 ) -> None:
-    daemon = Daemon(workdir, small_disk / "state")
+    daemon = Daemon(workdir, small_disk / "state", escalation_delay="3s")
     daemon.start()
     daemon.call("roster.import", caregivers=CAREGIVERS, shifts=[shift("a"), shift("c", 24)])
     assert daemon.call("fanout", shift_id="a")["status"] == "started"
@@ -207,7 +133,7 @@ def test_a_full_disk_refuses_new_work_clearly_and_recovers_when_space_returns(
 @pytest.fixture
 def real_database(workdir: Path) -> Daemon:
     """A daemon that has run: a roster, a shift in its fanout; stopped."""
-    daemon = Daemon(workdir, workdir / "state")
+    daemon = Daemon(workdir, escalation_delay="3s")
     daemon.start()
     daemon.call("roster.import", caregivers=CAREGIVERS, shifts=[shift("a")])
     daemon.call("fanout", shift_id="a")

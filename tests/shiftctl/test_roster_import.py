@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Harness, StartEngine, caregiver, make_config, phone, shift
-from http_support import AUTH, open_api
 
 from shiftd.engine import InvalidInput
 from shiftd.models import Caregiver
 from shiftd.rostercsv import parse_map, read_csv
+from shiftd.testing.api import AUTH, open_api
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 EXPORT = """\
 Employee ID,Full Name,Discipline,Mobile Phone,Status,Address

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, phone, shift
-from test_ctl import FakeDaemon, import_counter
 
 from shiftd.control.server import handle_line
 from shiftd.ctl import main, render_stats
+from shiftd.testing.engine import Harness, phone, shift
+from shiftd.testing.shiftctl import FakeDaemon, import_counter
 
 MINUTE = 60.0
 DAY = timedelta(days=1)

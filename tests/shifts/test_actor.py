@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import structlog
 import trio
-from conftest import EPOCH, Harness, caregiver, make_config, phone, shift
 
 from shiftd.actor import ActorUnavailable
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.store.base import StoreUnavailable
+from shiftd.testing.engine import EPOCH, Harness, caregiver, make_config, phone, shift
 
 MINUTE = 60
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, shift
 
 from shiftd.models import Channel, Purpose
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, shift
 
 SHIFTS = ("shift-1", "shift-2", "shift-3")
 

@@ -13,12 +13,21 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import EPOCH, FakeProvider, Harness, StartEngine, caregiver, make_config, phone, shift
 
 from shiftd.config import ConfigError, SmtpConfig, load_config
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing, TransientSendError
 from shiftd.notify.email import EmailNotifier
+from shiftd.testing.engine import (
+    EPOCH,
+    FakeProvider,
+    Harness,
+    StartEngine,
+    caregiver,
+    make_config,
+    phone,
+    shift,
+)
 
 COORDINATOR = "+15550100999"
 HOOK = "https://ops.example.org/hooks/shiftd"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 from shiftd.clock import Clock
 from shiftd.config import Config
 from shiftd.engine import Engine, NotFound
 from shiftd.models import CancelStatus, Channel, FanoutStatus, Outcome, Purpose, ShiftState
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 RNS = {f"cg-{n}" for n in range(1, 6)}
 LPNS = {"cg-6", "cg-7"}

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import trio
-from conftest import EPOCH, Harness, StartEngine, make_config
 from pydantic import ValidationError
 
 from shiftd.control.commands import COMMANDS, STREAMS, WatchArgs
 from shiftd.ctl import _leaf_parsers, build_parser, render_event
+from shiftd.testing.engine import EPOCH, Harness, StartEngine, make_config
 
 
 async def _call(h: Harness, name: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import trio
 import trio.testing
-from conftest import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 from shiftd.clock import iso
 from shiftd.models import (
@@ -29,6 +28,7 @@ from shiftd.models import (
     ShiftState,
 )
 from shiftd.store.sqlite import MIGRATIONS
+from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift
 
 PREFERRED = {"cg-1", "cg-2"}
 OTHERS = {"cg-3", "cg-4", "cg-5"}

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Harness, phone
 
 from shiftd.control.server import serve_control
 from shiftd.models import Purpose
+from shiftd.testing.engine import Harness, phone
 
 IO_LIMIT = 30  # virtual seconds; nothing here should need more than an instant
 HOUR = 3600.0

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from conftest import Harness, StartEngine, caregiver, make_config, phone, shift
 
 from shiftd.control.commands import COMMANDS
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 
 async def _export(h: Harness, **args: Any) -> dict[str, Any]:

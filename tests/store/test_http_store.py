@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
-from conftest import EPOCH, caregiver, shift, text_everyone
 
 from shiftd.models import Channel
 from shiftd.store.base import SendOutcome, provider_status_rank
 from shiftd.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
+from shiftd.testing.engine import EPOCH, caregiver, shift, text_everyone
 
 
 @asynccontextmanager

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import (
+
+from shiftd.intent import Intent
+from shiftd.models import Channel, Roster, ShiftState
+from shiftd.organizations import Organizations
+from shiftd.shifts import machine
+from shiftd.store.base import CaregiverRow, StaleState, StoreError
+from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
+from shiftd.testing.engine import (
     EPOCH,
     cancel_at_store,
     caregiver,
@@ -22,13 +29,6 @@ from conftest import (
     store_transition,
     text_everyone,
 )
-
-from shiftd.intent import Intent
-from shiftd.models import Channel, Roster, ShiftState
-from shiftd.organizations import Organizations
-from shiftd.shifts import machine
-from shiftd.store.base import CaregiverRow, StaleState, StoreError
-from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
 
 SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"  # ../shared/reference, copied
 LATER = EPOCH + timedelta(minutes=10)

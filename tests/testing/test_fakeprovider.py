@@ -12,7 +12,6 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from conftest import EPOCH, StartEngine, caregiver, make_config, phone, shift
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +24,7 @@ from shiftd.http.signature import valid_signature
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing
 from shiftd.notify.twilio import TwilioNotifier
+from shiftd.testing.engine import EPOCH, StartEngine, caregiver, make_config, phone, shift
 
 API = "http://fake-twilio.test"
 MESSAGES = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json"

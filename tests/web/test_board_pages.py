@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 import trio
-from board_support import Page, add_coordinator, open_page
-from conftest import EPOCH, Harness, shift
 
 from shiftd.models import ShiftState
+from shiftd.testing.board import Page, add_coordinator, open_page
+from shiftd.testing.engine import EPOCH, Harness, shift
 from shiftd.web.live import LiveFeed
 
 SCRIPT_REPLY = "<script>alert('x')</script> yes?"

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from board_support import NAME, PASSWORD, Page, add_coordinator, open_page
-from conftest import Harness
 
 from shiftd.control.server import handle_line
 from shiftd.models import ShiftState
+from shiftd.testing.board import NAME, PASSWORD, Page, add_coordinator, open_page
+from shiftd.testing.engine import Harness
 from shiftd.web.passwords import hash_password
 
 

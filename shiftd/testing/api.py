@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from conftest import FakeProvider, Harness
 from fastapi import FastAPI
 
 from shiftd.http.app import create_app
@@ -18,6 +17,7 @@ from shiftd.http.settings import HttpSettings
 from shiftd.http.signature import compute_signature
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing
+from shiftd.testing.engine import FakeProvider, Harness
 
 TOKEN = "api-token-for-tests"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"

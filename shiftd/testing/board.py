@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from conftest import Harness
-from http_support import settings
 
 from shiftd.http.app import create_app
+from shiftd.testing.api import settings
+from shiftd.testing.engine import Harness
 from shiftd.web.passwords import hash_password
 
 NAME = "dana"

@@ -6,10 +6,8 @@ Real time here, so delays are short (an escalation delay of 4 s) and every wait 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,12 +16,11 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from shiftd.clock import parse_iso
-from shiftd.control.client import ConnectError, ControlClient
+from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
 
 pytestmark = pytest.mark.process
@@ -48,71 +45,14 @@ ROSTER = {
 }
 
 
-class Daemon:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.socket = workdir / "state" / "control.sock"
-        self.record = workdir / "state" / "messages.jsonl"
-        self.config = workdir / "shiftd.yaml"
-        self.config.write_text(
-            "state_dir: ./state\n"
-            "control_socket: ./state/control.sock\n"
-            f"escalation:\n  delay: {int(DELAY)}s\n"
-            "notifier:\n  kind: record\n  path: ./state/messages.jsonl\n"
-            "shutdown:\n  grace: 5s\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shiftd.cli", "run", "--config", str(self.config)],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "daemon.log", "ab"),  # noqa: SIM115
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        wait_for(self._answers, 15, "the daemon to answer ping")
-
-    def _answers(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            log = (self.workdir / "daemon.log").read_text()
-            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{log}")
-        try:
-            self.call("ping")
-        except (ConnectError, OSError):
-            return False
-        return True
-
-    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        with ControlClient(str(self.socket), timeout=10) as client:
-            return client.call(cmd, args)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
-
-    def messages(self) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text().splitlines()]
-
-
 @pytest.fixture
 def daemon() -> Iterator[Daemon]:
     workdir = Path(tempfile.mkdtemp(prefix="shiftd-", dir="/tmp"))  # short: socket paths
-    d = Daemon(workdir)
+    d = Daemon(workdir, escalation_delay=f"{int(DELAY)}s")
     try:
         yield d
     finally:
-        if d.proc is not None and d.proc.poll() is None:
-            d.kill9()
+        d.ensure_gone()
         if os.environ.get("KEEP") is None:
             shutil.rmtree(workdir, ignore_errors=True)
 
