@@ -3,11 +3,14 @@
 Start-up: take the state directory's lock, open the store and recover actors, start the
 HTTP listener when `http` is configured (bound to `http.listen` or to the socket systemd
 handed over), bind the control socket, then tell systemd READY=1. SIGTERM/SIGINT:
-STOPPING=1; HTTP drains first (`/ready` turns 503, no new connections, requests in flight
-finish within `shutdown.grace`); then the control socket stops accepting (requests in hand
-are answered), actors stop between messages, sends in flight finish, the store is flushed,
-exit 0. SIGHUP re-reads the configuration: the log level applies at
-once; other changes are reported as needing a restart (they shape state the engine holds).
+STOPPING=1, and one deadline, `shutdown.grace` from the signal, for the whole stop: HTTP
+drains first (`/ready` turns 503, no new connections, requests in flight finish); then the
+control socket stops accepting (requests in hand are answered), actors stop between
+messages, sends in flight finish, the store is flushed, exit 0. Whatever is still in hand
+at the deadline is cut off (a provider that has not answered is recorded as "may have been
+sent"), so systemd's `TimeoutStopSec` only needs to exceed `grace`. SIGHUP re-reads the
+configuration: the log level applies at once; other changes are reported as needing a
+restart (they shape state the engine holds).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ async def run_daemon(
                         engine,
                         max_connections=config.control.max_connections,
                         idle_timeout=config.control.idle_timeout.total_seconds(),
-                        grace=config.shutdown.grace.total_seconds(),
+                        grace=grace,
                         task_status=task_status,
                     )
                 )
@@ -116,12 +119,16 @@ async def run_daemon(
                     if signum == signal.SIGHUP:
                         _reload(config, config_path)
                         continue
-                    log.info("daemon.stopping", signal=signal.Signals(signum).name)
+                    # The one deadline of the whole stop, taken here: HTTP's drain, the
+                    # control requests in hand and the engine's layers all end by it.
+                    engine.shutdown.begin(grace)
+                    log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=grace)
                     systemd.stopping()
                     break
                 if http is not None:
-                    http.shutdown()  # drain: requests in flight still reach the engine
-                    with trio.move_on_after(grace + 1):
+                    # Drain: requests in flight still reach the engine, until the deadline.
+                    http.shutdown(engine.shutdown.deadline)
+                    with trio.move_on_at(engine.shutdown.deadline):
                         await http.stopped.wait()
                 front.cancel_scope.cancel()
             engine.stop()

@@ -3,8 +3,9 @@ control socket (and later HTTP) expose.
 
 Layers start inside-out and stop outside-in: actors stop first (finishing the message in
 hand), then the sender (finishing sends in flight), then the store (committing what is
-queued). A cancellation from outside is turned into that same ordered stop, bounded by
-`shutdown.grace`.
+queued). A cancellation from outside is turned into that same ordered stop. The whole stop
+is bounded by one deadline (`self.shutdown`, `shutdown.grace` after the stop began, or the
+daemon's, taken at the signal): the layers, and each send still waiting for its provider.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .retention import Retention
 from .roles import Roles, UnknownRole
 from .sender import Sender
 from .shifts.machine import shift_link
+from .shutdown import BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
@@ -79,6 +81,8 @@ class Engine:
         self._classifier = classifier
         self._custom_store = store
         self._stop = trio.Event()
+        self.shutdown = Shutdown()
+        """The stop's one deadline; the daemon may begin it earlier (at the signal)."""
         self.started_at: datetime | None = None
         # Set in run():
         self.clock: Clock
@@ -95,12 +99,15 @@ class Engine:
         self.metrics = Metrics()
 
     def stop(self) -> None:
-        """Begin the ordered stop; `run()` returns when it is done. Never blocks."""
+        """Begin the ordered stop; `run()` returns by the stop's deadline (`shutdown.grace`
+        from now, or the one the daemon took at the signal). Never blocks."""
+        self.shutdown.begin(self.config.shutdown.grace.total_seconds())
         self._stop.set()
 
     async def run(self, *, task_status: trio.TaskStatus[Engine] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, recover actors, start sending; report started; run until stopped or
-        cancelled, then stop in order within `shutdown.grace` (abruptly past it).
+        cancelled, then stop in order by the stop's deadline (see `stop`): work still in hand
+        then (a provider that has not answered, a store write not done) is cut off.
 
         Raises StoreError if the store cannot be opened, ValueError for a bad classifier.
         """
@@ -128,7 +135,7 @@ class Engine:
             self.store.on_commit = self.metrics.observe_commit
         self.sender = Sender(
             self.store,
-            MeteredNotifier(notifier, self.metrics),
+            MeteredNotifier(BoundedNotifier(notifier, self.shutdown), self.metrics),
             self.clock,
             concurrency=config.sender.concurrency,
             max_attempts=config.sender.max_attempts,
@@ -172,8 +179,10 @@ class Engine:
         self.metrics.bind(store=self.store, supervisor=self.supervisor, events=self.events)
         async with trio.open_nursery() as outer:
             outer.start_soon(self._stop_on_cancel)
-            with trio.CancelScope(shield=True) as layers:
-                await self._run_layers(layers, task_status)
+            # Shielded: a cancellation from outside becomes the ordered stop (above), which
+            # the stop's deadline bounds.
+            with trio.CancelScope(shield=True):
+                await self._run_layers(task_status)
             outer.cancel_scope.cancel()
         try:
             await notifier.aclose()
@@ -289,28 +298,28 @@ class Engine:
         finally:
             self.stop()
 
-    async def _run_layers(
-        self, layers: trio.CancelScope, task_status: trio.TaskStatus[Engine]
-    ) -> None:
+    async def _run_layers(self, task_status: trio.TaskStatus[Engine]) -> None:
+        """The layers, inside-out; stopped outside-in once `_stop` is set. Actors and the
+        sender end by the stop's deadline (a send still in flight then is cut off and
+        recorded); the store closes after them, so what they record on the way out is
+        written."""
         async with trio.open_nursery() as store_layer:
             await store_layer.start(self.store.run)  # type: ignore[attr-defined]
-            async with trio.open_nursery() as sender_layer:
-                await sender_layer.start(self.sender.run)
-                keep = self.config.retention.reply_text
-                if keep is not None:
-                    await sender_layer.start(Retention(self.store, self.clock, keep).run)
-                async with trio.open_nursery() as actor_layer:
-                    await actor_layer.start(self.supervisor.run)
-                    self.started_at = self.clock.now()
-                    log.info("engine.started", actors=self.supervisor.actors)
-                    task_status.started(self)
-                    await self._stop.wait()
-                    layers.deadline = (
-                        trio.current_time() + self.config.shutdown.grace.total_seconds()
-                    )
-                    log.info("engine.stopping", actors=self.supervisor.actors)
-                    self.supervisor.stop()
-                sender_layer.cancel_scope.cancel()
+            with self.shutdown.bounded():
+                async with trio.open_nursery() as sender_layer:
+                    await sender_layer.start(self.sender.run)
+                    keep = self.config.retention.reply_text
+                    if keep is not None:
+                        await sender_layer.start(Retention(self.store, self.clock, keep).run)
+                    async with trio.open_nursery() as actor_layer:
+                        await actor_layer.start(self.supervisor.run)
+                        self.started_at = self.clock.now()
+                        log.info("engine.started", actors=self.supervisor.actors)
+                        task_status.started(self)
+                        await self._stop.wait()
+                        log.info("engine.stopping", actors=self.supervisor.actors)
+                        self.supervisor.stop()
+                    sender_layer.cancel_scope.cancel()
             store_layer.cancel_scope.cancel()
 
     # ---- operations --------------------------------------------------------------------

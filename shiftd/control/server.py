@@ -234,7 +234,11 @@ async def _connection(
                     continue
                 watch: _Stream | None = None
                 # A request in hand is answered even during shutdown; only waiting is cut.
-                with trio.CancelScope(shield=True), trio.move_on_after(grace) as bounded:
+                # It gets `grace`, and never beyond the stop's deadline.
+                with (
+                    trio.CancelScope(shield=True),
+                    engine.shutdown.bounded(trio.move_on_after(grace)) as bounded,
+                ):
                     answer = await _answer(engine, line, peer)
                     if isinstance(answer, _Stream):
                         watch, answer = answer, answer.ack

@@ -4,8 +4,9 @@ The listening socket is either handed over by systemd (socket activation: `LISTE
 `LISTEN_FDS`, `LISTEN_FDNAMES`, descriptors from 3; the one named `http`, else all of them)
 or bound to `http.listen`. Start with `await nursery.start(server.run)`: it reports started
 once the socket accepts connections. `shutdown()` begins a graceful drain: `/ready` answers
-503 at once, no new connections are accepted, requests in flight are finished within the
-grace period (hypercorn's `graceful_timeout`, then cancelled), and `run()` returns.
+503 at once, no new connections are accepted, requests in flight are finished by the
+deadline it is given (the daemon's one stop deadline; else the grace period), then
+cancelled, and `run()` returns.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class HttpServer:
         self._grace = grace
         self._sockets = list(sockets) if sockets is not None else None
         self._shutdown = trio.Event()
+        self._deadline = math.inf
         self.stopped = trio.Event()
         """Set when `run()` has returned (drained, or failed to start)."""
         self.addresses: list[str] = []
@@ -151,11 +153,14 @@ class HttpServer:
         """What `/ready` reports (the daemon says ready once everything is up)."""
         self.app.state.shiftd.ready = ready
 
-    def shutdown(self) -> None:
-        """Begin the graceful drain (see the module docstring). Never blocks."""
+    def shutdown(self, deadline: float | None = None) -> None:
+        """Begin the graceful drain (see the module docstring); requests still in flight at
+        `deadline` (`trio.current_time()`; default: the grace period from now) are cut off
+        and `run()` returns. Never blocks."""
         ctx = self.app.state.shiftd
         ctx.ready, ctx.stopping = False, True
         self.app.state.board.feed.close()  # live pages' streams end; requests drain
+        self._deadline = deadline if deadline is not None else trio.current_time() + self._grace
         self._shutdown.set()
 
     async def run(
@@ -185,16 +190,26 @@ class HttpServer:
             shutdown_trigger=self._shutdown.wait,
         )
         try:
-            async with trio.open_nursery() as nursery:
-                self.addresses = await nursery.start(serve)
-                log.info("http.listening", addresses=self.addresses)
-                task_status.started(self)
+            async with trio.open_nursery() as outer:
+                async with trio.open_nursery() as nursery:
+                    self.addresses = await nursery.start(serve)
+                    log.info("http.listening", addresses=self.addresses)
+                    task_status.started(self)
+                    outer.start_soon(self._cut_off_at_deadline, nursery.cancel_scope)
+                outer.cancel_scope.cancel()
         finally:
             for sock in sockets:
                 with contextlib.suppress(OSError):
                     sock.close()
             self.stopped.set()
             log.info("http.stopped")
+
+    async def _cut_off_at_deadline(self, serving: trio.CancelScope) -> None:
+        # Hypercorn's own drain counts `graceful_timeout` from when it notices the trigger;
+        # the deadline is the caller's, whatever that lag.
+        await self._shutdown.wait()
+        await trio.sleep_until(self._deadline)
+        serving.cancel()
 
 
 def _log_backlog(requested: int) -> None:

@@ -1,0 +1,79 @@
+"""One deadline for a whole stop: taken once, when the stop begins (the signal, or
+`engine.stop()`), and every layer that stops (HTTP's drain, the control requests in hand,
+the actors, the sends in flight, the store) is bounded by that same instant, never by a
+grace of its own that would add up to several.
+
+A shield that protects work in hand from cancellation is entered with `bounded()`, so
+even shielded work ends by the deadline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+from .notify.base import Notifier, Outgoing, SendOutcomeUnknown
+
+
+class Shutdown:
+    """The stop's deadline (`math.inf` until the stop begins), in `trio.current_time()`."""
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+        self._scopes: set[trio.CancelScope] = set()
+
+    @property
+    def begun(self) -> bool:
+        return self.deadline != math.inf
+
+    def begin(self, grace: float) -> float:
+        """Fix the deadline `grace` seconds from now, unless a stop has already fixed it;
+        return it. Every scope entered with `bounded()` ends by then at the latest."""
+        if not self.begun:
+            self.deadline = trio.current_time() + grace
+            for scope in self._scopes:
+                scope.deadline = min(scope.deadline, self.deadline)
+        return self.deadline
+
+    @contextmanager
+    def bounded(self, scope: trio.CancelScope | None = None) -> Iterator[trio.CancelScope]:
+        """Enter `scope` (a new one by default) so that it ends by the stop's deadline,
+        including a deadline fixed while it runs. Like any cancel scope, it swallows its
+        own cancellation: check `cancelled_caught` to learn that the deadline cut it."""
+        scope = scope if scope is not None else trio.CancelScope()
+        with scope:
+            scope.deadline = min(scope.deadline, self.deadline)
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+
+class BoundedNotifier:
+    """A notifier whose sends end by the stop's deadline.
+
+    The sender shields a send in flight from cancellation (cutting it off would leave its
+    row `sending`); this bounds it all the same: a provider that has not answered by the
+    deadline is given up on with SendOutcomeUnknown (the message may have been taken, so
+    it is recorded failed, never retried). Everything else passes through unchanged.
+    """
+
+    def __init__(self, inner: Notifier, shutdown: Shutdown) -> None:
+        self.inner = inner
+        self._shutdown = shutdown
+
+    async def send(self, message: Outgoing) -> str | None:
+        with self._shutdown.bounded() as bounded:
+            return await self.inner.send(message)
+        assert bounded.cancelled_caught
+        raise SendOutcomeUnknown("shiftd stopped before the provider answered")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
