@@ -32,6 +32,7 @@ from shiftd.control.client import (
     RequestTooLarge,
     encode_request,
 )
+from shiftd.errors import exit_status
 from shiftd.web.passwords import MIN_LENGTH, PasswordError, hash_password
 
 DEFAULT_SOCKET = "./state/control.sock"
@@ -1432,7 +1433,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RemoteError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
+        return exit_status(exc.code)
     except ProtocolError as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
         return 1

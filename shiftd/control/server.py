@@ -34,12 +34,11 @@ from typing import Any
 import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..actor import ActorUnavailable
-from ..engine import Engine, InvalidInput, NotFound
+from ..engine import Engine
+from ..errors import code_of
 from ..events import Subscription
 from ..limits import RequestId
 from ..logs import get_logger, new_ref
-from ..store.base import ConflictError, StoreError
 from .commands import COMMANDS, STREAMS
 
 log = get_logger(__name__)
@@ -385,16 +384,11 @@ async def _dispatch(
         result = await COMMANDS[name].run(engine, args)
     except ValidationError as exc:  # what the arguments mean, checked when it is known
         return fail("bad_args", _describe(exc))
-    except InvalidInput as exc:
-        return fail("bad_args", str(exc))
-    except NotFound as exc:
-        return fail("not_found", str(exc))
-    except ConflictError as exc:
-        return fail("conflict", str(exc))
-    except (ActorUnavailable, StoreError) as exc:  # disk full, a damaged database: said so
-        return fail("unavailable", str(exc))
-    except Exception:
-        return name, "internal", _internal(engine, request.id, "control.crashed", cmd=name)
+    except Exception as exc:
+        known = code_of(exc)  # the one error table, shared with HTTP and shiftctl
+        if known is None:
+            return name, "internal", _internal(engine, request.id, "control.crashed", cmd=name)
+        return fail(known.code, str(exc))
     log.debug("control.handled", cmd=name, peer_pid=peer[0] if peer else None)
     return name, "ok", _encode({"id": request.id, "ok": True, "result": result})
 

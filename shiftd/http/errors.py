@@ -1,8 +1,7 @@
 """Every HTTP error is JSON: `{"error": {"code": "...", "message": "..."}}`.
 
-Codes follow the control socket's where they mean the same (`not_found`, `conflict`,
-`unavailable`, `bad_json`, `bad_args`, `internal`), plus the HTTP-only ones (`unauthorized`,
-`forbidden`, `method_not_allowed`, `payload_too_large`, `unsupported_media_type`, `timeout`).
+Codes and statuses come from the one error table (`shiftd.errors`) that the control socket
+and shiftctl use too.
 FastAPI's own 404/405/422 answers are replaced by this shape (see `install_handlers`), and
 nothing answers with a traceback or an exception's text unless it was written for the caller.
 """
@@ -10,7 +9,7 @@ nothing answers with a traceback or an exception's text unless it was written fo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,10 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
-from ..actor import ActorUnavailable
-from ..engine import InvalidInput, NotFound
+from ..errors import CODES, ERRORS, ErrorCode, status_code
 from ..logs import get_logger
-from ..store.base import ConflictError, StoreError, StoreUnavailable
+from ..store.base import StoreError
 
 log = get_logger(__name__)
 
@@ -83,19 +81,6 @@ class ApiError(Exception):
         self.message = message
         self.headers = dict(headers or {})
 
-
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "bad_args",
-    503: "unavailable",
-}
 
 _STATUS_MESSAGES = {
     404: "no such route",
@@ -160,7 +145,7 @@ def install_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
-        code = _STATUS_CODES.get(status, "internal" if status >= 500 else "bad_request")
+        code = status_code(status)
         message = _STATUS_MESSAGES.get(status) or (
             exc.detail if isinstance(exc.detail, str) else code
         )
@@ -173,28 +158,25 @@ def install_handlers(app: FastAPI) -> None:
             return error_response(400, "bad_json", "the body is not valid JSON")
         return error_response(422, "bad_args", describe_validation(errors))
 
-    async def not_found(_: Request, exc: Exception) -> Response:
-        return error_response(404, "not_found", str(exc))
+    def answer(known: ErrorCode) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(_: Request, exc: Exception) -> Response:
+            return error_response(known.http_status, known.code, str(exc))
 
-    async def invalid(_: Request, exc: Exception) -> Response:
-        return error_response(422, "bad_args", str(exc))
-
-    async def conflict(_: Request, exc: Exception) -> Response:
-        return error_response(409, "conflict", str(exc))
-
-    async def unavailable(_: Request, exc: Exception) -> Response:
-        return error_response(503, "unavailable", str(exc))
+        return handler
 
     async def store_error(request: Request, exc: Exception) -> Response:
+        # A damaged database's text names files and SQL: logged, not told to a caller.
+        known = CODES["unavailable"]
         log.error("http.store_failed", path=request.url.path, error=str(exc))
-        return error_response(503, "unavailable", "the store is not available; try again")
+        return error_response(
+            known.http_status, known.code, "the store is not available; try again"
+        )
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(NotFound, not_found)
-    app.add_exception_handler(InvalidInput, invalid)
-    app.add_exception_handler(ConflictError, conflict)  # before StoreError: it is one
-    app.add_exception_handler(ActorUnavailable, unavailable)
-    app.add_exception_handler(StoreUnavailable, unavailable)  # its text says why: disk full…
+    # The one error table (shiftd.errors); Starlette picks the handler of the nearest
+    # class in an error's MRO, so ConflictError and StoreUnavailable keep their own rows.
+    for cls, code in ERRORS:
+        app.add_exception_handler(cls, answer(CODES[code]))
     app.add_exception_handler(StoreError, store_error)
