@@ -4,6 +4,7 @@ itself, so these are plain synchronous tests)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -131,3 +132,20 @@ def test_the_released_shift_is_refilled_and_the_summary_shows_its_timeline(
     summary = whole.split("\nSummary\n", 1)[1]
     assert "shift shift-lpn-0702: filled by Gus Almeida after a release" in summary
     assert "its timeline: fanout_started, wave, claimed, released, wave, wave, claimed" in summary
+
+
+def test_the_demo_ends_with_a_summary_counting_messages_by_channel() -> None:
+    out = io.StringIO()
+    try:
+        assert run_demo(out=out) == 0
+    finally:
+        structlog.reset_defaults()
+    transcript = out.getvalue()
+    timeline, summary = transcript.split("\nSummary\n", 1)
+    texts = len(re.findall(r"  →  SMS  ", timeline))
+    calls = len(re.findall(r"  →  CALL ", timeline))
+
+    assert texts > 0 and calls > 0
+    assert f"  messages: {texts} SMS, {calls} calls (" in summary
+    assert re.search(r"  time to fill: \d+m \d\ds\n", summary)
+    assert transcript.rstrip().splitlines()[-1].startswith("  every message went out")

@@ -4,6 +4,7 @@ it, fill its disk or read its logs. Real time: every wait is bounded."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -101,6 +102,18 @@ class Daemon:
         """Kill it if it still runs (a test's cleanup)."""
         if self.proc is not None and self.proc.poll() is None:
             self.kill9()
+
+    def shiftctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The installed `shiftctl` command, as a coordinator runs it (SHIFTD_SOCKET set)."""
+        script = Path(sys.executable).with_name("shiftctl")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.ctl"]
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "SHIFTD_SOCKET": str(self.socket)},
+        )
 
     def messages(self) -> list[dict[str, Any]]:
         """What the `record` notifier wrote, in order."""

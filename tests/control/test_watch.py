@@ -24,7 +24,7 @@ from shiftd.control.server import handle_line, serve_control
 from shiftd.ctl import main, render_event
 from shiftd.events import EventBus
 from shiftd.models import Channel
-from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone
+from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 IO_LIMIT = 30  # virtual seconds
 MINUTE = 60.0
@@ -281,8 +281,6 @@ async def test_a_transport_that_cannot_stream_refuses_watch(
 
 
 def _shift(shift_id: str) -> Any:
-    from conftest import shift
-
     return shift(shift_id)
 
 

@@ -476,12 +476,3 @@ async def test_a_write_after_the_store_stopped_fails_instead_of_waiting_forever(
         pass
     with pytest.raises(StoreError, match="not running"):
         await store.queue([], at=EPOCH)
-
-
-def test_the_test_copy_of_the_reference_roster_is_unchanged() -> None:
-    """tests/data holds the reference roster byte for byte, so CI needs nothing beside the
-    clone; where ../shared is present, the copy must still match it."""
-    reference = Path(__file__).parents[3] / "shared" / "reference" / "sample_data.json"
-    if not reference.exists():
-        pytest.skip("../shared/reference is not beside this checkout")
-    assert SAMPLE.read_bytes() == reference.read_bytes()
