@@ -14,9 +14,10 @@ import sys
 
 from fastapi import FastAPI, Request, Response
 
+from shiftd.paths import TWILIO_SMS
+
 from .stats import phone_of
 
-SMS_PATH = "/webhooks/twilio/sms"
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 #: Phones with an open offer: the pools the load generator's runs draw from (from 0 on).
 CAREGIVERS = 200_000
@@ -33,7 +34,7 @@ def create_app(caregivers: int = CAREGIVERS) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post(SMS_PATH)
+    @app.post(TWILIO_SMS)
     async def sms(request: Request) -> Response:
         form = await request.form()
         sender = str(form.get("From", ""))

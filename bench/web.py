@@ -55,10 +55,10 @@ from shiftd.http.server import (
     somaxconn,
 )
 from shiftd.http.settings import HttpSettings
-from shiftd.http.webhooks import PREFIX
 from shiftd.inbound import InboundResult
 from shiftd.metrics import Metrics
 from shiftd.models import Outcome
+from shiftd.paths import TWILIO_SMS
 
 from .common import InstantProvider, Size, bench_config, run_loadgen, running_engine, workdir
 from .scenarios import TimedStore, _caregivers, _shift
@@ -67,7 +67,6 @@ from .stats import GcWatch, raise_fd_limit
 
 TWILIO_TOKEN = "bench-twilio-auth-token"
 PUBLIC_URL = "https://shifts.example.org"
-SMS_PATH = f"{PREFIX}/sms"
 OUR_NUMBER = "+15550100001"
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
 #: Requests signed in advance for each run: `http_seconds` at this rate. A run that uses them
@@ -95,7 +94,7 @@ def _spec(targets: dict[str, int], size: Size) -> dict[str, Any]:
         "host": "127.0.0.1",
         "server_pid": os.getpid(),
         "request": {
-            "path": SMS_PATH,
+            "path": TWILIO_SMS,
             "public_url": PUBLIC_URL,
             "token": TWILIO_TOKEN,
             "body": "NO",
@@ -149,7 +148,7 @@ def _minimal_fastapi() -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post(SMS_PATH)
+    @app.post(TWILIO_SMS)
     async def sms(request: Request) -> Response:
         await request.body()
         return Response(TWIML, media_type="text/xml")

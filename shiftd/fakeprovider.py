@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from .http.signature import compute_signature
 from .logs import mask_phone
+from .paths import TWILIO_GATHER, TWILIO_SMS, TWILIO_STATUS, TWILIO_VOICE
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
@@ -61,10 +62,6 @@ __all__ = [
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 DEFAULT_AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
 API_VERSION = "2010-04-01"
-SMS_PATH = "/webhooks/twilio/sms"
-VOICE_PATH = "/webhooks/twilio/voice"
-GATHER_PATH = "/webhooks/twilio/voice/gather"
-STATUS_PATH = "/webhooks/twilio/status"
 
 Kind = Literal["message", "call", "other"]
 
@@ -259,7 +256,7 @@ class FakeTwilio:
             "ApiVersion": API_VERSION,
         }
         return await self.post_webhook(
-            SMS_PATH,
+            TWILIO_SMS,
             form,
             webhook_base_url,
             auth_token=auth_token,
@@ -284,7 +281,7 @@ class FakeTwilio:
         call = self.find(call_sid)
         recorded = call.form.get("Url") if call else None
         response = await self.post_webhook(
-            recorded or VOICE_PATH,
+            recorded or TWILIO_VOICE,
             self._call_form(call_sid, "in-progress"),
             webhook_base_url,
             auth_token=auth_token,
@@ -319,7 +316,7 @@ class FakeTwilio:
         target = path or self._actions.get(call_sid)
         if target is None:
             voice_url = call.form.get("Url") if call else None
-            target = urljoin(voice_url, GATHER_PATH) if voice_url else GATHER_PATH
+            target = urljoin(voice_url, TWILIO_GATHER) if voice_url else TWILIO_GATHER
         form = self._call_form(call_sid, "in-progress")
         form.update({"Digits": digits, "FinishedOnKey": ""})
         return await self.post_webhook(
@@ -367,7 +364,7 @@ class FakeTwilio:
             form["ErrorCode"] = str(error_code)
         recorded = created.form.get("StatusCallback") if created else None
         return await self.post_webhook(
-            recorded or STATUS_PATH,
+            recorded or TWILIO_STATUS,
             form,
             webhook_base_url,
             auth_token=auth_token,

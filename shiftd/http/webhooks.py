@@ -30,6 +30,7 @@ from fastapi import APIRouter, Request, Response
 from ..logs import get_logger
 from ..messages import Messages
 from ..models import Channel, Outcome, Purpose
+from ..paths import TWILIO_GATHER, TWILIO_SMS, TWILIO_STATUS, TWILIO_VOICE
 from ..store.base import ProviderMessageRow
 from .context import HttpContext, context_of
 from .errors import ApiError, error_responses
@@ -37,7 +38,6 @@ from .signature import valid_signature
 
 log = get_logger(__name__)
 
-PREFIX = "/webhooks/twilio"
 MAX_FIELDS = 200
 MAX_SID = 64
 _CALL_LOOKUP_TRIES = 5  # the call's sid is stored when the provider accepts the call; the
@@ -67,7 +67,7 @@ _TWIML: dict[int | str, dict[str, Any]] = {
     **error_responses(400, 403, 413, 415, 500, 503),
 }
 
-router = APIRouter(prefix=PREFIX, tags=["twilio webhooks"])
+router = APIRouter(tags=["twilio webhooks"])
 
 
 # ---- signed forms ---------------------------------------------------------------------------
@@ -207,8 +207,7 @@ class _Voice:
 def _gather_url(request: Request, public_url: str | None) -> str:
     """Where the caregiver's digit goes: absolute under the public URL, else relative to
     this document (the provider resolves it against the URL it fetched)."""
-    path = f"{PREFIX}/voice/gather"
-    return public_url.rstrip("/") + path if public_url else path
+    return public_url.rstrip("/") + TWILIO_GATHER if public_url else TWILIO_GATHER
 
 
 async def _find_call(
@@ -230,7 +229,7 @@ async def _find_call(
 
 
 @router.post(
-    "/sms",
+    TWILIO_SMS,
     openapi_extra=_FORM_DOC,
     responses=_TWIML,
     response_class=Response,
@@ -253,7 +252,7 @@ async def sms(request: Request) -> Response:
 
 
 @router.post(
-    "/voice",
+    TWILIO_VOICE,
     openapi_extra=_FORM_DOC,
     responses=_TWIML,
     response_class=Response,
@@ -280,7 +279,7 @@ async def voice(request: Request) -> Response:
 
 
 @router.post(
-    "/voice/gather",
+    TWILIO_GATHER,
     openapi_extra=_FORM_DOC,
     responses=_TWIML,
     response_class=Response,
@@ -322,7 +321,7 @@ async def voice_gather(request: Request) -> Response:
 
 
 @router.post(
-    "/status",
+    TWILIO_STATUS,
     openapi_extra=_FORM_DOC,
     responses=_TWIML,
     response_class=Response,

@@ -45,6 +45,7 @@ from .. import __version__
 from ..config import TwilioNotifierConfig
 from ..logs import get_logger, mask_phone
 from ..models import Channel, Purpose
+from ..paths import TWILIO_STATUS, TWILIO_VOICE
 from ..ratelimit import RatePool
 from .base import Outgoing, PermanentSendError, SendOutcomeUnknown, TransientSendError
 
@@ -58,8 +59,6 @@ MAX_ANSWER_BYTES = 64 * 1024
 """Longest answer body read from the API; the rest is ignored."""
 MAX_RETRY_AFTER = 24 * 3600.0
 """A longer `Retry-After` is cut to this (it keeps the retry instant representable)."""
-STATUS_PATH = "/webhooks/twilio/status"
-VOICE_PATH = "/webhooks/twilio/voice"
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 _PHONE_RE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
@@ -222,14 +221,14 @@ class TwilioNotifier:
         if message.purpose is Purpose.OFFER and self.validity_period is not None:
             form["ValidityPeriod"] = str(max(1, int(self.validity_period.total_seconds())))
         if self.public_url:
-            form["StatusCallback"] = self.public_url + STATUS_PATH
+            form["StatusCallback"] = self.public_url + TWILIO_STATUS
         return form
 
     def call_form(self, message: Outgoing) -> dict[str, str]:
         form = {"To": message.to, "From": message.from_number or self.caller_id(message.to)}
         if self.public_url:
-            form["Url"] = self.public_url + VOICE_PATH
-            form["StatusCallback"] = self.public_url + STATUS_PATH
+            form["Url"] = self.public_url + TWILIO_VOICE
+            form["StatusCallback"] = self.public_url + TWILIO_STATUS
         else:
             form["Twiml"] = f"<Response><Say>{escape(message.body)}</Say></Response>"
         return form

@@ -17,6 +17,7 @@ from shiftd.http.settings import HttpSettings
 from shiftd.http.signature import compute_signature
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing
+from shiftd.paths import TWILIO_SMS
 from shiftd.testing.engine import FakeProvider, Harness
 
 TOKEN = "api-token-for-tests"
@@ -77,7 +78,7 @@ class Api:
 
     async def sms(self, phone: str, body: str, sid: str) -> httpx.Response:
         form = {"From": phone, "To": "+15550100001", "Body": body, "MessageSid": sid}
-        return await self.webhook("/webhooks/twilio/sms", form)
+        return await self.webhook(TWILIO_SMS, form)
 
 
 @asynccontextmanager
