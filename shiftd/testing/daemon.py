@@ -1,24 +1,67 @@
 """The real daemon as a subprocess (`shiftd run`), for synchronous tests that crash it, stop
-it, fill its disk or read its logs. Real time: every wait is bounded."""
+it, fill its disk, read its logs or attack it from outside (its control socket, and HTTP on
+a loopback port handed over the way systemd's socket activation does). Real time: every
+wait is bounded."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from shiftd.control.client import ConnectError, ControlClient, RemoteError
 from shiftd.testing.waiting import wait_for
+
+TOKEN = "live-daemon-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+# The socket at descriptor 3 and LISTEN_* set, as systemd does between fork and exec.
+_EXEC_AS_SYSTEMD_WOULD = """
+import os, sys
+fd, config = int(sys.argv[1]), sys.argv[2]
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="http")
+os.execv(sys.executable, [sys.executable, "-m", "shiftd.cli", "run", "--config", config])
+"""
+
+
+def sample_roster(shifts: int = 3) -> dict[str, Any]:
+    """A few RN caregivers and open shifts starting tomorrow."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return {
+        "caregivers": [
+            {"id": f"cg-{n}", "name": f"Carer {n}", "role": "RN", "phone": f"+1555030000{n}"}
+            for n in range(1, 4)
+        ],
+        "shifts": [
+            {
+                "id": f"shift-{n}",
+                "role_required": "RN",
+                "start_time": (start + timedelta(hours=n)).isoformat(),
+                "end_time": (start + timedelta(hours=n + 8)).isoformat(),
+            }
+            for n in range(1, shifts + 1)
+        ],
+    }
 
 
 class Daemon:
     """`shiftd run --config workdir/shiftd.yaml` with its state in `state_dir` (default
     `workdir/state`), the `record` notifier writing `workdir/messages.jsonl` and its stderr
-    appended to `workdir/daemon.log`. `start()` returns once it answers `ping`."""
+    appended to `workdir/daemon.log`. `start()` returns once it answers `ping`. With
+    `http=True` it also serves HTTP on a loopback port (`url`), behind the bearer token
+    `TOKEN`, handed over as systemd would, and `start()` waits for `/ready` too."""
 
     def __init__(
         self,
@@ -27,6 +70,8 @@ class Daemon:
         *,
         escalation_delay: str = "4s",
         grace: str = "5s",
+        http: bool = False,
+        log_level: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.state_dir = state_dir or workdir / "state"
@@ -40,7 +85,16 @@ class Daemon:
             f"escalation:\n  delay: {escalation_delay}\n"
             f"notifier:\n  kind: record\n  path: {self.record}\n"
             f"shutdown:\n  grace: {grace}\n"
+            + (f"log:\n  level: {log_level}\n" if log_level else "")
         )
+        self.http = http
+        self.url = ""
+        if http:
+            (workdir / "api-token").write_text(TOKEN + "\n")
+            with self.config.open("a") as config:
+                config.write(
+                    f'http:\n  listen: "127.0.0.1:0"\n  token_file: {workdir / "api-token"}\n'
+                )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,14 +102,56 @@ class Daemon:
         """The command line that runs this daemon."""
         return [sys.executable, "-m", "shiftd.cli", "run", "--config", str(self.config)]
 
-    def start(self, timeout: float = 30) -> None:
-        """Spawn it and wait until it answers `ping`; AssertionError (with its log) if it
-        exits first or does not answer within `timeout` seconds."""
+    def start(self, timeout: float = 30) -> Daemon:
+        """Spawn it and wait until it answers `ping` (and, with HTTP, `/ready`); return it.
+        AssertionError (with its log) if it exits first or is not ready within `timeout`."""
+        if not self.http:
+            with self.log.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    self.command, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log
+                )
+            wait_for(self._answers, timeout, "the daemon to answer ping")
+            return self
+        listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        fd = listener.fileno()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.command, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=log
+                [sys.executable, "-c", _EXEC_AS_SYSTEMD_WOULD, str(fd), str(self.config)],
+                cwd=self.workdir,
+                pass_fds=(fd,),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
-        wait_for(self._answers, timeout, "the daemon to answer ping")
+        listener.close()
+        wait_for(lambda: self._answers() and self._ready(), timeout, "the daemon to be ready")
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(self.url + "/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def alive(self) -> bool:
+        """Whether it still runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def ping(self) -> bool:
+        """Whether it answers `ping` on its control socket."""
+        try:
+            return bool(self.call("ping").get("pong"))
+        except (ConnectError, OSError):
+            return False
+
+    def log_text(self) -> str:
+        """What it has written to stderr so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def remove(self) -> None:
+        """Delete its working directory (kept if KEEP is set in the environment)."""
+        if os.environ.get("KEEP") is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run_to_exit(self) -> subprocess.CompletedProcess[str]:
         """Start it expecting it to refuse: its exit code and stderr."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shiftd.control.commands import COMMANDS, STREAMS
-from shiftd.testing.live import LiveDaemon, sample_roster
+from shiftd.testing.daemon import Daemon, sample_roster
 
 pytestmark = pytest.mark.process
 
@@ -141,10 +143,15 @@ def lines(draw: st.DrawFn) -> bytes:
     return _dump(request)
 
 
+def _live_daemon() -> Daemon:
+    workdir = Path(tempfile.mkdtemp(prefix="shlive-", dir="/tmp"))  # short: socket paths
+    return Daemon(workdir, http=True, grace="3s", log_level="warning").start()
+
+
 @pytest.fixture(scope="module")
-def live() -> Iterator[LiveDaemon]:
-    daemon = LiveDaemon().start()
-    daemon.call("roster.import", sample_roster())
+def live() -> Iterator[Daemon]:
+    daemon = _live_daemon()
+    daemon.call("roster.import", **sample_roster())
     try:
         yield daemon
     finally:
@@ -179,7 +186,7 @@ def _exchange(path: str, batch: list[bytes]) -> None:
             return  # closed on us (line too long), or a watch stream that never ends
 
 
-def test_no_control_line_stops_the_daemon(live: LiveDaemon) -> None:
+def test_no_control_line_stops_the_daemon(live: Daemon) -> None:
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -193,8 +200,8 @@ def test_no_control_line_stops_the_daemon(live: LiveDaemon) -> None:
         SENT["batches"] += 1
         _exchange(str(live.socket), batch)
 
-        assert live.alive(), live.log()
-        assert live.ping(), live.log()
+        assert live.alive(), live.log_text()
+        assert live.ping(), live.log_text()
 
     one_batch()
     while LONG and SENT["lines"] < LONG_LINES:

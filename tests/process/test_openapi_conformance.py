@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, use_afte
 
 from shiftd.http.app import create_app
 from shiftd.http.settings import HttpSettings
-from shiftd.testing.live import AUTH, LiveDaemon, sample_roster
+from shiftd.testing.daemon import AUTH, Daemon, sample_roster
 
 pytestmark = pytest.mark.process
 
@@ -64,14 +66,19 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
+def _live_daemon() -> Daemon:
+    workdir = Path(tempfile.mkdtemp(prefix="shlive-", dir="/tmp"))  # short: socket paths
+    return Daemon(workdir, http=True, grace="3s", log_level="warning").start()
+
+
 @pytest.fixture(scope="module")
-def live() -> Iterator[LiveDaemon]:
-    daemon = LiveDaemon().start()
-    daemon.call("roster.import", sample_roster())
-    daemon.call("fanout", {"shift_id": "shift-1"})
+def live() -> Iterator[Daemon]:
+    daemon = _live_daemon()
+    daemon.call("roster.import", **sample_roster())
+    daemon.call("fanout", shift_id="shift-1")
     try:
         yield daemon
-        assert daemon.alive(), daemon.log()
+        assert daemon.alive(), daemon.log_text()
         assert daemon.ping()
     finally:
         code = daemon.stop()
@@ -88,7 +95,7 @@ def _cross_field_refusal(response: Any) -> bool:
     return any(rule in response.text for rule in CROSS_FIELD_RULES)
 
 
-def _check(case: Any, live: LiveDaemon) -> None:
+def _check(case: Any, live: Daemon) -> None:
     SENT[0] += 1
     response = case.call(base_url=live.url, headers=AUTH, timeout=10)
     # Cancelling is DELETE /shifts/{id}, and the cancelled shift stays readable (state
@@ -111,12 +118,12 @@ def _check(case: Any, live: LiveDaemon) -> None:
     suppress_health_check=list(HealthCheck),
     derandomize=not LONG,
 )
-def test_every_answer_is_what_the_openapi_document_says(case: Any, live: LiveDaemon) -> None:
+def test_every_answer_is_what_the_openapi_document_says(case: Any, live: Daemon) -> None:
     _check(case, live)
 
 
 @pytest.mark.skipif(not LONG, reason="the long run is `make fuzz`")
-def test_the_long_run_sends_at_least_ten_thousand_requests(live: LiveDaemon) -> None:
+def test_the_long_run_sends_at_least_ten_thousand_requests(live: Daemon) -> None:
     """Rounds over every operation, valid and invalid data, until LONG_REQUESTS were sent
     (operations without parameters give hypothesis little to vary, so one pass is short)."""
     operations = [result.ok() for result in schema.get_all_operations()]
