@@ -337,3 +337,11 @@ def test_after_a_run_the_engines_loggers_follow_a_new_logging_configuration() ->
         assert '"event": "send.checked"' in later.getvalue()
     finally:
         structlog.configure(**saved)
+
+
+def test_a_run_in_memory_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_once(Config(), ROSTER, shifts(2), _Habitual(), 0)
+    assert list(tmp_path.iterdir()) == []

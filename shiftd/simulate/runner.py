@@ -36,6 +36,8 @@ from .inputs import SimShift
 from .loggers import cached_loggers
 
 CAREGIVER_CHANNELS = (Channel.SMS, Channel.VOICE)
+_IN_MEMORY = Path(":memory:")
+"""The store's path that SQLite opens as a database in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ def run_once(
     config = _for_simulation(config)
     epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
     result: list[RunResult] = []
+    stray = store_path is None and not _IN_MEMORY.exists()
     try:
         with cached_loggers():
             trio.run(
@@ -209,11 +212,15 @@ def run_once(
                 keep_timeline,
                 on_fanout,
                 epoch,
-                store_path or Path(":memory:"),
+                store_path or _IN_MEMORY,
                 result,
                 clock=trio.testing.MockClock(autojump_threshold=0),
             )
     finally:
+        if stray:
+            # The store builds a new database as a file before opening it, even one SQLite
+            # then keeps in memory: that file would be left in the working directory.
+            _IN_MEMORY.unlink(missing_ok=True)
         # The supervisor freezes long-lived objects for the daemon's sake; between runs
         # they are garbage.
         gc.unfreeze()
