@@ -886,6 +886,8 @@ class SqliteStore:
         sender suppresses each one when its turn comes."""
 
         def write(conn: sqlite3.Connection) -> bool:
+            # At commit time, not after: a wave decided meanwhile must see the change.
+            self._phone_sets.pop("opt_outs", None)
             stamp = iso(at)
             changed = (
                 conn.execute(
@@ -899,9 +901,7 @@ class SqliteStore:
                 _queue(conn, [reply], stamp)
             return changed
 
-        changed = await self._write(write)
-        self._phone_sets.pop("opt_outs", None)
-        return changed
+        return await self._write(write)
 
     async def set_opted_in(self, phone: str, *, at: datetime, reply: NewMessage | None) -> bool:
         """Forget `phone`'s opt-out (START…), in one transaction with `reply`, the
@@ -909,14 +909,13 @@ class SqliteStore:
         was."""
 
         def write(conn: sqlite3.Connection) -> bool:
+            self._phone_sets.pop("opt_outs", None)  # at commit time (see set_opted_out)
             changed = conn.execute("DELETE FROM opt_outs WHERE phone = ?", (phone,)).rowcount == 1
             if changed and reply is not None:
                 _queue(conn, [reply], iso(at))
             return changed
 
-        changed = await self._write(write)
-        self._phone_sets.pop("opt_outs", None)
-        return changed
+        return await self._write(write)
 
     async def is_opted_out(self, phone: str) -> bool:
         return phone in self._phones("opt_outs")
