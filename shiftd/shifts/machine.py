@@ -173,6 +173,9 @@ class Contact:
     code: int | None
     render: Callable[[int], str]
     first_text: bool = False
+    opted_in: bool = True
+    """Decided on the phone not having opted out (a text; a call unless the policy calls
+    opted-out phones): the store refuses the write if it has by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +455,7 @@ def _run_wave(
                 code,
                 render,
                 first,
+                reachable,
             )
         )
         if offer is None:

@@ -801,8 +801,9 @@ class SqliteStore:
         offers with their reply codes, declines and releases, the withdrawals, the messages
         and contacts, the timeline, and `inbound` (the text that caused it) if given. A
         message whose key is queued already is skipped. Raises StaleState (nothing written)
-        if the shift changed since `version`, or if the claimant of `free_of_overlap`
-        holds an overlapping shift by now."""
+        if the shift changed since `version`, if the claimant of `free_of_overlap` holds an
+        overlapping shift by now, or if a phone a contact was decided for has opted out
+        meanwhile."""
 
         persisted = await self._write(
             lambda conn: _persist(conn, shift_id, version, transition, at, call_gap, inbound)
@@ -1542,6 +1543,14 @@ def _contact(
     """Queue a wave's messages, offering the shift with a fresh reply code to each contact
     who has none yet (`codes` gets them). Returns the rows queued (a key queued already is
     skipped). A wave may reach thousands: the statements go in batches."""
+    needs = [c.phone for c in contacts if c.opted_in]
+    for start in range(0, len(needs), 500):
+        chunk = needs[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        if conn.execute(
+            f"SELECT 1 FROM opt_outs WHERE phone IN ({marks}) LIMIT 1", chunk
+        ).fetchone():
+            raise StaleState(f"shift {shift_id}: a phone in the wave opted out meanwhile")
     new = [c.caregiver_id for c in contacts if c.code is None]
     last: dict[str, int] = {}
     for start in range(0, len(new), 500):
