@@ -338,14 +338,22 @@ class ShiftActor:
         decide: Callable[[State, machine.Rules, datetime], Any],
         inbound: InboundLog | None = None,
         finish: Callable[[Transition], Transition] | None = None,
+        *,
+        only: str | None = None,
     ) -> Transition:
         """Decide a transition from the state and fresh facts, write it in one transaction
         and only then take it as the new state, hand its messages to the sender and announce
         it. A write refused as stale (the shift, or a fact it relied on, changed in the same
-        instant) is decided again from the store, once."""
+        instant) is decided again from the store, once. `only`: the caregiver an answer
+        comes from; a closed shift not yet loaded then reads her offer alone (nothing an
+        answer does to a closed shift changes it)."""
         store = self._ctx.store
         for attempt in (1, 2):
-            state = await self._loaded()
+            row = self._row
+            if only is not None and self._state is None and row is not None and row.state.closed:
+                state = State(row, store.offers_state(self.shift_id, only), row.version)
+            else:
+                state = await self._loaded()
             rules = self._rules(state.shift)
             # One instant per step: what the rules decide from is what the store records.
             now = self._ctx.clock.now()
@@ -455,6 +463,7 @@ class ShiftActor:
             lambda state, rules, now: self._decide_answer(answer, state, rules, now),
             _unlogged(answer, self.shift_id),
             lambda t: self._guarded(answer, t),
+            only=answer.caregiver_id,
         )
         result = transition.answer
         assert isinstance(result, AnswerResult)

@@ -684,23 +684,25 @@ class SqliteStore:
             return None
         return _shift_row(rows[0]), self.offers_state(shift_id)
 
-    def offers_state(self, shift_id: str) -> dict[str, Offer]:
-        """The shift's offers as its actor keeps them (see `shift_state`)."""
+    def offers_state(self, shift_id: str, caregiver_id: str | None = None) -> dict[str, Offer]:
+        """The shift's offers as its actor keeps them (see `shift_state`); with
+        `caregiver_id`, hers only (an answer to a closed shift needs no more)."""
+        which, params = " WHERE shift_id = ?", (shift_id,)
+        if caregiver_id is not None:
+            which, params = " WHERE shift_id = ? AND caregiver_id = ?", (shift_id, caregiver_id)
         reached: dict[str, set[str]] = {}
         prefix = len("offer:") + len(shift_id) + 1
-        for cg, key in self._require().execute(
-            "SELECT caregiver_id, key FROM outbox WHERE shift_id = ? AND purpose = 'offer'",
-            (shift_id,),
+        conn = self._require()
+        for cg, key in conn.execute(
+            "SELECT caregiver_id, key FROM outbox" + which + " AND purpose = 'offer'", params
         ):
             reached.setdefault(cg, set()).add(key[prefix + len(cg) + 1 :])
         return {
             cg: Offer(
                 code, declined is not None, released is not None, frozenset(reached.get(cg, ()))
             )
-            for cg, code, declined, released in self._require().execute(
-                "SELECT caregiver_id, code, declined_at, released_at FROM offers"
-                " WHERE shift_id = ?",
-                (shift_id,),
+            for cg, code, declined, released in conn.execute(
+                "SELECT caregiver_id, code, declined_at, released_at FROM offers" + which, params
             )
         }
 
