@@ -198,7 +198,6 @@ def run_once(
     config = _for_simulation(config)
     epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
     result: list[RunResult] = []
-    stray = store_path is None and not _IN_MEMORY.exists()
     try:
         with cached_loggers():
             trio.run(
@@ -217,10 +216,6 @@ def run_once(
                 clock=trio.testing.MockClock(autojump_threshold=0),
             )
     finally:
-        if stray:
-            # The store builds a new database as a file before opening it, even one SQLite
-            # then keeps in memory: that file would be left in the working directory.
-            _IN_MEMORY.unlink(missing_ok=True)
         # The supervisor freezes long-lived objects for the daemon's sake; between runs
         # they are garbage.
         gc.unfreeze()

@@ -317,6 +317,8 @@ class SqliteStore:
 
     def _open(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
+        if str(self.path) == ":memory:":  # a database in memory (the simulator's): no file
+            return self._connect(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
