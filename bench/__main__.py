@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from . import board, ceilings, report, scenarios, web
+from . import board, ceilings, postgres, report, scenarios, web
 from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
@@ -43,6 +43,7 @@ SCENARIOS: dict[str, Scenario] = {
     "bare_spawn_gc_on": ceilings.bare_spawn_gc_on,
     "http_ceiling": web.http_ceiling,
     "store": scenarios.store,
+    "pg_drivers": postgres.drivers,
     "fanout": scenarios.fanout,
     "fanout_rate": scenarios.fanout_rate,
     "claim_storm": scenarios.claim_storm,

@@ -437,9 +437,78 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
                 "ms",
             )
         )
+        out += _store_pg_figures(s.get("store_pg"), grp["writes_per_s"])
     if (b := g("board")) is not None:
         out += _board_figures(b)
+    if (d := g("pg_drivers")) is not None:
+        out += _driver_figures(d)
     return out
+
+
+def _driver_figures(d: dict[str, Any]) -> list[Figure]:
+    """psycopg from Trio: worker threads (what the store does) beside waiting on the socket
+    with psycopg's private generator core (the ceiling: no thread hop)."""
+    if "skipped" in d:
+        return [Figure("pg_drivers", "psycopg from Trio", d["skipped"], "")]
+    a, b = d["trio_socket_wait"], d["worker_thread"]
+    ceiling = "psycopg generator core, Trio socket waits"
+    return [
+        Figure(
+            "pg_drivers",
+            f"worker threads: {label}",
+            b[key],
+            "/s",
+            a[key],
+            ceiling,
+        )
+        for key, label in (
+            ("reads_per_s_1_conn", "point reads/s, one at a time"),
+            ("reads_per_s_4_conns_8_tasks", "point reads/s, 8 tasks over 4 connections"),
+            ("group_commit_writes_per_s", "writes/s, 256 per commit, each in a savepoint"),
+        )
+    ]
+
+
+def _store_pg_figures(pg: dict[str, Any] | None, sqlite_writes: float) -> list[Figure]:
+    """PostgreSQL's group commit beside raw psycopg (same rows, same batch) and SQLite's."""
+    if pg is None:
+        return []
+    if "skipped" in pg:
+        return [Figure("store_pg", "PostgreSQL group commit", pg["skipped"], "")]
+    grp, raw = pg["group"], pg["raw"]
+    w, n = grp["writers"], raw["per_commit"]
+    return [
+        Figure(
+            "store_pg",
+            f"PostgreSQL group commit: durable writes/s ({w} writers)",
+            grp["writes_per_s"],
+            "/s",
+            raw["rows_per_s"],
+            f"raw psycopg, {n} inserts per commit",
+        ),
+        Figure(
+            "store_pg",
+            "PostgreSQL group commit: writes/s beside SQLite's",
+            grp["writes_per_s"],
+            "/s",
+            sqlite_writes,
+            "shiftd's SQLite store, same run",
+        ),
+        Figure(
+            "store_pg",
+            f"PostgreSQL group commit: commits/s (mean batch {grp['mean_batch']})",
+            grp["commits_per_s"],
+            "/s",
+            raw["commits_per_s"],
+            f"raw psycopg, {n} inserts per commit",
+        ),
+        Figure(
+            "store_pg",
+            "PostgreSQL group commit: write latency p99 (queued → committed)",
+            grp["write"]["p99_ms"],
+            "ms",
+        ),
+    ]
 
 
 def _board_figures(b: dict[str, Any]) -> list[Figure]:

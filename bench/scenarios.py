@@ -22,6 +22,7 @@ from shiftd.models import Caregiver, Channel, Outcome, Shift, ShiftState
 from shiftd.store.base import InboundLog, InboundRecord
 from shiftd.store.sqlite import SqliteStore
 
+from . import postgres
 from .common import (
     InstantProvider,
     Size,
@@ -498,8 +499,20 @@ async def open_shifts(size: Size) -> dict[str, Any]:
 # ---- the store ------------------------------------------------------------------------------
 
 
-async def _store_run(path: Path, batch_max: int, writers: int, seconds: float) -> dict[str, Any]:
-    store = TimedStore(path, batch_max=batch_max)
+async def _store_run(
+    path: Path, batch_max: int, writers: int, seconds: float, *, url: str | None = None
+) -> dict[str, Any]:
+    """`writers` tasks logging inbound messages for `seconds`, on SQLite at `path` or, with
+    `url`, on PostgreSQL (its commit times from the store's `on_commit`)."""
+    store: Any
+    if url is None:
+        store = TimedStore(path, batch_max=batch_max)
+    else:
+        from shiftd.store.postgres import PostgresStore
+
+        store = PostgresStore(url, batch_max=batch_max)
+        store.batches, store.commit_seconds = [], []
+        store.on_commit = lambda n, s: (store.batches.append(n), store.commit_seconds.append(s))
     latencies: list[float] = []
     record = InboundRecord(Outcome.DECLINED.value, "sh-0000001", "cg-0000001", None)
     async with trio.open_nursery() as nursery:
@@ -535,11 +548,21 @@ async def _store_run(path: Path, batch_max: int, writers: int, seconds: float) -
 
 async def store(size: Size) -> dict[str, Any]:
     """The writer alone: `store_writers` tasks each logging inbound messages (one INSERT per
-    write) as fast as commits allow, with group commit (batch_max=512) and without (1)."""
-    out = {}
+    write) as fast as commits allow, with group commit (batch_max=512) and without (1); then
+    the same group commit on PostgreSQL (`store_pg`, beside raw psycopg inserting the same
+    rows `store_writers` per commit), where the local server answers."""
+    out: dict[str, Any] = {}
     for label, batch_max in (("group", 512), ("single", 1)):
         with workdir("store") as d:
             db = d / "store.sqlite3"
             await create_schema(db)
             out[label] = await _store_run(db, batch_max, size.store_writers, size.store_seconds)
+    reason = postgres.unreachable()
+    if reason is not None:
+        out["store_pg"] = {"skipped": f"PostgreSQL is not answering: {reason}"}
+        return out
+    with postgres.database() as url:
+        group = await _store_run(Path(), 512, size.store_writers, size.store_seconds, url=url)
+        raw = postgres.raw_inserts(url, size.store_writers, size.store_seconds)
+    out["store_pg"] = {"group": group, "raw": raw, "server": postgres.server_version()}
     return out

@@ -40,6 +40,7 @@ from pydantic import (
 
 from .limits import DURATION_SCHEMA, check_duration
 from .models import normalize_phone
+from .store.url import check_url
 
 __all__ = [
     "ActorConfig",
@@ -311,10 +312,34 @@ class SenderConfig(_Section):
 
 
 class StoreConfig(_Section):
-    """The embedded SQLite store."""
+    """Where shiftd keeps its state: SQLite in ``state_dir`` (the default), or PostgreSQL."""
 
+    url: str | None = Field(default=None, repr=False)
+    """A PostgreSQL URL (``postgresql://user@host:5432/db``): the store is that database.
+    None: SQLite in ``state_dir``. A password may be in it (never logged or shown), or in
+    ~/.pgpass or $PGPASSWORD."""
     synchronous: Literal["normal", "full"] = "normal"
+    """SQLite only."""
     batch_max: _Int = Field(default=512, ge=1, le=100_000)
+    statement_timeout: Duration = timedelta(seconds=30)
+    """PostgreSQL only: the server cancels a statement running longer (the write fails,
+    nothing changed)."""
+    lock_timeout: Duration = timedelta(seconds=5)
+    """PostgreSQL only: the server gives up waiting for a lock after this long."""
+    readers: _Int = Field(default=4, ge=1, le=64)
+    """PostgreSQL only: connections serving reads at once (each on a worker thread)."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_url(url)
+
+    @field_validator("statement_timeout", "lock_timeout")
+    @classmethod
+    def _timeout_positive(cls, timeout: timedelta) -> timedelta:
+        if timeout < timedelta(milliseconds=1):
+            raise ValueError("must be at least 1ms")
+        return timeout
 
 
 class ControlConfig(_Section):

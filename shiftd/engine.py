@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
@@ -42,6 +41,7 @@ from .sender import Sender
 from .shifts.machine import shift_link
 from .shutdown import BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
+from .store.configured import configured_store
 from .store.sqlite import SqliteStore
 from .supervisor import Supervisor
 
@@ -126,11 +126,7 @@ class Engine:
             except CredentialError as exc:
                 await notifier.aclose()
                 raise NotifierSetupError(f"smtp.password_file: {exc}") from None
-        self.store = self._custom_store or SqliteStore(
-            Path(config.state_dir) / "shiftd.sqlite3",
-            synchronous=config.store.synchronous,
-            batch_max=config.store.batch_max,
-        )
+        self.store = self._custom_store or configured_store(config, self.metrics.observe_commit)
         if isinstance(self.store, SqliteStore):
             self.store.on_commit = self.metrics.observe_commit
         self.sender = Sender(

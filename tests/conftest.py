@@ -4,12 +4,14 @@ provider that records what each phone received (`shiftd.testing.engine`)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from store_backends import Backend, create_database, drop_database, postgres_unreachable
 
 from shiftd.clock import Clock
 from shiftd.config import Config
@@ -25,10 +27,13 @@ from shiftd.testing.engine import (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every async test runs on a MockClock: time in unit tests is virtual, never real.
 
     pytest-trio only uses a clock that is a direct argument of the test, so demand one.
+
+    Where PostgreSQL does not answer, its store tests are left out, and the summary says
+    so in one line (`pytest_terminal_summary`).
     """
     for item in items:
         function = getattr(item, "function", None)
@@ -37,6 +42,51 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         clocks = {"autojump_clock", "mock_clock", "loopback_clock"}
         if not clocks & set(inspect.signature(function).parameters):
             raise pytest.UsageError(f"{item.nodeid}: async tests must take autojump_clock")
+    on_postgres = [item for item in items if _backend_of(item) == "postgres"]
+    reason = postgres_unreachable() if on_postgres else None
+    if reason is not None:
+        config.hook.pytest_deselected(items=on_postgres)
+        items[:] = [item for item in items if _backend_of(item) != "postgres"]
+        _LEFT_OUT.append(f"SKIPPED {len(on_postgres)} tests: {reason}")
+
+
+_LEFT_OUT: list[str] = []
+
+
+def _backend_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _LEFT_OUT:
+        terminalreporter.write_line(line, yellow=True)
+
+
+PG_AUTOJUMP = 0.25
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> Iterator[Backend]:
+    """Each store backend in turn, on a database of the test's own (see store_backends).
+
+    On PostgreSQL the test's autojump clock jumps only after `PG_AUTOJUMP` s of real
+    idleness: a task waiting for the server on a worker thread looks idle to Trio, and the
+    clock must not leap to a deadline while a query runs."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", tmp_path)
+        return
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    autojump_clock.autojump_threshold = PG_AUTOJUMP
+    url = create_database()
+    try:
+        yield Backend("postgres", tmp_path, url)
+    finally:
+        drop_database(url)
 
 
 @pytest.fixture

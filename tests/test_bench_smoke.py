@@ -17,6 +17,7 @@ SCENARIOS = {
     "bare_spawn_gc_on",
     "http_ceiling",
     "store",
+    "pg_drivers",
     "fanout",
     "fanout_rate",
     "claim_storm",
@@ -100,6 +101,8 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         "open shifts",
         "recovery",
         "store",
+        "store_pg",
+        "pg_drivers",
         "board",
     }
     table = (tmp_path / "results.md").read_text()

@@ -1,5 +1,5 @@
 """Schema v2 for the webhooks: outbox rows found by provider id, delivery status that only
-moves forward, and a v1 database upgraded in place."""
+moves forward (on every backend), and a SQLite v1 database upgraded in place."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import trio
+from store_backends import Backend
 
 from shiftd.models import Channel
 from shiftd.store.base import SendOutcome, provider_status_rank
@@ -24,7 +26,7 @@ async def running(path: Path) -> AsyncIterator[SqliteStore]:
         nursery.cancel_scope.cancel()
 
 
-async def store_with_sent_offer(store: SqliteStore, sid: str) -> int:
+async def store_with_sent_offer(store: Any, sid: str) -> int:
     """A fanout to one caregiver whose offer text the provider accepted as `sid`."""
     await store.import_roster([caregiver(1)], [shift()], EPOCH)
     await text_everyone(store)
@@ -35,9 +37,9 @@ async def store_with_sent_offer(store: SqliteStore, sid: str) -> int:
 
 
 async def test_a_row_is_found_by_its_provider_id(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         outbox_id = await store_with_sent_offer(store, "SM123")
         row = await store.outbox_by_provider_id("SM123")
         missing = await store.outbox_by_provider_id("SM999")
@@ -63,9 +65,9 @@ async def test_the_provider_id_lookup_uses_an_index(
 
 
 async def test_provider_status_never_moves_backwards(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store_with_sent_offer(store, "SM1")
         results = [
             await store.update_provider_status("SM1", status, at=EPOCH)
@@ -78,9 +80,9 @@ async def test_provider_status_never_moves_backwards(
 
 
 async def test_provider_status_reports_unknown_rows_and_statuses(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store_with_sent_offer(store, "SM1")
         assert await store.update_provider_status("SM2", "sent", at=EPOCH) == "not_found"
         assert await store.update_provider_status("SM1", "exploded", at=EPOCH) == "unknown_status"

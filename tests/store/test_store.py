@@ -1,4 +1,10 @@
-"""The SQLite store: schema, roster import, the transitions that matter, and group commit."""
+"""The store, on every backend (the `backend` fixture: SQLite and PostgreSQL): schema, roster
+import, the transitions that matter, and group commit. Tests of SQLite's own mechanics
+(WAL, query plans) run on SQLite only.
+
+Clock: `autojump_clock` throughout; on PostgreSQL the `backend` fixture makes it jump only
+after 0.25 s of real idleness, so a query waited for on a worker thread never lets virtual
+time leap to a deadline (the `fail_after` below)."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from store_backends import Backend
 
 from shiftd.intent import Intent
 from shiftd.models import Channel, Roster, ShiftState
@@ -57,26 +64,27 @@ def sql(path: Path, query: str, params: tuple[object, ...] = ()) -> list[tuple[o
         return conn.execute(query, params).fetchall()
 
 
-def outbox(store: SqliteStore, shift_id: str) -> dict[tuple[str, str, str], str]:
+async def outbox(backend: Backend, store: Any, shift_id: str) -> dict[tuple[str, str, str], str]:
     """(caregiver, channel, purpose) → state for every outbox row of a shift."""
-    rows = store._read(
-        "SELECT caregiver_id, channel, purpose, state FROM outbox WHERE shift_id = ?", (shift_id,)
+    rows = await backend.read(
+        store,
+        "SELECT caregiver_id, channel, purpose, state FROM outbox WHERE shift_id = ?",
+        (shift_id,),
     )
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
 async def set_outbox_state(
-    store: SqliteStore, shift_id: str, caregiver_id: str, state: str
+    backend: Backend, store: Any, shift_id: str, caregiver_id: str, state: str
 ) -> None:
-    await store._write(
-        lambda conn: conn.execute(
-            "UPDATE outbox SET state = ? WHERE shift_id = ? AND caregiver_id = ?",
-            (state, shift_id, caregiver_id),
-        )
+    await backend.execute(
+        store,
+        "UPDATE outbox SET state = ? WHERE shift_id = ? AND caregiver_id = ?",
+        (state, shift_id, caregiver_id),
     )
 
 
-async def fanout(store: SqliteStore, shift_id: str = "shift-1") -> int | None:
+async def fanout(store: Any, shift_id: str = "shift-1") -> int | None:
     return await text_everyone(store, shift_id, calls_at=LATER, render_offer=offer_text)
 
 
@@ -84,40 +92,43 @@ async def fanout(store: SqliteStore, shift_id: str = "shift-1") -> int | None:
 
 
 async def test_a_fresh_database_is_migrated_to_the_schema_version(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    path = tmp_path / "s.sqlite3"
-    async with running(path):
+    async with backend.running():
         pass
-    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    tables = {r[0] for r in sql(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"caregivers", "shifts", "offers", "outbox", "events", "inbound"} <= tables
+    assert backend.schema_version() == backend.latest_version
+    assert {"caregivers", "shifts", "offers", "outbox", "events", "inbound"} <= backend.tables()
 
 
 async def test_reopening_a_database_does_not_run_migrations_again(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    path = tmp_path / "s.sqlite3"
-    async with running(path) as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1)], [shift()], EPOCH)
     # Re-running the first migration would fail ("table caregivers already exists") or, if
     # it could not fail, lose the rows.
-    async with running(path) as store:
+    async with backend.running() as store:
         assert await store.caregiver("cg-1") is not None
         assert await store.shift("shift-1") is not None
-    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert backend.schema_version() == backend.latest_version
 
 
 async def test_a_database_newer_than_the_code_is_refused(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    path = tmp_path / "s.sqlite3"
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    backend.mark_newer()
     async with trio.open_nursery() as n:
         with pytest.raises(StoreError, match="newer"):
-            await n.start(SqliteStore(path).run)
-    assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
+            await n.start(backend.new().run)
+    assert backend.schema_version() == backend.latest_version + 1
+
+
+def test_both_backends_are_at_the_same_schema_version() -> None:
+    """A migration appended to one backend is appended to the other with the same number."""
+    pytest.importorskip("psycopg")
+    from shiftd.store import postgres
+
+    assert postgres.SCHEMA_VERSION == SCHEMA_VERSION
 
 
 async def test_the_database_is_in_wal_mode(
@@ -134,10 +145,10 @@ async def test_the_database_is_in_wal_mode(
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
 async def test_the_reference_sample_roster_imports_unchanged(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     roster = sample_roster()
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         people, shifts = await store.import_roster(roster.caregivers, roster.shifts, EPOCH)
         assert (people.created, people.skipped) == (3, [])
         assert (shifts.created, shifts.skipped) == (3, [])
@@ -152,10 +163,10 @@ async def test_the_reference_sample_roster_imports_unchanged(
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} not present")
 async def test_reimporting_the_same_roster_changes_nothing(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     roster = sample_roster()
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster(roster.caregivers, roster.shifts, EPOCH)
         people, shifts = await store.import_roster(roster.caregivers, roster.shifts, LATER)
         assert (people.created, people.updated, people.unchanged, people.skipped) == (0, 0, 3, [])
@@ -165,9 +176,9 @@ async def test_reimporting_the_same_roster_changes_nothing(
 
 
 async def test_reimporting_a_changed_name_updates_the_caregiver_without_duplicating(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1), caregiver(2)], [], EPOCH)
         renamed = caregiver(1).model_copy(update={"name": "Alice Ongwele-Smith"})
         people, _ = await store.import_roster([renamed, caregiver(2)], [], LATER)
@@ -179,10 +190,10 @@ async def test_reimporting_a_changed_name_updates_the_caregiver_without_duplicat
 
 
 async def test_a_second_caregiver_with_the_same_phone_is_skipped_with_a_reason(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     twin = caregiver(2).model_copy(update={"phone": caregiver(1).phone})
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         people, _ = await store.import_roster([caregiver(1), twin], [], EPOCH)
         assert people.created == 1
         assert people.skipped == [{"id": "cg-2", "reason": "phone already used by cg-1"}]
@@ -193,9 +204,9 @@ async def test_a_second_caregiver_with_the_same_phone_is_skipped_with_a_reason(
 
 
 async def test_reimport_does_not_change_a_shift_in_a_fanout(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1)], [shift()], EPOCH)
         assert await fanout(store) == 1
         before = await store.shift("shift-1")
@@ -226,10 +237,10 @@ async def test_caregiver_by_phone_uses_an_index_not_a_scan(
 
 
 async def test_start_fanout_gives_each_caregiver_codes_unique_among_their_open_offers(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     shifts = [shift(f"shift-{n}", start_in_h=18 + 8 * n) for n in range(1, 4)]
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1), caregiver(2)], shifts, EPOCH)
         for s in shifts:
             assert await fanout(store, s.id) == 2
@@ -240,9 +251,9 @@ async def test_start_fanout_gives_each_caregiver_codes_unique_among_their_open_o
 
 
 async def test_a_reply_code_is_not_reused_right_after_its_shift_closes(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
         await fanout(store, "shift-1")
         [first] = await store.offers_for_shift("shift-1")
@@ -270,9 +281,9 @@ async def test_a_fanout_picks_reply_codes_by_index_from_each_caregivers_own_offe
 
 
 async def test_a_new_caregiver_starts_at_code_1_whatever_others_of_her_role_hold(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
         await fanout(store, "shift-1")
         await store.import_roster([caregiver(2)], [], EPOCH)
@@ -282,9 +293,9 @@ async def test_a_new_caregiver_starts_at_code_1_whatever_others_of_her_role_hold
 
 
 async def test_starting_a_fanout_twice_returns_none_and_inserts_nothing(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
         assert await fanout(store) == 2
         before = await store.counts(), await store.offers_for_shift("shift-1")
@@ -297,25 +308,26 @@ def on_roster(cg: str) -> CaregiverRow:
     return CaregiverRow(cg, cg, "RN", "+15550000000")
 
 
-async def claim(store: SqliteStore, shift_id: str, cg: str) -> machine.Transition:
+async def claim(backend: Backend, store: Any, shift_id: str, cg: str) -> machine.Transition:
     """`cg` accepts, as her shift's actor would decide it (offers sent count as reached)."""
+    reached = tuple(
+        machine.Reached(row[0], None)
+        for row in await backend.read(
+            store,
+            "SELECT DISTINCT caregiver_id FROM outbox WHERE shift_id = ?"
+            " AND purpose = 'offer' AND state IN ('sending', 'sent') ORDER BY caregiver_id",
+            (shift_id,),
+        )
+    )
 
     def decide(state: machine.State, rules: machine.Rules, _: Any) -> machine.Transition:
-        reached = tuple(
-            machine.Reached(row[0], None)
-            for row in store._read(
-                "SELECT DISTINCT caregiver_id FROM outbox WHERE shift_id = ?"
-                " AND purpose = 'offer' AND state IN ('sending', 'sent') ORDER BY caregiver_id",
-                (shift_id,),
-            )
-        )
         facts = machine.Claimant(on_roster(cg))
         return machine.answer(state, LATER, cg, Intent.ACCEPT, Channel.SMS, facts, rules, reached)
 
     return await store_transition(store, shift_id, decide, at=LATER)
 
 
-async def decline(store: SqliteStore, shift_id: str, cg: str) -> None:
+async def decline(backend: Backend, store: Any, shift_id: str, cg: str) -> None:
     def decide(state: machine.State, rules: machine.Rules, _: Any) -> machine.Transition:
         facts = machine.Claimant(on_roster(cg))
         return machine.answer(state, EPOCH, cg, Intent.DECLINE, Channel.SMS, facts, rules)
@@ -324,16 +336,16 @@ async def decline(store: SqliteStore, shift_id: str, cg: str) -> None:
 
 
 async def test_a_write_from_a_stale_version_of_the_shift_is_refused_and_changes_nothing(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
         await fanout(store)
         found = await store.shift_state("shift-1")
         assert found is not None
         row, offers = found
         stale = machine.State(row, offers, row.version - 1)
-        rules = machine.Rules(Organizations(make_config(tmp_path)).get(row.organization_id))
+        rules = machine.Rules(Organizations(make_config(backend.tmp_path)).get(row.organization_id))
         facts = machine.Claimant(on_roster("cg-2"))
         taken = machine.answer(stale, LATER, "cg-2", Intent.ACCEPT, Channel.SMS, facts, rules)
 
@@ -342,25 +354,27 @@ async def test_a_write_from_a_stale_version_of_the_shift_is_refused_and_changes_
 
         after = await store.shift("shift-1")
         assert after is not None and (after.state, after.version) == (row.state, row.version)
-        assert outbox(store, "shift-1").get(("cg-2", "sms", "confirm")) is None
+        assert (await outbox(backend, store, "shift-1")).get(("cg-2", "sms", "confirm")) is None
 
 
 async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregivers(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(n) for n in range(1, 6)], [shift()], EPOCH)
         await fanout(store)
-        await set_outbox_state(store, "shift-1", "cg-1", "sent")  # the winner
-        await set_outbox_state(store, "shift-1", "cg-2", "sent")  # contacted
-        await set_outbox_state(store, "shift-1", "cg-3", "sending")  # maybe contacted
-        await set_outbox_state(store, "shift-1", "cg-4", "sent")  # contacted, then declined
-        await decline(store, "shift-1", "cg-4")
+        await set_outbox_state(backend, store, "shift-1", "cg-1", "sent")  # the winner
+        await set_outbox_state(backend, store, "shift-1", "cg-2", "sent")  # contacted
+        await set_outbox_state(backend, store, "shift-1", "cg-3", "sending")  # maybe contacted
+        await set_outbox_state(
+            backend, store, "shift-1", "cg-4", "sent"
+        )  # contacted, then declined
+        await decline(backend, store, "shift-1", "cg-4")
         # cg-5's offer is still pending: never contacted
 
-        await claim(store, "shift-1", "cg-1")
+        await claim(backend, store, "shift-1", "cg-1")
 
-        assert outbox(store, "shift-1") == {
+        assert await outbox(backend, store, "shift-1") == {
             ("cg-1", "sms", "offer"): "sent",
             ("cg-1", "sms", "confirm"): "pending",
             ("cg-2", "sms", "offer"): "sent",
@@ -373,32 +387,64 @@ async def test_claim_withdraws_pending_offers_and_tells_only_contacted_caregiver
         }
 
 
+async def test_steps_written_together_commit_all_or_none(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with backend.running() as store:
+        await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
+        await fanout(store)
+        found = await store.shift_state("shift-1")
+        assert found is not None
+        row, offers = found
+        rules = machine.Rules(Organizations(make_config(backend.tmp_path)).get(row.organization_id))
+        facts = machine.Claimant(on_roster("cg-2"))
+        state = machine.State(row, offers, row.version)
+        no = machine.answer(state, LATER, "cg-2", Intent.DECLINE, Channel.SMS, facts, rules)
+        assert no.state is not None
+
+        # The second step claims the version the first one moved away from.
+        with pytest.raises(StaleState):
+            await store.persist_steps(
+                "shift-1", [(row.version, no, None), (row.version, no, None)], at=LATER
+            )
+        offer = await store.offer("shift-1", "cg-2")
+        assert offer is not None and offer.declined_at is None  # the first step is undone too
+
+        await store.persist_steps("shift-1", [(row.version, no, None)], at=LATER)
+        offer = await store.offer("shift-1", "cg-2")
+        after = await store.shift("shift-1")
+        assert offer is not None and offer.declined_at == LATER
+        assert after is not None and after.version == row.version + 1
+
+
 # ---- the writer ---------------------------------------------------------------------------
 
 
-Write = Callable[[sqlite3.Connection], Any]
+Write = Callable[[Any], Any]
 
 
-def insert_event(n: int) -> Write:
-    def write(conn: sqlite3.Connection) -> int:
-        conn.execute(
-            "INSERT INTO events (shift_id, ts, kind) VALUES (?, '2025-07-01T14:00:00Z', 'test')",
-            (f"s-{n}",),
-        )
+def insert_event(backend: Backend, n: int) -> Write:
+    insert = backend.write_fn(
+        "INSERT INTO events (shift_id, ts, kind) VALUES (?, '2025-07-01T14:00:00Z', 'test')",
+        (f"s-{n}",),
+    )
+
+    def write(conn: Any) -> int:
+        insert(conn)
         return n
 
     return write
 
 
 async def test_concurrent_writes_are_grouped_into_few_commits(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     results: list[int] = []
 
     async def write(n: int) -> None:
-        results.append(await store._write(insert_event(n)))
+        results.append(await store._write(insert_event(backend, n)))
 
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         base = store.stats.commits
         async with trio.open_nursery() as writers:
             for n in range(200):
@@ -406,16 +452,19 @@ async def test_concurrent_writes_are_grouped_into_few_commits(
         commits = store.stats.commits - base
         assert sorted(results) == list(range(200))
         assert commits <= 10, commits
-        assert store._read("SELECT count(*) FROM events WHERE kind = 'test'")[0][0] == 200
+        counted = await backend.read(store, "SELECT count(*) FROM events WHERE kind = 'test'")
+        assert counted[0][0] == 200
 
 
 async def test_a_failing_write_does_not_roll_back_its_neighbours_in_the_batch(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    def failing(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO events (shift_id, ts, kind) VALUES ('bad', '2025-07-01T14:00:00Z', 'x')"
-        )
+    insert_bad = backend.write_fn(
+        "INSERT INTO events (shift_id, ts, kind) VALUES ('bad', '2025-07-01T14:00:00Z', 'x')"
+    )
+
+    def failing(conn: Any) -> None:
+        insert_bad(conn)
         raise ValueError("this write fails half-way")
 
     outcomes: dict[str, object] = {}
@@ -426,25 +475,24 @@ async def test_a_failing_write_does_not_roll_back_its_neighbours_in_the_batch(
         except ValueError as exc:
             outcomes[name] = exc
 
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         base = store.stats.commits
         async with trio.open_nursery() as writers:
-            writers.start_soon(attempt, "before", insert_event(1))
+            writers.start_soon(attempt, "before", insert_event(backend, 1))
             writers.start_soon(attempt, "failing", failing)
-            writers.start_soon(attempt, "after", insert_event(2))
+            writers.start_soon(attempt, "after", insert_event(backend, 2))
         assert store.stats.commits - base == 1  # the three shared one transaction
         assert outcomes["before"] == 1
         assert outcomes["after"] == 2
         assert isinstance(outcomes["failing"], ValueError)
-        kept = store._read("SELECT shift_id FROM events ORDER BY shift_id")
+        kept = await backend.read(store, "SELECT shift_id FROM events ORDER BY shift_id")
         assert [r[0] for r in kept] == ["s-1", "s-2"]  # and not the failing write's half
 
 
 async def test_writes_queued_when_the_store_is_cancelled_are_still_committed(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    path = tmp_path / "s.sqlite3"
-    store = SqliteStore(path, batch_max=1)  # one write per commit: the rest wait in the queue
+    store = backend.new(batch_max=1)  # one write per commit: the rest wait in the queue
     results: list[int] = []
 
     async def write(n: int) -> None:
@@ -454,9 +502,10 @@ async def test_writes_queued_when_the_store_is_cancelled_are_still_committed(
         async with trio.open_nursery() as writers, trio.open_nursery() as store_nursery:
 
             def cancelling(n: int) -> Write:
-                def write(conn: sqlite3.Connection) -> int:
-                    store_nursery.cancel_scope.cancel()  # stop the store mid-stream
-                    return insert_event(n)(conn)
+                def write(conn: Any) -> int:
+                    # stop the store mid-stream
+                    backend.in_trio(store_nursery.cancel_scope.cancel)
+                    return insert_event(backend, n)(conn)
 
                 return write
 
@@ -466,13 +515,13 @@ async def test_writes_queued_when_the_store_is_cancelled_are_still_committed(
 
     assert store.stats.commits == 2  # the first write, then the nine drained together
     assert sorted(results) == list(range(10))
-    assert sql(path, "SELECT count(*) FROM events WHERE kind = 'test'") == [(10,)]
+    assert backend.sql("SELECT count(*) FROM events WHERE kind = 'test'") == [(10,)]
 
 
 async def test_a_write_after_the_store_stopped_fails_instead_of_waiting_forever(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         pass
     with pytest.raises(StoreError, match="not running"):
         await store.queue([], at=EPOCH)
