@@ -846,8 +846,9 @@ class PostgresStore:
         inbound: InboundLog | None = None,
     ) -> Persisted:
         """Write one transition in one transaction (see `SqliteStore.persist`). Raises
-        StaleState (nothing written) if the shift changed since `version`, or if the
-        claimant of `free_of_overlap` holds an overlapping shift by now."""
+        StaleState (nothing written) if the shift changed since `version`, if the claimant
+        of `free_of_overlap` holds an overlapping shift by now, or if a phone a contact was
+        decided for has opted out meanwhile."""
 
         return await self._write(
             lambda conn: _persist(conn, shift_id, version, transition, at, call_gap, inbound)
@@ -1557,6 +1558,14 @@ def _contact(
     who has none yet (`codes` gets them). Returns the rows queued, in id order (a key queued
     already is skipped). A fixed number of statements whatever the wave's size: a wave of
     thousands costs a few round trips, not a few per caregiver."""
+    needs = [c.phone for c in contacts if c.opted_in]
+    if (
+        needs
+        and conn.execute(
+            "SELECT 1 FROM opt_outs WHERE phone = ANY(%s) LIMIT 1", (needs,)
+        ).fetchone()
+    ):
+        raise StaleState(f"shift {shift_id}: a phone in the wave opted out meanwhile")
     new = list(dict.fromkeys(c.caregiver_id for c in contacts if c.code is None))
     if new:
         last = dict(

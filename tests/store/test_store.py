@@ -528,16 +528,16 @@ async def test_a_write_after_the_store_stopped_fails_instead_of_waiting_forever(
 
 
 async def test_a_wave_decided_before_a_phone_opted_out_is_refused_and_decided_again(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A STOP committed between a wave's facts and its write: the write is refused (nothing
     queued), and the wave decided afresh leaves that phone out."""
-    async with running(tmp_path / "s.sqlite3") as store:
+    async with backend.running() as store:
         await store.import_roster([caregiver(1), caregiver(2)], [shift()], EPOCH)
         found = await store.shift_state("shift-1")
         assert found is not None
         row, offers = found
-        rules = machine.Rules(Organizations(make_config(tmp_path)).get(row.organization_id))
+        rules = machine.Rules(Organizations(make_config(backend.tmp_path)).get(row.organization_id))
         facts = await store.candidates(row.role_required, rules.window(row), row.id)
         decided = machine.start_fanout(machine.State(row, offers, row.version), EPOCH, facts, rules)
         assert {c.caregiver_id for c in decided.contacts} == {"cg-1", "cg-2"}
