@@ -52,9 +52,9 @@ class TimedStore(SqliteStore):
         self.escalations_done = trio.Event()
         self.offer_loads = 0  # an actor (re)loading its shift's offers
 
-    def offers_state(self, shift_id: str) -> Any:
+    async def offers_state(self, shift_id: str, caregiver_id: str | None = None) -> Any:
         self.offer_loads += 1
-        return super().offers_state(shift_id)
+        return await super().offers_state(shift_id, caregiver_id)
 
     def _commit(self, batch: list[Any]) -> None:
         started = time.perf_counter()

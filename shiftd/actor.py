@@ -244,7 +244,8 @@ class ShiftActor:
             row = self._row
             if row is None:
                 raise LookupError(f"no shift {self.shift_id!r}")
-            self._state = State(row, self._ctx.store.offers_state(self.shift_id), row.version)
+            offers = await self._ctx.store.offers_state(self.shift_id)
+            self._state = State(row, offers, row.version)
             self._row = None
         return self._state
 
@@ -351,7 +352,7 @@ class ShiftActor:
         for attempt in (1, 2):
             row = self._row
             if only is not None and self._state is None and row is not None and row.state.closed:
-                state = State(row, store.offers_state(self.shift_id, only), row.version)
+                state = State(row, await store.offers_state(self.shift_id, only), row.version)
             else:
                 state = await self._loaded()
             rules = self._rules(state.shift)

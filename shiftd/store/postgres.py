@@ -246,7 +246,6 @@ class PostgresStore:
         )
         self._connect_timeout = max(1, int(connect_timeout.total_seconds()))
         self._writer: Conn | None = None
-        self._inline: Conn | None = None
         self._readers: deque[Conn] = deque()
         self._read_limiter = trio.CapacityLimiter(readers)
         self._write_limiter = trio.CapacityLimiter(1)
@@ -268,7 +267,6 @@ class PostgresStore:
         """
         try:
             self._writer = await trio.to_thread.run_sync(self._open)
-            self._inline = await trio.to_thread.run_sync(self._connect)
         except BaseException:
             self._close_all()
             raise
@@ -328,10 +326,10 @@ class PostgresStore:
         return conn
 
     def _close_all(self) -> None:
-        for conn in (self._writer, self._inline, *self._readers):
+        for conn in (self._writer, *self._readers):
             if conn is not None:
                 conn.close()
-        self._writer = self._inline = None
+        self._writer = None
         self._readers.clear()
 
     async def _drain(self) -> None:
@@ -738,27 +736,12 @@ class PostgresStore:
 
         return await self._reading(read)
 
-    def offers_state(self, shift_id: str) -> dict[str, Offer]:
-        """The shift's offers as its actor keeps them (see `shift_state`).
-
-        The protocol makes this one synchronous: it runs on the calling (Trio) thread on a
-        connection of its own, blocking the event loop for its round trip. Raises
-        StoreError if it fails."""
-        self._require()
-        for attempt in range(2):
-            conn = self._inline
-            if conn is None or conn.closed:
-                conn = self._inline = self._connect()
-            try:
-                return _offers_state(conn, shift_id)
-            except psycopg.Error as exc:
-                if conn.broken:
-                    conn.close()
-                    if not attempt:
-                        continue  # dropped by the server meanwhile: once more, reconnected
-                error = _unavailable(exc) or StoreError(f"read failed: {_first_line(exc)}")
-                raise error from exc
-        raise AssertionError("unreachable")
+    async def offers_state(
+        self, shift_id: str, caregiver_id: str | None = None
+    ) -> dict[str, Offer]:
+        """The shift's offers as its actor keeps them (see `shift_state`); with
+        `caregiver_id`, hers only. Raises StoreError if the read fails."""
+        return await self._reading(lambda conn: _offers_state(conn, shift_id, caregiver_id))
 
     async def candidates(
         self, role: str, window: tuple[datetime, datetime], exclude: str
@@ -1401,19 +1384,20 @@ def _outbox_row(r: Sequence[Any]) -> OutboxRow:
     )
 
 
-def _offers_state(conn: Conn, shift_id: str) -> dict[str, Offer]:
+def _offers_state(conn: Conn, shift_id: str, caregiver_id: str | None = None) -> dict[str, Offer]:
+    which, params = " WHERE shift_id = %s", (shift_id,)
+    if caregiver_id is not None:
+        which, params = " WHERE shift_id = %s AND caregiver_id = %s", (shift_id, caregiver_id)
     reached: dict[str, set[str]] = {}
     prefix = len("offer:") + len(shift_id) + 1
     for cg, key in conn.execute(
-        "SELECT caregiver_id, key FROM outbox WHERE shift_id = %s AND purpose = 'offer'",
-        (shift_id,),
+        "SELECT caregiver_id, key FROM outbox" + which + " AND purpose = 'offer'", params
     ):
         reached.setdefault(cg, set()).add(key[prefix + len(cg) + 1 :])
     return {
         cg: Offer(code, declined is not None, released is not None, frozenset(reached.get(cg, ())))
         for cg, code, declined, released in conn.execute(
-            "SELECT caregiver_id, code, declined_at, released_at FROM offers WHERE shift_id = %s",
-            (shift_id,),
+            "SELECT caregiver_id, code, declined_at, released_at FROM offers" + which, params
         )
     }
 

@@ -684,9 +684,11 @@ class SqliteStore:
         rows = self._read(_SHIFT_SQL + " WHERE id = ?", (shift_id,))
         if not rows:
             return None
-        return _shift_row(rows[0]), self.offers_state(shift_id)
+        return _shift_row(rows[0]), await self.offers_state(shift_id)
 
-    def offers_state(self, shift_id: str, caregiver_id: str | None = None) -> dict[str, Offer]:
+    async def offers_state(
+        self, shift_id: str, caregiver_id: str | None = None
+    ) -> dict[str, Offer]:
         """The shift's offers as its actor keeps them (see `shift_state`); with
         `caregiver_id`, hers only (an answer to a closed shift needs no more)."""
         which, params = " WHERE shift_id = ?", (shift_id,)

@@ -137,7 +137,7 @@ async def test_connections_the_server_dropped_are_reopened_without_failing_a_wri
 
         assert await store.set_caregiver_active("cg-1", False, EPOCH)
         row = await store.caregiver("cg-1")
-        offers = store.offers_state("shift-1")
+        offers = await store.offers_state("shift-1")
     assert row is not None and not row.active
     assert offers == {}
 
