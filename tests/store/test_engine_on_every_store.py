@@ -82,3 +82,18 @@ async def test_of_two_accepts_at_once_exactly_one_claims(
     assert sorted(outcomes) == sorted([Outcome.CLAIMED, Outcome.ALREADY_FILLED])
     await arrived(lambda: bool(harness.provider.of(Purpose.CONFIRM)))
     assert len(harness.provider.of(Purpose.CONFIRM)) == 1
+
+
+async def test_a_late_yes_to_a_filled_shift_is_told_so(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The filled shift's actor has retired: a fresh one answers from her offer alone."""
+    await harness.engine.fanout("shift-1")
+    await arrived(lambda: len(harness.provider.of(Purpose.OFFER, Channel.SMS)) == 5)
+    assert (await harness.engine.inbound(phone(2), "yes")).outcome is Outcome.CLAIMED
+    await arrived(lambda: harness.engine.supervisor.actors == 0)
+    await trio.sleep(11 * 60)  # past the moment a "filled" notice would answer for it
+
+    late = await harness.engine.inbound(phone(3), "yes")
+
+    assert late.outcome is Outcome.ALREADY_FILLED and late.reply is not None
