@@ -167,7 +167,7 @@ class Engine:
             self.supervisor,
             classifier,
             self.messages,
-            self.sender.deliver,
+            self.sender.wake,
             events=self.events,
             reply_guard=self.reply_guard,
             messages_for=lambda org, language: self.organizations.get(org).messages_for(language),

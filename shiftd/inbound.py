@@ -72,7 +72,6 @@ from .store.base import (
     InboundRecord,
     NewMessage,
     OfferRow,
-    OutboxRow,
     ShiftRow,
     Store,
 )
@@ -187,7 +186,7 @@ class InboundRouter:
         supervisor: Supervisor,
         classifier: Classifier,
         messages: Messages,
-        deliver: Callable[[tuple[OutboxRow, ...]], None],
+        wake_sender: Callable[[], None],
         *,
         events: EventBus | None = None,
         reply_guard: ReplyGuard | None = None,
@@ -202,7 +201,7 @@ class InboundRouter:
         self._classifier = classifier
         self._messages = messages
         self._messages_for = messages_for or (lambda _organization, _language: messages)
-        self._deliver = deliver
+        self._wake_sender = wake_sender
         self._events = events or EventBus()
         self._guard = reply_guard if reply_guard is not None else ReplyGuard(DEFAULT_MAX_PER_HOUR)
         self._in_flight: dict[str, trio.Event] = {}
@@ -277,10 +276,8 @@ class InboundRouter:
             row = await self._store.log_inbound(replace(log_, result=record, reply=reply))
             if reply is not None and row is None:
                 result = replace(result, reply=None)  # the same answer went out before
-            if row is not None:
-                self._deliver((row,))
-            elif result.reply is not None:
-                self._deliver(())  # queued with the opt-out or opt-in itself
+            if result.reply is not None:
+                self._wake_sender()  # the reply, queued with the log or the opt-out or opt-in
         log.info(
             "inbound.handled",
             outcome=result.outcome,

@@ -106,11 +106,6 @@ class Sender:
         """Look for due rows now. Never blocks."""
         self._wake.set()
 
-    def deliver(self, rows: tuple[OutboxRow, ...]) -> None:
-        """Have the central workers deliver `rows`, just queued (none: look for rows a store
-        write queued). Never blocks. A shift's actor delivers its own (`send_now`)."""
-        self._wake.set()
-
     async def send_now(self, rows: Sequence[OutboxRow]) -> None:
         """Deliver `rows`, just queued, in the calling task: what a shift's actor does with
         the messages its transition queued, in its own nursery.
