@@ -28,7 +28,7 @@ fmt: $(STAMP)
 
 # How the reply classifier reads the labelled corpus: recall per label and language.
 eval: $(STAMP)
-	$(BIN)/python -m shiftd.intent_eval
+	$(BIN)/python -m shiftd.inbound.intent_eval
 
 # The long fuzz runs: >= 100,000 control lines and >= 10,000 HTTP requests against a running
 # daemon (tests/process/test_control_fuzz.py, tests/process/test_openapi_conformance.py); prints the counts.

@@ -16,9 +16,9 @@ from typing import Any
 import trio
 import trio.testing
 
-from shiftd.actor import FanoutResult
 from shiftd.engine import Engine
 from shiftd.models import Caregiver, Channel, Outcome, Shift, ShiftState
+from shiftd.shifts.actor import FanoutResult
 from shiftd.store.base import InboundLog, InboundRecord
 from shiftd.store.sqlite import SqliteStore
 

@@ -20,7 +20,7 @@ from typing import Any
 import trio
 
 from shiftd.clock import iso
-from shiftd.policy import default_steps, dump_plan, plan
+from shiftd.shifts.policy import default_steps, dump_plan, plan
 
 from .stats import phone_of
 

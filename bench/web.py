@@ -55,7 +55,7 @@ from shiftd.http.server import (
     somaxconn,
 )
 from shiftd.http.settings import HttpSettings
-from shiftd.inbound import InboundResult
+from shiftd.inbound.router import InboundResult
 from shiftd.metrics import Metrics
 from shiftd.models import Outcome
 from shiftd.paths import TWILIO_SMS

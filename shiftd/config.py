@@ -703,7 +703,7 @@ class Config(_Section):
     control_socket: Path | None = None
     timezone: str = "UTC"
     agency_name: str = Field(default="shiftd", min_length=1, max_length=40)
-    classifier: str = "shiftd.intent:DefaultClassifier"
+    classifier: str = "shiftd.inbound.intent:DefaultClassifier"
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     notifier: NotifierConfig = Field(default_factory=ConsoleNotifierConfig)
     sender: SenderConfig = Field(default_factory=SenderConfig)

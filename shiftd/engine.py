@@ -19,31 +19,31 @@ from typing import Any, TypeVar
 
 import trio
 
-from .actor import ActorContext, Cancel, FanoutResult, Release, ReleaseResult, StartFanout
 from .clock import Clock, iso
 from .config import Config
 from .credentials import CredentialError, read_secret
 from .events import EventBus
-from .inbound import InboundResult, InboundRouter
-from .intent import Classifier, load_classifier
+from .inbound.intent import Classifier, load_classifier
+from .inbound.replyguard import ReplyGuard
+from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Purpose, Shift, ShiftState
 from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.email import EmailNotifier
 from .notify.webhook import WebhookNotifier
-from .organizations import DEFAULT, Organizations
 from .outbox import keys
-from .replyguard import ReplyGuard
+from .outbox.sender import Sender
 from .retention import Retention
-from .roles import Roles, UnknownRole
-from .sender import Sender
+from .shifts.actor import ActorContext, Cancel, FanoutResult, Release, ReleaseResult, StartFanout
 from .shifts.machine import shift_link
+from .shifts.organizations import DEFAULT, Organizations
+from .shifts.roles import Roles, UnknownRole
+from .shifts.supervisor import Supervisor
 from .shutdown import BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.configured import configured_store
 from .store.sqlite import SqliteStore
-from .supervisor import Supervisor
 
 log = get_logger(__name__)
 

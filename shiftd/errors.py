@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .actor import ActorUnavailable
 from .engine import InvalidInput, NotFound
+from .shifts.actor import ActorUnavailable
 from .store.base import ConflictError, StoreError, StoreUnavailable
 
 

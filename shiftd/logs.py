@@ -2,7 +2,7 @@
 
 Every module does::
 
-    from shiftd.logs import get_logger
+    from .logs import get_logger
 
     log = get_logger(__name__)
     log.info("fanout.started", shift_id=shift.id, offered=n)

@@ -47,8 +47,8 @@ from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendEr
 from .store.base import StoreError
 
 if TYPE_CHECKING:
+    from .shifts.supervisor import Supervisor
     from .store.base import Store
-    from .supervisor import Supervisor
 
 log = get_logger(__name__)
 

@@ -27,7 +27,7 @@ import socket
 
 import trio
 
-from shiftd.logs import get_logger
+from .logs import get_logger
 
 __all__ = [
     "notify",

@@ -15,8 +15,8 @@ import pytest
 import trio
 
 from shiftd.control.server import serve_control
-from shiftd.ctl import main as shiftctl
 from shiftd.errors import CODES, ERRORS, code_of, status_code
+from shiftd.shiftctl.commands import main as shiftctl
 from shiftd.testing.api import AUTH, open_api
 from shiftd.testing.control import IO_LIMIT, connect
 from shiftd.testing.engine import Harness

@@ -54,9 +54,9 @@ def test_json_line_has_event_level_and_ts(out):
 
 
 def test_json_line_names_the_logger(out):
-    get_logger("shiftd.actor").info("actor.started")
+    get_logger("shiftd.shifts.actor").info("actor.started")
 
-    assert lines(out)[0]["logger"] == "shiftd.actor"
+    assert lines(out)[0]["logger"] == "shiftd.shifts.actor"
 
 
 def test_events_below_the_level_are_dropped():

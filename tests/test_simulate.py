@@ -16,7 +16,7 @@ from shiftd.cli import main
 from shiftd.config import Config
 from shiftd.logs import configure_logging
 from shiftd.models import Caregiver, Channel, Shift
-from shiftd.sender import log as sender_log
+from shiftd.outbox.sender import log as sender_log
 from shiftd.simulate import Parameters, Policy, SimShift, compare
 from shiftd.simulate.behaviour import ACCEPT, DECLINE, Learned, Reply
 from shiftd.simulate.command import _Progress

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from .. import __version__, rostercsv
+from .. import __version__
 from ..control.commands import (
     COMMANDS,
     CaregiverIdArgs,
@@ -30,6 +30,7 @@ from ..control.commands import (
 )
 from ..engine import InvalidInput, NotFound
 from ..models import Caregiver, Role, Roster, ShiftState
+from ..shiftctl import rosterfiles as rostercsv
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
 from .errors import ApiError, describe_validation, error_responses

@@ -45,8 +45,8 @@ from .. import __version__
 from ..config import TwilioNotifierConfig
 from ..logs import get_logger, mask_phone
 from ..models import Channel, Purpose
+from ..outbox.ratelimit import RatePool
 from ..paths import TWILIO_STATUS, TWILIO_VOICE
-from ..ratelimit import RatePool
 from .base import Outgoing, PermanentSendError, SendOutcomeUnknown, TransientSendError
 
 __all__ = ["DEFAULT_API_BASE", "TwilioNotifier", "parse_retry_after", "scrub_phones"]

@@ -8,7 +8,7 @@ decided here: who a wave reaches, who may take the shift (role, overlap with the
 buffer, released, deactivated), who is told it is filled, what is withdrawn, when the next
 wave is due, what the coordinator hears and when.
 
-Life of a shift: open → offering (waves of offers, see `shiftd.policy`) → escalated (once a
+Life of a shift: open → offering (waves of offers, see `shiftd.shifts.policy`) → escalated (once a
 wave has called) → filled by the first eligible accept, or unfilled when offers close, or
 cancelled by a coordinator. A filled shift reopens when its holder releases it (or a
 coordinator unassigns it): the plan starts again from its first wave, without the releaser.
@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..clock import iso, local_iso
-from ..intent import Intent
+from ..inbound.intent import Intent
 from ..models import (
     CancelStatus,
     Channel,
@@ -41,10 +41,10 @@ from ..models import (
     ReleaseStatus,
     ShiftState,
 )
-from ..organizations import Organization
 from ..outbox import keys
-from ..policy import Wave, load_plan
 from ..store.base import CaregiverRow, NewMessage, ShiftRow
+from .organizations import Organization
+from .policy import Wave, load_plan
 
 # ---- state and facts -------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from ..config import ConfigError, parse_duration
-from ..intent import load_classifier
+from ..inbound.intent import load_classifier
 from ..logs import configure_logging
 from . import compare
 from .behaviour import Learned, Parameters, Responder

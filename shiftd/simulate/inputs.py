@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from ..clock import parse_iso
 from ..config import Config, load_config
-from ..intent import Classifier, DefaultClassifier, Intent
+from ..inbound.intent import Classifier, DefaultClassifier, Intent
 from ..models import Caregiver, Channel, Shift
 from .behaviour import Offered
 
@@ -129,7 +129,7 @@ def _explain(exc: ValueError) -> str:
 def load_roster_file(path: Path) -> list[Caregiver]:
     """Caregivers from a roster file in the ``shiftctl roster import`` format (JSON or YAML;
     its shifts are ignored). Raises InputError for an unusable file or caregiver."""
-    from ..ctl import UsageError, load_roster
+    from ..shiftctl.commands import UsageError, load_roster
 
     try:
         raw = load_roster(str(path))["caregivers"]

@@ -72,7 +72,7 @@ class ShiftRow:
     generation: int = 0
     """How many times the shift reopened after a release."""
     plan: str | None = field(default=None, repr=False)
-    """The fanout's waves (see `shiftd.policy.load_plan`); None before a fanout."""
+    """The fanout's waves (see `shiftd.shifts.policy.load_plan`); None before a fanout."""
     version: int = 0
     """How many times the shift's actor wrote it: a write is refused unless made from the
     version stored (see `StaleState`)."""

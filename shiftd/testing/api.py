@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from shiftd.http.app import create_app
-from shiftd.http.settings import HttpSettings
-from shiftd.http.signature import compute_signature
-from shiftd.models import Channel, Purpose
-from shiftd.notify.base import Outgoing
-from shiftd.paths import TWILIO_SMS
-from shiftd.testing.engine import FakeProvider, Harness
+from ..http.app import create_app
+from ..http.settings import HttpSettings
+from ..http.signature import compute_signature
+from ..models import Channel, Purpose
+from ..notify.base import Outgoing
+from ..paths import TWILIO_SMS
+from .engine import FakeProvider, Harness
 
 TOKEN = "api-token-for-tests"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"

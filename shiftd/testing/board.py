@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from shiftd.http.app import create_app
-from shiftd.testing.api import settings
-from shiftd.testing.engine import Harness
-from shiftd.web.passwords import hash_password
+from ..http.app import create_app
+from ..web.passwords import hash_password
+from .api import settings
+from .engine import Harness
 
 NAME = "dana"
 PASSWORD = "correct horse battery"

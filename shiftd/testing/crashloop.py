@@ -46,7 +46,7 @@ import httpx
 import trio
 
 from ..control.client import encode_request
-from ..fakeprovider import FakeTwilio
+from .fakeprovider import FakeTwilio
 from .invariants import Ledger, ProviderRequest, StoreView, check
 
 __all__ = ["CrashReport", "CrashSettings", "DaemonDied", "main", "run_crash_loop"]

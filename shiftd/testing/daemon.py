@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from shiftd.control.client import ConnectError, ControlClient, RemoteError
-from shiftd.testing.waiting import wait_for
+from ..control.client import ConnectError, ControlClient, RemoteError
+from .waiting import wait_for
 
 TOKEN = "live-daemon-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -202,7 +202,9 @@ class Daemon:
     def shiftctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The installed `shiftctl` command, as a coordinator runs it (SHIFTD_SOCKET set)."""
         script = Path(sys.executable).with_name("shiftctl")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.ctl"]
+        command = (
+            [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.shiftctl.commands"]
+        )
         return subprocess.run(
             [*command, *args],
             capture_output=True,

@@ -18,12 +18,12 @@ from typing import Any
 import trio
 import trio.testing
 
-from shiftd.config import Config
-from shiftd.engine import Engine
-from shiftd.models import Caregiver, Channel, FanoutStatus, Purpose, Shift
-from shiftd.notify.base import Outgoing, TransientSendError
-from shiftd.organizations import Organizations
-from shiftd.shifts import machine
+from ..config import Config
+from ..engine import Engine
+from ..models import Caregiver, Channel, FanoutStatus, Purpose, Shift
+from ..notify.base import Outgoing, TransientSendError
+from ..shifts import machine
+from ..shifts.organizations import Organizations
 
 EPOCH = datetime(2025, 7, 1, 14, 0, tzinfo=UTC)  # the afternoon before the sample shifts
 

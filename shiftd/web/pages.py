@@ -31,10 +31,10 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from .. import charts
-from ..actor import ActorUnavailable
 from ..control.commands import COMMANDS, ShiftAddArgs, ShiftIdArgs
 from ..engine import Engine, NotFound
 from ..logs import get_logger
+from ..shifts.actor import ActorUnavailable
 from ..store.base import ConflictError, StoreError
 from .live import LiveFeed
 from .passwords import verify

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from ..ctl import timeline_detail
 from ..models import ShiftState
-from ..policy import Wave, load_plan
+from ..shiftctl.commands import timeline_detail
+from ..shifts.policy import Wave, load_plan
 from ..store.base import ShiftRow
 
 STATE_ORDER = (

@@ -78,7 +78,7 @@ def test_defaults() -> None:
     assert config.socket_path == Path("state/control.sock")
     assert config.tz == ZoneInfo("UTC")
     assert config.agency_name == "shiftd"
-    assert config.classifier == "shiftd.intent:DefaultClassifier"
+    assert config.classifier == "shiftd.inbound.intent:DefaultClassifier"
     assert config.escalation == EscalationConfig(delay=timedelta(minutes=10), jitter=timedelta(0))
     assert config.notifier == ConsoleNotifierConfig(kind="console")
     assert config.sender.concurrency == 16

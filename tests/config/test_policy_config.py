@@ -10,8 +10,8 @@ import pytest
 
 from shiftd.config import ConfigError, parse_config
 from shiftd.models import Channel
-from shiftd.organizations import Organizations
-from shiftd.policy import QuietHours, dump_plan, load_plan
+from shiftd.shifts.organizations import Organizations
+from shiftd.shifts.policy import QuietHours, dump_plan, load_plan
 
 NY = ZoneInfo("America/New_York")
 

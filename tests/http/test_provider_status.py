@@ -12,8 +12,8 @@ import structlog
 import trio
 import trio.testing
 
-from shiftd import ctl
 from shiftd.models import Purpose
+from shiftd.shiftctl import commands as ctl
 from shiftd.testing.api import AUTH, SidProvider, open_api
 from shiftd.testing.engine import Harness
 

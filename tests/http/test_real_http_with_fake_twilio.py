@@ -24,10 +24,10 @@ import trio.testing
 from shiftd.config import Config
 from shiftd.daemon import run_daemon
 from shiftd.engine import Engine
-from shiftd.fakeprovider import FakeTwilio
 from shiftd.http.server import bind
 from shiftd.models import Channel
 from shiftd.testing.api import PUBLIC_URL
+from shiftd.testing.fakeprovider import FakeTwilio
 
 API_TOKEN = "api-token-for-real-http"
 NUMBERS = ["+15550100001", "+15550100002"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from shiftd.intent import Classified, Intent
+from shiftd.inbound.intent import Classified, Intent
 from shiftd.models import Channel, Outcome
 from shiftd.testing.engine import Harness, caregiver, make_config, phone, shift
 

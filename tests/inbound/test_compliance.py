@@ -16,7 +16,7 @@ import trio
 
 from shiftd.clock import Clock
 from shiftd.engine import Engine
-from shiftd.inbound import InboundResult
+from shiftd.inbound.router import InboundResult
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.store.base import NewMessage
 from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, make_config, phone, shift

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shiftd.intent import Classified, DefaultClassifier, Intent, load_classifier
+from shiftd.inbound.intent import Classified, DefaultClassifier, Intent, load_classifier
 from shiftd.models import Channel
 
 classify = DefaultClassifier().classify
@@ -77,10 +77,12 @@ def test_very_long_body_is_classified_by_its_start() -> None:
 
 
 def test_load_classifier_by_import_path() -> None:
-    assert isinstance(load_classifier("shiftd.intent:DefaultClassifier"), DefaultClassifier)
+    assert isinstance(load_classifier("shiftd.inbound.intent:DefaultClassifier"), DefaultClassifier)
 
 
-@pytest.mark.parametrize("path", ["shiftd.nope:X", "shiftd.intent:Nope", "shiftd.intent:Intent"])
+@pytest.mark.parametrize(
+    "path", ["shiftd.nope:X", "shiftd.inbound.intent:Nope", "shiftd.inbound.intent:Intent"]
+)
 def test_load_classifier_names_the_problem(path: str) -> None:
     with pytest.raises(ValueError, match="classifier"):
         load_classifier(path)
@@ -164,7 +166,7 @@ def test_unaccented_si_before_a_clause_is_if() -> None:
 
 
 def test_a_classifier_may_read_only_the_languages_it_is_given() -> None:
-    from shiftd.intent import ENGLISH
+    from shiftd.inbound.intent import ENGLISH
 
     assert DefaultClassifier([ENGLISH]).classify("claro", Channel.SMS).intent is Intent.UNKNOWN
 

@@ -9,7 +9,7 @@ import re
 
 import trio
 
-from shiftd.inbound import InboundResult
+from shiftd.inbound.router import InboundResult
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.testing.engine import Harness, caregiver, phone, shift
 

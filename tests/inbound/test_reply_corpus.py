@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shiftd.intent import Classified, DefaultClassifier, Intent
-from shiftd.intent_eval import Report, evaluate, load_corpus, main
+from shiftd.inbound.intent import Classified, DefaultClassifier, Intent
+from shiftd.inbound.intent_eval import Report, evaluate, load_corpus, main
 from shiftd.models import Channel
 
 CORPUS = load_corpus(Path(__file__).parents[1] / "data" / "replies.tsv")

@@ -13,9 +13,9 @@ import pytest
 import trio
 from structlog.testing import capture_logs
 
-from shiftd.inbound import InboundResult
+from shiftd.inbound.replyguard import ReplyGuard
+from shiftd.inbound.router import InboundResult
 from shiftd.models import FanoutStatus, Outcome, Purpose
-from shiftd.replyguard import ReplyGuard
 from shiftd.testing.engine import EPOCH, Harness, phone
 
 MINUTE = timedelta(minutes=1)

@@ -27,7 +27,6 @@ import trio.testing
 from shiftd.clock import Clock
 from shiftd.config import Config, ConfigError, TwilioNotifierConfig, load_config
 from shiftd.engine import Engine
-from shiftd.fakeprovider import FakeTwilio
 from shiftd.logs import configure_logging
 from shiftd.models import Channel, Purpose
 from shiftd.notify import NotifierSetupError, Throttled, make_notifier
@@ -38,10 +37,11 @@ from shiftd.notify.base import (
     TransientSendError,
 )
 from shiftd.notify.twilio import TwilioNotifier, parse_retry_after, scrub_phones
-from shiftd.sender import Sender
+from shiftd.outbox.sender import Sender
 from shiftd.store.base import NewMessage
 from shiftd.store.sqlite import SqliteStore
 from shiftd.testing.engine import EPOCH, StartEngine, caregiver, make_config, phone, shift
+from shiftd.testing.fakeprovider import FakeTwilio
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "tw-auth-token-s3cr3t-0123456789abcdef"

@@ -16,8 +16,8 @@ import trio.testing
 from shiftd.clock import Clock
 from shiftd.models import Channel, Outcome, Purpose
 from shiftd.notify.base import Outgoing, Throttled
-from shiftd.ratelimit import RatePool, TokenBucket
-from shiftd.sender import Sender
+from shiftd.outbox.ratelimit import RatePool, TokenBucket
+from shiftd.outbox.sender import Sender
 from shiftd.store.base import NewMessage
 from shiftd.store.sqlite import SqliteStore
 from shiftd.testing.engine import EPOCH, cancel_at_store, caregiver, phone, shift

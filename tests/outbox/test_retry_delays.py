@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shiftd.sender import Sender
+from shiftd.outbox.sender import Sender
 
 
 def test_retry_delays_are_jittered_exponential_and_never_before_retry_after() -> None:

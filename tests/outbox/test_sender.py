@@ -15,7 +15,7 @@ import trio.testing
 from shiftd.clock import Clock
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
-from shiftd.sender import Sender
+from shiftd.outbox.sender import Sender
 from shiftd.store.base import NewMessage, StoreUnavailable
 from shiftd.store.sqlite import SqliteStore
 from shiftd.testing.engine import EPOCH, FakeProvider, cancel_at_store, caregiver, shift

@@ -13,7 +13,7 @@ import pytest
 
 from shiftd.engine import InvalidInput
 from shiftd.models import Caregiver
-from shiftd.rostercsv import parse_map, read_csv
+from shiftd.shiftctl.rosterfiles import parse_map, read_csv
 from shiftd.testing.api import AUTH, open_api
 from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from shiftd.control.server import handle_line
-from shiftd.ctl import main, render_stats
+from shiftd.shiftctl.commands import main, render_stats
 from shiftd.testing.engine import Harness, phone, shift
 from shiftd.testing.shiftctl import FakeDaemon, import_counter
 

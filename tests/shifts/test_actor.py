@@ -15,8 +15,8 @@ import pytest
 import structlog
 import trio
 
-from shiftd.actor import ActorUnavailable
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
+from shiftd.shifts.actor import ActorUnavailable
 from shiftd.store.base import StoreUnavailable
 from shiftd.testing.engine import EPOCH, Harness, caregiver, make_config, phone, shift
 

@@ -16,7 +16,7 @@ import trio
 from pydantic import ValidationError
 
 from shiftd.control.commands import COMMANDS, STREAMS, WatchArgs
-from shiftd.ctl import _leaf_parsers, build_parser, render_event
+from shiftd.shiftctl.commands import _leaf_parsers, build_parser, render_event
 from shiftd.testing.engine import EPOCH, Harness, StartEngine, make_config
 
 

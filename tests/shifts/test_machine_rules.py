@@ -32,10 +32,10 @@ from hypothesis.stateful import (
 )
 
 from shiftd.config import Config
-from shiftd.intent import Intent
+from shiftd.inbound.intent import Intent
 from shiftd.models import Channel, Purpose, ShiftState
-from shiftd.organizations import Organizations
 from shiftd.shifts import machine
+from shiftd.shifts.organizations import Organizations
 from shiftd.store.base import CaregiverRow, ShiftRow
 
 START = datetime(2025, 7, 1, 14, 0, tzinfo=UTC)

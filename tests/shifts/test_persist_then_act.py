@@ -15,12 +15,12 @@ import structlog
 import trio
 import trio.testing
 
-from shiftd.actor import ShiftActor
 from shiftd.clock import Clock
 from shiftd.config import Config
 from shiftd.engine import Engine
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.notify.base import Outgoing
+from shiftd.shifts.actor import ShiftActor
 from shiftd.testing.engine import EPOCH, FakeProvider, Harness, caregiver, phone, shift
 
 MINUTE = 60

@@ -21,10 +21,10 @@ import trio
 import trio.testing
 from store_backends import Backend
 
-from shiftd.intent import Intent
+from shiftd.inbound.intent import Intent
 from shiftd.models import Channel, Roster, ShiftState
-from shiftd.organizations import Organizations
 from shiftd.shifts import machine
+from shiftd.shifts.organizations import Organizations
 from shiftd.store.base import CaregiverRow, StaleState, StoreError
 from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
 from shiftd.testing.engine import (

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shiftd.fakeprovider import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from shiftd.http.app import create_app
 from shiftd.http.settings import HttpSettings
 from shiftd.http.signature import valid_signature
@@ -25,6 +24,7 @@ from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing
 from shiftd.notify.twilio import TwilioNotifier
 from shiftd.testing.engine import EPOCH, StartEngine, caregiver, make_config, phone, shift
+from shiftd.testing.fakeprovider import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 API = "http://fake-twilio.test"
 MESSAGES = f"/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages.json"

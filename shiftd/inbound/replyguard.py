@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 
-from .logs import get_logger, mask_phone
+from ..logs import get_logger, mask_phone
 
 log = get_logger(__name__)
 

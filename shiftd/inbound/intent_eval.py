@@ -1,4 +1,4 @@
-"""How well a reply classifier reads a labelled corpus: ``python -m shiftd.intent_eval``.
+"""How well a reply classifier reads a labelled corpus: ``python -m shiftd.inbound.intent_eval``.
 
 A corpus is a text file of ``language<TAB>label<TAB>reply`` lines (``#`` starts a comment),
 labels being ``accept``, ``decline`` or ``unclear``: what a coordinator would read in the
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..models import Channel
 from .intent import Classifier, Intent, load_classifier
-from .models import Channel
 
 LABELS = {"accept": Intent.ACCEPT, "decline": Intent.DECLINE, "unclear": Intent.UNKNOWN}
 
@@ -106,14 +106,16 @@ def _name(label: Intent) -> str:
     return "unclear" if label is Intent.UNKNOWN else label.value
 
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "replies.tsv"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "replies.tsv"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the report; exit 1 on any false claim or false decline, 2 on a bad corpus."""
-    parser = argparse.ArgumentParser(prog="python -m shiftd.intent_eval", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m shiftd.inbound.intent_eval", description=__doc__
+    )
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--classifier", default="shiftd.intent:DefaultClassifier")
+    parser.add_argument("--classifier", default="shiftd.inbound.intent:DefaultClassifier")
     args = parser.parse_args(argv)
     try:
         corpus = load_corpus(args.corpus)

@@ -20,7 +20,8 @@ does (`shiftd.http.signature.compute_signature` over the URL Twilio would have b
 
 Use it in-process (`transport()` gives an `httpx.ASGITransport` for the notifier) or on a
 real socket (`await nursery.start(fake.serve, "127.0.0.1", 0)` → its base URL). For a local
-trial: `python -m shiftd.fakeprovider --listen 127.0.0.1:8099 --token-file /tmp/twilio-token`.
+trial:
+`python -m shiftd.testing.fakeprovider --listen 127.0.0.1:8099 --token-file /tmp/twilio-token`.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .http.signature import compute_signature
-from .logs import mask_phone
-from .paths import TWILIO_GATHER, TWILIO_SMS, TWILIO_STATUS, TWILIO_VOICE
+from ..http.signature import compute_signature
+from ..logs import mask_phone
+from ..paths import TWILIO_GATHER, TWILIO_SMS, TWILIO_STATUS, TWILIO_VOICE
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
@@ -584,12 +585,14 @@ async def _sleep(seconds: float) -> None:
         await trio.sleep(seconds)
 
 
-# ---- python -m shiftd.fakeprovider ---------------------------------------------------------
+# ---- python -m shiftd.testing.fakeprovider -------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the fake on a local port for trying shiftd's `twilio` notifier by hand."""
-    parser = argparse.ArgumentParser(prog="python -m shiftd.fakeprovider", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m shiftd.testing.fakeprovider", description=__doc__
+    )
     parser.add_argument(
         "--listen", default="127.0.0.1:8099", help="host:port (default %(default)s)"
     )

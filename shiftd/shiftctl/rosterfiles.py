@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .models import Caregiver
+from ..models import Caregiver
 
 FIELDS = ("id", "name", "role", "phone", "tags", "active", "language")
 """Every caregiver field a CSV column may fill."""

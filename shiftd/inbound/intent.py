@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Protocol
 
-from .models import Channel
+from ..models import Channel
 
 
 class Intent(StrEnum):

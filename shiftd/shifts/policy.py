@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
-from .config import QuietHoursConfig, StepConfig
-from .models import Channel
+from ..config import QuietHoursConfig, StepConfig
+from ..models import Channel
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from datetime import timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Config, CoordinatorConfig, OrganizationConfig
-from .messages import DEFAULT_LANGUAGE, LANGUAGES, Messages, language_of
+from ..config import Config, CoordinatorConfig, OrganizationConfig
+from ..messages import DEFAULT_LANGUAGE, LANGUAGES, Messages, language_of
 from .policy import QuietHours, Wave, default_steps, dump_plan, plan
 
 DEFAULT = "default"

@@ -56,17 +56,16 @@ from typing import assert_never
 
 import trio
 
-from .actor import Answer, Release
-from .clock import Clock
-from .events import EventBus
-from .intent import Classifier, Intent
-from .logs import get_logger, mask_phone
-from .messages import Messages
-from .models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
-from .organizations import DEFAULT as DEFAULT_ORGANIZATION
-from .outbox import keys
-from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
-from .store.base import (
+from ..clock import Clock
+from ..events import EventBus
+from ..logs import get_logger, mask_phone
+from ..messages import Messages
+from ..models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
+from ..outbox import keys
+from ..shifts.actor import Answer, Release
+from ..shifts.organizations import DEFAULT as DEFAULT_ORGANIZATION
+from ..shifts.supervisor import Supervisor
+from ..store.base import (
     CaregiverRow,
     InboundLog,
     InboundRecord,
@@ -75,7 +74,8 @@ from .store.base import (
     ShiftRow,
     Store,
 )
-from .supervisor import Supervisor
+from .intent import Classifier, Intent
+from .replyguard import DEFAULT_MAX_PER_HOUR, ReplyGuard
 
 log = get_logger(__name__)
 

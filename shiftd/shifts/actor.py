@@ -22,16 +22,13 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from .clock import Clock
-from .events import EventBus
-from .intent import Intent
-from .logs import get_logger
-from .models import CancelStatus, Channel, Outcome, Purpose, ReleaseStatus, ShiftState
-from .organizations import Organizations
-from .replyguard import ReplyGuard
-from .shifts import machine
-from .shifts.machine import AnswerResult, FanoutResult, ReleaseResult, State, Transition
-from .store.base import (
+from ..clock import Clock
+from ..events import EventBus
+from ..inbound.intent import Intent
+from ..inbound.replyguard import ReplyGuard
+from ..logs import get_logger
+from ..models import CancelStatus, Channel, Outcome, Purpose, ReleaseStatus, ShiftState
+from ..store.base import (
     CaregiverRow,
     InboundLog,
     InboundRecord,
@@ -41,6 +38,9 @@ from .store.base import (
     Store,
     StoreError,
 )
+from . import machine
+from .machine import AnswerResult, FanoutResult, ReleaseResult, State, Transition
+from .organizations import Organizations
 
 log = get_logger(__name__)
 T = TypeVar("T")

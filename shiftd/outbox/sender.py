@@ -32,10 +32,10 @@ from datetime import timedelta
 
 import trio
 
-from .clock import Clock
-from .logs import get_logger
-from .models import Channel, Purpose
-from .notify.base import (
+from ..clock import Clock
+from ..logs import get_logger
+from ..models import Channel, Purpose
+from ..notify.base import (
     Notifier,
     Outgoing,
     PermanentSendError,
@@ -43,7 +43,7 @@ from .notify.base import (
     Throttled,
     TransientSendError,
 )
-from .store.base import OutboxRow, SendOutcome, Store, StoreUnavailable
+from ..store.base import OutboxRow, SendOutcome, Store, StoreUnavailable
 
 log = get_logger(__name__)
 

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from shiftd import __version__, rostercsv
-from shiftd.clock import relocal
-from shiftd.control.client import (
+from .. import __version__
+from ..clock import relocal
+from ..control.client import (
     ConnectError,
     ControlClient,
     ProtocolError,
@@ -32,8 +32,9 @@ from shiftd.control.client import (
     RequestTooLarge,
     encode_request,
 )
-from shiftd.errors import exit_status
-from shiftd.web.passwords import MIN_LENGTH, PasswordError, hash_password
+from ..errors import exit_status
+from ..web.passwords import MIN_LENGTH, PasswordError, hash_password
+from . import rosterfiles as rostercsv
 
 DEFAULT_SOCKET = "./state/control.sock"
 DEFAULT_TIMEOUT = 30.0

@@ -22,9 +22,9 @@ from typing import TypeVar
 
 import trio
 
+from ..logs import get_logger
+from ..store.base import ShiftRow, StoreUnavailable
 from .actor import ActorContext, ActorUnavailable, Message, Reply, ShiftActor
-from .logs import get_logger
-from .store.base import ShiftRow, StoreUnavailable
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -182,7 +182,7 @@ class Supervisor:
             shift_id,
             handle,
             loaded,
-            name="shiftd.actor",
+            name="shiftd.shifts.actor",
         )
         return handle
 
