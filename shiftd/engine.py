@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from .clock import Clock, iso
+from .cluster.ownership import Ownership
 from .config import Config
 from .credentials import CredentialError, read_secret
 from .events import EventBus
@@ -44,6 +45,9 @@ from .shutdown import BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.configured import configured_store
 from .store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .cluster.forward import Forwarder
 
 log = get_logger(__name__)
 
@@ -74,8 +78,12 @@ class Engine:
         notifier: Notifier | None = None,
         classifier: Classifier | None = None,
         store: Store | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
+        """`ownership`: in a cluster (a PostgreSQL store), which shifts this instance
+        owns; a request for another's is forwarded to it (`shiftd.cluster.forward`)."""
         self.config = config
+        self._ownership = ownership
         self._clock = clock
         self._notifier = notifier
         self._classifier = classifier
@@ -155,11 +163,13 @@ class Engine:
             if config.http and config.http.public_url
             else None,
         )
+        self.forwarder = self._forwarder()
         self.supervisor = Supervisor(
             ctx,
             inbox_size=config.actor.inbox_size,
             max_restarts=config.actor.max_restarts,
             restart_window=config.actor.restart_window,
+            remote=self.forwarder,
         )
         self.inbound_router = InboundRouter(
             self.store,
@@ -184,6 +194,21 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
+
+    def _forwarder(self) -> Forwarder | None:
+        """In a cluster, what forwards requests to the owner of a shift (and answers
+        those forwarded here); None on one instance."""
+        url = self.config.store.url
+        if self._ownership is None or url is None:
+            return None
+        from .cluster.forward import Forwarder  # imports PostgreSQL's driver: only then
+
+        return Forwarder(
+            url,
+            self._ownership,
+            statement_timeout=self.config.store.statement_timeout,
+            lock_timeout=self.config.store.lock_timeout,
+        )
 
     def _webhook_secrets(self) -> dict[str, str]:
         """Each coordinator's webhook secret, read now. Raises NotifierSetupError when one
@@ -309,11 +334,17 @@ class Engine:
                         await sender_layer.start(Retention(self.store, self.clock, keep).run)
                     async with trio.open_nursery() as actor_layer:
                         await actor_layer.start(self.supervisor.run)
+                        if self.forwarder is not None:
+                            await actor_layer.start(self.forwarder.run, self.supervisor.ask_here)
                         self.started_at = self.clock.now()
                         log.info("engine.started", actors=self.supervisor.actors)
                         task_status.started(self)
                         await self._stop.wait()
                         log.info("engine.stopping", actors=self.supervisor.actors)
+                        if self.forwarder is not None:
+                            # Claim nothing more before the actors stop: what is left is
+                            # for the partitions' next owners.
+                            self.forwarder.stop()
                         self.supervisor.stop()
                     sender_layer.cancel_scope.cancel()
             store_layer.cancel_scope.cancel()
@@ -405,25 +436,26 @@ class Engine:
             raise NotFound(f"no shift {shift_id!r}")
         return row
 
-    async def fanout(self, shift_id: str) -> FanoutResult:
-        """Start the shift's fanout; a repeat starts nothing and says why."""
+    async def fanout(self, shift_id: str, *, request_id: str | None = None) -> FanoutResult:
+        """Start the shift's fanout; a repeat starts nothing and says why. `request_id`
+        (here and below): in a cluster, the same request retried is handled once."""
         await self.shift(shift_id)
         message = StartFanout()
-        return await self.supervisor.ask(shift_id, message, message.reply)
+        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
 
-    async def cancel(self, shift_id: str) -> CancelStatus:
+    async def cancel(self, shift_id: str, *, request_id: str | None = None) -> CancelStatus:
         """Cancel the shift: nothing more is sent for it, and whoever held it is told."""
         await self.shift(shift_id)
         message = Cancel()
-        return await self.supervisor.ask(shift_id, message, message.reply)
+        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
 
-    async def unassign(self, shift_id: str) -> ReleaseResult:
+    async def unassign(self, shift_id: str, *, request_id: str | None = None) -> ReleaseResult:
         """A coordinator takes a filled shift off its holder: the holder is told, and the
         shift reopens (the policy starts again without them) or, too late for that, ends
         unfilled."""
         await self.shift(shift_id)
         message = Release(None)
-        return await self.supervisor.ask(shift_id, message, message.reply)
+        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
 
     async def inbound(
         self,

@@ -169,6 +169,12 @@ class InboundResult:
         }
 
 
+def _request_id(inbound: InboundLog) -> str | None:
+    """What names the request an inbound text makes of a shift's actor across retries
+    (`Supervisor.ask`): its provider message id, which the provider repeats on a retry."""
+    return None if inbound.provider_id is None else f"inbound:{inbound.provider_id}"
+
+
 _Handled = tuple[InboundResult, NewMessage | None, bool]
 """An outcome, the answer the router itself queues with the inbound record (if any), and
 whether the inbound is logged already (an actor logs what it handles with its transition)."""
@@ -362,7 +368,9 @@ class InboundRouter:
             )
         withheld = await self._store.is_opted_out(caregiver.phone)
         answer = Answer(caregiver, classified.intent, channel, inbound, withheld)
-        result = await self._supervisor.ask(target.shift_id, answer, answer.reply)
+        result = await self._supervisor.ask(
+            target.shift_id, answer, answer.reply, request_id=_request_id(inbound)
+        )
         return InboundResult(result.outcome, target.shift_id, cg, result.reply), None, True
 
     # ---- compliance keywords and releases -------------------------------------------------
@@ -452,7 +460,9 @@ class InboundRouter:
             return await self._guarded(caregiver, result, Purpose.CHOOSE)
         [shift] = chosen
         release = Release(cg, replace(inbound, result=InboundRecord("", shift.id, cg, None)))
-        released = await self._supervisor.ask(shift.id, release, release.reply)
+        released = await self._supervisor.ask(
+            shift.id, release, release.reply, request_id=_request_id(inbound)
+        )
         if released.status in _RELEASED:
             log.info("release.by_text", caregiver_id=cg, shift_id=shift.id)
             return InboundResult(Outcome.RELEASED, shift.id, cg, released.reply), None, True

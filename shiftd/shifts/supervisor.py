@@ -18,7 +18,7 @@ import gc
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import trio
 
@@ -52,6 +52,19 @@ def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
         gc.freeze()
 
 
+class Remote(Protocol):
+    """Where requests for shifts owned by another instance go (`shiftd.cluster.forward`)."""
+
+    def elsewhere(self, shift_id: str) -> bool:
+        """Whether another instance owns the shift."""
+        ...
+
+    async def forward(self, shift_id: str, message: Message, request_id: str | None) -> None:
+        """Have the owner's actor handle `message` and set its answer on `message.reply`;
+        raises ActorUnavailable if the owner does not answer in time."""
+        ...
+
+
 @dataclass(slots=True)
 class _Handle:
     inbox: trio.MemorySendChannel[Message]
@@ -70,8 +83,11 @@ class Supervisor:
         max_restarts: int = 5,
         restart_window: timedelta = timedelta(seconds=60),
         unavailable_pause: timedelta = timedelta(seconds=1),
+        remote: Remote | None = None,
     ) -> None:
+        """`remote`: in a cluster, how requests reach shifts another instance owns."""
         self._ctx = ctx
+        self._remote = remote
         self._inbox_size = inbox_size
         self._max_restarts = max_restarts
         self._restart_window = restart_window.total_seconds()
@@ -145,15 +161,31 @@ class Supervisor:
             handle.inbox.close()
             self._close_inbox(shift_id, handle, "shiftd is stopping", close_receive=False)
 
-    async def ask(self, shift_id: str, message: Message, reply: Reply[T]) -> T:
+    async def ask(
+        self, shift_id: str, message: Message, reply: Reply[T], *, request_id: str | None = None
+    ) -> T:
         """Send `message` to the shift's actor (spawning it if needed) and await `reply`.
 
         The caller must know the shift exists. Waits while the inbox is full (backpressure).
         Raises ActorUnavailable if the actor fails with the message in hand or has given up,
         or if the supervisor stops (or has stopped) before the message is handled.
+
+        In a cluster, a shift another instance owns is asked there (`remote`): its actor
+        decides, and its answer is returned; ActorUnavailable also when it does not answer
+        in time (the request is kept and handled once). `request_id` names the request
+        across retries: asked again with it, the owner answers the first request again.
         """
-        await self._route(shift_id, message)
+        if self._remote is not None and self._remote.elsewhere(shift_id):
+            await self._remote.forward(shift_id, message, request_id)
+        else:
+            await self._route(shift_id, message)
         return await reply.wait()
+
+    async def ask_here(self, shift_id: str, message: Message) -> object:
+        """`ask` this instance's actor of the shift, whoever owns it (a request forwarded
+        here by its owner's view); returns what the actor sets on `message.reply`."""
+        await self._route(shift_id, message)
+        return await message.reply.wait()
 
     async def _route(self, shift_id: str, message: Message) -> None:
         while True:
