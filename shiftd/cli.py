@@ -104,7 +104,8 @@ def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
         layers = [] if org_id is None else [(org_id, config.organizations[org_id])]
         if default is not None and org_id != "default":
             layers.append(("default", default))
-        name, name_loc = config.agency_name, ("agency_name",)
+        name = config.agency_name
+        name_loc: tuple[str, ...] = ("agency_name",)
         org_language = DEFAULT_LANGUAGE
         for key, layer in reversed(layers):
             if layer.name is not None:
@@ -120,10 +121,16 @@ def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
                     templates.update(layer.templates)
                 own = layer.templates_by_language.get(language, {})
                 for template in own:
-                    loc = ("organizations", key, "templates_by_language", language, template)
-                    source[template] = loc
+                    source[template] = (
+                        "organizations",
+                        key,
+                        "templates_by_language",
+                        language,
+                        template,
+                    )
                 templates.update(own)
             for template, warning in template_warnings(templates, name, language):
+                loc: tuple[str, ...]
                 if template in source:
                     loc, what = source[template], warning
                 else:

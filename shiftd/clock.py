@@ -9,6 +9,7 @@ exactly, so tests need no patched `datetime`.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import overload
 
 import trio
 
@@ -35,6 +36,12 @@ class Clock:
         return self._anchor + (at - self._epoch).total_seconds()
 
 
+@overload
+def iso(at: datetime) -> str: ...
+@overload
+def iso(at: None) -> None: ...
+@overload
+def iso(at: datetime | None) -> str | None: ...
 def iso(at: datetime | None) -> str | None:
     """ISO-8601 UTC text with a `Z`, as stored and shown everywhere; None stays None."""
     if at is None:
@@ -42,6 +49,12 @@ def iso(at: datetime | None) -> str | None:
     return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@overload
+def parse_iso(text: str) -> datetime: ...
+@overload
+def parse_iso(text: None) -> None: ...
+@overload
+def parse_iso(text: str | None) -> datetime | None: ...
 def parse_iso(text: str | None) -> datetime | None:
     """The inverse of `iso`; accepts any ISO-8601 text with an offset or `Z`."""
     if text is None:

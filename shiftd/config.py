@@ -795,13 +795,13 @@ def _policy_problems(config: Config) -> list[tuple[_Loc, str]]:
     declared = set(config.caregiver_tags)
     for org_id, org in config.organizations.items():
         if org.coordinator is not None and org.coordinator.email and config.smtp is None:
-            loc = ("organizations", org_id, "coordinator", "email")
+            loc: _Loc = ("organizations", org_id, "coordinator", "email")
             problems.append((loc, "email needs an smtp section (the server to send through)"))
         if org.policy is not None and not org.policy:
             problems.append((("organizations", org_id, "policy"), "a policy needs a step"))
         previous = timedelta(0)
         for index, step in enumerate(org.policy or ()):
-            loc: _Loc = ("organizations", org_id, "policy", index)
+            loc = ("organizations", org_id, "policy", index)
             if step.at < previous:
                 problems.append(
                     (

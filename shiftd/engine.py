@@ -36,8 +36,8 @@ from .notify.webhook import WebhookNotifier
 from .outbox import keys
 from .outbox.sender import Sender
 from .retention import Retention
-from .shifts.actor import ActorContext, Cancel, FanoutResult, Release, ReleaseResult, StartFanout
-from .shifts.machine import shift_link
+from .shifts.actor import ActorContext, Cancel, Release, StartFanout
+from .shifts.machine import FanoutResult, ReleaseResult, shift_link
 from .shifts.organizations import DEFAULT, Organizations
 from .shifts.roles import Roles, UnknownRole
 from .shifts.supervisor import Supervisor

@@ -248,9 +248,11 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     Cheap and lazy: safe to call at import time, before :func:`configure_logging`, and the
     logger follows later reconfiguration. Use it as ``log = get_logger(__name__)``.
     """
-    if name is None:
-        return structlog.get_logger()
-    return structlog.get_logger(name)
+    # structlog types get_logger as Any; wrapper_class (configure_logging) makes it this one.
+    logger: FilteringBoundLogger = (
+        structlog.get_logger() if name is None else structlog.get_logger(name)
+    )
+    return logger
 
 
 def new_ref() -> str:

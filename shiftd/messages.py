@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING
 from . import limits, sms
 
 if TYPE_CHECKING:
+    from .models import Shift
     from .store.base import ShiftRow
 
 _AGENCY = frozenset({"agency"})
@@ -382,7 +383,7 @@ class Messages:
         """The TwiML ``<Say language>`` of this language, e.g. ``es-US``."""
         return VOICE_LANGUAGES[self.language]
 
-    def window(self, shift: ShiftRow) -> str:
+    def window(self, shift: ShiftRow | Shift) -> str:
         """e.g. "Wed Jul 2, 08:00-16:00" in the agency's time zone."""
         start, end = shift.start_time.astimezone(self.tz), shift.end_time.astimezone(self.tz)
         return _window(start, end, self.language)

@@ -363,8 +363,8 @@ async def _dispatch(
     name = request.cmd
     command = COMMANDS.get(name) or STREAMS.get(name)
     if command is None:
-        known = ", ".join(sorted({*COMMANDS, *STREAMS}))
-        message = f"unknown command {name!r} (known: {known})"
+        names = ", ".join(sorted({*COMMANDS, *STREAMS}))
+        message = f"unknown command {name!r} (known: {names})"
         return "-", "unknown_command", _error(request.id, "unknown_command", message)
 
     def fail(code: str, message: str) -> tuple[str, str, bytes]:

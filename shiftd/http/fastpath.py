@@ -30,7 +30,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Scope, Send
 
 from ..control.commands import InboundArgs
 from . import rest, webhooks
@@ -66,7 +66,7 @@ class FastRoutes:
         }
         self._learnt: dict[str, APIRoute] = {}
         """Route by path, and the fanout route under FANOUT."""
-        self._handlers: dict[Any, Callable[..., Awaitable[Response]]] | None = None
+        self._handlers: dict[Any, HTTPExceptionHandler] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
@@ -115,14 +115,15 @@ class FastRoutes:
             handler = self._handler_for(exc)
             if handler is None:  # (the endpoints here never answer before they raise)
                 raise
-            response = await handler(request, exc)
+            handled = handler(request, exc)  # Starlette allows a plain function here
+            response = await handled if isinstance(handled, Awaitable) else handled
             exc.__traceback__ = None  # handled; the instance may be reused
         if response is None:
             await self.app(scope, _replaying(request, receive), send)
             return
         await response(scope, receive, send)
 
-    def _handler_for(self, exc: Exception) -> Callable[..., Awaitable[Response]] | None:
+    def _handler_for(self, exc: Exception) -> HTTPExceptionHandler | None:
         if self._handlers is None:
             self._handlers = {
                 key: handler

@@ -184,7 +184,9 @@ class HttpServer:
         hc = _hypercorn_config(self.settings, self._grace)
         serve = partial(
             worker_serve,
-            wrap_app(_without_lifespan(self.app), hc.wsgi_max_body_size, "asgi"),
+            # Starlette types ASGI messages as MutableMapping, hypercorn as TypedDicts: the
+            # same dicts, but the two signatures do not meet.
+            wrap_app(_without_lifespan(self.app), hc.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
             hc,
             sockets=Sockets(secure_sockets=[], insecure_sockets=list(sockets), quic_sockets=[]),
             shutdown_trigger=self._shutdown.wait,

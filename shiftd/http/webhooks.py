@@ -77,10 +77,11 @@ def signed_url(request: Request, public_url: str | None) -> str:
     """The URL the provider signed: the configured public base URL (else the URL the request
     reached) + the path as sent + the query string."""
     scope = request.scope
-    raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else scope.get("path", "")
+    raw_path: bytes | None = scope.get("raw_path")
+    path: str = raw_path.decode("latin-1") if raw_path else scope.get("path", "")
     base = public_url or f"{request.url.scheme}://{request.url.netloc}"
-    query = scope.get("query_string", b"").decode("latin-1")
+    query_string: bytes = scope.get("query_string", b"")
+    query = query_string.decode("latin-1")
     return base.rstrip("/") + path + (f"?{query}" if query else "")
 
 

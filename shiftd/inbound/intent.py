@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..models import Channel
 
@@ -37,6 +37,7 @@ class Classified:
     code: int | None = None  # the offer code in "YES 12", if any
 
 
+@runtime_checkable
 class Classifier(Protocol):
     def classify(self, body: str, channel: Channel) -> Classified: ...
 
@@ -498,6 +499,6 @@ def load_classifier(path: str) -> Classifier:
         instance = target() if isinstance(target, type) else target
     except Exception as exc:  # a class that needs arguments, or whose __init__ fails
         raise ValueError(f"cannot load classifier {path!r}: {exc}") from exc
-    if not callable(getattr(instance, "classify", None)):
+    if not isinstance(instance, Classifier) or not callable(instance.classify):
         raise ValueError(f"classifier {path!r} has no classify(body, channel) method")
     return instance

@@ -394,7 +394,7 @@ class Sender:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential with equal jitter; never sooner than the provider's Retry-After."""
-        ceiling = min(self._backoff_max, self._backoff_initial * 2 ** (attempt - 1))
+        ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
 

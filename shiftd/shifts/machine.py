@@ -740,7 +740,7 @@ def cancel(state: State, now: datetime, rules: Rules, holder_language: str | Non
     if shift.state is ShiftState.UNFILLED:
         return Transition(None, CancelStatus.UNFILLED)
     holder = shift.claimed_by
-    messages = ()
+    messages: tuple[NewMessage, ...] = ()
     if holder is not None:
         text = rules.org.messages_for(holder_language).shift_cancelled(shift)
         messages = (_holder_message(shift, holder, Purpose.SHIFT_CANCELLED, text),)
@@ -781,7 +781,7 @@ def release(
     reopen_at = now + rules.waves(shift)[0].offset if now < open_until else None
     offer = state.offers.get(holder) or Offer(0)
     offers = {**state.offers, holder: replace(offer, released=True)}
-    told = (_holder_message(shift, holder, Purpose.RELEASED, text),)
+    told: tuple[NewMessage, ...] = (_holder_message(shift, holder, Purpose.RELEASED, text),)
     records = [Record("released", holder, {"by": by, "reopened": reopen_at is not None})]
     news: list[tuple[str, Mapping[str, Any]]] = [
         ("released", {"caregiver_id": holder, "by": by, "reopened": reopen_at is not None})

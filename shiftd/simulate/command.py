@@ -15,6 +15,7 @@ import structlog
 from ..config import ConfigError, parse_duration
 from ..inbound.intent import load_classifier
 from ..logs import configure_logging
+from ..models import Caregiver
 from . import compare
 from .behaviour import Learned, Parameters, Responder
 from .inputs import (
@@ -154,7 +155,7 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _inputs(
     args: argparse.Namespace,
-) -> tuple[list[Policy], list, list[SimShift], Responder, list[tuple[str, str]]]:
+) -> tuple[list[Policy], list[Caregiver], list[SimShift], Responder, list[tuple[str, str]]]:
     if args.runs < 1:
         raise InputError("--runs must be at least 1")
     policies = [load_policy(path) for path in args.policy]

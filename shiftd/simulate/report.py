@@ -44,7 +44,9 @@ def summarize(name: str, runs: Sequence[RunResult]) -> Summary:
     """Fold a policy's runs into one `Summary`. Raises ValueError for no runs."""
     if not runs:
         raise ValueError("no runs to summarize")
-    rates, ttf, before, filled_total = [], [], 0, 0
+    rates: list[float] = []
+    ttf: list[float] = []
+    before = filled_total = 0
     texts = calls = 0
     contacts: list[int] = []
     shares = []

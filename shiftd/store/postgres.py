@@ -240,7 +240,10 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._batch_max = batch_max
-        ms = lambda d: max(1, int(d.total_seconds() * 1000))  # noqa: E731
+
+        def ms(d: timedelta) -> int:
+            return max(1, int(d.total_seconds() * 1000))
+
         self._options = (
             f"-c statement_timeout={ms(statement_timeout)} -c lock_timeout={ms(lock_timeout)}"
         )
@@ -529,7 +532,9 @@ class PostgresStore:
             except psycopg.errors.UniqueViolation as exc:
                 raise ConflictError(f"shift {shift.id!r} already exists") from exc
             _event(conn, shift.id, at, "created")
-            return _shift_row(conn.execute(_SHIFT_SQL + " WHERE id = %s", (shift.id,)).fetchone())
+            row = conn.execute(_SHIFT_SQL + " WHERE id = %s", (shift.id,)).fetchone()
+            assert row is not None, "the shift was just inserted"
+            return _shift_row(row)
 
         return await self._write(write)
 
@@ -1357,7 +1362,7 @@ def _migrate(conn: Conn) -> None:
         if version < FIRST_VERSION - 1:
             raise StoreError(f"database schema version {version} is unknown to this shiftd")
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute(MIGRATIONS[target - FIRST_VERSION])  # type: ignore[arg-type]
+            conn.execute(MIGRATIONS[target - FIRST_VERSION])
             log.info("store.migrated", to_version=target)
         if found is None:
             conn.execute("INSERT INTO shiftd_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
@@ -1385,7 +1390,8 @@ def _outbox_row(r: Sequence[Any]) -> OutboxRow:
 
 
 def _offers_state(conn: Conn, shift_id: str, caregiver_id: str | None = None) -> dict[str, Offer]:
-    which, params = " WHERE shift_id = %s", (shift_id,)
+    which = " WHERE shift_id = %s"
+    params: tuple[str, ...] = (shift_id,)
     if caregiver_id is not None:
         which, params = " WHERE shift_id = %s AND caregiver_id = %s", (shift_id, caregiver_id)
     reached: dict[str, set[str]] = {}
@@ -1414,8 +1420,7 @@ def _holdings(
         sql += " AND claimed_by = %s"
         params += (caregiver_id,)
     return tuple(
-        Holding(sid, cg, _dt(start), _dt(end))
-        for sid, cg, start, end in conn.execute(sql, params)  # type: ignore[arg-type]
+        Holding(sid, cg, _dt(start), _dt(end)) for sid, cg, start, end in conn.execute(sql, params)
     )
 
 
@@ -1726,7 +1731,7 @@ def _withdraw(conn: Conn, shift_id: str, stamp: str, w: Withdrawal) -> int:
     if w.purpose is not None:
         sql += " AND purpose = %s"
         params.append(w.purpose)
-    return conn.execute(sql, params).rowcount  # type: ignore[arg-type]
+    return conn.execute(sql, params).rowcount
 
 
 def _queue(conn: Conn, messages: Iterable[NewMessage], stamp: str | None) -> int:

@@ -691,7 +691,8 @@ class SqliteStore:
     ) -> dict[str, Offer]:
         """The shift's offers as its actor keeps them (see `shift_state`); with
         `caregiver_id`, hers only (an answer to a closed shift needs no more)."""
-        which, params = " WHERE shift_id = ?", (shift_id,)
+        which = " WHERE shift_id = ?"
+        params: tuple[str, ...] = (shift_id,)
         if caregiver_id is not None:
             which, params = " WHERE shift_id = ? AND caregiver_id = ?", (shift_id, caregiver_id)
         reached: dict[str, set[str]] = {}
@@ -854,7 +855,7 @@ class SqliteStore:
 
     async def contacted(self, shift_id: str) -> int:
         """How many caregivers were offered the shift (an offer message not withdrawn)."""
-        return (
+        count: int = (
             self._require()
             .execute(
                 "SELECT count(DISTINCT caregiver_id) FROM outbox WHERE shift_id = ?"
@@ -863,6 +864,7 @@ class SqliteStore:
             )
             .fetchone()[0]
         )
+        return count
 
     async def queue(self, messages: Sequence[NewMessage], *, at: datetime) -> int:
         """Queue messages; those whose key is already queued are ignored. Returns how many
@@ -1422,7 +1424,7 @@ def _shift_row(r: sqlite3.Row | tuple[Any, ...]) -> ShiftRow:
     )
 
 
-def _offer_row(r: sqlite3.Row) -> OfferRow:
+def _offer_row(r: sqlite3.Row | tuple[Any, ...]) -> OfferRow:
     return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]), parse_iso(r[5]))
 
 
@@ -1700,7 +1702,8 @@ def _fresh_code(conn: sqlite3.Connection, caregiver_id: str, last: int) -> int:
         code = (last + step - 1) % _MAX_CODE + 1
         if conn.execute(OPEN_OFFER_WITH_CODE, (caregiver_id, code)).fetchone() is None:
             return code
-    return max(code for (code,) in conn.execute(_OPEN_CODES, (caregiver_id,))) + 1
+    codes: list[int] = [code for (code,) in conn.execute(_OPEN_CODES, (caregiver_id,))]
+    return max(codes) + 1
 
 
 def _event(

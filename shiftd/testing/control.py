@@ -33,7 +33,9 @@ class Conn:
             self._buf += chunk
         line, _, rest = bytes(self._buf).partition(b"\n")
         self._buf[:] = rest
-        return json.loads(line)
+        response = json.loads(line)
+        assert isinstance(response, dict), f"a response is an object: {response!r}"
+        return response
 
     async def request(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
         request_id = self._next_id
@@ -48,13 +50,17 @@ class Conn:
         """`request` that must succeed; returns the result."""
         response = await self.request(cmd, args)
         assert response["ok"], response
-        return response["result"]
+        result = response["result"]
+        assert isinstance(result, dict), response
+        return result
 
     async def error(self, cmd: str, args: dict[str, Any] | None = None) -> str:
         """`request` that must fail; returns the error code."""
         response = await self.request(cmd, args)
         assert response["ok"] is False, response
-        return response["error"]["code"]
+        code = response["error"]["code"]
+        assert isinstance(code, str), response
+        return code
 
 
 def line(payload: Any) -> bytes:

@@ -479,7 +479,8 @@ class Workload:
             )
             self.webhooks.append(_Webhook(sid, phone, intent, asked, trio.current_time()))
             return
-        answer = await self.daemon.call("inbound", **{"from": phone, "body": body})
+        inbound: dict[str, Any] = {"from": phone, "body": body}  # `from` is a keyword
+        answer = await self.daemon.call("inbound", **inbound)
         self._answered(
             answer["outcome"],
             answer.get("shift_id"),

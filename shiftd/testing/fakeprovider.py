@@ -214,9 +214,10 @@ class FakeTwilio:
         config.loglevel = "WARNING"
         config.graceful_timeout = 1.0
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(
-                functools.partial(hypercorn_serve, self.app, config, mode="asgi")
-            )
+            # Starlette types ASGI messages as MutableMapping, hypercorn as TypedDicts: the
+            # same dicts, but the two signatures do not meet.
+            serve = functools.partial(hypercorn_serve, self.app, config, mode="asgi")  # type: ignore[arg-type]
+            binds = await nursery.start(serve)
             self.base_url = binds[0]
             task_status.started(self.base_url)
 

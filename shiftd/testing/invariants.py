@@ -115,7 +115,10 @@ class StoreView:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("BEGIN")  # one snapshot for every table
-            rows = lambda sql: [dict(r) for r in conn.execute(sql)]  # noqa: E731
+
+            def rows(sql: str) -> list[dict[str, Any]]:
+                return [dict(r) for r in conn.execute(sql)]
+
             view = cls(
                 shifts={r["id"]: r for r in rows("SELECT * FROM shifts")},
                 outbox=rows("SELECT * FROM outbox ORDER BY id"),
