@@ -127,7 +127,10 @@ class Forwarder:
         self._sweep = sweep.total_seconds()
         self._retention = retention
         self._batch = batch
-        ms = lambda d: max(1, math.ceil(d.total_seconds() * 1000))  # noqa: E731
+
+        def ms(d: timedelta) -> int:
+            return max(1, math.ceil(d.total_seconds() * 1000))
+
         self._db = _Connections(
             url,
             connections,
