@@ -89,6 +89,9 @@ class RemoteError(ControlError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.offset = 0
+        """Entries of the list sent before this request's first (a chunked roster import
+        sets it): an `index` in the message counts from there."""
 
 
 class RequestTooLarge(ControlError):

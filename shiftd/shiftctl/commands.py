@@ -657,7 +657,7 @@ def _send_roster(
                     exc.message += (
                         f" (request {n}/{len(plan)}; the {n - 1} before it were imported)"
                     )
-                exc.offset = sent[key]  # type: ignore[attr-defined]
+                exc.offset = sent[key]
                 raise
             for w in result.get("warnings") or []:
                 if isinstance(w, dict) and isinstance(w.get("index"), int):
@@ -725,7 +725,7 @@ def _import_csv(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
         except RemoteError as exc:
             if exc.code != "bad_args":
                 raise
-            problems += rostercsv.locate(exc.message, parsed, getattr(exc, "offset", 0))
+            problems += rostercsv.locate(exc.message, parsed, exc.offset)
     problems += rostercsv.unknown_fields(parsed, (totals or {}).get("warnings", []))
     if problems:
         problems.sort(key=lambda p: p.line)

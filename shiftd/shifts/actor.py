@@ -57,12 +57,12 @@ class Reply(Generic[T]):
 
     def __init__(self) -> None:
         self._event = trio.Event()
-        self._value: T | None = None
+        self._value: tuple[T] | None = None  # boxed: a T may itself be None
         self._error: BaseException | None = None
 
     def set(self, value: T) -> None:
         if not self._event.is_set():
-            self._value = value
+            self._value = (value,)
             self._event.set()
 
     def fail(self, error: BaseException) -> None:
@@ -75,7 +75,8 @@ class Reply(Generic[T]):
         await self._event.wait()
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[return-value]
+        assert self._value is not None, "the event is set only with a value or an error"
+        return self._value[0]
 
 
 @dataclass(slots=True)

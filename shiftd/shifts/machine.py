@@ -302,7 +302,8 @@ def start_fanout(
             ),
         ),
     )
-    done = _chain(opening, run_due_waves(opening.state, now, facts, rules, jitter))  # type: ignore[arg-type]
+    assert opening.state is not None
+    done = _chain(opening, run_due_waves(opening.state, now, facts, rules, jitter))
     assert done.state is not None
     shift = done.state.shift
     offered = len(done.state.offers)
@@ -357,7 +358,8 @@ def deadline_passed(
     step = Transition(state)
     for notice, at in notices_pending(state.shift, state.told, rules):
         if at <= now:
-            step = _chain(step, notify(step.state, now, notice, rules))  # type: ignore[arg-type]
+            assert step.state is not None
+            step = _chain(step, notify(step.state, now, notice, rules))
     assert step.state is not None
     return _chain(step, run_due_waves(step.state, now, facts, rules, jitter))
 
@@ -830,7 +832,8 @@ def release(
         records=tuple(records),
         news=tuple(news),
     )
-    waves = run_due_waves(reopened.state, now, facts, rules, jitter)  # type: ignore[arg-type]
+    assert reopened.state is not None
+    waves = run_due_waves(reopened.state, now, facts, rules, jitter)
     return _chain(reopened, waves)
 
 

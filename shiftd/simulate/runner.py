@@ -313,13 +313,14 @@ async def _run(
 
     outcomes = []
     for row in rows:
-        filled = row.state is ShiftState.FILLED and row.claimed_at and row.fanout_started_at
+        claimed, started = row.claimed_at, row.fanout_started_at
+        filled = row.state is ShiftState.FILLED and claimed is not None and started is not None
         outcomes.append(
             ShiftOutcome(
                 row.id,
                 row.state,
-                row.claimed_at - row.fanout_started_at if filled else None,  # type: ignore[operator]
-                bool(filled) and row.id not in people.called,
+                claimed - started if filled and claimed and started else None,
+                filled and row.id not in people.called,
                 people.texts[row.id],
                 people.calls[row.id],
             )
