@@ -226,22 +226,28 @@ class InboundRouter:
             return await self._handle(from_phone, body, channel, None, shift_id)
         while (pending := self._in_flight.get(provider_id)) is not None:
             await pending.wait()
-        seen = await self._store.inbound_seen(provider_id)
-        if seen is not None:
-            log.info("inbound.replayed", provider_id=provider_id, outcome=seen.outcome)
-            self._events.publish(
-                "reply",
-                shift_id=seen.shift_id,
-                caregiver_id=seen.caregiver_id,
-                channel=str(channel),
-                outcome=seen.outcome,
-                replayed=True,
-            )
-            return InboundResult(
-                Outcome(seen.outcome), seen.shift_id, seen.caregiver_id, seen.reply, replayed=True
-            )
+        # Claimed before the store is asked (a checkpoint): a copy arriving meanwhile waits
+        # for this one, then finds it logged.
         self._in_flight[provider_id] = done = trio.Event()
         try:
+            seen = await self._store.inbound_seen(provider_id)
+            if seen is not None:
+                log.info("inbound.replayed", provider_id=provider_id, outcome=seen.outcome)
+                self._events.publish(
+                    "reply",
+                    shift_id=seen.shift_id,
+                    caregiver_id=seen.caregiver_id,
+                    channel=str(channel),
+                    outcome=seen.outcome,
+                    replayed=True,
+                )
+                return InboundResult(
+                    Outcome(seen.outcome),
+                    seen.shift_id,
+                    seen.caregiver_id,
+                    seen.reply,
+                    replayed=True,
+                )
             return await self._handle(from_phone, body, channel, provider_id, shift_id)
         finally:
             del self._in_flight[provider_id]
