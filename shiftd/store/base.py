@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import trio
+
 from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
 
 if TYPE_CHECKING:
@@ -187,7 +189,18 @@ class Store(Protocol):
 
     Unless noted, a method raises StoreError on I/O failure and, if cancelled after the
     write was queued, the write still commits (the caller just does not learn the result).
+    Every `async` method is a checkpoint (it may switch tasks and raise Cancelled).
     """
+
+    on_commit: Callable[[int, float], None] | None
+    """Told each group commit: (batch size, seconds). Set before `run`."""
+
+    # lifecycle
+    async def run(self, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open (and migrate) the database, report started, then commit writes until
+        cancelled. Raises StoreError if the database cannot be opened or is newer than
+        this code. On cancellation it commits every write already queued, then closes."""
+        ...
 
     # roster
     async def import_roster(
