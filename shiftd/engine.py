@@ -44,7 +44,6 @@ from .shifts.supervisor import Supervisor
 from .shutdown import BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.configured import configured_store
-from .store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from .cluster.forward import Forwarder
@@ -134,9 +133,8 @@ class Engine:
             except CredentialError as exc:
                 await notifier.aclose()
                 raise NotifierSetupError(f"smtp.password_file: {exc}") from None
-        self.store = self._custom_store or configured_store(config, self.metrics.observe_commit)
-        if isinstance(self.store, SqliteStore):
-            self.store.on_commit = self.metrics.observe_commit
+        self.store = self._custom_store or configured_store(config)
+        self.store.on_commit = self.metrics.observe_commit
         self.sender = Sender(
             self.store,
             MeteredNotifier(BoundedNotifier(notifier, self.shutdown), self.metrics),
@@ -325,7 +323,7 @@ class Engine:
         recorded); the store closes after them, so what they record on the way out is
         written."""
         async with trio.open_nursery() as store_layer:
-            await store_layer.start(self.store.run)  # type: ignore[attr-defined]
+            await store_layer.start(self.store.run)
             with self.shutdown.bounded():
                 async with trio.open_nursery() as sender_layer:
                     await sender_layer.start(self.sender.run)
