@@ -31,6 +31,7 @@ import trio
 
 from ..logs import get_logger
 from ..shifts.actor import ActorUnavailable, Message
+from ..store.base import StoreUnavailable
 from ..store.url import redacted
 from . import inbox
 from .listener import Listener
@@ -96,6 +97,10 @@ class _Connections:
             self._idle.pop().close()
 
 
+def _ms(duration: timedelta) -> int:
+    return max(1, math.ceil(duration.total_seconds() * 1000))
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -127,14 +132,10 @@ class Forwarder:
         self._sweep = sweep.total_seconds()
         self._retention = retention
         self._batch = batch
-
-        def ms(d: timedelta) -> int:
-            return max(1, math.ceil(d.total_seconds() * 1000))
-
         self._db = _Connections(
             url,
             connections,
-            f"-c statement_timeout={ms(statement_timeout)} -c lock_timeout={ms(lock_timeout)}",
+            f"-c statement_timeout={_ms(statement_timeout)} -c lock_timeout={_ms(lock_timeout)}",
         )
         self._listener = Listener(url, (inbox.REQUESTS, inbox.ANSWERS), self._on_notify)
         self._waiters: dict[int, list[trio.Event]] = {}
@@ -242,9 +243,14 @@ class Forwarder:
         requests in hand are answered) or until cancelled (those are left for the next
         sweep, here or at the partition's next owner).
 
-        Raises psycopg.Error if the database cannot be reached at start."""
+        Raises StoreUnavailable if the database cannot be reached at start."""
         try:
-            await self._db.run(inbox.ensure_table)
+            try:
+                await self._db.run(inbox.ensure_table)
+            except psycopg.Error as exc:
+                raise StoreUnavailable(
+                    f"cannot open the inbox at {redacted(self._url)}: {_first_line(exc)}"
+                ) from exc
             async with trio.open_nursery() as services:
                 await services.start(self._listener.run)
                 services.start_soon(self._watch_ownership)

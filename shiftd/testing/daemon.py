@@ -72,7 +72,9 @@ class Daemon:
         grace: str = "5s",
         http: bool = False,
         log_level: str | None = None,
+        extra_config: str = "",
     ) -> None:
+        """`extra_config`: YAML appended to its configuration (top-level sections)."""
         self.workdir = workdir
         self.state_dir = state_dir or workdir / "state"
         self.socket = self.state_dir / "control.sock"
@@ -86,6 +88,7 @@ class Daemon:
             f"notifier:\n  kind: record\n  path: {self.record}\n"
             f"shutdown:\n  grace: {grace}\n"
             + (f"log:\n  level: {log_level}\n" if log_level else "")
+            + extra_config
         )
         self.http = http
         self.url = ""

@@ -27,7 +27,7 @@ from shiftd.clock import Clock
 from shiftd.cluster.forward import OwnerUnavailable
 from shiftd.config import Config
 from shiftd.engine import Engine
-from shiftd.models import Channel, Outcome, Purpose, ShiftState
+from shiftd.models import CancelStatus, Channel, FanoutStatus, Outcome, Purpose, ShiftState
 from shiftd.testing.engine import EPOCH, FakeProvider, caregiver, make_config, phone, shift
 from shiftd.testing.ownership import FixedOwnership
 
@@ -188,3 +188,21 @@ async def test_b_answers_unavailable_while_the_owner_is_gone_and_the_owner_handl
         row = await b.engine.store.shift("shift-1")
         assert row is not None and row.claimed_by == "cg-2"
         assert [m.caregiver_id for m in c.provider.of(Purpose.CONFIRM)] == ["cg-2"]
+
+
+async def test_a_fanout_and_a_cancel_through_b_are_the_owners(
+    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with cluster(database, tmp_path) as c:
+        a = await c.start("a", holds_all=True)
+        b = await c.start("b", holds_all=False)
+        await b.engine.import_roster([caregiver(n) for n in range(1, 4)], [shift()])
+
+        fanout = await b.engine.fanout("shift-1")
+        cancelled = await b.engine.cancel("shift-1")
+
+        assert (fanout.status, fanout.offered) == (FanoutStatus.STARTED, 3)
+        assert cancelled is CancelStatus.CANCELLED
+        assert [r[:2] for r in inbox(database)] == [("b", "a"), ("b", "a")]
+        row = await a.engine.store.shift("shift-1")
+        assert row is not None and row.state is ShiftState.CANCELLED
