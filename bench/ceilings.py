@@ -190,7 +190,7 @@ async def _spawn_bare(nursery: trio.Nursery, n: int, far: float) -> dict[str, An
     before = rss_bytes()
     started = time.perf_counter()
     cpu = time.process_time()
-    gc.disable()  # as the supervisor does while spawning
+    gc.disable()  # as shiftd.gcpolicy does while the engine recovers
     try:
         for i in range(n):
             send, receive = trio.open_memory_channel[object](64)

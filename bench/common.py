@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from shiftd import gcpolicy
 from shiftd.config import Config
 from shiftd.control.server import serve_control
 from shiftd.engine import Engine
@@ -202,17 +203,22 @@ async def running_engine(
     """A real Engine (and the control socket server when `socket`), stopped in order after."""
     engine = Engine(config, notifier=provider, store=store)
     async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
         path: Path | None = None
-        async with trio.open_nursery() as front:
-            if socket:
-                path = await front.start(
-                    lambda task_status: serve_control(
-                        config.socket_path, engine, max_connections=4096, task_status=task_status
+        with gcpolicy.applied() as recovered:  # the collector as `shiftd run` sets it
+            await nursery.start(engine.run)
+            recovered()
+            async with trio.open_nursery() as front:
+                if socket:
+                    path = await front.start(
+                        lambda task_status: serve_control(
+                            config.socket_path,
+                            engine,
+                            max_connections=4096,
+                            task_status=task_status,
+                        )
                     )
-                )
-            yield engine, path
-            front.cancel_scope.cancel()
+                yield engine, path
+                front.cancel_scope.cancel()
         engine.stop()
 
 

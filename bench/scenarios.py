@@ -16,6 +16,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from shiftd import gcpolicy
 from shiftd.engine import Engine
 from shiftd.models import Caregiver, Channel, Outcome, Shift, ShiftState
 from shiftd.shifts.actor import FanoutResult
@@ -375,16 +376,17 @@ async def recovery(size: Size) -> dict[str, Any]:
         engine = Engine(config, notifier=provider)
         async with trio.open_nursery() as nursery:
             before = rss_bytes()
-            with GcWatch() as gc_start:
+            with GcWatch() as gc_start, gcpolicy.applied() as recovered:
                 started = time.perf_counter()
                 cpu = time.process_time()
                 await nursery.start(engine.run)
+                recovered()  # as `shiftd run` does
                 ready = time.perf_counter() - started
                 ready_cpu = time.process_time() - cpu
                 await trio.testing.wait_all_tasks_blocked()
                 settled = time.perf_counter() - started
-            after = rss_bytes()
-            actors = engine.supervisor.actors
+                after = rss_bytes()
+                actors = engine.supervisor.actors
             gc_stop = GcWatch().__enter__()
             stopping = time.perf_counter()
             engine.stop()

@@ -19,13 +19,13 @@ import fcntl
 import os
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import trio
 
-from . import systemd
+from . import gcpolicy, systemd
 from .config import Config, ConfigError, load_config
 from .control.server import serve_control
 from .engine import Engine
@@ -84,55 +84,70 @@ async def run_daemon(
     ):
         engine = Engine(config)
         async with trio.open_nursery() as nursery:
-            await nursery.start(engine.run)
-            grace = config.shutdown.grace.total_seconds()
-            http = None
-            if config.http is not None:
-                http = HttpServer(engine, config.http, grace=grace, sockets=http_sockets)
-            async with trio.open_nursery() as front:
-                if http is not None:
-                    await front.start(http.run)
-                await front.start(
-                    lambda task_status: serve_control(
-                        config.socket_path,
-                        engine,
-                        max_connections=config.control.max_connections,
-                        idle_timeout=config.control.idle_timeout.total_seconds(),
-                        grace=grace,
-                        task_status=task_status,
-                    )
-                )
-                await front.start(systemd.run_watchdog)
-                actors = engine.supervisor.actors
-                if http is not None:
-                    http.set_ready()
-                systemd.ready(f"serving; {actors} shifts in progress")
-                log.info(
-                    "daemon.ready",
-                    socket=str(config.socket_path),
-                    http=http.addresses if http is not None else None,
-                    actors=actors,
-                    pid=os.getpid(),
-                )
-                task_status.started(engine)
-                async for signum in signals:
-                    if signum == signal.SIGHUP:
-                        _reload(config, config_path)
-                        continue
-                    # The one deadline of the whole stop, taken here: HTTP's drain, the
-                    # control requests in hand and the engine's layers all end by it.
-                    engine.shutdown.begin(grace)
-                    log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=grace)
-                    systemd.stopping()
-                    break
-                if http is not None:
-                    # Drain: requests in flight still reach the engine, until the deadline.
-                    http.shutdown(engine.shutdown.deadline)
-                    with trio.move_on_at(engine.shutdown.deadline):
-                        await http.stopped.wait()
-                front.cancel_scope.cancel()
+            with gcpolicy.applied() as recovered:
+                await nursery.start(engine.run)
+                recovered()
+                await _serve(config, config_path, engine, signals, http_sockets, task_status)
             engine.stop()
     log.info("daemon.stopped")
+
+
+async def _serve(
+    config: Config,
+    config_path: Path | None,
+    engine: Engine,
+    signals: AsyncIterator[int],
+    http_sockets: Sequence[socket.socket] | None,
+    task_status: trio.TaskStatus[Engine],
+) -> None:
+    """HTTP, the control socket and the watchdog in front of the started engine, until
+    SIGTERM/SIGINT: then HTTP drains and the front stops, by the stop's deadline."""
+    grace = config.shutdown.grace.total_seconds()
+    http = None
+    if config.http is not None:
+        http = HttpServer(engine, config.http, grace=grace, sockets=http_sockets)
+    async with trio.open_nursery() as front:
+        if http is not None:
+            await front.start(http.run)
+        await front.start(
+            lambda task_status: serve_control(
+                config.socket_path,
+                engine,
+                max_connections=config.control.max_connections,
+                idle_timeout=config.control.idle_timeout.total_seconds(),
+                grace=grace,
+                task_status=task_status,
+            )
+        )
+        await front.start(systemd.run_watchdog)
+        actors = engine.supervisor.actors
+        if http is not None:
+            http.set_ready()
+        systemd.ready(f"serving; {actors} shifts in progress")
+        log.info(
+            "daemon.ready",
+            socket=str(config.socket_path),
+            http=http.addresses if http is not None else None,
+            actors=actors,
+            pid=os.getpid(),
+        )
+        task_status.started(engine)
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                _reload(config, config_path)
+                continue
+            # The one deadline of the whole stop, taken here: HTTP's drain, the
+            # control requests in hand and the engine's layers all end by it.
+            engine.shutdown.begin(grace)
+            log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=grace)
+            systemd.stopping()
+            break
+        if http is not None:
+            # Drain: requests in flight still reach the engine, until the deadline.
+            http.shutdown(engine.shutdown.deadline)
+            with trio.move_on_at(engine.shutdown.deadline):
+                await http.stopped.wait()
+        front.cancel_scope.cancel()
 
 
 def _reload(current: Config, path: Path | None) -> None:

@@ -14,7 +14,6 @@ store writes again.
 from __future__ import annotations
 
 import functools
-import gc
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,20 +35,6 @@ def _first(group: BaseExceptionGroup[StoreUnavailable]) -> StoreUnavailable:
         leaf = leaf.exceptions[0]
     assert isinstance(leaf, StoreUnavailable)
     return leaf
-
-
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    """Collector callback: once an object has survived a collection of the middle generation
-    it is long-lived (an actor's state after a message, mostly), so freeze it with the rest.
-
-    An actor that handles a message replaces a few of its objects (the scope and coroutine
-    of its wait); at 1,000 messages/s these pile up in the old generation, and each full
-    collection walked them all again, 100-400 ms at a time on a 2-core machine with 100,000
-    actors (bench/: escalation lateness p99 244 ms). Frozen, each collection walks only the
-    young. The price: a frozen object that later dies in a reference cycle is not freed;
-    the benchmarks found none (`shiftd` frees actor state by reference counting)."""
-    if phase == "stop" and info["generation"] >= 1:
-        gc.freeze()
 
 
 class Remote(Protocol):
@@ -119,34 +104,20 @@ class Supervisor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                # Recovering allocates much and frees little: the collector would only walk
-                # the growing heap, again and again (at 100,000 actors: seconds of pauses, most
-                # of the recovery time). Pause it until every actor has loaded its shift.
-                gc.disable()
-                try:
-                    shifts = await self._ctx.store.shifts_in_progress()
-                    recovered = len(shifts)
-                    for shift in shifts:
-                        self._spawn(shift.id, shift)
-                    del shifts
-                    # An actor loads its shift in its first step, without yielding, then waits
-                    # on its inbox. Trio runs a scheduling round in either order, so after two
-                    # rounds of ours every actor spawned above has loaded.
-                    await trio.lowlevel.checkpoint()
-                    await trio.lowlevel.checkpoint()
-                finally:
-                    gc.enable()
-                # What the actors hold lives until their shift closes: out of the collector's
-                # sight, later collections stay short. So does what survives later (see
-                # _freeze_survivors), or collections would walk ever more of it.
-                gc.freeze()
-                gc.callbacks.append(_freeze_survivors)
-                try:
-                    log.info("supervisor.recovered", actors=recovered)
-                    task_status.started(self)
-                    await self._stopping.wait()
-                finally:
-                    gc.callbacks.remove(_freeze_survivors)  # what stopping leaves is garbage
+                shifts = await self._ctx.store.shifts_in_progress()
+                recovered = len(shifts)
+                for shift in shifts:
+                    self._spawn(shift.id, shift)
+                del shifts
+                # An actor loads its shift in its first step, without yielding, then waits
+                # on its inbox. Trio runs a scheduling round in either order, so after two
+                # rounds of ours every actor spawned above has loaded: reporting started
+                # then lets the daemon's collector policy (gcpolicy) freeze what they hold.
+                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.checkpoint()
+                log.info("supervisor.recovered", actors=recovered)
+                task_status.started(self)
+                await self._stopping.wait()
         finally:
             self._nursery = None
 

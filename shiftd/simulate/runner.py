@@ -25,6 +25,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
+from .. import gcpolicy
 from ..clock import Clock
 from ..config import Config
 from ..engine import Engine
@@ -216,8 +217,8 @@ def run_once(
                 clock=trio.testing.MockClock(autojump_threshold=0),
             )
     finally:
-        # The supervisor freezes long-lived objects for the daemon's sake; between runs
-        # they are garbage.
+        # The collector policy froze long-lived objects, as the daemon's does; between
+        # runs they are garbage.
         gc.unfreeze()
         gc.collect()
     return result[0]
@@ -301,14 +302,16 @@ async def _run(
                 on_fanout()
 
     async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        await engine.import_roster(caregivers, [s.shift for s in shifts])
-        nursery.start_soon(answer)
-        async with trio.open_nursery() as posting:
-            posting.start_soon(post)
-        await trio.sleep_until(clock.deadline(end))
-        await trio.testing.wait_all_tasks_blocked()
-        rows = await engine.store.list_shifts()
+        with gcpolicy.applied() as recovered:  # the collector as `shiftd run` sets it
+            await nursery.start(engine.run)
+            recovered()
+            await engine.import_roster(caregivers, [s.shift for s in shifts])
+            nursery.start_soon(answer)
+            async with trio.open_nursery() as posting:
+                posting.start_soon(post)
+            await trio.sleep_until(clock.deadline(end))
+            await trio.testing.wait_all_tasks_blocked()
+            rows = await engine.shifts()
         nursery.cancel_scope.cancel()
 
     outcomes = []
