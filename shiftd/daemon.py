@@ -8,7 +8,8 @@ drains first (`/ready` turns 503, no new connections, requests in flight finish)
 control socket stops accepting (requests in hand are answered), actors stop between
 messages, sends in flight finish, the store is flushed, exit 0. Whatever is still in hand
 at the deadline is cut off (a provider that has not answered is recorded as "may have been
-sent"), so systemd's `TimeoutStopSec` only needs to exceed `grace`. SIGHUP re-reads the
+sent", within `shutdown.RECORDING` after), so systemd's `TimeoutStopSec` only needs to
+exceed `grace` by a few seconds. SIGHUP re-reads the
 configuration: the log level applies at once; other changes are reported as needing a
 restart (they shape state the engine holds).
 """

@@ -41,7 +41,7 @@ from .shifts.machine import FanoutResult, ReleaseResult, shift_link
 from .shifts.organizations import DEFAULT, Organizations
 from .shifts.roles import Roles, UnknownRole
 from .shifts.supervisor import Supervisor
-from .shutdown import BoundedNotifier, Shutdown
+from .shutdown import RECORDING, BoundedNotifier, Shutdown
 from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
 from .store.configured import configured_store
 
@@ -144,6 +144,7 @@ class Engine:
             backoff_initial=config.sender.backoff_initial,
             backoff_max=config.sender.backoff_max,
             timeout=config.sender.timeout,
+            shutdown=self.shutdown,
             on_outcome=self._on_send_outcome,
             after_failure=self._follow_up_lost_notices,
         )
@@ -160,6 +161,7 @@ class Engine:
             public_url=str(config.http.public_url)
             if config.http and config.http.public_url
             else None,
+            shutdown=self.shutdown,
         )
         self.forwarder = self._forwarder()
         self.supervisor = Supervisor(
@@ -184,8 +186,8 @@ class Engine:
         async with trio.open_nursery() as outer:
             outer.start_soon(self._stop_on_cancel)
             # Shielded: a cancellation from outside becomes the ordered stop (above), which
-            # the stop's deadline bounds.
-            with trio.CancelScope(shield=True):
+            # the stop's deadline bounds (and the store's last writes, RECORDING after it).
+            with self.shutdown.bounded(trio.CancelScope(shield=True), after=RECORDING):
                 await self._run_layers(task_status)
             outer.cancel_scope.cancel()
         try:

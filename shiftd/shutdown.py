@@ -4,7 +4,8 @@ the actors, the sends in flight, the store) is bounded by that same instant, nev
 grace of its own that would add up to several.
 
 A shield that protects work in hand from cancellation is entered with `bounded()`, so
-even shielded work ends by the deadline."""
+even shielded work ends by the deadline; recording what the deadline cut off (a send's
+"may have been sent") gets `RECORDING` more."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ import trio
 
 from .notify.base import Notifier, Outgoing, SendOutcomeUnknown
 
+RECORDING = 1.0
+"""Seconds after the deadline for writing down what it cut off; the store's last writes."""
+
 
 class Shutdown:
     """The stop's deadline (`math.inf` until the stop begins), in `trio.current_time()`."""
 
     def __init__(self) -> None:
         self.deadline = math.inf
-        self._scopes: set[trio.CancelScope] = set()
+        self._scopes: dict[trio.CancelScope, float] = {}
 
     @property
     def begun(self) -> bool:
@@ -34,23 +38,26 @@ class Shutdown:
         return it. Every scope entered with `bounded()` ends by then at the latest."""
         if not self.begun:
             self.deadline = trio.current_time() + grace
-            for scope in self._scopes:
-                scope.deadline = min(scope.deadline, self.deadline)
+            for scope, after in self._scopes.items():
+                scope.deadline = min(scope.deadline, self.deadline + after)
         return self.deadline
 
     @contextmanager
-    def bounded(self, scope: trio.CancelScope | None = None) -> Iterator[trio.CancelScope]:
-        """Enter `scope` (a new one by default) so that it ends by the stop's deadline,
-        including a deadline fixed while it runs. Like any cancel scope, it swallows its
-        own cancellation: check `cancelled_caught` to learn that the deadline cut it."""
+    def bounded(
+        self, scope: trio.CancelScope | None = None, *, after: float = 0.0
+    ) -> Iterator[trio.CancelScope]:
+        """Enter `scope` (a new one by default) so that it ends by the stop's deadline (plus
+        `after` seconds), including a deadline fixed while it runs. Like any cancel scope,
+        it swallows its own cancellation: check `cancelled_caught` to learn that the
+        deadline cut it."""
         scope = scope if scope is not None else trio.CancelScope()
         with scope:
-            scope.deadline = min(scope.deadline, self.deadline)
-            self._scopes.add(scope)
+            scope.deadline = min(scope.deadline, self.deadline + after)
+            self._scopes[scope] = after
             try:
                 yield scope
             finally:
-                self._scopes.discard(scope)
+                del self._scopes[scope]
 
 
 class BoundedNotifier:

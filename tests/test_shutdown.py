@@ -8,7 +8,7 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from shiftd.control.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import serve_control
 from shiftd.engine import Engine
 from shiftd.shutdown import Shutdown
+from shiftd.store.sqlite import SqliteStore
 from shiftd.testing.control import connect, line
 from shiftd.testing.engine import EPOCH, FakeProvider, caregiver, make_config, shift
 
@@ -82,6 +83,43 @@ async def test_the_engine_stops_by_a_deadline_taken_before_its_stop_began(
         await trio.sleep(3)  # HTTP draining, the control socket answering what it holds
         engine.stop()
     assert trio.current_time() - signalled_at <= GRACE
+
+
+class _StoreThatNeverCommitsATransition(SqliteStore):
+    """Once `hang` is set, a shift's transition waits for its commit forever."""
+
+    hang = False
+
+    async def persist(self, *args: Any, **kwargs: Any) -> Any:
+        if self.hang:
+            await trio.sleep_forever()
+        return await super().persist(*args, **kwargs)
+
+
+async def _ask_ignoring_the_answer(ask: Callable[[str], Awaitable[object]], shift_id: str) -> None:
+    with contextlib.suppress(Exception):
+        await ask(shift_id)
+
+
+async def test_a_stop_with_an_actor_in_the_middle_of_a_transition_ends_within_grace(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = make_config(tmp_path, shutdown={"grace": f"{GRACE:g}s"})
+    (tmp_path / "state").mkdir()
+    store = _StoreThatNeverCommitsATransition(tmp_path / "state" / "shiftd.sqlite3")
+    engine = Engine(config, clock=Clock(EPOCH), notifier=FakeProvider(), store=store)
+    async with trio.open_nursery() as requests:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            await engine.import_roster([caregiver(1)], [shift()])
+            store.hang = True
+            requests.start_soon(_ask_ignoring_the_answer, engine.fanout, "shift-1")
+            await trio.testing.wait_all_tasks_blocked()
+            stopped_at = trio.current_time()
+            engine.stop()
+        stopped_after = trio.current_time() - stopped_at
+        requests.cancel_scope.cancel()
+    assert stopped_after <= GRACE
 
 
 @pytest.fixture

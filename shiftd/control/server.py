@@ -234,10 +234,8 @@ async def _connection(
                 watch: _Stream | None = None
                 # A request in hand is answered even during shutdown; only waiting is cut.
                 # It gets `grace`, and never beyond the stop's deadline.
-                with (
-                    trio.CancelScope(shield=True),
-                    engine.shutdown.bounded(trio.move_on_after(grace)) as bounded,
-                ):
+                in_hand = trio.CancelScope(shield=True, deadline=trio.current_time() + grace)
+                with engine.shutdown.bounded(in_hand) as bounded:
                     answer = await _answer(engine, line, peer)
                     if isinstance(answer, _Stream):
                         watch, answer = answer, answer.ack

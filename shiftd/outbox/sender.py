@@ -43,6 +43,7 @@ from ..notify.base import (
     Throttled,
     TransientSendError,
 )
+from ..shutdown import RECORDING, Shutdown
 from ..store.base import OutboxRow, SendOutcome, Store, StoreUnavailable
 
 log = get_logger(__name__)
@@ -77,6 +78,7 @@ class Sender:
         backoff_max: timedelta = timedelta(minutes=5),
         timeout: timedelta = timedelta(seconds=10),
         page: int = 256,
+        shutdown: Shutdown | None = None,
         on_outcome: Callable[[OutboxRow, str], None] | None = None,
         after_failure: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -90,6 +92,9 @@ class Sender:
         self._backoff_max = backoff_max.total_seconds()
         self._timeout = timeout.total_seconds()
         self._page = page
+        # A send in hand is finished during a stop, but not beyond its deadline (the
+        # provider's answer) and RECORDING after it (writing down what became of it).
+        self._shutdown = shutdown or Shutdown()
         self._wake = trio.Event()
         self._queued: set[int] = set()
         self._limiter = trio.CapacityLimiter(concurrency)
@@ -174,7 +179,7 @@ class Sender:
         if not sending:
             return
         outcomes: list[SendOutcome] = []
-        with trio.CancelScope(shield=True):
+        with self._shutdown.bounded(trio.CancelScope(shield=True), after=RECORDING):
             if len(sending) == 1:
                 await self._attempt(sending[0], outcomes)
             else:
@@ -338,7 +343,7 @@ class Sender:
             message = replace(message, from_number=await self._throttle.acquire(message))
         # From `sending` on, the delivery is finished even during shutdown: cutting it off
         # would leave the row `sending`, and so unsent for good.
-        with trio.CancelScope(shield=True):
+        with self._shutdown.bounded(trio.CancelScope(shield=True), after=RECORDING):
             await self._send(row, message)
 
     async def _send(self, row: OutboxRow, message: Outgoing) -> None:

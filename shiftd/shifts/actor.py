@@ -28,6 +28,7 @@ from ..inbound.intent import Intent
 from ..inbound.replyguard import ReplyGuard
 from ..logs import get_logger
 from ..models import CancelStatus, Channel, Outcome, Purpose, ReleaseStatus, ShiftState
+from ..shutdown import Shutdown
 from ..store.base import (
     CaregiverRow,
     InboundLog,
@@ -142,6 +143,8 @@ class ActorContext:
     events: EventBus = field(default_factory=EventBus)
     public_url: str | None = None
     """Base of the links to a shift's page in coordinators' notices (`http.public_url`)."""
+    shutdown: Shutdown = field(default_factory=Shutdown)
+    """The stop's deadline: a message in hand is finished, but not beyond it."""
     _rules: dict[str, machine.Rules] = field(default_factory=dict)
 
     def rules(self, organization_id: str) -> machine.Rules:
@@ -219,7 +222,7 @@ class ShiftActor:
                             # way finish.
                             nursery.cancel_scope.cancel()
                             return
-                    with trio.CancelScope(shield=True):
+                    with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
                         if message is None:
                             await self._on_deadline()
                         else:
@@ -322,7 +325,7 @@ class ShiftActor:
                 message = self._inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-            with trio.CancelScope(shield=True):
+            with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
                 await self._handle_waiting(message)
             if not self._closed:
                 return False
