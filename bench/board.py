@@ -50,9 +50,7 @@ async def board(size: Size) -> dict[str, Any]:
         store = TimedStore(db)
         async with running_engine(config, provider, store=store, socket=True) as (engine, path):
             assert config.http is not None
-            await engine.store.put_coordinator(
-                NAME, hash_password(PASSWORD, n=2**12), at=engine.clock.now()
-            )
+            await engine.put_coordinator(NAME, hash_password(PASSWORD, n=2**12))
             sock = _listener()
             server = HttpServer(engine, config.http, sockets=[sock])
             feed = server.app.state.board.feed

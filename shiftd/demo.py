@@ -205,7 +205,7 @@ async def _play(state_dir: Path, out: TextIO) -> None:
         await wait_until(197)
         await reply("Gus", "yes")
         refilled = await engine.shift(LPN_SHIFT.id)
-        detail = await engine.store.shift_detail(LPN_SHIFT.id)
+        detail = await engine.shift_detail(LPN_SHIFT.id)
         engine.stop()
 
     assert filled.claimed_at and filled.fanout_started_at and detail is not None

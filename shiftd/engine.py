@@ -10,7 +10,6 @@ daemon's, taken at the signal): the layers, and each send still waiting for its 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import fields
@@ -29,20 +28,29 @@ from .inbound.replyguard import ReplyGuard
 from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
-from .models import CancelStatus, Caregiver, Channel, Purpose, Shift, ShiftState
+from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
 from .notify import Notifier, NotifierSetupError, make_notifier
 from .notify.email import EmailNotifier
 from .notify.webhook import WebhookNotifier
-from .outbox import keys
+from .outbox.lostnotices import LostNotices
 from .outbox.sender import Sender
 from .retention import Retention
 from .shifts.actor import ActorContext, Cancel, Release, StartFanout
-from .shifts.machine import FanoutResult, ReleaseResult, shift_link
+from .shifts.machine import FanoutResult, ReleaseResult
 from .shifts.organizations import DEFAULT, Organizations
 from .shifts.roles import Roles, UnknownRole
 from .shifts.supervisor import Supervisor
 from .shutdown import RECORDING, BoundedNotifier, Shutdown
-from .store.base import ImportCounts, NewMessage, OutboxRow, ShiftRow, Store
+from .store.base import (
+    CaregiverRow,
+    ImportCounts,
+    OutboxRow,
+    ProviderMessageRow,
+    ProviderStatusUpdate,
+    ShiftRow,
+    Store,
+    StoreError,
+)
 from .store.configured import configured_store
 
 if TYPE_CHECKING:
@@ -135,6 +143,15 @@ class Engine:
                 raise NotifierSetupError(f"smtp.password_file: {exc}") from None
         self.store = self._custom_store or configured_store(config)
         self.store.on_commit = self.metrics.observe_commit
+        public_url = str(config.http.public_url) if config.http and config.http.public_url else None
+        lost_notices = LostNotices(
+            self.store,
+            self.clock,
+            self.organizations,
+            self.events,
+            lambda: self.sender.wake(),
+            public_url,
+        )
         self.sender = Sender(
             self.store,
             MeteredNotifier(BoundedNotifier(notifier, self.shutdown), self.metrics),
@@ -146,7 +163,7 @@ class Engine:
             timeout=config.sender.timeout,
             shutdown=self.shutdown,
             on_outcome=self._on_send_outcome,
-            after_failure=self._follow_up_lost_notices,
+            after_failure=lost_notices.follow_up,
         )
         ctx = ActorContext(
             store=self.store,
@@ -158,9 +175,7 @@ class Engine:
             call_gap=config.escalation.call_gap,
             reply_guard=self.reply_guard,
             events=self.events,
-            public_url=str(config.http.public_url)
-            if config.http and config.http.public_url
-            else None,
+            public_url=public_url,
             shutdown=self.shutdown,
         )
         self.forwarder = self._forwarder()
@@ -234,84 +249,6 @@ class Engine:
             purpose=row.purpose.value,
             outbox_id=row.id,
         )
-
-    async def _follow_up_lost_notices(self) -> None:
-        """A holder's notice (confirmation, release, cancellation) that ended `failed` is
-        flagged on its shift (timeline, `shift show`, the `notice_lost` event and metric)
-        and followed up once: a failed confirmation text becomes a call to the winner, and
-        the organization's coordinator is told (text and/or webhook)."""
-        flagged = await self.store.flag_lost_notices(
-            at=self.clock.now(), follow_up=self._lost_notice_follow_up
-        )
-        if flagged:
-            self.sender.wake()
-        for row in flagged:
-            log.warning(
-                "notice.lost",
-                shift_id=row.shift_id,
-                caregiver_id=row.caregiver_id,
-                purpose=row.purpose.value,
-                channel=row.channel.value,
-            )
-            self.events.publish(
-                "notice_lost",
-                shift_id=row.shift_id,
-                caregiver_id=row.caregiver_id,
-                purpose=row.purpose.value,
-                channel=row.channel.value,
-            )
-
-    def _lost_notice_follow_up(self, row: OutboxRow, shift: ShiftRow) -> list[NewMessage]:
-        org = self.organizations.get(shift.organization_id)
-        out = []
-        still_theirs = shift.state is ShiftState.FILLED and shift.claimed_by == row.caregiver_id
-        if row.purpose is Purpose.CONFIRM and row.channel is Channel.SMS and still_theirs:
-            confirm = org.messages.confirm(shift)
-            out.append(
-                NewMessage(
-                    keys.lost_notice(row.id, "call"),
-                    row.caregiver_id,
-                    Channel.VOICE,
-                    row.purpose,
-                    confirm,
-                    shift.id,
-                )
-            )
-        coordinator, to = org.coordinator, f"coordinator:{org.id}"
-        if coordinator is None:
-            return out
-        base = self.config.http.public_url if self.config.http else None
-        link = shift_link(str(base), shift.id) if base else None
-        text = org.messages.notice_lost(shift, row.purpose.value, row.caregiver_id, link)
-        called = bool(out)
-        payload = {
-            "event": "shift.notice_lost",
-            "shift_id": shift.id,
-            "organization_id": shift.organization_id,
-            "caregiver_id": row.caregiver_id,
-            "notice": row.purpose.value,
-            "channel": row.channel.value,
-            "called": called,
-            "link": link,
-        }
-        for channel, address, body in (
-            (Channel.SMS, coordinator.phone, text),
-            (Channel.EMAIL, coordinator.email, text),
-            (Channel.WEBHOOK, coordinator.webhook, json.dumps(payload)),
-        ):
-            if address is not None:
-                out.append(
-                    NewMessage(
-                        keys.lost_notice(row.id, channel.value),
-                        to,
-                        channel,
-                        Purpose.NOTICE_LOST,
-                        body,
-                        shift.id,
-                        str(address),
-                    )
-                )
-        return out
 
     async def _stop_on_cancel(self) -> None:
         try:
@@ -493,6 +430,105 @@ class Engine:
         `since` (see `Store.fill_stats`)."""
         now = self.clock.now()
         return {"until": iso(now), **await self.store.fill_stats(now - since)}
+
+    # ---- what the transports read and record ---------------------------------------------
+    # Each raises StoreError when the store cannot answer; cancelled, a read is abandoned and
+    # a write is either committed whole or not at all.
+
+    async def ready(self) -> int:
+        """How many actors are alive, once one indexed read shows the store answers.
+
+        Raises StoreError when it does not, or when the engine has not started."""
+        if not hasattr(self, "supervisor"):
+            raise StoreError("the engine has not started")
+        await self.store.shift("")
+        return self.supervisor.actors
+
+    async def caregiver(self, caregiver_id: str) -> CaregiverRow:
+        """The caregiver by id; NotFound for an unknown one."""
+        row = await self.store.caregiver(caregiver_id)
+        if row is None:
+            raise NotFound(f"no caregiver {caregiver_id!r}")
+        return row
+
+    async def caregivers(self, role: str | None = None) -> list[CaregiverRow]:
+        """Every caregiver on the roster, active or not; of `role` only when given
+        (InvalidInput for a role nobody knows)."""
+        return await self.store.list_caregivers(None if role is None else self.role(role))
+
+    async def shift_detail(self, shift_id: str) -> dict[str, Any]:
+        """The shift (`"shift"`) with its contacts, declines, lost notices and timeline, as
+        `shift show` and the board's story page show them; NotFound for an unknown id."""
+        detail = await self.store.shift_detail(shift_id)
+        if detail is None:
+            raise NotFound(f"no shift {shift_id!r}")
+        return detail
+
+    async def export(
+        self,
+        kind: str,
+        since: datetime,
+        until: datetime | None,
+        after: tuple[str, str, int] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """One page of the audit record (`kind` "messages" or "timeline"), oldest first,
+        from `since` to `until` (None: now), after the key `after` of the last page."""
+        return await self.store.export(kind, since, until, after, limit)
+
+    async def put_coordinator(self, name: str, password_hash: str) -> bool:
+        """Create a coordinator's account (True) or replace its password hash (False);
+        whoever was signed in as `name` is signed out (`coordinator_changed`)."""
+        created = await self.store.put_coordinator(name, password_hash, at=self.clock.now())
+        self.events.publish("coordinator_changed", name=name, change="password")
+        return created
+
+    async def remove_coordinator(self, name: str) -> None:
+        """Remove a coordinator's account and sign them out; NotFound for an unknown name."""
+        if not await self.store.remove_coordinator(name):
+            raise NotFound(f"no coordinator {name!r}")
+        self.events.publish("coordinator_changed", name=name, change="removed")
+
+    async def coordinators(self) -> list[dict[str, str]]:
+        """Every coordinator's account (name and when it was made), never a hash."""
+        return await self.store.list_coordinators()
+
+    async def coordinator_hash(self, name: str) -> str | None:
+        """The password hash a coordinator signs in against; None for an unknown name."""
+        return await self.store.coordinator_hash(name)
+
+    async def sent_message(self, provider_id: str) -> ProviderMessageRow | None:
+        """The outbox row the provider knows as `provider_id` (a message or call sid)."""
+        return await self.store.outbox_by_provider_id(provider_id)
+
+    async def delivery_status(
+        self, provider_id: str, status: str
+    ) -> tuple[ProviderStatusUpdate, ProviderMessageRow | None]:
+        """Record the provider's report on a message it was given (never moving it
+        backwards); the result and, when it moved, its row, whose shift's watchers are
+        told (`delivery` event)."""
+        result = await self.store.update_provider_status(provider_id, status, at=self.clock.now())
+        row = await self.store.outbox_by_provider_id(provider_id) if result == "updated" else None
+        if row is not None and row.shift_id is not None:
+            self.events.publish(
+                "delivery", shift_id=row.shift_id, caregiver_id=row.caregiver_id, status=status
+            )
+        return result, row
+
+    async def board_shifts(self, ending_after: datetime) -> list[tuple[ShiftRow, str | None]]:
+        """Shifts ending after `ending_after` or in progress, with their holder's name."""
+        return await self.store.board_shifts(ending_after)
+
+    async def roles_in_use(self) -> list[str]:
+        """Every role some caregiver has, sorted."""
+        return await self.store.roles()
+
+    async def history(
+        self, since: datetime
+    ) -> tuple[list[tuple[datetime, str, float | None]], list[datetime]]:
+        """Since `since`: each fanout's (start, state, seconds to fill or None) and each
+        decline's instant (the board's daily figures)."""
+        return await self.store.fanout_outcomes(since), await self.store.decline_times(since)
 
 
 _SEND_EVENTS = {"sent": "sent", "retry": "send_retry", "failed": "send_failed"}

@@ -18,7 +18,7 @@ import trio.lowlevel
 import trio.testing
 
 from shiftd.clock import Clock
-from shiftd.control.commands import COMMANDS, Command, NoArgs
+from shiftd.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import serve_control
 from shiftd.engine import Engine
 from shiftd.shutdown import Shutdown

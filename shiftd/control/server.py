@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import grp
 import json
 import math
@@ -34,18 +35,16 @@ from typing import Any
 import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..commands import COMMANDS, STREAMS
 from ..engine import Engine
 from ..errors import code_of
 from ..events import Subscription
 from ..limits import RequestId
 from ..logs import get_logger, new_ref
-from .commands import COMMANDS, STREAMS
 
 log = get_logger(__name__)
 
 MAX_LINE = 64 * 1024
-# accept() failing for want of descriptors or memory: pause and retry, as trio.serve_listeners
-_ACCEPT_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 
 
@@ -84,31 +83,38 @@ async def serve_control(
     answered within `grace` (shutting down or not) closes its connection unanswered.
     """
     sock, inode = _bind(path, backlog=max_connections)
-    listener = trio.SocketListener(sock)
     limiter = trio.CapacityLimiter(max_connections)
-    log.info("control.listening", path=str(path))
-    task_status.started(path)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        try:
+            peer = _peer(stream)
+        except OSError:  # gone before we looked
+            return
+        if not _allowed(peer, path):
+            log.warning("control.refused", peer_uid=peer[1], peer_pid=peer[0])
+            await _reject(stream, "forbidden", "not allowed to use this socket")
+            return
+        try:
+            limiter.acquire_nowait()
+        except trio.WouldBlock:
+            await _reject(stream, "too_many_connections", "try again shortly")
+            return
+        try:
+            await _connection(stream, engine, grace, idle_timeout, peer)
+        finally:
+            limiter.release()
+
     try:
-        async with listener, trio.open_nursery() as nursery:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in _ACCEPT_EXHAUSTED:
-                        raise
-                    log.error("control.accept_failed", error=os.strerror(exc.errno))
-                    await trio.sleep(0.1)  # connections closing will free what we lack
-                    continue
-                peer = _peer(stream)
-                if not _allowed(peer, path):
-                    log.warning("control.refused", peer_uid=peer[1], peer_pid=peer[0])
-                    await _reject(stream, "forbidden", "not allowed to use this socket")
-                elif limiter.borrowed_tokens >= limiter.total_tokens:
-                    await _reject(stream, "too_many_connections", "try again shortly")
-                else:
-                    nursery.start_soon(
-                        _connection, stream, engine, limiter, grace, idle_timeout, peer
-                    )
+        # serve_listeners pauses accepting while descriptors or memory run out.
+        listeners = [trio.SocketListener(sock)]
+        async with trio.open_nursery() as connections:
+            await connections.start(
+                functools.partial(
+                    trio.serve_listeners, handle, listeners, handler_nursery=connections
+                )
+            )
+            log.info("control.listening", path=str(path))
+            task_status.started(path)
     finally:
         _remove_if_ours(path, inode)
 
@@ -191,12 +197,11 @@ async def _reject(stream: trio.SocketStream, code: str, message: str) -> None:
 async def _connection(
     stream: trio.SocketStream,
     engine: Engine,
-    limiter: trio.CapacityLimiter,
     grace: float,
     idle_timeout: float,
     peer: tuple[int, int, int],
 ) -> None:
-    async with limiter, stream:
+    async with stream:
         buffer = bytearray()
         # Bytes that complete no line do not move the deadline: half a line sent slowly is
         # as idle as nothing.

@@ -1,7 +1,7 @@
 """The ASGI application: REST API and Twilio webhooks over one engine.
 
 Why FastAPI (over bare Starlette): the request and answer shapes are pydantic models — the
-very argument models of the control command table (`shiftd.control.commands`), so a route
+very argument models of the control command table (`shiftd.commands`), so a route
 and a `shiftctl` command mean the same — and FastAPI turns them into validation *and* an
 OpenAPI document at `/openapi.json` for free. Integrators generate clients from it, and the
 fuzz test (tests/http/test_http_fuzz.py) walks every route it lists. The price is FastAPI's own

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, HTTPExceptionHandler, Message, Receive, Scope, Send
 
-from ..control.commands import InboundArgs
+from ..commands import InboundArgs
 from . import rest, webhooks
 from .context import context_of
 from .middleware import ADMIN

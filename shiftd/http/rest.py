@@ -1,7 +1,7 @@
 """The REST API: the control commands over HTTP, for integrators' systems.
 
 Each route validates with the command table's own argument model and runs the command's own
-handler (`shiftd.control.commands.COMMANDS`), so `POST /shifts/X/fanout` and `shiftctl
+handler (`shiftd.commands.COMMANDS`), so `POST /shifts/X/fanout` and `shiftctl
 fanout X` are the same operation with the same answer. Every route but `/health` and
 `/ready` needs `Authorization: Bearer <token>` (checked by the guard middleware before the
 body is read, and declared here so OpenAPI shows it).
@@ -9,6 +9,7 @@ body is read, and declared here so OpenAPI shows it).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
@@ -16,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from .. import __version__
-from ..control.commands import (
+from ..commands import (
     COMMANDS,
     CaregiverIdArgs,
     InboundArgs,
@@ -252,11 +253,9 @@ async def health() -> dict[str, Any]:
 async def ready(ctx: Ctx) -> dict[str, Any]:
     if ctx.stopping or not ctx.ready:
         raise ApiError(503, "unavailable", "stopping" if ctx.stopping else "starting")
-    engine = ctx.engine
     try:
-        await engine.store.shift("")  # one indexed read: raises if the store is not running
-        actors = engine.supervisor.actors
-    except (StoreError, AttributeError) as exc:
+        actors = await ctx.engine.ready()
+    except StoreError as exc:
         raise ApiError(503, "unavailable", "the store is not running") from exc
     return {"status": "ready", "actors": actors}
 
@@ -418,9 +417,10 @@ async def put_shift(
         elif body.organization_id != scope:
             raise ApiError(403, "forbidden", f"this token reaches organization {scope!r} only")
         if body.id is not None:
-            existing = await ctx.engine.store.shift(body.id)
-            if existing is not None and existing.organization_id != scope:
-                raise ApiError(409, "conflict", f"shift {body.id!r} exists already")
+            with contextlib.suppress(NotFound):
+                existing = await ctx.engine.shift(body.id)
+                if existing.organization_id != scope:
+                    raise ApiError(409, "conflict", f"shift {body.id!r} exists already")
     engine = ctx.engine
     tz = engine.organizations.get(body.organization_id).tz
     try:

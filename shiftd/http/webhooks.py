@@ -19,6 +19,7 @@ the first outcome without doing anything again.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,11 +28,12 @@ from xml.sax.saxutils import escape, quoteattr
 import trio
 from fastapi import APIRouter, Request, Response
 
+from ..engine import NotFound
 from ..logs import get_logger
 from ..messages import Messages
 from ..models import Channel, Outcome, Purpose
 from ..paths import TWILIO_GATHER, TWILIO_SMS, TWILIO_STATUS, TWILIO_VOICE
-from ..store.base import ProviderMessageRow
+from ..store.base import ProviderMessageRow, ShiftRow
 from .context import HttpContext, context_of
 from .errors import ApiError, error_responses
 from .signature import valid_signature
@@ -189,10 +191,11 @@ class _Voice:
         engine = ctx.engine
         org, language = "default", None
         if row is not None:
-            caregiver = await engine.store.caregiver(row.caregiver_id)
-            language = caregiver.language if caregiver is not None else None
-            shift = await engine.store.shift(row.shift_id) if row.shift_id else None
-            org = shift.organization_id if shift is not None else org
+            with contextlib.suppress(NotFound):
+                language = (await engine.caregiver(row.caregiver_id)).language
+            if row.shift_id:
+                with contextlib.suppress(NotFound):
+                    org = (await engine.shift(row.shift_id)).organization_id
         return cls(engine.organizations.get(org).messages_for(language))
 
     def say(self, text: str) -> str:
@@ -219,7 +222,7 @@ async def _find_call(
     answers, so it is looked up a few times."""
     tries = 1 if form.get("Direction") == "inbound" else _CALL_LOOKUP_TRIES
     for attempt in range(tries):
-        row = await ctx.engine.store.outbox_by_provider_id(call_sid)
+        row = await ctx.engine.sent_message(call_sid)
         if row is not None or attempt == tries - 1:
             return row
         await trio.sleep(_CALL_LOOKUP_PAUSE)
@@ -270,7 +273,10 @@ async def voice(request: Request) -> Response:
         log.info("webhook.voice_notice", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
         return twiml(say(row.body), HANGUP)
     voice = await _Voice.of(ctx, row)
-    shift = await ctx.engine.store.shift(row.shift_id)
+    try:
+        shift: ShiftRow | None = await ctx.engine.shift(row.shift_id)
+    except NotFound:
+        shift = None
     if shift is None or not shift.state.in_progress:
         log.info("webhook.voice_closed", shift_id=row.shift_id, caregiver_id=row.caregiver_id)
         return twiml(voice.answer(Outcome.NO_OPEN_OFFER), HANGUP)
@@ -299,8 +305,10 @@ async def voice_gather(request: Request) -> Response:
     voice = await _Voice.of(ctx, row)
     if not digits:  # the gather timed out: not an answer
         return twiml(voice.prompt("no_answer"), HANGUP)
-    caregiver = await ctx.engine.store.caregiver(row.caregiver_id)
-    phone = caregiver.phone if caregiver is not None else row.to_phone
+    try:
+        phone = (await ctx.engine.caregiver(row.caregiver_id)).phone
+    except NotFound:
+        phone = row.to_phone
     result = await ctx.engine.inbound(
         phone,
         digits,
@@ -337,13 +345,8 @@ async def status(request: Request) -> Response:
         sid = _field({"MessageSid": sid}, "MessageSid")
         state = _field(form, "MessageStatus", max_length=32)
     state = state.lower()
-    outcome = await ctx.engine.store.update_provider_status(sid, state, at=ctx.engine.clock.now())
+    outcome, row = await ctx.engine.delivery_status(sid, state)
     log.info("webhook.status", status=state, result=outcome)
-    row = await ctx.engine.store.outbox_by_provider_id(sid) if outcome == "updated" else None
-    if row is not None and row.shift_id is not None:
-        ctx.engine.events.publish(
-            "delivery", shift_id=row.shift_id, caregiver_id=row.caregiver_id, status=state
-        )
     if row is not None and state in _FAILED:
         log.warning(
             "delivery.failed",

@@ -104,7 +104,7 @@ class Sender:
         # "suppressed" for a text never handed over because its phone opted out.
         self._on_outcome = on_outcome or (lambda row, outcome: None)
         # Awaited after a row ends failed (and once at start): the engine flags a lost notice
-        # that matters and follows it up (see Engine._follow_up_lost_notices).
+        # that matters and follows it up (see outbox.lostnotices).
         self._after_failure = after_failure or _nothing
 
     def wake(self) -> None:

@@ -8,7 +8,7 @@ Content-Security-Policy allows no inline script, no inline style and no other or
 A coordinator signs in with an account made by `shiftctl user add` (see `sessions.py` for
 the session cookie, idle timeout and the brakes on guessing). Every state change is a form
 POST carrying the session's CSRF token (and, when the browser sends one, an `Origin` of this
-site); it runs the control command of the same name (`shiftd.control.commands`), exactly as
+site); it runs the control command of the same name (`shiftd.commands`), exactly as
 `shiftctl` and the REST API do. Cancelling and unassigning ask for a confirmation first.
 
 Routes are left out of the OpenAPI document: they are pages, not the integrators' API.
@@ -31,11 +31,11 @@ from markupsafe import Markup
 from pydantic import ValidationError
 
 from .. import charts
-from ..control.commands import COMMANDS, ShiftAddArgs, ShiftIdArgs
+from ..commands import COMMANDS, ShiftAddArgs, ShiftIdArgs
 from ..engine import Engine, NotFound
 from ..logs import get_logger
 from ..shifts.actor import ActorUnavailable
-from ..store.base import ConflictError, StoreError
+from ..store.base import CaregiverRow, ConflictError, StoreError
 from .live import LiveFeed
 from .passwords import verify
 from .sessions import Session, SessionStore, SignInLimiter
@@ -158,11 +158,11 @@ class Board:
         return json.dumps({"rows": rows}, separators=(",", ":"))
 
     async def _row(self, shift_id: str) -> dict[str, str]:
-        store = self.engine.store
-        row = await store.shift(shift_id)
-        if row is None:
+        try:
+            row = await self.engine.shift(shift_id)
+        except NotFound:
             return {"id": shift_id, "state": ""}
-        holder = await store.caregiver(row.claimed_by) if row.claimed_by else None
+        holder = await _caregiver(self.engine, row.claimed_by) if row.claimed_by else None
         groups = board_groups(
             [(row, holder.name if holder else None)],
             tz_of=lambda org_id: self.engine.organizations.get(org_id).tz,
@@ -330,7 +330,7 @@ async def login(request: Request) -> Response:
             message=f"Too many sign-in attempts. Try again in {minutes} minute"
             f"{'' if minutes == 1 else 's'}.",
         )
-    stored = await board.engine.store.coordinator_hash(name)
+    stored = await board.engine.coordinator_hash(name)
     ok = await trio.to_thread.run_sync(verify, password, stored, limiter=board.hashing)
     if not ok:
         locked = board.limiter.failed(name)
@@ -400,7 +400,7 @@ async def board_page(request: Request, org: str | None = None, role: str | None 
     key = (seq, org or "", role or "", now.replace(second=0, microsecond=0))
     main = board.rendered.get(key)
     if main is None:
-        rows = await engine.store.board_shifts(now - timedelta(days=1))
+        rows = await engine.board_shifts(now - timedelta(days=1))
         groups = board_groups(
             rows,
             tz_of=lambda org_id: engine.organizations.get(org_id).tz,
@@ -426,7 +426,14 @@ async def board_page(request: Request, org: str | None = None, role: str | None 
 
 
 async def _roles(engine: Engine) -> set[str]:
-    return set(await engine.store.roles())
+    return set(await engine.roles_in_use())
+
+
+async def _caregiver(engine: Engine, caregiver_id: str) -> CaregiverRow | None:
+    try:
+        return await engine.caregiver(caregiver_id)
+    except NotFound:
+        return None
 
 
 @router.get(f"{PREFIX}/shifts/{{shift_id}}")
@@ -437,15 +444,16 @@ async def story_page(request: Request, shift_id: str, said: str | None = None) -
         return board.sign_in_needed(request)
     engine = board.engine
     seq = board.feed.seq
-    detail = await engine.store.shift_detail(shift_id)
-    if detail is None:
+    try:
+        detail = await engine.shift_detail(shift_id)
+    except NotFound:
         return board.error(request, 404, f"There is no shift {shift_id!r}.", session)
     row = detail["shift"]
     names = {c["caregiver_id"]: c["name"] for c in detail["contacts"] if c.get("name")}
     wanted = {e["caregiver_id"] for e in detail["timeline"] if e["caregiver_id"]}
     wanted |= {row.claimed_by} if row.claimed_by else set()
     for caregiver_id in wanted - names.keys():
-        found = await engine.store.caregiver(caregiver_id)
+        found = await _caregiver(engine, caregiver_id)
         if found is not None:
             names[caregiver_id] = found.name
     tz = engine.organizations.get(row.organization_id).tz
@@ -629,8 +637,7 @@ async def stats_page(request: Request) -> Response:
     since = now - timedelta(days=STATS_DAYS)
     summary = await engine.stats(timedelta(days=STATS_DAYS))
     figures = daily(
-        await engine.store.fanout_outcomes(since),
-        await engine.store.decline_times(since),
+        *await engine.history(since),
         until=now,
         days=STATS_DAYS,
         tz=engine.config.tz,

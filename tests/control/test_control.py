@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import trio
 
-from shiftd.control.commands import COMMANDS, Command, NoArgs
+from shiftd.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import MAX_LINE, ControlSocketError, serve_control
 from shiftd.testing.control import IO_LIMIT, Conn, connect, line
 from shiftd.testing.engine import Harness, shift

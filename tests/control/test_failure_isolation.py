@@ -16,7 +16,7 @@ import trio
 from fastapi import APIRouter
 from pydantic import BaseModel, field_validator
 
-from shiftd.control.commands import COMMANDS, Command, NoArgs
+from shiftd.commands import COMMANDS, Command, NoArgs
 from shiftd.control.server import serve_control
 from shiftd.testing.api import AUTH, open_api
 from shiftd.testing.control import IO_LIMIT, Conn, connect

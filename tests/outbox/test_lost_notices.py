@@ -14,7 +14,7 @@ import structlog
 import trio
 
 from shiftd.clock import Clock
-from shiftd.control.commands import COMMANDS, ShiftIdArgs
+from shiftd.commands import COMMANDS, ShiftIdArgs
 from shiftd.engine import Engine
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing, PermanentSendError

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shiftd.control.commands import COMMANDS, STREAMS
+from shiftd.commands import COMMANDS, STREAMS
 from shiftd.testing.daemon import Daemon, sample_roster
 
 pytestmark = pytest.mark.process

@@ -15,7 +15,7 @@ import pytest
 import trio
 from pydantic import ValidationError
 
-from shiftd.control.commands import COMMANDS, STREAMS, WatchArgs
+from shiftd.commands import COMMANDS, STREAMS, WatchArgs
 from shiftd.shiftctl.commands import _leaf_parsers, build_parser, render_event
 from shiftd.testing.engine import EPOCH, Harness, StartEngine, make_config
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from shiftd.control.commands import COMMANDS
+from shiftd.commands import COMMANDS
 from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 

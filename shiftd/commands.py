@@ -1,8 +1,8 @@
-"""The control commands: name → argument model → engine operation → JSON-able result.
+"""The application's commands: name → argument model → engine operation → JSON-able result.
 
-One table serves every transport (the Unix socket now, HTTP later), so a command means the
-same wherever it arrives. Argument models forbid unknown keys: a typo is an error, not a
-silently ignored option.
+One table serves every transport (the control socket, HTTP's REST routes, the board's
+actions), so a command means the same wherever it arrives. Argument models forbid unknown
+keys: a typo is an error, not a silently ignored option.
 
 `STREAMS` holds the commands that answer with an acknowledgement and then a stream of
 events until the client goes away (`watch`); only transports that can stream serve them.
@@ -18,15 +18,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import __version__
-from ..clock import local_iso, relocal
-from ..config import Duration
-from ..engine import Engine, NotFound
-from ..events import Subscription
-from ..limits import WallTime
-from ..models import Channel, Id, Role, Roster, Shift, ShiftState
-from ..store.base import ShiftRow
-from ..web.passwords import valid_hash
+from . import __version__
+from .clock import local_iso, relocal
+from .config import Duration
+from .engine import Engine
+from .events import Subscription
+from .limits import WallTime
+from .models import Channel, Id, Role, Roster, Shift, ShiftState
+from .store.base import ShiftRow
+from .web.passwords import valid_hash
 
 CoordinatorName = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
@@ -173,7 +173,7 @@ async def _roster_import(engine: Engine, args: RosterArgs) -> dict[str, Any]:
 
 
 async def _caregiver_list(engine: Engine, args: RoleArgs) -> dict[str, Any]:
-    rows = await engine.store.list_caregivers(None if args.role is None else engine.role(args.role))
+    rows = await engine.caregivers(args.role)
     return {
         "caregivers": [
             {"id": r.id, "name": r.name, "role": r.role, "phone": r.phone, "tags": list(r.tags)}
@@ -205,9 +205,7 @@ async def _shift_list(engine: Engine, args: ShiftListArgs) -> dict[str, Any]:
 
 
 async def _shift_show(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
-    detail = await engine.store.shift_detail(args.shift_id)
-    if detail is None:
-        raise NotFound(f"no shift {args.shift_id!r}")
+    detail = await engine.shift_detail(args.shift_id)
     row: ShiftRow = detail["shift"]
     tz = _zone(engine, row.organization_id)
     return {
@@ -270,23 +268,17 @@ async def _unassign(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
 
 
 async def _user_add(engine: Engine, args: UserAddArgs) -> dict[str, Any]:
-    created = await engine.store.put_coordinator(
-        args.name, args.password_hash, at=engine.clock.now()
-    )
-    # Whoever was signed in with the old password is signed out.
-    engine.events.publish("coordinator_changed", name=args.name, change="password")
+    created = await engine.put_coordinator(args.name, args.password_hash)
     return {"name": args.name, "result": "created" if created else "password_changed"}
 
 
 async def _user_remove(engine: Engine, args: UserNameArgs) -> dict[str, Any]:
-    if not await engine.store.remove_coordinator(args.name):
-        raise NotFound(f"no coordinator {args.name!r}")
-    engine.events.publish("coordinator_changed", name=args.name, change="removed")
+    await engine.remove_coordinator(args.name)
     return {"name": args.name, "result": "removed"}
 
 
 async def _user_list(engine: Engine, _: NoArgs) -> dict[str, Any]:
-    return {"users": await engine.store.list_coordinators()}
+    return {"users": await engine.coordinators()}
 
 
 async def _metrics(engine: Engine, _: NoArgs) -> dict[str, Any]:
@@ -322,7 +314,7 @@ async def _export(engine: Engine, args: ExportArgs) -> dict[str, Any]:
     now, tz = engine.clock.now(), _zone(engine, "default")
     since = now - args.since if isinstance(args.since, timedelta) else _in_zone(args.since, tz)
     until = None if args.until is None else _in_zone(args.until, tz)
-    rows = await engine.store.export(args.kind, since, until, args.after, args.limit)
+    rows = await engine.export(args.kind, since, until, args.after, args.limit)
     last = rows[-1] if len(rows) == args.limit else None
     for row in rows:
         del row["tag"]
