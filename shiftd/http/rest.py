@@ -30,7 +30,16 @@ from ..commands import (
     shift_summary,
 )
 from ..engine import InvalidInput, NotFound
-from ..models import Caregiver, Role, Roster, ShiftState
+from ..models import (
+    CancelStatus,
+    Caregiver,
+    FanoutStatus,
+    Outcome,
+    ReleaseStatus,
+    Role,
+    Roster,
+    ShiftState,
+)
 from ..shiftctl import rosterfiles as rostercsv
 from ..store.base import StoreError
 from .context import HttpContext, context, context_of
@@ -146,55 +155,27 @@ class ShiftPut(BaseModel):
     shift: ShiftSummary
 
 
-# The status Literals spell out the engine's enums (FanoutStatus, CancelStatus, ReleaseStatus,
-# Outcome) so the OpenAPI document lists them; tests/http/test_http_api.py checks they match.
-
-
 class FanoutAnswer(BaseModel):
     shift_id: str
-    status: Literal[
-        "started",
-        "already_running",
-        "already_filled",
-        "cancelled",
-        "no_candidates",
-        "too_late",
-        "unfilled",
-    ]
+    status: FanoutStatus
     offered: int
     escalate_at: str | None
 
 
 class CancelAnswer(BaseModel):
     shift_id: str
-    status: Literal["cancelled", "already_cancelled", "unfilled"]
+    status: CancelStatus
 
 
 class UnassignAnswer(BaseModel):
     shift_id: str
-    status: Literal["released", "released_unfilled", "not_claimed", "not_holder"]
+    status: ReleaseStatus
     reply: str | None
     """What the holder was told (None when nobody was)."""
 
 
 class InboundAnswer(BaseModel):
-    outcome: Literal[
-        "claimed",
-        "already_filled",
-        "declined",
-        "unknown_intent",
-        "ambiguous",
-        "unknown_sender",
-        "no_open_offer",
-        "not_eligible",
-        "unknown_code",
-        "not_offered",
-        "listed",
-        "released",
-        "opted_out",
-        "opted_in",
-        "help",
-    ]
+    outcome: Outcome
     shift_id: str | None
     caregiver_id: str | None
     reply: str | None

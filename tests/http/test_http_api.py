@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, get_args
 
 import pytest
 import trio
 
 from shiftd.control.server import handle_line
-from shiftd.http.rest import CancelAnswer, FanoutAnswer, InboundAnswer, UnassignAnswer
-from shiftd.models import CancelStatus, FanoutStatus, Outcome, Purpose, ReleaseStatus
+from shiftd.models import Purpose
 from shiftd.testing.api import AUTH, Api, SidProvider, open_api
 from shiftd.testing.engine import Harness, shift
 
@@ -292,23 +290,6 @@ async def test_delete_claim_of_an_unknown_shift_is_404(api: Api, autojump_clock:
     response = await api.client.delete("/shifts/nope/claim", headers=AUTH)
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "no shift 'nope'"}}
-
-
-@pytest.mark.parametrize(
-    ("model", "enum"),
-    [
-        (FanoutAnswer, FanoutStatus),
-        (CancelAnswer, CancelStatus),
-        (UnassignAnswer, ReleaseStatus),
-    ],
-)
-def test_answer_models_list_every_status_the_engine_can_answer(model: Any, enum: Any) -> None:
-    assert set(get_args(model.model_fields["status"].annotation)) == {s.value for s in enum}
-
-
-def test_the_inbound_answer_lists_every_outcome() -> None:
-    outcomes = set(get_args(InboundAnswer.model_fields["outcome"].annotation))
-    assert outcomes == {o.value for o in Outcome}
 
 
 # ---- inbound ------------------------------------------------------------------------------------
