@@ -1,11 +1,8 @@
-"""The engine: store, sender and supervisor started in order, and the operations that the
-control socket (and later HTTP) expose.
+"""The engine: the store, the sender and the shifts' actors, started in order, and the one
+door through which the transports (`shiftd.commands`, HTTP, the board) reach them.
 
-Layers start inside-out and stop outside-in: actors stop first (finishing the message in
-hand), then the sender (finishing sends in flight), then the store (committing what is
-queued). A cancellation from outside is turned into that same ordered stop. The whole stop
-is bounded by one deadline (`self.shutdown`, `shutdown.grace` after the stop began, or the
-daemon's, taken at the signal): the layers, and each send still waiting for its provider.
+Layers start inside-out and stop outside-in (actors, then the sender, then the store), all
+by one deadline (`shutdown.Shutdown`).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import trio
 from .clock import Clock, iso
 from .cluster.ownership import Ownership
 from .config import Config
-from .credentials import CredentialError, read_secret
 from .events import EventBus
 from .inbound.intent import Classifier, load_classifier
 from .inbound.replyguard import ReplyGuard
@@ -29,9 +25,8 @@ from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
 from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
-from .notify import Notifier, NotifierSetupError, make_notifier
-from .notify.email import EmailNotifier
-from .notify.webhook import WebhookNotifier
+from .notify import Notifier
+from .notify.outbound import outbound_notifier
 from .outbox.lostnotices import LostNotices
 from .outbox.sender import Sender
 from .retention import Retention
@@ -75,7 +70,17 @@ def _counts(counts: ImportCounts) -> dict[str, int]:
 
 
 class Engine:
-    """Everything but the transports. Start with `await nursery.start(engine.run)`."""
+    """Everything but the transports. Start with `await nursery.start(engine.run)`.
+
+    What every operation shares, unless its docstring says otherwise: it raises StoreError
+    when the store cannot do it (StoreUnavailable: it cannot write now, nothing changed).
+    Cancelled, a read is abandoned; a write already queued still commits (the caller does
+    not learn the result; see `Store`). A request to a shift's actor (`fanout`, `cancel`,
+    `unassign`, an answer through `inbound`) raises ActorUnavailable when the actor fails
+    with it in hand or shiftd is stopping; cancelled while it waits for room in the actor's
+    inbox, nothing is asked; cancelled after, the actor still does it, the caller only
+    misses the answer.
+    """
 
     def __init__(
         self,
@@ -129,18 +134,8 @@ class Engine:
         config = self.config
         self.clock = self._clock or Clock()
         classifier = self._classifier or load_classifier(config.classifier)
-        # Coordinator webhooks ride the same outbox; a notifier passed in (tests) sees them.
-        notifier = self._notifier or WebhookNotifier(
-            make_notifier(config),
-            secrets=self._webhook_secrets(),
-            timeout=config.sender.timeout,
-        )
-        if self._notifier is None and config.smtp is not None:
-            try:
-                notifier = EmailNotifier(notifier, config.smtp)
-            except CredentialError as exc:
-                await notifier.aclose()
-                raise NotifierSetupError(f"smtp.password_file: {exc}") from None
+        # A notifier passed in (tests) sees the coordinators' webhooks and email too.
+        notifier = self._notifier or await outbound_notifier(config, self.organizations)
         self.store = self._custom_store or configured_store(config)
         self.store.on_commit = self.metrics.observe_commit
         public_url = str(config.http.public_url) if config.http and config.http.public_url else None
@@ -224,21 +219,6 @@ class Engine:
             statement_timeout=self.config.store.statement_timeout,
             lock_timeout=self.config.store.lock_timeout,
         )
-
-    def _webhook_secrets(self) -> dict[str, str]:
-        """Each coordinator's webhook secret, read now. Raises NotifierSetupError when one
-        cannot be read."""
-        secrets = {}
-        for org_id in {DEFAULT, *self.config.organizations}:
-            org = self.organizations.get(org_id)
-            name = org.coordinator.webhook_secret_file if org.coordinator else None
-            if name is not None:
-                try:
-                    secrets[f"coordinator:{org.id}"] = read_secret(name)
-                except CredentialError as exc:
-                    where = f"organizations.{org_id}.coordinator.webhook_secret_file"
-                    raise NotifierSetupError(f"{where}: {exc}") from None
-        return secrets
 
     def _on_send_outcome(self, row: OutboxRow, outcome: str) -> None:
         self.events.publish(
@@ -348,6 +328,9 @@ class Engine:
             raise InvalidInput(str(exc)) from None
 
     async def add_shift(self, shift: Shift) -> ShiftRow:
+        """Add one shift (role normalised) and publish `created`; the stored row.
+
+        Raises InvalidInput for an unknown role, ConflictError when the id exists."""
         shift = shift.model_copy(update={"role_required": self.role(shift.role_required)})
         row = await self.store.add_shift(shift, self.clock.now())
         log.info("shift.added", shift_id=shift.id, role=shift.role_required)
@@ -368,6 +351,7 @@ class Engine:
         return f"shift-{uuid.uuid4().hex[:12]}"
 
     async def shift(self, shift_id: str) -> ShiftRow:
+        """The shift as stored; NotFound for an unknown id."""
         row = await self.store.shift(shift_id)
         if row is None:
             raise NotFound(f"no shift {shift_id!r}")
@@ -375,13 +359,15 @@ class Engine:
 
     async def fanout(self, shift_id: str, *, request_id: str | None = None) -> FanoutResult:
         """Start the shift's fanout; a repeat starts nothing and says why. `request_id`
-        (here and below): in a cluster, the same request retried is handled once."""
+        (here and below): in a cluster, the same request retried is handled once. NotFound
+        for an unknown id; see the class docstring for the actor's answer and cancellation."""
         await self.shift(shift_id)
         message = StartFanout()
         return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
 
     async def cancel(self, shift_id: str, *, request_id: str | None = None) -> CancelStatus:
-        """Cancel the shift: nothing more is sent for it, and whoever held it is told."""
+        """Cancel the shift: nothing more is sent for it, and whoever held it is told.
+        NotFound for an unknown id."""
         await self.shift(shift_id)
         message = Cancel()
         return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
@@ -389,7 +375,7 @@ class Engine:
     async def unassign(self, shift_id: str, *, request_id: str | None = None) -> ReleaseResult:
         """A coordinator takes a filled shift off its holder: the holder is told, and the
         shift reopens (the policy starts again without them) or, too late for that, ends
-        unfilled."""
+        unfilled. NotFound for an unknown id."""
         await self.shift(shift_id)
         message = Release(None)
         return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
@@ -403,11 +389,17 @@ class Engine:
         provider_id: str | None = None,
         shift_id: str | None = None,
     ) -> InboundResult:
+        """Handle one message from a phone (a reply, a keyword, a digit on a call) and
+        queue its answer; every input has an outcome, none raises but StoreError and
+        ActorUnavailable. With `provider_id`, a message seen before is answered as it was
+        then and nothing is done twice (a cancelled first try is redone in full)."""
         return await self.inbound_router.handle(
             from_phone, body, channel, provider_id=provider_id, shift_id=shift_id
         )
 
     async def status(self) -> dict[str, Any]:
+        """Uptime, counts of shifts, messages and caregivers, and the actors' load (`shiftctl
+        status`)."""
         counts = await self.store.counts()
         started = self.started_at or self.clock.now()
         return {
@@ -423,6 +415,7 @@ class Engine:
         }
 
     async def shifts(self, state: ShiftState | None = None) -> list[ShiftRow]:
+        """Every shift, or those in `state`."""
         return await self.store.list_shifts(state)
 
     async def stats(self, since: timedelta) -> dict[str, Any]:
@@ -432,8 +425,6 @@ class Engine:
         return {"until": iso(now), **await self.store.fill_stats(now - since)}
 
     # ---- what the transports read and record ---------------------------------------------
-    # Each raises StoreError when the store cannot answer; cancelled, a read is abandoned and
-    # a write is either committed whole or not at all.
 
     async def ready(self) -> int:
         """How many actors are alive, once one indexed read shows the store answers.

@@ -63,16 +63,21 @@ class SendOutcomeUnknown(Exception):
 
 
 class Notifier(Protocol):
+    """Sends one message at a time to a provider (several may be in flight at once)."""
+
     async def send(self, message: Outgoing) -> str | None:
         """Deliver `message`; return the provider's id for it, if it has one.
 
         Raises TransientSendError, PermanentSendError or SendOutcomeUnknown as above. On
-        cancellation the message may or may not have been taken.
+        cancellation the message may or may not have been taken: the sender shields a send
+        it has begun, and only the stop's deadline cuts it (recorded "may have been sent").
         """
         ...
 
     async def aclose(self) -> None:
-        """Release what the notifier holds (files, connections)."""
+        """Release what the notifier holds (files, connections); called once, after the
+        last send. Raises nothing a caller can act on; cancelled, it may not finish
+        closing (the process is ending then)."""
         ...
 
 
@@ -83,9 +88,10 @@ class Throttled(Protocol):
     async def acquire(self, message: Outgoing) -> str | None:
         """Wait for the turn to send `message`; return the from-number to send it from.
 
-        Waits as long as the rate limit requires (on Trio's clock). Cancellation while
-        waiting takes nothing. Every successful `acquire` is followed either by `send` of
-        the message (with `from_number` set to the result) or by `release`.
+        Waits as long as the rate limit requires (on Trio's clock); raises nothing of its
+        own. Cancellation while waiting takes nothing. Every successful `acquire` is
+        followed either by `send` of the message (with `from_number` set to the result) or
+        by `release`.
         """
         ...
 
