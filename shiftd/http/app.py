@@ -1,15 +1,10 @@
-"""The ASGI application: REST API and Twilio webhooks over one engine.
+"""The ASGI application: REST API, Twilio webhooks and the board over one engine, inside the
+daemon's `trio.run` (hypercorn's trio worker, `server.py`): handlers call the engine directly.
 
-Why FastAPI (over bare Starlette): the request and answer shapes are pydantic models — the
-very argument models of the control command table (`shiftd.commands`), so a route
-and a `shiftctl` command mean the same — and FastAPI turns them into validation *and* an
-OpenAPI document at `/openapi.json` for free. Integrators generate clients from it, and the
-fuzz test (tests/http/test_http_fuzz.py) walks every route it lists. The price is FastAPI's own
-error shapes, which `errors.install_handlers` replaces, and its habit of running sync
-handlers in threads, which is why every handler and dependency here is `async`.
-
-The app runs inside the daemon's `trio.run` (hypercorn's trio worker, see `server.py`):
-handlers call the engine directly; no threads, no second event loop.
+Routes take the command table's argument models (`shiftd.commands`), so a route and a
+`shiftctl` command mean the same, and FastAPI documents them at `/openapi.json`; our error
+shapes replace FastAPI's (`errors.install_handlers`). Every handler and dependency is
+`async` (FastAPI would run sync ones in threads).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """The busiest routes served without FastAPI's routing: the Twilio webhooks, a fanout and an
 inbound message, by the very functions FastAPI declares (and documents) for them.
 
-Why: per webhook, FastAPI's route matching, dependency solving, request plumbing and
-exception middleware cost more CPU than the webhook's own work (signature, form, the
-engine call); bench/web.py measures each layer. The routes stay declared on the FastAPI app,
-so the OpenAPI document lists them and FastAPI still serves whatever this module passes on.
+FastAPI's routing costs more CPU per webhook than the webhook's own work (bench/web.py). The
+routes stay declared on the FastAPI app, so the OpenAPI document lists them and FastAPI
+still serves whatever this module passes on.
 
 `FastRoutes` sits where FastAPI's router sits: inside the counting and guard middleware
 (`shiftd.http.middleware`), so the method, token, size, content-type, time-limit, crash and
