@@ -24,7 +24,7 @@ from .inbound.replyguard import ReplyGuard
 from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
-from .models import CancelStatus, Caregiver, Channel, Shift, ShiftState
+from .models import CancelStatus, Caregiver, Channel, EventKind, Shift, ShiftState
 from .notify import Notifier
 from .notify.outbound import outbound_notifier
 from .outbox.lostnotices import LostNotices
@@ -222,7 +222,7 @@ class Engine:
 
     def _on_send_outcome(self, row: OutboxRow, outcome: str) -> None:
         self.events.publish(
-            _SEND_EVENTS.get(outcome) or f"send_{outcome}",
+            _SEND_EVENTS[outcome],
             shift_id=row.shift_id,
             caregiver_id=row.caregiver_id,
             channel=row.channel.value,
@@ -309,7 +309,9 @@ class Engine:
         if not dry_run:
             log.info("roster.imported", caregivers=_counts(cg), shifts=_counts(sh))
             if sh.created or sh.updated or sh.deactivated:
-                self.events.publish("roster_imported", created=sh.created, updated=sh.updated)
+                self.events.publish(
+                    EventKind.ROSTER_IMPORTED, created=sh.created, updated=sh.updated
+                )
         return {**answer, "warnings": warnings, "dry_run": dry_run}
 
     def _with_role(self, item: ModelT, field: str, where: str, problems: list[str]) -> ModelT:
@@ -334,7 +336,7 @@ class Engine:
         shift = shift.model_copy(update={"role_required": self.role(shift.role_required)})
         row = await self.store.add_shift(shift, self.clock.now())
         log.info("shift.added", shift_id=shift.id, role=shift.role_required)
-        self.events.publish("created", shift_id=shift.id)
+        self.events.publish(EventKind.CREATED, shift_id=shift.id)
         return row
 
     async def set_caregiver_active(self, caregiver_id: str, active: bool) -> None:
@@ -471,14 +473,14 @@ class Engine:
         """Create a coordinator's account (True) or replace its password hash (False);
         whoever was signed in as `name` is signed out (`coordinator_changed`)."""
         created = await self.store.put_coordinator(name, password_hash, at=self.clock.now())
-        self.events.publish("coordinator_changed", name=name, change="password")
+        self.events.publish(EventKind.COORDINATOR_CHANGED, name=name, change="password")
         return created
 
     async def remove_coordinator(self, name: str) -> None:
         """Remove a coordinator's account and sign them out; NotFound for an unknown name."""
         if not await self.store.remove_coordinator(name):
             raise NotFound(f"no coordinator {name!r}")
-        self.events.publish("coordinator_changed", name=name, change="removed")
+        self.events.publish(EventKind.COORDINATOR_CHANGED, name=name, change="removed")
 
     async def coordinators(self) -> list[dict[str, str]]:
         """Every coordinator's account (name and when it was made), never a hash."""
@@ -502,7 +504,10 @@ class Engine:
         row = await self.store.outbox_by_provider_id(provider_id) if result == "updated" else None
         if row is not None and row.shift_id is not None:
             self.events.publish(
-                "delivery", shift_id=row.shift_id, caregiver_id=row.caregiver_id, status=status
+                EventKind.DELIVERY,
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                status=status,
             )
         return result, row
 
@@ -522,4 +527,9 @@ class Engine:
         return await self.store.fanout_outcomes(since), await self.store.decline_times(since)
 
 
-_SEND_EVENTS = {"sent": "sent", "retry": "send_retry", "failed": "send_failed"}
+_SEND_EVENTS = {
+    "sent": EventKind.SENT,
+    "retry": EventKind.SEND_RETRY,
+    "failed": EventKind.SEND_FAILED,
+    "suppressed": EventKind.SEND_SUPPRESSED,
+}

@@ -14,19 +14,7 @@ sent", "reply handled", "claimed"); nobody waits for anybody. Two kinds of consu
 clock), `kind`, `shift_id`, `caregiver_id` and `detail`, and never a full phone number
 (publishers mask them with `logs.mask_phone`).
 
-Kinds: `fanout_started`, `wave` (a later policy wave ran: `step`, `round`, `channel`,
-`audience`, `tags`, `contacted`), `wave_held` (quiet hours postponed a wave: `step`,
-`until`), `escalated` (a call wave: `calls`), `claimed`, `declined`, `released` (a filled
-shift taken off its holder, `caregiver_id`: `by` "caregiver" or "coordinator", `reopened`),
-`unfilled` (offers closed with nobody holding the shift), `cancelled` (shift transitions, as
-in `shift show`'s timeline), `reply` (an inbound message and its outcome), `sent`,
-`send_retry`, `send_failed`, `send_suppressed` (the sender's outcome per attempt; suppressed:
-a text to an opted-out phone, never handed over), `delivery` (the provider reported a
-message's or call's status: `status`), `created` (a shift added one by one: `shift.add`, `POST
-/shifts`, the coordinator's page), `roster_imported` (shifts created or updated in bulk:
-`created`, `updated`), `coordinator_changed` (an account's password changed or it was
-removed: `name`, `change`), `actor_restarted`, `actor_gave_up`, and `overflow` (only ever
-seen by a subscriber).
+Kinds: `models.EventKind`.
 """
 
 from __future__ import annotations
@@ -41,6 +29,7 @@ import trio
 
 from .clock import iso
 from .logs import get_logger
+from .models import EventKind
 
 log = get_logger(__name__)
 
@@ -100,7 +89,9 @@ class Subscription:
                     self._drop()
                     return
                 self._send.send_nowait(
-                    Event(event.at, "overflow", self.shift_id, None, {"dropped": self.dropped})
+                    Event(
+                        event.at, EventKind.OVERFLOW, self.shift_id, None, {"dropped": self.dropped}
+                    )
                 )
                 self.dropped = 0
                 room -= 1

@@ -43,6 +43,7 @@ from prometheus_client.registry import Collector
 
 from .events import Event, EventBus
 from .logs import get_logger
+from .models import EventKind
 from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
 from .store.base import StoreError
 
@@ -65,9 +66,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _SEND_STATUS = {
-    "sent": "sent",
-    "send_retry": "retry",
-    "send_failed": "failed",
+    EventKind.SENT: "sent",
+    EventKind.SEND_RETRY: "retry",
+    EventKind.SEND_FAILED: "failed",
     "send_suppressed": "suppressed",
 }
 _RELEASED_BY = ("caregiver", "coordinator")
@@ -201,20 +202,20 @@ class Metrics:
         status = _SEND_STATUS.get(event.kind)
         if status is not None:
             self.messages.labels(detail.get("channel"), detail.get("purpose"), status).inc()
-        elif event.kind == "reply":
+        elif event.kind == EventKind.REPLY:
             outcome = "replayed" if detail.get("replayed") else detail.get("outcome")
             self.inbound.labels(detail.get("channel"), outcome).inc()
-        elif event.kind == "claimed":
+        elif event.kind == EventKind.CLAIMED:
             seconds = detail.get("time_to_fill_s")
             if isinstance(seconds, int | float):
                 self.time_to_fill.observe(seconds)
-        elif event.kind == "unfilled":
+        elif event.kind == EventKind.UNFILLED:
             self.unfilled.inc()
-        elif event.kind == "notice_lost":
+        elif event.kind == EventKind.NOTICE_LOST:
             self.notices_lost.labels(detail.get("purpose")).inc()
-        elif event.kind in ("actor_restarted", "actor_gave_up"):
+        elif event.kind in (EventKind.ACTOR_RESTARTED, EventKind.ACTOR_GAVE_UP):
             self.internal_errors.labels("actor").inc()
-        elif event.kind == "released":
+        elif event.kind == EventKind.RELEASED:
             by = detail.get("by")
             self.released.labels(by if by in _RELEASED_BY else "unknown").inc()
 

@@ -123,6 +123,47 @@ class ReleaseStatus(StrEnum):
     NOT_HOLDER = "not_holder"
 
 
+class EventKind(StrEnum):
+    """What an event on the bus (`shiftd.events`, `shiftctl watch`) says happened. A shift's
+    transitions carry the kinds of its timeline (`shift show`)."""
+
+    FANOUT_STARTED = "fanout_started"
+    WAVE = "wave"
+    """A later policy wave ran: `step`, `round`, `channel`, `audience`, `tags`, `contacted`."""
+    WAVE_HELD = "wave_held"
+    """Quiet hours postponed a wave: `step`, `until`."""
+    ESCALATED = "escalated"
+    """A call wave: `calls`."""
+    CLAIMED = "claimed"
+    DECLINED = "declined"
+    RELEASED = "released"
+    """A filled shift taken off its holder: `by` "caregiver" or "coordinator", `reopened`."""
+    UNFILLED = "unfilled"
+    """Offers closed with nobody holding the shift."""
+    CANCELLED = "cancelled"
+    REPLY = "reply"
+    """An inbound message and its outcome."""
+    SENT = "sent"
+    SEND_RETRY = "send_retry"
+    SEND_FAILED = "send_failed"
+    SEND_SUPPRESSED = "send_suppressed"
+    """A text to an opted-out phone, never handed over."""
+    DELIVERY = "delivery"
+    """The provider reported a message's or call's status: `status`."""
+    NOTICE_LOST = "notice_lost"
+    """A holder's notice ended failed; it was followed up (`outbox.lostnotices`)."""
+    CREATED = "created"
+    """A shift added one by one (`shift.add`, `POST /shifts`, the board)."""
+    ROSTER_IMPORTED = "roster_imported"
+    """Shifts created or updated in bulk: `created`, `updated`."""
+    COORDINATOR_CHANGED = "coordinator_changed"
+    """An account's password changed or it was removed: `name`, `change`."""
+    ACTOR_RESTARTED = "actor_restarted"
+    ACTOR_GAVE_UP = "actor_gave_up"
+    OVERFLOW = "overflow"
+    """Only ever seen by a subscriber: `dropped` events it missed."""
+
+
 # The boundary rules live in one place (`shiftd.limits`); these names are the models' own.
 Id = limits.Id
 Role = limits.Role

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..clock import Clock
 from ..events import EventBus
 from ..logs import get_logger
-from ..models import Channel, Purpose, ShiftState
+from ..models import Channel, EventKind, Purpose, ShiftState
 from ..shifts.machine import shift_link
 from ..shifts.organizations import Organizations
 from ..store.base import NewMessage, OutboxRow, ShiftRow, Store
@@ -57,7 +57,7 @@ class LostNotices:
                 "channel": row.channel.value,
             }
             log.warning("notice.lost", **context)
-            self._events.publish("notice_lost", **context)
+            self._events.publish(EventKind.NOTICE_LOST, **context)
 
     def _messages(self, row: OutboxRow, shift: ShiftRow) -> list[NewMessage]:
         org = self._organizations.get(shift.organization_id)

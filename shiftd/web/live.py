@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from ..events import Event
+from ..models import EventKind
 
 __all__ = ["ANY_SHIFT", "LIVE_KINDS", "LiveFeed"]
 
@@ -74,7 +75,7 @@ class LiveFeed:
     def on_event(self, event: Event) -> None:
         """Bus listener: note a change of `event.shift_id` (of any shift, `*`, for a roster
         import). Never blocks or raises."""
-        if event.kind == "roster_imported":
+        if event.kind == EventKind.ROSTER_IMPORTED:
             shift_id = ANY_SHIFT
         elif event.kind in LIVE_KINDS and event.shift_id is not None:
             shift_id = event.shift_id

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from ..models import ShiftState
+from ..models import EventKind, ShiftState
 from ..shiftctl.commands import timeline_detail
 from ..shifts.policy import Wave, load_plan
 from ..store.base import ShiftRow
@@ -190,7 +190,7 @@ def story(detail: Mapping[str, Any], names: Mapping[str, str], tz: tzinfo) -> St
     lines = []
     for entry in detail["timeline"]:
         kind, d = entry["kind"], entry.get("detail") or {}
-        if kind == "reply":
+        if kind == EventKind.REPLY:
             outcome = str(d.get("outcome", "")).replace("_", " ")
             lines.append(
                 StoryLine(
@@ -202,9 +202,9 @@ def story(detail: Mapping[str, Any], names: Mapping[str, str], tz: tzinfo) -> St
                 )
             )
         else:
-            if kind == "fanout_started" and d.get("expires_at"):
+            if kind == EventKind.FANOUT_STARTED and d.get("expires_at"):
                 d = {**d, "expires_at": at(str(d["expires_at"]))}
-            if kind == "claimed" and "told_filled" in d:
+            if kind == EventKind.CLAIMED and "told_filled" in d:
                 told = d["told_filled"]
                 text = f"{told} other{'' if told == 1 else 's'} told it is filled"
             else:
