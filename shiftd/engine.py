@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import trio
 
+from . import rosterimport
 from .clock import Clock, iso
 from .cluster.ownership import Ownership
 from .config import Config
@@ -38,7 +38,6 @@ from .shifts.supervisor import Supervisor
 from .shutdown import RECORDING, BoundedNotifier, Shutdown
 from .store.base import (
     CaregiverRow,
-    ImportCounts,
     OutboxRow,
     ProviderMessageRow,
     ProviderStatusUpdate,
@@ -60,13 +59,6 @@ class NotFound(LookupError):
 
 class InvalidInput(ValueError):
     """Arguments that are well-formed but mean nothing here (an unknown role)."""
-
-
-ModelT = TypeVar("ModelT", Caregiver, Shift)
-
-
-def _counts(counts: ImportCounts) -> dict[str, int]:
-    return {f.name: getattr(counts, f.name) for f in fields(counts) if f.type == "int"}
 
 
 class Engine:
@@ -277,50 +269,25 @@ class Engine:
         The answer has the counts per kind, `warnings` for fields nobody knows (ignored), and
         with `dry_run` (nothing changes) each change that would be made.
         """
-        problems: list[str] = []
-        caregivers = [
-            self._with_role(c, "role", f"caregivers[{i}]", problems)
-            for i, c in enumerate(caregivers)
-        ]
-        shifts = [
-            self._with_role(s, "role_required", f"shifts[{i}]", problems)
-            for i, s in enumerate(shifts)
-        ]
+        caregivers, shifts, problems = rosterimport.with_roles(self.roles, caregivers, shifts)
         if problems:
             raise InvalidInput("; ".join(problems))
-        warnings = [
-            {"kind": kind, "index": i, "field": name, "message": "unknown field: ignored"}
-            for kind, items in (("caregivers", caregivers), ("shifts", shifts))
-            for i, item in enumerate(items)
-            for name in item.model_extra or ()
-        ]
+        warnings = rosterimport.unknown_fields(caregivers, shifts)
         cg, sh = await self.store.import_roster(
             caregivers, shifts, self.clock.now(), dry_run=dry_run
         )
-        # Not `asdict`: it deep-copies every change listed, thousands on a large import.
-        answer: dict[str, Any] = {
-            "caregivers": {**_counts(cg), "skipped": cg.skipped, "changes": cg.changes},
-            "shifts": {**_counts(sh), "skipped": sh.skipped, "changes": sh.changes},
-        }
-        del answer["shifts"]["deactivated"]
-        for part in answer.values():
-            if not dry_run:
-                del part["changes"]
         if not dry_run:
-            log.info("roster.imported", caregivers=_counts(cg), shifts=_counts(sh))
+            log.info(
+                "roster.imported",
+                caregivers=rosterimport.counts(cg),
+                shifts=rosterimport.counts(sh),
+            )
             if sh.created or sh.updated or sh.deactivated:
                 self.events.publish(
                     EventKind.ROSTER_IMPORTED, created=sh.created, updated=sh.updated
                 )
+        answer = rosterimport.answer(cg, sh, dry_run=dry_run)
         return {**answer, "warnings": warnings, "dry_run": dry_run}
-
-    def _with_role(self, item: ModelT, field: str, where: str, problems: list[str]) -> ModelT:
-        try:
-            role = self.roles.normalize(getattr(item, field))
-        except UnknownRole as exc:
-            problems.append(f"{where}.{field}: {exc}")
-            return item
-        return item if role == getattr(item, field) else item.model_copy(update={field: role})
 
     def role(self, raw: str) -> str:
         """`raw` as the roster spells roles; InvalidInput if it is not a known role."""
