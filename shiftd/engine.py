@@ -361,7 +361,7 @@ class Engine:
         """Handle one message from a phone (a reply, a keyword, a digit on a call) and
         queue its answer; every input has an outcome, none raises but StoreError and
         ActorUnavailable. With `provider_id`, a message seen before is answered as it was
-        then and nothing is done twice (a cancelled first try is redone in full)."""
+        then and nothing is done twice."""
         return await self.inbound_router.handle(
             from_phone, body, channel, provider_id=provider_id, shift_id=shift_id
         )
