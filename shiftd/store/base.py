@@ -409,7 +409,8 @@ class Store(Protocol):
     # operator's view
     async def fill_stats(self, since: datetime) -> dict[str, Any]:
         """Fills, fill rate, time-to-fill (median, p90) and messages by channel for shifts
-        fanned out at or after `since`; read-only. See SqliteStore.fill_stats for the keys."""
+        fanned out at or after `since`; read-only. The keys are listed at
+        `shiftd.store.sql.views.Views.fill_stats`."""
         ...
 
 
