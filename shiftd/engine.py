@@ -24,7 +24,15 @@ from .inbound.replyguard import ReplyGuard
 from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
 from .metrics import MeteredNotifier, Metrics
-from .models import CancelStatus, Caregiver, Channel, EventKind, Shift, ShiftState
+from .models import (
+    CancelStatus,
+    Caregiver,
+    Channel,
+    EventKind,
+    ProviderStatusUpdate,
+    Shift,
+    ShiftState,
+)
 from .notify import Notifier
 from .notify.outbound import outbound_notifier
 from .outbox.lostnotices import LostNotices
@@ -40,7 +48,6 @@ from .store.base import (
     CaregiverRow,
     OutboxRow,
     ProviderMessageRow,
-    ProviderStatusUpdate,
     ShiftRow,
     Store,
     StoreError,
@@ -468,7 +475,9 @@ class Engine:
         backwards); the result and, when it moved, its row, whose shift's watchers are
         told (`delivery` event)."""
         result = await self.store.update_provider_status(provider_id, status, at=self.clock.now())
-        row = await self.store.outbox_by_provider_id(provider_id) if result == "updated" else None
+        row = None
+        if result is ProviderStatusUpdate.UPDATED:
+            row = await self.store.outbox_by_provider_id(provider_id)
         if row is not None and row.shift_id is not None:
             self.events.publish(
                 EventKind.DELIVERY,

@@ -123,6 +123,17 @@ class ReleaseStatus(StrEnum):
     NOT_HOLDER = "not_holder"
 
 
+class ProviderStatusUpdate(StrEnum):
+    """What a provider's delivery report did to its message's row."""
+
+    UPDATED = "updated"
+    STALE = "stale"
+    """Not further along than what is stored: an out-of-order or repeated callback."""
+    UNKNOWN_STATUS = "unknown_status"
+    NOT_FOUND = "not_found"
+    """No row carries that provider id."""
+
+
 class EventKind(StrEnum):
     """What an event on the bus (`shiftd.events`, `shiftctl watch`) says happened. A shift's
     transitions carry the kinds of its timeline (`shift show`)."""

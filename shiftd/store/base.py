@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from ..models import Caregiver, Channel, Purpose, Shift, ShiftState
+from ..models import Caregiver, Channel, ProviderStatusUpdate, Purpose, Shift, ShiftState
 
 if TYPE_CHECKING:
     from ..shifts.machine import Candidates, Claimant, Offer, Reached, Transition
@@ -429,10 +429,6 @@ class ProviderMessageRow:
     provider_id: str
     provider_status: str | None
 
-
-ProviderStatusUpdate = str
-"""What `update_provider_status` did: ``updated``, ``stale`` (not newer than what is stored:
-an out-of-order or repeated callback), ``unknown_status`` or ``not_found``."""
 
 # How far along a message or call is, by the provider's status names. A status callback is
 # applied only if it ranks higher than the stored one: callbacks arrive out of order, and a

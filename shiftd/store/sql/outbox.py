@@ -6,12 +6,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ...clock import iso, parse_iso
-from ...models import Channel, Purpose
+from ...models import Channel, ProviderStatusUpdate, Purpose
 from ..base import (
     NewMessage,
     OutboxRow,
     ProviderMessageRow,
-    ProviderStatusUpdate,
     SendOutcome,
     ShiftRow,
     provider_status_rank,
@@ -196,16 +195,16 @@ class Outbox(SqlBackend):
         def write(conn: Conn) -> ProviderStatusUpdate:
             found = conn.execute(select, (provider_id,)).fetchone()
             if found is None:
-                return "not_found"
+                return ProviderStatusUpdate.NOT_FOUND
             outbox_id, channel, current = found
             rank = provider_status_rank(channel, status)
             if rank is None:
-                return "unknown_status"
+                return ProviderStatusUpdate.UNKNOWN_STATUS
             if current is not None:
                 current_rank = provider_status_rank(channel, current)
                 if current_rank is not None and current_rank >= rank:
-                    return "stale"
+                    return ProviderStatusUpdate.STALE
             conn.execute(update, (status, iso(at), outbox_id))
-            return "updated"
+            return ProviderStatusUpdate.UPDATED
 
         return await self._write(write)
