@@ -30,6 +30,7 @@ from .models import (
     Channel,
     EventKind,
     ProviderStatusUpdate,
+    SendResult,
     Shift,
     ShiftState,
 )
@@ -219,7 +220,7 @@ class Engine:
             lock_timeout=self.config.store.lock_timeout,
         )
 
-    def _on_send_outcome(self, row: OutboxRow, outcome: str) -> None:
+    def _on_send_outcome(self, row: OutboxRow, outcome: SendResult) -> None:
         self.events.publish(
             _SEND_EVENTS[outcome],
             shift_id=row.shift_id,
@@ -504,8 +505,8 @@ class Engine:
 
 
 _SEND_EVENTS = {
-    "sent": EventKind.SENT,
-    "retry": EventKind.SEND_RETRY,
-    "failed": EventKind.SEND_FAILED,
-    "suppressed": EventKind.SEND_SUPPRESSED,
+    SendResult.SENT: EventKind.SENT,
+    SendResult.RETRY: EventKind.SEND_RETRY,
+    SendResult.FAILED: EventKind.SEND_FAILED,
+    SendResult.SUPPRESSED: EventKind.SEND_SUPPRESSED,
 }

@@ -65,11 +65,11 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Prometheus version reads; newer clients default to announcing version 1.0.0.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_SEND_STATUS = {
+_SEND_STATUS: dict[str, str] = {
     EventKind.SENT: "sent",
     EventKind.SEND_RETRY: "retry",
     EventKind.SEND_FAILED: "failed",
-    "send_suppressed": "suppressed",
+    EventKind.SEND_SUPPRESSED: "suppressed",
 }
 _RELEASED_BY = ("caregiver", "coordinator")
 

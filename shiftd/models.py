@@ -123,6 +123,18 @@ class ReleaseStatus(StrEnum):
     NOT_HOLDER = "not_holder"
 
 
+class SendResult(StrEnum):
+    """What became of one attempt to hand a message to the provider."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    """Known not sent: pending again, tried later."""
+    FAILED = "failed"
+    """Never tried again (refused, given up, or it may have been sent)."""
+    SUPPRESSED = "suppressed"
+    """A text to a phone that opted out: never handed over."""
+
+
 class ProviderStatusUpdate(StrEnum):
     """What a provider's delivery report did to its message's row."""
 

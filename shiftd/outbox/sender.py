@@ -34,7 +34,7 @@ import trio
 
 from ..clock import Clock
 from ..logs import get_logger
-from ..models import Channel, Purpose
+from ..models import Channel, Purpose, SendResult
 from ..notify.base import (
     Notifier,
     Outgoing,
@@ -79,7 +79,7 @@ class Sender:
         timeout: timedelta = timedelta(seconds=10),
         page: int = 256,
         shutdown: Shutdown | None = None,
-        on_outcome: Callable[[OutboxRow, str], None] | None = None,
+        on_outcome: Callable[[OutboxRow, SendResult], None] | None = None,
         after_failure: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
@@ -100,8 +100,8 @@ class Sender:
         self._limiter = trio.CapacityLimiter(concurrency)
         self.sent = 0
         self.failed = 0
-        # Told each attempt's outcome, "sent", "retry" or "failed" (events, metrics), and
-        # "suppressed" for a text never handed over because its phone opted out.
+        # Told each attempt's result (events, metrics), and SUPPRESSED for a text never
+        # handed over because its phone opted out.
         self._on_outcome = on_outcome or (lambda row, outcome: None)
         # Awaited after a row ends failed (and once at start): the engine flags a lost notice
         # that matters and follows it up (see outbox.lostnotices).
@@ -190,7 +190,7 @@ class Sender:
             failed = False
             for row, outcome in zip(sending, _in_order(sending, outcomes), strict=True):
                 self._report(row, outcome)
-                failed |= outcome.state == "failed"
+                failed |= outcome.state is SendResult.FAILED
             if failed:
                 await self._follow_up()
 
@@ -223,30 +223,32 @@ class Sender:
                 provider_id = await self._notifier.send(message)
         except TransientSendError as exc:
             if attempt >= self._max_attempts:
-                return SendOutcome(row.id, "failed", f"gave up after {attempt} attempts: {exc}")
+                return SendOutcome(
+                    row.id, SendResult.FAILED, f"gave up after {attempt} attempts: {exc}"
+                )
             delay = self._backoff(attempt, exc.retry_after)
             next_at = clock.now() + timedelta(seconds=delay)
-            return SendOutcome(row.id, "retry", str(exc), next_at=next_at)
+            return SendOutcome(row.id, SendResult.RETRY, str(exc), next_at=next_at)
         except PermanentSendError as exc:
-            return SendOutcome(row.id, "failed", f"refused: {exc}")
+            return SendOutcome(row.id, SendResult.FAILED, f"refused: {exc}")
         except SendOutcomeUnknown as exc:
-            return SendOutcome(row.id, "failed", f"{exc}; may have been sent, not retried")
+            return SendOutcome(row.id, SendResult.FAILED, f"{exc}; may have been sent, not retried")
         except trio.TooSlowError:
             return SendOutcome(
-                row.id, "failed", "provider timed out; may have been sent, not retried"
+                row.id, SendResult.FAILED, "provider timed out; may have been sent, not retried"
             )
         except Exception as exc:
             log.exception("send.error", outbox_id=row.id)
             return SendOutcome(
-                row.id, "failed", f"unknown outcome ({type(exc).__name__}); not retried"
+                row.id, SendResult.FAILED, f"unknown outcome ({type(exc).__name__}); not retried"
             )
-        return SendOutcome(row.id, "sent", None, provider_id=provider_id, at=clock.now())
+        return SendOutcome(row.id, SendResult.SENT, None, provider_id=provider_id, at=clock.now())
 
     def _report(self, row: OutboxRow, outcome: SendOutcome) -> None:
         """Count, announce and log what became of a row handed to the provider."""
-        if outcome.state == "sent":
+        if outcome.state is SendResult.SENT:
             self.sent += 1
-            self._on_outcome(row, "sent")
+            self._on_outcome(row, SendResult.SENT)
             log.debug(
                 "send.sent",
                 outbox_id=row.id,
@@ -255,17 +257,17 @@ class Sender:
                 channel=row.channel,
                 purpose=row.purpose,
             )
-        elif outcome.state == "retry":
-            self._on_outcome(row, "retry")
+        elif outcome.state is SendResult.RETRY:
+            self._on_outcome(row, SendResult.RETRY)
             log.info("send.retry", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
             self.wake()
         else:
             self.failed += 1
-            self._on_outcome(row, "failed")
+            self._on_outcome(row, SendResult.FAILED)
             log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
 
     def _report_suppressed(self, row: OutboxRow) -> None:
-        self._on_outcome(row, "suppressed")
+        self._on_outcome(row, SendResult.SUPPRESSED)
         log.info(
             "send.suppressed",
             outbox_id=row.id,
@@ -365,7 +367,7 @@ class Sender:
             outcome = await self._outcome(row, message)
         await self._record(lambda: store.finish_sends([outcome]))
         self._report(row, outcome)
-        if outcome.state == "failed":
+        if outcome.state is SendResult.FAILED:
             await self._follow_up()
 
     async def _suppressed(self, row: OutboxRow) -> bool:

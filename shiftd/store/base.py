@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from ..models import Caregiver, Channel, ProviderStatusUpdate, Purpose, Shift, ShiftState
+from ..models import (
+    Caregiver,
+    Channel,
+    ProviderStatusUpdate,
+    Purpose,
+    SendResult,
+    Shift,
+    ShiftState,
+)
 
 if TYPE_CHECKING:
     from ..shifts.machine import Candidates, Claimant, Offer, Reached, Transition
@@ -164,7 +172,7 @@ class SendOutcome:
     `at`), `retry` (pending again from `next_at`) or `failed`; `error` says why."""
 
     outbox_id: int
-    state: str
+    state: SendResult
     error: str | None
     provider_id: str | None = None
     at: datetime | None = None

@@ -12,7 +12,7 @@ from typing import Any
 import trio
 from store_backends import Backend
 
-from shiftd.models import Channel
+from shiftd.models import Channel, SendResult
 from shiftd.store.base import SendOutcome, provider_status_rank
 from shiftd.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 from shiftd.testing.engine import EPOCH, caregiver, shift, text_everyone
@@ -32,7 +32,9 @@ async def store_with_sent_offer(store: Any, sid: str) -> int:
     await text_everyone(store)
     [row] = await store.due_outbox(after_id=0, now=EPOCH, limit=10)
     await store.mark_sending(row.id, at=EPOCH)
-    await store.finish_sends([SendOutcome(row.id, "sent", None, provider_id=sid, at=EPOCH)])
+    await store.finish_sends(
+        [SendOutcome(row.id, SendResult.SENT, None, provider_id=sid, at=EPOCH)]
+    )
     return row.id
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ...clock import iso, parse_iso
-from ...models import Channel, ProviderStatusUpdate, Purpose
+from ...models import Channel, ProviderStatusUpdate, Purpose, SendResult
 from ..base import (
     NewMessage,
     OutboxRow,
@@ -100,10 +100,10 @@ class Outbox(SqlBackend):
 
         def write(conn: Conn) -> None:
             for o in outcomes:
-                if o.state == "sent":
+                if o.state is SendResult.SENT:
                     stamp = iso(o.at)
                     conn.execute(sent, (stamp, o.provider_id, stamp, o.outbox_id))
-                elif o.state == "retry":
+                elif o.state is SendResult.RETRY:
                     stamp = iso(o.next_at)
                     conn.execute(retry, (stamp, (o.error or "")[:500], stamp, o.outbox_id))
                 else:
