@@ -9,21 +9,27 @@ write queued with no fence (a roster import, a coordinator account, SQLite) is n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store.base import StoreError
 
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """The lease a write is made under: `instance_id` held `partition` at `epoch`."""
+    """The lease a write is made under: `instance_id` held `partition` at `epoch`.
+
+    `valid()` says whether this instance still holds that lease by its own clock: what the
+    sender asks right before handing a message to the provider, so that a process paused
+    between committing `sending` and the provider call sends nothing once its lease ran
+    out (the database cannot refuse a call it never sees)."""
 
     instance_id: str
     partition: int
     epoch: int
+    valid: Callable[[], bool] = field(default=lambda: True, compare=False, repr=False)
 
 
 class Fenced(StoreError):
