@@ -44,6 +44,7 @@ from .store.url import check_url
 
 __all__ = [
     "ActorConfig",
+    "ClusterConfig",
     "Config",
     "ConfigError",
     "ConsoleNotifierConfig",
@@ -340,6 +341,28 @@ class StoreConfig(_Section):
         if timeout < timedelta(milliseconds=1):
             raise ValueError("must be at least 1ms")
         return timeout
+
+
+class ClusterConfig(_Section):
+    """Several instances on one PostgreSQL database (``store.url`` required): each holds
+    leases on a share of the shifts' partitions and runs only their actors."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    """This instance's name in ``shiftctl status`` and the logs (a random suffix is added
+    at each start); absent: the host name."""
+    partitions: _Int = Field(default=64, ge=1, le=4096)
+    """Fixed for the life of the database: recorded at the first start, refused if later
+    configured otherwise."""
+    lease_ttl: Duration = timedelta(seconds=15)
+    """How long a lease lasts unrenewed (renewed every third of it): the longest a dead
+    instance's shifts wait for another to take them over."""
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl_sensible(cls, ttl: timedelta) -> timedelta:
+        if ttl < timedelta(milliseconds=300):
+            raise ValueError("must be at least 300ms")
+        return ttl
 
 
 class ControlConfig(_Section):
@@ -708,6 +731,8 @@ class Config(_Section):
     notifier: NotifierConfig = Field(default_factory=ConsoleNotifierConfig)
     sender: SenderConfig = Field(default_factory=SenderConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    cluster: ClusterConfig | None = None
+    """Run as one of several instances on ``store.url``; absent (the default): alone."""
     control: ControlConfig = Field(default_factory=ControlConfig)
     actor: ActorConfig = Field(default_factory=ActorConfig)
     replies: RepliesConfig = Field(default_factory=RepliesConfig)
@@ -792,6 +817,8 @@ def _show(delay: timedelta) -> str:
 def _policy_problems(config: Config) -> list[tuple[_Loc, str]]:
     """What the models alone cannot see: steps out of order, tags nobody declared."""
     problems: list[tuple[_Loc, str]] = []
+    if config.cluster is not None and config.store.url is None:
+        problems.append((("cluster",), "a cluster needs a PostgreSQL store (store.url)"))
     declared = set(config.caregiver_tags)
     for org_id, org in config.organizations.items():
         if org.coordinator is not None and org.coordinator.email and config.smtp is None:

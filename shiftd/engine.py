@@ -56,7 +56,9 @@ from .store.base import (
 from .store.configured import configured_store
 
 if TYPE_CHECKING:
+    from .cluster.fencing import Fence
     from .cluster.forward import Forwarder
+    from .cluster.leases import LeaseManager
 
 log = get_logger(__name__)
 
@@ -110,6 +112,8 @@ class Engine:
         self.sender: Sender
         self.supervisor: Supervisor
         self.inbound_router: InboundRouter
+        self.leases: LeaseManager | None = None
+        """In a cluster: the leases this instance holds (`cluster` in the config)."""
         self.organizations = Organizations(config)
         self.roles = Roles(config.roles)
         self.messages = self.organizations.get(DEFAULT).messages
@@ -136,6 +140,9 @@ class Engine:
         classifier = self._classifier or load_classifier(config.classifier)
         # A notifier passed in (tests) sees the coordinators' webhooks and email too.
         notifier = self._notifier or await outbound_notifier(config, self.organizations)
+        self.leases = self._lease_manager()
+        if self.leases is not None:
+            self._ownership = self.leases
         self.store = self._custom_store or configured_store(config)
         self.store.on_commit = self.metrics.observe_commit
         public_url = str(config.http.public_url) if config.http and config.http.public_url else None
@@ -159,6 +166,8 @@ class Engine:
             shutdown=self.shutdown,
             on_outcome=self._on_send_outcome,
             after_failure=lost_notices.follow_up,
+            ownership=self._ownership,
+            abandon_on_start=self.leases is None,
         )
         ctx = ActorContext(
             store=self.store,
@@ -180,6 +189,8 @@ class Engine:
             max_restarts=config.actor.max_restarts,
             restart_window=config.actor.restart_window,
             remote=self.forwarder,
+            ownership=self._ownership,
+            on_fenced=self._on_fenced,
         )
         self.inbound_router = InboundRouter(
             self.store,
@@ -204,6 +215,26 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
+
+    def _lease_manager(self) -> LeaseManager | None:
+        """With a `cluster` section (and no ownership given): the leases this instance
+        holds on the database's partitions."""
+        cluster, url = self.config.cluster, self.config.store.url
+        if cluster is None or url is None or self._ownership is not None:
+            return None
+        from .cluster.leases import LeaseManager  # imports PostgreSQL's driver: only then
+
+        return LeaseManager(
+            url,
+            name=cluster.name,
+            partitions=cluster.partitions,
+            ttl=cluster.lease_ttl,
+            clock=self.clock,
+        )
+
+    def _on_fenced(self, fence: Fence) -> None:
+        if self.leases is not None:
+            self.leases.lose(fence.partition, "a write was refused as fenced")
 
     def _forwarder(self) -> Forwarder | None:
         """In a cluster, what forwards requests to the owner of a shift (and answers
@@ -251,6 +282,9 @@ class Engine:
                         await sender_layer.start(Retention(self.store, self.clock, keep).run)
                     async with trio.open_nursery() as actor_layer:
                         await actor_layer.start(self.supervisor.run)
+                        if self.leases is not None:
+                            self.leases.attach(self.supervisor)
+                            await actor_layer.start(self.leases.run)
                         if self.forwarder is not None:
                             await actor_layer.start(self.forwarder.run, self.supervisor.ask_here)
                         self.started_at = self.clock.now()
@@ -262,6 +296,10 @@ class Engine:
                             # Claim nothing more before the actors stop: what is left is
                             # for the partitions' next owners.
                             self.forwarder.stop()
+                        if self.leases is not None:
+                            # Hand every partition over at once (actors stopped first), not
+                            # after the TTL.
+                            await self.leases.stop()
                         self.supervisor.stop()
                     sender_layer.cancel_scope.cancel()
             store_layer.cancel_scope.cancel()

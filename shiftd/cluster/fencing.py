@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..store.base import StoreError
 
@@ -61,3 +62,17 @@ def fenced(fence: Fence | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def check(conn: Any, fence: Fence) -> None:
+    """Inside a write's transaction on PostgreSQL: raise Fenced unless `fence`'s lease is
+    still this instance's, at that epoch, and unexpired by the server's clock. The lease
+    row is locked `FOR SHARE` until the transaction ends, so a takeover (which updates it)
+    waits for this write's commit and cannot interleave with it."""
+    found = conn.execute(
+        "SELECT 1 FROM cluster_leases WHERE partition = %s AND owner = %s AND epoch = %s"
+        " AND expires_at > now() FOR SHARE",
+        (fence.partition, fence.instance_id, fence.epoch),
+    ).fetchone()
+    if found is None:
+        raise Fenced(fence)

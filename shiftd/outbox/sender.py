@@ -20,6 +20,15 @@ Only from `sending` on is the delivery shielded from cancellation.
 When the store refuses a write (StoreUnavailable: disk full), a row it could not mark
 `sending` stays pending and is tried again after a pause; what became of a row the provider
 already has is written again until the store takes it (within the send timeout).
+
+In a cluster (`ownership` given) the central workers take only the rows of shifts whose
+partition this instance holds, each under its partition's fence (a message of no shift, an
+answer to HELP, is sent by whichever instance marks it `sending` first), and look for due
+rows at least every `_CLUSTER_POLL` seconds (another instance may have queued them). Rows
+left `sending` are failed by whoever acquires their partition, not at start. Right before a
+row is handed to the provider, its fence is asked whether the lease is still held by the
+local clock: a process paused past its lease between committing `sending` and the call
+sends nothing (the row is recorded failed, if the database still lets it).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from datetime import timedelta
 import trio
 
 from ..clock import Clock
+from ..cluster.fencing import Fence, Fenced, current_fence, fenced
+from ..cluster.ownership import NotHeld, Ownership
 from ..logs import get_logger
 from ..models import Channel, Purpose, SendResult
 from ..notify.base import (
@@ -53,6 +64,8 @@ _BATCH = 64
 _BATCHES_IN_FLIGHT = 4
 _UNAVAILABLE_PAUSE = 1.0
 """Seconds a worker waits after the store refused a write before taking the next row."""
+_CLUSTER_POLL = 1.0
+"""Seconds between looks for due rows in a cluster (other instances queue rows too)."""
 
 
 async def _nothing() -> None:
@@ -81,8 +94,15 @@ class Sender:
         shutdown: Shutdown | None = None,
         on_outcome: Callable[[OutboxRow, SendResult], None] | None = None,
         after_failure: Callable[[], Awaitable[None]] | None = None,
+        ownership: Ownership | None = None,
+        abandon_on_start: bool = True,
     ) -> None:
+        """`ownership`: in a cluster, the partitions whose rows this instance sends;
+        `abandon_on_start` False: rows left `sending` are failed by the lease manager as it
+        acquires their partitions, not all at start (another instance may be sending them)."""
         self._store = store
+        self._ownership = ownership
+        self._abandon_on_start = abandon_on_start
         self._notifier = notifier
         self._throttle = notifier if isinstance(notifier, Throttled) else None
         self._clock = clock
@@ -218,6 +238,16 @@ class Sender:
     async def _try(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
         clock = self._clock
         attempt = row.attempts + 1
+        fence = current_fence()
+        if fence is not None and not fence.valid():
+            log.warning(
+                "cluster.fenced",
+                outbox_id=row.id,
+                shift_id=row.shift_id,
+                partition=fence.partition,
+                epoch=fence.epoch,
+            )
+            return SendOutcome(row.id, "failed", "lease lost before the provider call; not sent")
         try:
             with trio.fail_after(self._timeout):
                 provider_id = await self._notifier.send(message)
@@ -282,9 +312,10 @@ class Sender:
         On cancellation, messages already handed to the provider finish (bounded by the send
         timeout) and are recorded; nothing new starts.
         """
-        abandoned = await self._store.abandon_sending(at=self._clock.now())
-        if abandoned:
-            log.warning("sender.abandoned_in_flight", count=abandoned)
+        if self._abandon_on_start:
+            abandoned = await self._store.abandon_sending(at=self._clock.now())
+            if abandoned:
+                log.warning("sender.abandoned_in_flight", count=abandoned)
         await self._follow_up()  # also those failed before a crash but not followed up
         send, receive = trio.open_memory_channel[OutboxRow](self._concurrency)
         async with trio.open_nursery() as nursery, send, receive:
@@ -297,12 +328,15 @@ class Sender:
         while True:
             self._wake = trio.Event()  # reset before scanning so a wake-up meanwhile is kept
             cursor = 0
+            elsewhere = False
             while rows := await self._store.due_outbox(
                 after_id=cursor, now=self._clock.now(), limit=self._page
             ):
                 for row in rows:
                     cursor = row.id
-                    if row.id not in self._queued:
+                    if row.shift_id is not None and not self._holds(row.shift_id):
+                        elsewhere = True  # another instance's to send
+                    elif row.id not in self._queued:
                         self._queued.add(row.id)
                         await workers.send(row)
             retry_at = await self._store.next_retry_at()
@@ -311,14 +345,35 @@ class Sender:
                 # A due retry is already waiting for a busy worker: rescanning now would spin
                 # without yielding to the clock. Workers wake us as each row finishes.
                 deadline = math.inf
+            if self._ownership is not None:
+                poll = trio.current_time() + _CLUSTER_POLL
+                if deadline <= trio.current_time() and elsewhere:
+                    # Due rows only another instance may send (or a dead one, until its
+                    # partitions are taken over): look again later, not at once.
+                    deadline = poll
+                deadline = min(deadline, poll)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
+
+    def _holds(self, shift_id: str) -> bool:
+        ownership = self._ownership
+        return ownership is None or ownership.holds(ownership.partition_of(shift_id))
+
+    def _fence(self, row: OutboxRow) -> Fence | None:
+        """The fence a central worker sends `row` under; NotHeld if it is not ours."""
+        if self._ownership is None or row.shift_id is None:
+            return None
+        return self._ownership.fence(self._ownership.partition_of(row.shift_id))
 
     async def _worker(self, rows: trio.MemoryReceiveChannel[OutboxRow]) -> None:
         async with rows:
             async for row in rows:
                 try:
-                    await self._deliver(row)
+                    with fenced(self._fence(row)):
+                        await self._deliver(row)
+                except (NotHeld, Fenced) as exc:
+                    # Its partition went to another instance meanwhile: theirs to send.
+                    log.info("cluster.fenced", outbox_id=row.id, error=str(exc))
                 except StoreUnavailable as exc:
                     # The row is as it was (pending) or, if the provider has it, `sending`
                     # (failed at the next start, never re-sent). Pause before the next row:
