@@ -28,7 +28,7 @@ from typing import Any
 
 import trio
 
-from . import board, ceilings, postgres, report, scenarios, web
+from . import board, ceilings, failover, postgres, report, scenarios, web
 from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
@@ -53,6 +53,7 @@ SCENARIOS: dict[str, Scenario] = {
     "http_inbound": web.http_inbound,
     "http_storm": web.http_storm,
     "board": board.board,
+    "failover": failover.failover,
 }
 
 

@@ -70,6 +70,9 @@ class Size:
     board_messages: int = 4_000  # declines per throughput run (without, then with pages)
     board_pages: int = 100  # live pages open during the second run
     board_hold_s: float = 60.0  # longest the live pages are held open
+    # failover: kill -9 of a shift's owner in a two-instance cluster, for each lease TTL
+    failover_ttls: tuple[int, ...] = (2, 5)
+    failover_runs: int = 2
 
     @property
     def fanout_rate_open_counts(self) -> tuple[int, int]:
@@ -132,6 +135,8 @@ SMOKE = Size(
     board_messages=100,
     board_pages=3,
     board_hold_s=20.0,
+    failover_ttls=(1,),
+    failover_runs=1,
 )
 
 SIZES = {s.name: s for s in (FULL, SMOKE)}

@@ -442,6 +442,29 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
         out += _board_figures(b)
     if (d := g("pg_drivers")) is not None:
         out += _driver_figures(d)
+    if (f := g("failover")) is not None and "skipped" not in f:
+        out += _failover_figures(f)
+    return out
+
+
+def _failover_figures(f: dict[str, Any]) -> list[Figure]:
+    """kill -9 of a shift's owner → the survivor's first escalation call, per lease TTL."""
+    out = []
+    for run in f.values():
+        if not isinstance(run, dict) or not run.get("kill_to_first_call_s"):
+            continue  # wall_s, machine
+        worst = max(run["kill_to_first_call_s"])
+        out.append(
+            Figure(
+                "failover",
+                f"kill -9 → first call by the new owner, lease TTL {run['ttl_s']} s (worst of"
+                f" {len(run['kill_to_first_call_s'])})",
+                worst,
+                "s",
+                target=f"≤ TTL + TTL/3 = {run['bound_s']} s",
+                met=worst <= run["bound_s"],
+            )
+        )
     return out
 
 

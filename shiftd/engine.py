@@ -203,7 +203,9 @@ class Engine:
             reply_guard=self.reply_guard,
             messages_for=lambda org, language: self.organizations.get(org).messages_for(language),
         )
-        self.metrics.bind(store=self.store, supervisor=self.supervisor, events=self.events)
+        self.metrics.bind(
+            store=self.store, supervisor=self.supervisor, events=self.events, leases=self.leases
+        )
         async with trio.open_nursery() as outer:
             outer.start_soon(self._stop_on_cancel)
             # Shielded: a cancellation from outside becomes the ordered stop (above), which
@@ -427,6 +429,7 @@ class Engine:
             "inbox_depth": self.supervisor.inbox_depth(),
             "actor_restarts": self.supervisor.restarts,
             "state_dir": str(self.config.state_dir),
+            **({"cluster": await self.leases.overview()} if self.leases is not None else {}),
         }
 
     async def shifts(self, state: ShiftState | None = None) -> list[ShiftRow]:

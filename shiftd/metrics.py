@@ -48,6 +48,7 @@ from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendEr
 from .store.base import StoreError
 
 if TYPE_CHECKING:
+    from .cluster.leases import LeaseManager
     from .shifts.supervisor import Supervisor
     from .store.base import Store
 
@@ -181,10 +182,13 @@ class Metrics:
         store: Store | None = None,
         supervisor: Supervisor | None = None,
         events: EventBus | None = None,
+        leases: LeaseManager | None = None,
     ) -> None:
         """Read scrape-time figures from these (the engine's running parts); listen on
         `events` for the event-driven ones."""
         live = self._live
+        if leases is not None:
+            live.leases = leases
         if store is not None:
             live.store = store
         if supervisor is not None:
@@ -272,6 +276,7 @@ class _LiveCollector(Collector):
         self.store: Store | None = None
         self.supervisor: Supervisor | None = None
         self.events: EventBus | None = None
+        self.leases: LeaseManager | None = None
         self.counts: dict[str, dict[str, int]] | None = None
 
     def describe(self) -> list[Metric]:
@@ -306,6 +311,28 @@ class _LiveCollector(Collector):
                 "shiftd_actor_restarts",
                 "Actors restarted after a crash.",
                 value=supervisor.restarts,
+            )
+        leases = self.leases
+        if leases is not None:
+            yield GaugeMetricFamily(
+                "shiftd_cluster_partitions_held",
+                "Partitions whose lease this instance holds.",
+                value=len(leases.held()),
+            )
+            yield CounterMetricFamily(
+                "shiftd_cluster_lease_renewals",
+                "Lease renewal rounds that reached the database.",
+                value=leases.renewals,
+            )
+            yield CounterMetricFamily(
+                "shiftd_cluster_lease_renewal_failures",
+                "Lease renewal rounds that failed (the database did not answer in time).",
+                value=leases.renewal_failures,
+            )
+            yield CounterMetricFamily(
+                "shiftd_cluster_leases_lost",
+                "Times partitions were dropped at once: a lease lapsed or a write was fenced.",
+                value=leases.losses,
             )
         events = self.events
         if events is not None:

@@ -27,6 +27,7 @@ SCENARIOS = {
     "http_inbound",
     "http_storm",
     "board",
+    "failover",
 }
 
 
@@ -38,7 +39,7 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -104,7 +105,11 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
         "store_pg",
         "pg_drivers",
         "board",
+        "failover",
     }
+    failover = document["results"]["failover"]["ttl_1s"]  # the survivor called, after
+    assert len(failover["kill_to_first_call_s"]) == 1  # its stored instant
+    assert failover["after_deadline_s"][0] >= 0
     table = (tmp_path / "results.md").read_text()
     assert "| scenario | figure | shiftd |" in table
     assert proc.stdout.count("== ") == len(SCENARIOS)  # each benchmark printed its figures

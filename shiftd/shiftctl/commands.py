@@ -594,8 +594,48 @@ def _cmd_status(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str
             ],
             out,
         )
+        cluster = r.get("cluster")
+        if isinstance(cluster, dict):
+            _cluster(cluster, out)
 
     return client.call("status"), render
+
+
+def _cluster(cluster: dict[str, Any], out: TextIO) -> None:
+    """The instances of a cluster, the partitions each holds and how fresh its leases are
+    (`*`: the instance that answered)."""
+    me = cluster.get("instance")
+    print(
+        f"cluster:   {_clean(cluster.get('partitions'))} partitions,"
+        f" {_clean(cluster.get('unowned'))} unowned, lease ttl {_clean(cluster.get('ttl_s'))}s",
+        file=out,
+    )
+    rows = [
+        (
+            f"{_clean(i.get('id'))}{' *' if i.get('id') == me else ''}",
+            i.get("host"),
+            i.get("pid"),
+            len(i.get("partitions") or ()),
+            _ranges(i.get("partitions") or ()),
+            f"{_clean(i.get('heartbeat_age_s'))}s",
+            f"{_clean(i.get('oldest_renewal_s'))}s",
+        )
+        for i in cluster.get("instances") or ()
+        if isinstance(i, dict)
+    ]
+    headers = ("INSTANCE", "HOST", "PID", "HELD", "PARTITIONS", "HEARTBEAT", "LEASE AGE")
+    _table(headers, rows, out)
+
+
+def _ranges(numbers: Sequence[Any]) -> str:
+    """1,2,3,5 as "1-3,5"."""
+    spans: list[list[int]] = []
+    for n in sorted(n for n in numbers if isinstance(n, int)):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans) or "-"
 
 
 def _cmd_roster_import(

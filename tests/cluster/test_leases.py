@@ -11,12 +11,14 @@ from datetime import timedelta
 import pytest
 import trio
 import trio.testing
+from prometheus_client.parser import text_string_to_metric_families
 from store_backends import Backend
 
 from shiftd.cluster import tables
 from shiftd.cluster.leases import LeaseManager
 from shiftd.cluster.ownership import NotHeld
 from shiftd.cluster.tables import PartitionsMismatch
+from shiftd.metrics import Metrics
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -171,3 +173,16 @@ async def test_an_instance_refuses_another_number_of_partitions_than_the_databas
     with pytest.raises(PartitionsMismatch, match="cannot change"):
         await other.run()
     assert schema.sql("SELECT count(*) FROM cluster_instances") == [(0,)]
+
+
+async def test_an_instance_exposes_the_partitions_it_holds_and_its_renewals_as_metrics(
+    schema: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    metrics = Metrics(process=False)
+    async with manager(schema) as a:
+        metrics.bind(leases=a)
+        text = await metrics.text()
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["shiftd_cluster_partitions_held"] == P
+    assert samples["shiftd_cluster_lease_renewals_total"] >= 1
+    assert samples["shiftd_cluster_lease_renewal_failures_total"] == 0

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from store_backends import create_database, drop_database, postgres_unreachable
 
+from shiftd.testing.cluster import Cluster
 from shiftd.testing.daemon import Daemon
 
 
@@ -30,3 +32,19 @@ def daemon(workdir: Path) -> Iterator[Daemon]:
         yield d
     finally:
         d.ensure_gone()
+
+
+@pytest.fixture
+def cluster(workdir: Path) -> Iterator[Cluster]:
+    """Daemons to start on one fresh PostgreSQL database (2 s leases); all killed at the
+    end. Skipped where PostgreSQL does not answer."""
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    url = create_database()
+    made = Cluster(url, workdir)
+    try:
+        yield made
+    finally:
+        made.stop()
+        drop_database(url)
