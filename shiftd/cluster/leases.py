@@ -242,7 +242,14 @@ class LeaseManager:
                 live=found.live,
             )
             if self._host is not None:
-                await self._host.take(frozenset(found.acquired))
+                try:
+                    await self._host.take(frozenset(found.acquired))
+                except StoreError as exc:
+                    # Its shifts could not be read: not ours to run yet. The next round
+                    # takes the partitions again (a new epoch) and retries.
+                    log.warning("cluster.take_failed", error=str(exc).splitlines()[0][:200])
+                    self._lose(frozenset(found.acquired), "its shifts could not be recovered")
+                    return
             self._signal()
         share = -(-self._partitions // max(1, found.live))
         keeping = [p for p in sorted(self._held) if p not in self._giving]

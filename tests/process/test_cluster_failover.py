@@ -1,9 +1,11 @@
 """Two real daemons on one PostgreSQL database (a cluster with a 2 s lease): when the owner
-of a shift in mid-fanout dies, the other takes the shift over, calls at the stored
-escalation instant, and no message goes out twice."""
+of a shift in mid-fanout dies or is paused past its lease, the other takes the shift over,
+calls at the stored escalation instant, and no message goes out twice; a paused owner that
+resumes sends and writes nothing."""
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -56,3 +58,25 @@ def test_a_killed_owner_s_shift_escalates_on_another_instance_at_its_deadline(
     assert _calls(owner) == []
     _nothing_twice(cluster)
     assert "cluster.acquired" in other.log_text()
+
+
+def test_an_owner_paused_past_its_lease_sends_nothing_and_changes_nothing_when_it_resumes(
+    cluster: Cluster,
+) -> None:
+    owner, other = _fan_out_through_the_owner(cluster)
+    assert owner.proc is not None
+    owner.proc.send_signal(signal.SIGSTOP)
+    sent_before = len(owner.messages())
+    # Paused past its escalation instant and its lease: the other takes over and calls.
+    wait_for(lambda: len(_calls(other)) == 3, 30, "the other instance to call")
+    events = cluster.sql("SELECT count(*) FROM events WHERE shift_id = %s", (SHIFT,))
+    outbox = cluster.sql("SELECT id, state FROM outbox ORDER BY id")
+
+    owner.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: "cluster.lease_lost" in owner.log_text(), 15, "the resumed one to say so")
+    wait_for(cluster.balanced, 30, "the resumed one to hold partitions again")
+    assert len(owner.messages()) == sent_before
+    assert cluster.sql("SELECT count(*) FROM events WHERE shift_id = %s", (SHIFT,)) == events
+    assert cluster.sql("SELECT id, state FROM outbox ORDER BY id") == outbox
+    assert owner.ping()
+    _nothing_twice(cluster)

@@ -32,6 +32,7 @@ import psycopg.errors
 import trio
 from psycopg.types.string import StrDumper
 
+from ...cluster import fencing
 from ...logs import get_logger
 from ..base import StoreError, StoreUnavailable
 from ..sql.backend import SqlBackend, Write, WriterStats, gather, pending
@@ -167,6 +168,8 @@ class PostgresWriter(SqlBackend):
                 if n:
                     conn.execute("RELEASE w; SAVEPOINT w")
                 try:
+                    if item.fence is not None:
+                        fencing.check(conn, item.fence)
                     item.result = item.fn(conn)
                 except Exception as exc:
                     if conn.broken or conn.closed:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ...cluster.fencing import Fence, current_fence
 from .dialect import Conn, Dialect
 
 T = TypeVar("T")
@@ -33,10 +34,13 @@ class WriterStats:
 
 @dataclass(slots=True)
 class Write:
-    """A write queued for the writer: `fn` runs inside the batch's transaction."""
+    """A write queued for the writer: `fn` runs inside the batch's transaction. `fence`:
+    the lease it was queued under (an actor's, in a cluster), checked by PostgreSQL in the
+    same transaction (`shiftd.cluster.fencing`)."""
 
     fn: Callable[[Any], Any]
     done: trio.Event
+    fence: Fence | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -96,9 +100,11 @@ class SqlBackend:
 
         Raises what `fn` raised (its changes rolled back), StoreUnavailable if the database
         cannot take writes now (nothing changed), or StoreError if the commit failed or the
-        store is not running. If cancelled after queueing, the write still commits."""
+        store is not running. If cancelled after queueing, the write still commits. Queued
+        under a fence (an actor's, in a cluster), it raises Fenced (nothing written) if
+        PostgreSQL finds that lease no longer this instance's."""
         self._require()  # once stopped, nobody would ever commit it: fail, do not hang
-        item = Write(fn, trio.Event())
+        item = Write(fn, trio.Event(), current_fence())
         try:
             # Not `send`: its extra checkpoint is a task switch per write. Waiting for the
             # commit below is the checkpoint.
