@@ -34,8 +34,8 @@ from ..store.base import StoreError
 from ..store.url import redacted
 from . import tables
 from .fencing import Fence
-from .ownership import NotHeld, PartitionHost
-from .partitions import DEFAULT_PARTITIONS, partition_of
+from .ownership import Member, NotHeld, PartitionHost
+from .partitions import DEFAULT_PARTITIONS
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -47,7 +47,7 @@ def instance_id_for(name: str | None) -> str:
     return f"{name or socket.gethostname()}-{secrets.token_hex(3)}"
 
 
-class LeaseManager:
+class LeaseManager(Member):
     """Implements `Ownership` for a cluster. Start with `await nursery.start(manager.run)`
     once the store has created its schema; `attach` the host (the supervisor) first."""
 
@@ -64,8 +64,7 @@ class LeaseManager:
     ) -> None:
         self.url = url
         self.name = name or socket.gethostname()
-        self._instance_id = instance_id_for(self.name)
-        self._partitions = partitions
+        super().__init__(instance_id_for(self.name), partitions)
         self.ttl = ttl
         self._ttl = ttl.total_seconds()
         self._margin = (margin if margin is not None else ttl / 5).total_seconds()
@@ -89,17 +88,6 @@ class LeaseManager:
         self._host = host
 
     # ---- Ownership -----------------------------------------------------------------------
-
-    @property
-    def instance_id(self) -> str:
-        return self._instance_id
-
-    @property
-    def partitions(self) -> int:
-        return self._partitions
-
-    def partition_of(self, shift_id: str) -> int:
-        return partition_of(shift_id, self._partitions)
 
     def _valid(self) -> bool:
         return trio.current_time() < self._valid_until
@@ -244,9 +232,9 @@ class LeaseManager:
             if self._host is not None:
                 try:
                     await self._host.take(frozenset(found.acquired))
-                except StoreError as exc:
-                    # Its shifts could not be read: not ours to run yet. The next round
-                    # takes the partitions again (a new epoch) and retries.
+                except Exception as exc:
+                    # Its shifts could not be read (or the host is stopping): not ours to
+                    # run yet. The next round takes the partitions again (a new epoch).
                     log.warning("cluster.take_failed", error=str(exc).splitlines()[0][:200])
                     self._lose(frozenset(found.acquired), "its shifts could not be recovered")
                     return

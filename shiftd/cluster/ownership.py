@@ -83,14 +83,12 @@ class PartitionHost(Protocol):
         ...
 
 
-class SoleOwner:
-    """One instance that owns every partition for good: no leases, no fences."""
+class Member:
+    """What every ownership has: this process's id and the partitions' count."""
 
-    def __init__(self, instance_id: str = "local", partitions: int = DEFAULT_PARTITIONS) -> None:
+    def __init__(self, instance_id: str, partitions: int) -> None:
         self._instance_id = instance_id
         self._partitions = partitions
-        self._all = frozenset(range(partitions))
-        self._never = trio.Event()
 
     @property
     def instance_id(self) -> str:
@@ -102,6 +100,15 @@ class SoleOwner:
 
     def partition_of(self, shift_id: str) -> int:
         return partition_of(shift_id, self._partitions)
+
+
+class SoleOwner(Member):
+    """One instance that owns every partition for good: no leases, no fences."""
+
+    def __init__(self, instance_id: str = "local", partitions: int = DEFAULT_PARTITIONS) -> None:
+        super().__init__(instance_id, partitions)
+        self._all = frozenset(range(partitions))
+        self._never = trio.Event()
 
     def holds(self, partition: int) -> bool:
         return True
