@@ -16,6 +16,7 @@ import trio
 
 from . import rosterimport
 from .clock import Clock, iso
+from .cluster.configured import configured_leases
 from .cluster.ownership import Ownership
 from .config import Config
 from .events import EventBus
@@ -56,7 +57,6 @@ from .store.base import (
 from .store.configured import configured_store
 
 if TYPE_CHECKING:
-    from .cluster.fencing import Fence
     from .cluster.forward import Forwarder
     from .cluster.leases import LeaseManager
 
@@ -140,9 +140,8 @@ class Engine:
         classifier = self._classifier or load_classifier(config.classifier)
         # A notifier passed in (tests) sees the coordinators' webhooks and email too.
         notifier = self._notifier or await outbound_notifier(config, self.organizations)
-        self.leases = self._lease_manager()
-        if self.leases is not None:
-            self._ownership = self.leases
+        if self._ownership is None:  # in a cluster, the leases say what this instance owns
+            self.leases = self._ownership = configured_leases(config, self.clock)
         self.store = self._custom_store or configured_store(config)
         self.store.on_commit = self.metrics.observe_commit
         public_url = str(config.http.public_url) if config.http and config.http.public_url else None
@@ -190,7 +189,7 @@ class Engine:
             restart_window=config.actor.restart_window,
             remote=self.forwarder,
             ownership=self._ownership,
-            on_fenced=self._on_fenced,
+            on_fenced=self.leases.fenced if self.leases is not None else None,
         )
         self.inbound_router = InboundRouter(
             self.store,
@@ -217,26 +216,6 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
-
-    def _lease_manager(self) -> LeaseManager | None:
-        """With a `cluster` section (and no ownership given): the leases this instance
-        holds on the database's partitions."""
-        cluster, url = self.config.cluster, self.config.store.url
-        if cluster is None or url is None or self._ownership is not None:
-            return None
-        from .cluster.leases import LeaseManager  # imports PostgreSQL's driver: only then
-
-        return LeaseManager(
-            url,
-            name=cluster.name,
-            partitions=cluster.partitions,
-            ttl=cluster.lease_ttl,
-            clock=self.clock,
-        )
-
-    def _on_fenced(self, fence: Fence) -> None:
-        if self.leases is not None:
-            self.leases.lose(fence.partition, "a write was refused as fenced")
 
     def _forwarder(self) -> Forwarder | None:
         """In a cluster, what forwards requests to the owner of a shift (and answers

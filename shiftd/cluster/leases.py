@@ -110,11 +110,11 @@ class LeaseManager(Member):
     def changed(self) -> trio.Event:
         return self._changed
 
-    def lose(self, partition: int, why: str) -> None:
-        """Stop counting `partition` as held (a write under its lease was refused): its
-        actors are cancelled; the next round may acquire it again with a new epoch."""
-        if partition in self._held:
-            self._lose(frozenset({partition}), why)
+    def fenced(self, fence: Fence) -> None:
+        """A write under `fence` was refused: stop counting its partition as held (its
+        actors are cancelled); the next round may acquire it again with a new epoch."""
+        if self._held.get(fence.partition) == fence.epoch:
+            self._lose(frozenset({fence.partition}), "a write was refused as fenced")
 
     # ---- running -------------------------------------------------------------------------
 
