@@ -247,7 +247,9 @@ class Sender:
                 partition=fence.partition,
                 epoch=fence.epoch,
             )
-            return SendOutcome(row.id, "failed", "lease lost before the provider call; not sent")
+            return SendOutcome(
+                row.id, SendResult.FAILED, "lease lost before the provider call; not sent"
+            )
         try:
             with trio.fail_after(self._timeout):
                 provider_id = await self._notifier.send(message)
