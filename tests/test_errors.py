@@ -16,7 +16,7 @@ import trio
 
 from shiftd.control.server import serve_control
 from shiftd.errors import CODES, ERRORS, code_of, status_code
-from shiftd.shiftctl.commands import main as shiftctl
+from shiftd.shiftctl.cli import main as shiftctl
 from shiftd.testing.api import AUTH, open_api
 from shiftd.testing.control import IO_LIMIT, connect
 from shiftd.testing.engine import Harness

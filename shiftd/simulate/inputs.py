@@ -129,7 +129,8 @@ def _explain(exc: ValueError) -> str:
 def load_roster_file(path: Path) -> list[Caregiver]:
     """Caregivers from a roster file in the ``shiftctl roster import`` format (JSON or YAML;
     its shifts are ignored). Raises InputError for an unusable file or caregiver."""
-    from ..shiftctl.commands import UsageError, load_roster
+    from ..shiftctl.rosterload import load_roster
+    from ..shiftctl.usage import UsageError
 
     try:
         raw = load_roster(str(path))["caregivers"]

@@ -206,7 +206,7 @@ class Daemon:
         """The installed `shiftctl` command, as a coordinator runs it (SHIFTD_SOCKET set)."""
         script = Path(sys.executable).with_name("shiftctl")
         command = (
-            [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.shiftctl.commands"]
+            [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.shiftctl.cli"]
         )
         return subprocess.run(
             [*command, *args],

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..models import EventKind, ShiftState
-from ..shiftctl.commands import timeline_detail
+from ..shiftctl.timeline import timeline_detail
 from ..shifts.policy import Wave, load_plan
 from ..store.base import ShiftRow
 

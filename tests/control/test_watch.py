@@ -23,7 +23,8 @@ from shiftd.control.client import ControlClient, RemoteError
 from shiftd.control.server import handle_line, serve_control
 from shiftd.events import EventBus
 from shiftd.models import Channel
-from shiftd.shiftctl.commands import main, render_event
+from shiftd.shiftctl.cli import main
+from shiftd.shiftctl.timeline import render_event
 from shiftd.testing.engine import Harness, StartEngine, caregiver, make_config, phone, shift
 
 IO_LIMIT = 30  # virtual seconds

@@ -80,7 +80,7 @@ def test_shiftctl_shift_show_has_a_delivery_column() -> None:
         }
     }
     ns = argparse.Namespace(shift_id="s1")
-    answer, render = ctl._cmd_shift_show(_ScriptedClient(result), ns)  # type: ignore[arg-type]
+    answer, render = ctl.cmd_shift_show(_ScriptedClient(result), ns)  # type: ignore[arg-type]
     out = io.StringIO()
     render(answer, out)
     lines = out.getvalue().splitlines()

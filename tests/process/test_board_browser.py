@@ -157,7 +157,7 @@ def daemon() -> Iterator[Daemon]:
             [
                 sys.executable,
                 "-m",
-                "shiftd.shiftctl.commands",
+                "shiftd.shiftctl.cli",
                 "--socket",
                 str(workdir / "state/control.sock"),
                 "user",
@@ -283,7 +283,7 @@ def test_wrong_passwords_lock_the_account(browser: Any, daemon: Daemon) -> None:
         [
             sys.executable,
             "-m",
-            "shiftd.shiftctl.commands",
+            "shiftd.shiftctl.cli",
             "--socket",
             str(daemon.workdir / "state/control.sock"),
             "user",

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from shiftd.control.client import ConnectError, ControlClient, RemoteError
-from shiftd.shiftctl.commands import main
+from shiftd.shiftctl.cli import main
 from shiftd.testing.shiftctl import CLOSE, IO_TIMEOUT, SILENT, FakeDaemon, import_counter
 from shiftd.web.passwords import verify
 

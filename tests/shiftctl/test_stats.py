@@ -20,7 +20,8 @@ import pytest
 import trio
 
 from shiftd.control.server import handle_line
-from shiftd.shiftctl.commands import main, render_stats
+from shiftd.shiftctl.cli import main
+from shiftd.shiftctl.render import render_stats
 from shiftd.testing.engine import Harness, phone, shift
 from shiftd.testing.shiftctl import FakeDaemon, import_counter
 

@@ -16,7 +16,8 @@ import trio
 from pydantic import ValidationError
 
 from shiftd.commands import COMMANDS, STREAMS, WatchArgs
-from shiftd.shiftctl.commands import _leaf_parsers, build_parser, render_event
+from shiftd.shiftctl.cli import _leaf_parsers, build_parser
+from shiftd.shiftctl.timeline import render_event
 from shiftd.testing.engine import EPOCH, Harness, StartEngine, make_config
 
 
