@@ -51,10 +51,6 @@ START_HINT = "Start one with: shiftd run --config config/shiftd.yaml"
 SHIFT_STATES = ("open", "offering", "escalated", "filled", "cancelled", "unfilled")
 
 
-# --------------------------------------------------------------------------------------
-# argument parsing
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)

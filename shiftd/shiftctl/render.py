@@ -11,9 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import relocal
 
-# --------------------------------------------------------------------------------------
-# output helpers
-
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -115,9 +112,6 @@ def shift_summary(shift: dict[str, Any], out: TextIO, extra: Sequence[str] = ())
 _TIME_KEYS = frozenset({"start_time", "end_time", "claimed_at", "fanout_started_at", "escalate_at"})
 
 
-# --------------------------------------------------------------------------------------
-# commands: each takes (client, ns) and returns (result, renderer)
-
 Renderer = Callable[[dict[str, Any], TextIO], None]
 
 
@@ -192,10 +186,6 @@ def zone_named(name: Any) -> tzinfo | None:
         return ZoneInfo(name) if isinstance(name, str) else None
     except (ValueError, ZoneInfoNotFoundError):
         return None
-
-
-# --------------------------------------------------------------------------------------
-# entry point
 
 
 def is_terminal(stream: TextIO) -> bool:

@@ -8,10 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..control.client import (
-    ControlClient,
-    RemoteError,
-)
+from ..control.client import ControlClient, RemoteError
 from . import rosterfiles as rostercsv
 from .render import Renderer, clean, is_terminal, render_counts
 from .rosterload import chunk_items, load_roster, merge_counts, read_text

@@ -19,10 +19,6 @@ from .usage import UsageError
 ROSTER_CHUNK_BYTES = 60 * 1024
 
 
-# --------------------------------------------------------------------------------------
-# roster files
-
-
 class _RosterLoader(yaml.SafeLoader):
     """SafeLoader that keeps ids, phones, names and times as the strings they were written as.
 
