@@ -96,7 +96,7 @@ def _text_warnings(config: Config) -> list[tuple[tuple[str, ...], str]]:
     top level) alone.
     """
     from .messages import DEFAULT_LANGUAGE, LANGUAGES, template_warnings
-    from .sms import segments
+    from .messages.sms import segments
 
     default = config.organizations.get("default")
     out: dict[tuple[tuple[str, ...], str], None] = {}  # ordered, without repeats

@@ -9,8 +9,8 @@ from pathlib import Path
 import trio
 
 from shiftd.config import Config
+from shiftd.messages.sms import segments
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose
-from shiftd.sms import segments
 from shiftd.testing.engine import (
     Harness,
     StartEngine,

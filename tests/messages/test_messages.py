@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shiftd.messages import Messages, TemplateError, check_templates, template_warnings
+from shiftd.messages.sms import segments
 from shiftd.models import ShiftState
-from shiftd.sms import segments
 from shiftd.store.base import ShiftRow
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from shiftd import limits
 from shiftd.messages import LANGUAGES, NOT_ELIGIBLE_REASONS, Messages
+from shiftd.messages.sms import segments
 from shiftd.models import ShiftState
-from shiftd.sms import segments
 from shiftd.store.base import ShiftRow
 
 _TEXT = st.text(

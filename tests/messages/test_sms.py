@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shiftd.sms import encoding_of, first_non_gsm7, segments
+from shiftd.messages.sms import encoding_of, first_non_gsm7, segments
 
 
 def test_160_plain_characters_fit_one_segment() -> None:
