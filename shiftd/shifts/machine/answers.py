@@ -1,0 +1,208 @@
+"""A caregiver's answer: who may take the shift, the claim, the reply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ...inbound.intent import Intent
+from ...models import Channel, Outcome, Purpose, ShiftState
+from ...outbox import keys
+from ...store.base import NewMessage, ShiftRow
+from .facts import Claimant, Holding, Reached, Rules, State
+from .notices import RETELL_AFTER
+from .transition import AnswerResult, Record, Transition, Withdrawal
+
+
+def overlapping(holdings: tuple[Holding, ...], shift: ShiftRow, rules: Rules) -> set[str]:
+    """Who holds another filled shift within the travel buffer of `shift`."""
+    start, end = rules.window(shift)
+    return {
+        h.caregiver_id
+        for h in holdings
+        if h.shift_id != shift.id and h.start < end and h.end > start
+    }
+
+
+def answer(
+    state: State,
+    now: datetime,
+    caregiver_id: str,
+    intent: Intent,
+    channel: Channel,
+    facts: Claimant,
+    rules: Rules,
+    reached: tuple[Reached, ...] = (),
+) -> Transition:
+    """A caregiver's ACCEPT or DECLINE. An eligible accept while offers are open fills the
+    shift: pending offers withdrawn, a confirmation to her and "filled" to everyone else an
+    offer reached (`reached`) who has not declined or given it back."""
+    shift, cg = state.shift, caregiver_id
+    messages = rules.org.messages_for(facts.caregiver.language if facts.caregiver else None)
+    offer = state.offers.get(cg)
+    if shift.state.in_progress:
+        if intent is Intent.ACCEPT:
+            reason = ineligible(state, cg, facts, rules)
+            if reason is None:
+                return _claim(state, now, cg, channel, facts, rules, reached)
+            text = messages.not_eligible(shift, reason)
+            return _reply(
+                state,
+                Outcome.NOT_ELIGIBLE,
+                cg,
+                Purpose.NOT_ELIGIBLE,
+                text,
+                reason,
+                news=(("claim_not_eligible", {"caregiver_id": cg, "reason": reason}),),
+            )
+        if offer is None:
+            return Transition(None, AnswerResult(Outcome.NO_OPEN_OFFER, None))
+        if offer.declined:
+            return Transition(None, AnswerResult(Outcome.DECLINED, None))  # thanked already
+        text = messages.declined(shift)
+        thanks = NewMessage(
+            keys.about_shift(Purpose.DECLINED, shift.id, cg, 0),
+            cg,
+            Channel.SMS,
+            Purpose.DECLINED,
+            text,
+            shift.id,
+        )
+        offers = {**state.offers, cg: replace(offer, declined=True)}
+        return Transition(
+            replace(state, offers=offers),
+            AnswerResult(Outcome.DECLINED, text),
+            messages=(thanks,),
+            declined=cg,
+            withdraw=(Withdrawal(cg),),
+            records=(Record("declined", cg),),
+            news=(("declined", {"caregiver_id": cg}),),
+        )
+    if shift.state is ShiftState.FILLED:
+        if shift.claimed_by == cg:  # confirmed once already: nothing more is sent
+            return Transition(None, AnswerResult(Outcome.CLAIMED, None))
+        if intent is Intent.DECLINE:
+            return Transition(None, AnswerResult(Outcome.ALREADY_FILLED, None))
+        told = facts.told_filled_at
+        if cg in state.told_filled and shift.claimed_at is not None:
+            told = max(told or shift.claimed_at, shift.claimed_at)
+        if told is not None and now - told < RETELL_AFTER:
+            return Transition(None, AnswerResult(Outcome.ALREADY_FILLED, None))
+        text = messages.already_filled(shift)
+        return _reply(
+            state,
+            Outcome.ALREADY_FILLED,
+            cg,
+            Purpose.ALREADY_FILLED,
+            text,
+            news=(("claim_too_late", {"caregiver_id": cg}),),
+        )
+    closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
+    if closed and offer is not None:
+        text = messages.no_longer_available(shift)
+        return _reply(state, Outcome.NO_OPEN_OFFER, cg, Purpose.CANCELLED, text)
+    return Transition(None, AnswerResult(Outcome.NO_OPEN_OFFER, None))
+
+
+def ineligible(state: State, cg: str, facts: Claimant, rules: Rules) -> str | None:
+    """Why `cg` may not take the shift (not offered it or gave it back, no longer has the
+    role, holds an overlapping shift, travel buffer included; deactivated), or None."""
+    offer = state.offers.get(cg)
+    if offer is None or offer.released:
+        return "not_offered"
+    caregiver = facts.caregiver
+    if caregiver is None or caregiver.role != state.shift.role_required:
+        return "role"
+    if not caregiver.active:  # deactivated since the offer: it lapsed with her
+        return "not_offered"
+    if cg in overlapping(facts.holdings, state.shift, rules):
+        return "overlap"
+    return None
+
+
+def _claim(
+    state: State,
+    now: datetime,
+    cg: str,
+    channel: Channel,
+    facts: Claimant,
+    rules: Rules,
+    reached: tuple[Reached, ...],
+) -> Transition:
+    shift, org = state.shift, rules.org
+    assert facts.caregiver is not None
+    confirm = org.messages_for(facts.caregiver.language).confirm(shift)
+    filled = replace(shift, state=ShiftState.FILLED, claimed_by=cg, claimed_at=now)
+    told = [
+        r
+        for r in reached
+        if r.caregiver_id != cg
+        and (o := state.offers.get(r.caregiver_id)) is not None
+        and not o.declined
+        and not o.released
+    ]
+    filled_in: dict[str | None, str] = {}  # one rendering per language
+    for r in told:
+        if r.language not in filled_in:
+            filled_in[r.language] = org.messages_for(r.language).filled(shift)
+    messages = [
+        NewMessage(
+            keys.about_shift(Purpose.CONFIRM, shift.id, cg, shift.generation),
+            cg,
+            Channel.SMS,
+            Purpose.CONFIRM,
+            confirm,
+            shift.id,
+        )
+    ] + [
+        NewMessage(
+            keys.about_shift(Purpose.FILLED, shift.id, r.caregiver_id, shift.generation),
+            r.caregiver_id,
+            Channel.SMS,
+            Purpose.FILLED,
+            filled_in[r.language],
+            shift.id,
+        )
+        for r in told
+    ]
+    started = shift.fanout_started_at
+    told_filled = frozenset(r.caregiver_id for r in told)
+    return Transition(
+        replace(state, shift=filled, told_filled=told_filled),
+        AnswerResult(Outcome.CLAIMED, confirm),
+        messages=tuple(messages),
+        withdraw=(Withdrawal(),),
+        records=(Record("claimed", cg, {"told_filled": len(told)}, withdrawn=True),),
+        news=(
+            (
+                "claimed",
+                {
+                    "caregiver_id": cg,
+                    "channel": str(channel),
+                    "time_to_fill_s": (
+                        round((now - started).total_seconds(), 6) if started else None
+                    ),
+                },
+            ),
+        ),
+        free_of_overlap=(cg, *rules.window(shift)),
+    )
+
+
+def _reply(
+    state: State,
+    outcome: Outcome,
+    cg: str,
+    purpose: Purpose,
+    text: str,
+    per: str = "",
+    news: tuple[tuple[str, Mapping[str, Any]], ...] = (),
+) -> Transition:
+    """An answer that changes nothing. Keyed per shift and caregiver: however often they
+    write, one such answer goes out."""
+    generation = state.shift.generation
+    key = keys.answer(purpose, state.shift.id, cg, generation, per)
+    message = NewMessage(key, cg, Channel.SMS, purpose, text, state.shift.id)
+    return Transition(None, AnswerResult(outcome, text, message), news=news)

@@ -1,0 +1,110 @@
+"""What a transition is decided from: the shift's state in memory and the facts read for it."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ...store.base import CaregiverRow, ShiftRow
+from ..organizations import Organization
+from ..policy import Wave, load_plan
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One caregiver's offer of the shift, as far as the rules care."""
+
+    code: int
+    declined: bool = False
+    released: bool = False
+    """She gave the shift back: never offered it again."""
+    reached: frozenset[str] = frozenset()
+    """Tails of the offer messages queued to her (`sms`, `voice:g1`, `voice:s1r1`…): a
+    first round never reaches her twice on a channel."""
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What an actor knows of its shift. `version` guards every write: the store refuses a
+    transition made from a state that is no longer the stored one."""
+
+    shift: ShiftRow
+    offers: Mapping[str, Offer]
+    version: int
+    told: frozenset[tuple[str, int]] = frozenset()
+    """Coordinator notices sent (or found sent) this run, as (notice, generation)."""
+    told_filled: frozenset[str] = frozenset()
+    """Who the claim (this run) told the shift is filled: a late accept from one of them
+    soon after is not answered again (`Claimant.told_filled_at` says it after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One caregiver with the shift's role, as a wave sees her."""
+
+    id: str
+    phone: str
+    tags: tuple[str, ...]
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A filled shift someone holds: what the overlap rule is decided from."""
+
+    shift_id: str
+    caregiver_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The facts a wave (or a fanout's start) needs: the active caregivers with the role,
+    and the filled shifts overlapping the shift's window (`Rules.window`)."""
+
+    caregivers: tuple[Candidate, ...]
+    holdings: tuple[Holding, ...] = ()
+    opted_out: Container[str] = frozenset()
+    """The phones that opted out of texts (STOP)."""
+    texted: Container[str] = frozenset()
+    """The phones an offer was texted to before (the first one says how to opt out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimant:
+    """The facts an answer needs about the caregiver who sent it: her roster row (None if
+    she is gone), the filled shifts of hers overlapping the window, and when she was last
+    told this shift is filled (None: never)."""
+
+    caregiver: CaregiverRow | None
+    holdings: tuple[Holding, ...] = ()
+    told_filled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """A caregiver an offer of this generation reached (handed to the provider)."""
+
+    caregiver_id: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the rules depend on besides the state: the shift's organization and the
+    engine-wide settings."""
+
+    org: Organization
+    call_gap: timedelta = timedelta(0)
+    public_url: str | None = None
+
+    def waves(self, shift: ShiftRow) -> tuple[Wave, ...]:
+        # A fanout follows the plan it started with, whatever the configuration says now.
+        return load_plan(shift.plan) if shift.plan else self.org.waves
+
+    def window(self, shift: ShiftRow) -> tuple[datetime, datetime]:
+        """The span another shift of the same caregiver may not overlap (travel included)."""
+        buffer = self.org.travel_buffer
+        return shift.start_time - buffer, shift.end_time + buffer
