@@ -19,7 +19,7 @@ import trio.testing
 from shiftd import gcpolicy
 from shiftd.engine import Engine
 from shiftd.models import Caregiver, Channel, Outcome, Shift, ShiftState
-from shiftd.shifts.actor import FanoutResult
+from shiftd.shifts.machine import FanoutResult
 from shiftd.store.base import InboundLog, InboundRecord
 from shiftd.store.sqlite import SqliteStore
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engine import InvalidInput, NotFound
-from .shifts.actor import ActorUnavailable
+from .shifts.mailbox import ActorUnavailable
 from .store.base import ConflictError, StoreError, StoreUnavailable
 
 

@@ -62,7 +62,7 @@ from ..logs import get_logger, mask_phone
 from ..messages import Messages
 from ..models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
 from ..outbox import keys
-from ..shifts.actor import Answer, Release
+from ..shifts.mailbox import Answer, Release
 from ..shifts.organizations import DEFAULT as DEFAULT_ORGANIZATION
 from ..shifts.supervisor import Supervisor
 from ..store.base import (

@@ -15,147 +15,45 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 import trio
 
-from ..clock import Clock
-from ..events import EventBus
 from ..inbound.intent import Intent
-from ..inbound.replyguard import ReplyGuard
 from ..logs import get_logger
-from ..models import CancelStatus, Channel, Outcome, Purpose, ReleaseStatus, ShiftState
-from ..shutdown import Shutdown
-from ..store.base import (
-    CaregiverRow,
-    InboundLog,
-    InboundRecord,
-    OutboxRow,
-    ShiftRow,
-    StaleState,
-    Store,
-    StoreError,
-)
+from ..models import CancelStatus, Purpose, ShiftState
+from ..store.base import InboundLog, OutboxRow, ShiftRow, StaleState, StoreError
 from . import machine
+from .actorlog import (
+    ANSWERED,
+    LOG_EVENTS,
+    UNPUBLISHED,
+    has_writes,
+    unlogged,
+    with_outcome,
+    without_reply,
+)
+from .context import ActorContext
 from .machine import AnswerResult, FanoutResult, ReleaseResult, State, Transition
-from .organizations import Organizations
+from .mailbox import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
-
-class ActorUnavailable(Exception):
-    """The shift's actor failed while handling the request, or gave up after restarts."""
-
-
-class Reply(Generic[T]):
-    """A one-shot answer from an actor to whoever sent it a message."""
-
-    __slots__ = ("_error", "_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = trio.Event()
-        self._value: tuple[T] | None = None  # boxed: a T may itself be None
-        self._error: BaseException | None = None
-
-    def set(self, value: T) -> None:
-        if not self._event.is_set():
-            self._value = (value,)
-            self._event.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self._event.is_set():
-            self._error = error
-            self._event.set()
-
-    async def wait(self) -> T:
-        """The answer; raises what the actor failed with."""
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None, "the event is set only with a value or an error"
-        return self._value[0]
-
-
-@dataclass(slots=True)
-class StartFanout:
-    reply: Reply[FanoutResult] = field(default_factory=Reply)
-
-
-@dataclass(slots=True)
-class Answer:
-    """A caregiver's ACCEPT or DECLINE for this shift, already attributed to them. With
-    `inbound` (the text as received; its outcome is filled in), the actor logs it in the
-    same transaction as what it causes. `withheld`: her phone opted out, so the answer to
-    it is not sent (a confirmation is still written, and suppressed)."""
-
-    caregiver: CaregiverRow
-    intent: Intent
-    channel: Channel
-    inbound: InboundLog | None = None
-    withheld: bool = False
-    reply: Reply[AnswerResult] = field(default_factory=Reply)
-
-    @property
-    def caregiver_id(self) -> str:
-        return self.caregiver.id
-
-
-@dataclass(slots=True)
-class Cancel:
-    reply: Reply[CancelStatus] = field(default_factory=Reply)
-
-
-@dataclass(slots=True)
-class Release:
-    """The holder of a filled shift drops out (`caregiver_id` set: only the holder may), or
-    a coordinator unassigns it (`caregiver_id` None). `inbound`: the text that asked for
-    it, logged with the release."""
-
-    caregiver_id: str | None
-    inbound: InboundLog | None = None
-    reply: Reply[ReleaseResult] = field(default_factory=Reply)
-
-
-Message = StartFanout | Answer | Cancel | Release
-
-
-@dataclass(frozen=True, slots=True)
-class ActorContext:
-    """What every actor shares: the store, the clock, each organization's policy and words,
-    the reply-loop guard, the sender, and the event bus each transition is published on
-    (after it is committed)."""
-
-    store: Store
-    clock: Clock
-    organizations: Organizations
-    send_now: Callable[[Sequence[OutboxRow]], Awaitable[None]]
-    """Delivers rows a transition queued, in the calling task (`Sender.send_now`)."""
-    wake_sender: Callable[[], None]
-    """Has the central sender look for due rows (a call held back to space calls)."""
-    escalation_jitter: timedelta = timedelta(0)
-    call_gap: timedelta = timedelta(0)
-    """No phone is called twice within this gap (see `WaveRun.call_gap`)."""
-    reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
-    events: EventBus = field(default_factory=EventBus)
-    public_url: str | None = None
-    """Base of the links to a shift's page in coordinators' notices (`http.public_url`)."""
-    shutdown: Shutdown = field(default_factory=Shutdown)
-    """The stop's deadline: a message in hand is finished, but not beyond it."""
-    _rules: dict[str, machine.Rules] = field(default_factory=dict)
-
-    def rules(self, organization_id: str) -> machine.Rules:
-        """The rules a shift of the organization follows (made once per organization)."""
-        rules = self._rules.get(organization_id)
-        if rules is None:
-            org = self.organizations.get(organization_id)
-            rules = self._rules[organization_id] = machine.Rules(
-                org, self.call_gap, self.public_url
-            )
-        return rules
+__all__ = [  # what the engine and the cluster take from here
+    "ActorContext",
+    "ActorUnavailable",
+    "Answer",
+    "Cancel",
+    "FanoutResult",
+    "Message",
+    "Release",
+    "ReleaseResult",
+    "ShiftActor",
+    "StartFanout",
+]
 
 
 class ShiftActor:
@@ -365,11 +263,11 @@ class ShiftActor:
             transition: Transition = await decide(state, rules, now)
             if finish is not None:
                 transition = finish(transition)
-            if not _writes(state, transition, inbound):
+            if not has_writes(state, transition, inbound):
                 if transition.state is not None:
                     self._state = transition.state
                 return transition
-            logged = _logged(inbound, transition)
+            logged = with_outcome(inbound, transition)
             try:
                 persisted = await store.persist(
                     self.shift_id,
@@ -399,7 +297,7 @@ class ShiftActor:
             self._announce(transition)
             if logged is not None and logged.reply is not None and not persisted.replied:
                 # The same answer went out before (its key was queued already).
-                transition = replace(transition, answer=_without_reply(transition.answer))
+                transition = replace(transition, answer=without_reply(transition.answer))
             return transition
         raise AssertionError("unreachable")
 
@@ -441,9 +339,9 @@ class ShiftActor:
         events = self._ctx.events
         for kind, fields in transition.news:
             # What an answer did is in the router's `inbound.handled` line already.
-            emit = log.debug if kind in _ANSWERED else log.info
-            emit(_LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
-            if kind in _UNPUBLISHED:
+            emit = log.debug if kind in ANSWERED else log.info
+            emit(LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
+            if kind in UNPUBLISHED:
                 continue
             events.publish(kind, shift_id=self.shift_id, **fields)
 
@@ -466,7 +364,7 @@ class ShiftActor:
     async def _answer(self, answer: Answer) -> AnswerResult:
         transition = await self._apply(
             lambda state, rules, now: self._decide_answer(answer, state, rules, now),
-            _unlogged(answer, self.shift_id),
+            unlogged(answer, self.shift_id),
             lambda t: self._guarded(answer, t),
             only=answer.caregiver_id,
         )
@@ -515,7 +413,11 @@ class ShiftActor:
             decided = await self._decide_answer(answer, state, rules, now)
             transition = self._guarded(answer, decided)
             steps.append(
-                (state.version, transition, _logged(_unlogged(answer, self.shift_id), transition))
+                (
+                    state.version,
+                    transition,
+                    with_outcome(unlogged(answer, self.shift_id), transition),
+                )
             )
             if transition.state is not None:
                 state = replace(transition.state, version=state.version + 1)
@@ -536,7 +438,7 @@ class ShiftActor:
             self._announce(transition)
             result = transition.answer
             if logged is not None and logged.reply is not None and not written.replied:
-                result = _without_reply(result)
+                result = without_reply(result)
             answer.reply.set(result)
 
     async def _holder_language(self, shift: ShiftRow) -> str | None:
@@ -568,68 +470,5 @@ class ShiftActor:
         return result
 
 
-def _writes(state: State, transition: Transition, inbound: InboundLog | None) -> bool:
-    """Whether a transition has anything to store."""
-    new = transition.state
-    changed = new is not None and (new.shift != state.shift or new.offers is not state.offers)
-    return bool(
-        changed
-        or transition.messages
-        or transition.contacts
-        or transition.records
-        or inbound is not None
-    )
-
-
-def _unlogged(answer: Answer, shift_id: str) -> InboundLog | None:
-    """The answer's text, to log with what it does (its outcome is known once decided)."""
-    if answer.inbound is None:
-        return None
-    record = InboundRecord("", shift_id, answer.caregiver_id, None)
-    return replace(answer.inbound, result=record)
-
-
-def _logged(inbound: InboundLog | None, transition: Transition) -> InboundLog | None:
-    """The inbound text with the outcome the transition gave it, and the answer that
-    changes nothing (if any) to queue with it."""
-    if inbound is None:
-        return None
-    result = transition.answer
-    if isinstance(result, AnswerResult):
-        record = replace(inbound.result, outcome=result.outcome.value, reply=result.reply)
-        return replace(inbound, result=record, reply=result.message)
-    if isinstance(result, ReleaseResult):
-        outcome = (
-            Outcome.RELEASED
-            if result.status in (ReleaseStatus.RELEASED, ReleaseStatus.RELEASED_UNFILLED)
-            else Outcome.NO_OPEN_OFFER
-        )
-        record = replace(inbound.result, outcome=outcome.value, reply=result.reply)
-        return replace(inbound, result=record)
-    return inbound
-
-
-def _without_reply(result: Any) -> Any:
-    if isinstance(result, AnswerResult):
-        return AnswerResult(result.outcome, None)
-    return result
-
-
 _BURST = 64
 """At most this many waiting messages are taken at once."""
-_LOG_EVENTS = {
-    "fanout_started": "fanout.started",
-    "wave": "wave.ran",
-    "escalated": "wave.ran",
-    "wave_held": "wave.held",
-    "claimed": "claim.won",
-    "claim_not_eligible": "claim.not_eligible",
-    "claim_too_late": "claim.too_late",
-    "declined": "offer.declined",
-    "cancelled": "fanout.cancelled",
-    "released": "shift.released",
-    "unfilled": "fanout.unfilled",
-    "coordinator_told": "coordinator.told",
-}
-_UNPUBLISHED = frozenset({"claim_not_eligible", "claim_too_late"})
-_ANSWERED = frozenset({"declined", "claim_not_eligible", "claim_too_late"})

@@ -34,7 +34,9 @@ from ..cluster.fencing import Fence, Fenced, fenced
 from ..cluster.ownership import NotHeld, Ownership
 from ..logs import get_logger
 from ..store.base import ShiftRow, StoreUnavailable
-from .actor import ActorContext, ActorUnavailable, Message, Reply, ShiftActor
+from .actor import ShiftActor
+from .context import ActorContext
+from .mailbox import ActorUnavailable, Message, Reply
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from ..commands import COMMANDS, ShiftAddArgs, ShiftIdArgs
 from ..engine import NotFound
-from ..shifts.actor import ActorUnavailable
+from ..shifts.mailbox import ActorUnavailable
 from ..store.base import ConflictError, StoreError
 from .boardpage import known_roles, organization_ids
 from .sessions import Session

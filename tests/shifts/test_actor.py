@@ -16,7 +16,7 @@ import structlog
 import trio
 
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
-from shiftd.shifts.actor import ActorUnavailable
+from shiftd.shifts.mailbox import ActorUnavailable
 from shiftd.store.base import StoreUnavailable
 from shiftd.testing.engine import EPOCH, Harness, caregiver, make_config, phone, shift
 
