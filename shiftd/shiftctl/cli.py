@@ -1,7 +1,8 @@
 """``shiftctl``: drive a running shiftd over its control socket (the command line, the call).
 
-Exit codes: 0 success; 1 the daemon answered with an error (or the conversation broke off
-mid-call); 2 usage error, unreadable input file, or no daemon answering at the socket.
+Exit statuses: one per family of outcomes (`shiftd.errors.Exit`): an error the daemon answers
+exits with its code's status in the error table, a local failure with its own (no daemon at
+the socket, a conversation broken off); `shiftctl --help` lists them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..control.client import (
     RemoteError,
     RequestTooLarge,
 )
-from ..errors import exit_status
+from ..errors import EXIT_MEANINGS, Exit, exit_status
 from ..web.passwords import MIN_LENGTH
 from . import rosterfiles as rostercsv
 from .accounts import cmd_user_add, cmd_user_list, cmd_user_remove
@@ -61,14 +62,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _exit_statuses() -> str:
+    """The exit statuses as `--help` lists them, one a line."""
+    lines = [f"  {status.value:>3}  {meaning}" for status, meaning in EXIT_MEANINGS.items()]
+    return "exit statuses:\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Control a running shiftd over its Unix control socket.",
-        epilog=(
-            "exit codes: 0 success; 1 the daemon answered with an error; "
-            "2 usage error, bad input file, or no daemon answering."
-        ),
+        epilog=_exit_statuses(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--socket",
@@ -300,12 +305,14 @@ def _connect_message(exc: ConnectError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run shiftctl; return the process exit code."""
+    """Run shiftctl; return the process exit status (see `shiftd.errors.Exit`)."""
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if isinstance(exc.code, int):
+            return exc.code
+        return Exit.OK if exc.code is None else Exit.USAGE
     if ns.socket is None:
         ns.socket = os.environ.get("SHIFTD_SOCKET") or DEFAULT_SOCKET
 
@@ -321,19 +328,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     except UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except ConnectError as exc:
         print(_connect_message(exc), file=sys.stderr)
-        return 2
+        return Exit.NOPERM if exc.reason == "permission denied" else Exit.UNAVAILABLE
     except RequestTooLarge as exc:
         print(f"{PROG}: {exc}; nothing was sent", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     except RemoteError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return exit_status(exc.code)
     except ProtocolError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+        return Exit.PROTOCOL
     except BrokenPipeError:
         # Output piped into something that stopped reading (e.g. `| head`).
         try:
@@ -341,12 +348,12 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass
-        return 1
+        return Exit.FAILURE
     except KeyboardInterrupt:
-        return 130
+        return Exit.INTERRUPTED
     finally:
         client.close()
-    return 0
+    return Exit.OK
 
 
 if __name__ == "__main__":

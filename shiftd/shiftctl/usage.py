@@ -6,4 +6,4 @@ PROG = "shiftctl"
 
 
 class UsageError(Exception):
-    """A problem with what the user gave us (bad file, oversized item): exit 2."""
+    """A problem with what the user gave us (bad file, oversized item): exit status 2."""

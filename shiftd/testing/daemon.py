@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from ..control.client import ConnectError, ControlClient, RemoteError
+from .shiftctl import shiftctl_command
 from .waiting import wait_for
 
 TOKEN = "live-daemon-token"
@@ -204,12 +205,8 @@ class Daemon:
 
     def shiftctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The installed `shiftctl` command, as a coordinator runs it (SHIFTD_SOCKET set)."""
-        script = Path(sys.executable).with_name("shiftctl")
-        command = (
-            [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.shiftctl.cli"]
-        )
         return subprocess.run(
-            [*command, *args],
+            [*shiftctl_command(), *args],
             capture_output=True,
             text=True,
             timeout=30,

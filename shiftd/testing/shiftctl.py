@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
@@ -14,6 +16,13 @@ CLOSE = object()  # scripted answer: close the connection without answering
 SILENT = object()  # scripted answer: never answer this request
 
 Script = dict[str, Any]  # cmd -> result dict | {"error": {...}} | CLOSE | SILENT | callable
+
+
+def shiftctl_command() -> list[str]:
+    """The installed `shiftctl` command (the console script beside this Python), else the
+    module it runs; for running shiftctl as a coordinator does, in a process of its own."""
+    script = Path(sys.executable).with_name("shiftctl")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "shiftd.shiftctl.cli"]
 
 
 class FakeDaemon:

@@ -70,11 +70,11 @@ def test_the_readme_tour_with_shiftctl_against_a_real_daemon(daemon: Daemon) -> 
 
 
 @pytest.mark.process
-def test_shiftctl_exits_1_on_an_error_answer_from_a_real_daemon(daemon: Daemon) -> None:
+def test_shiftctl_exits_3_on_not_found_from_a_real_daemon(daemon: Daemon) -> None:
     daemon.start()
 
     done = daemon.shiftctl("fanout", "no-such-shift")
 
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert done.stderr.startswith("error: not_found: ")
     assert daemon.shiftctl("ping").returncode == 0  # and the daemon serves on

@@ -111,20 +111,20 @@ def test_ping_prints_pong_and_exits_0(fake: FakeDaemon, capsys: pytest.CaptureFi
     assert fake.requests[0]["cmd"] == "ping" and fake.requests[0]["args"] == {}
 
 
-def test_error_answer_exits_1_with_code_on_stderr(
+def test_an_error_answer_exits_with_its_codes_status_and_prints_the_code(
     fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script["cancel"] = {"error": {"code": "not_found", "message": "no shift 'nope'"}}
-    assert run(fake, "cancel", "nope") == 1
+    assert run(fake, "cancel", "nope") == 3  # not_found
     out, err = capsys.readouterr()
     assert out == ""
     assert err.strip() == "error: not_found: no shift 'nope'"
 
 
-def test_no_daemon_exits_2_with_start_hint(
+def test_no_daemon_exits_69_with_start_hint(
     sock_path: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(sock_path, "ping") == 2
+    assert run(sock_path, "ping") == 69
     err = capsys.readouterr().err
     assert f"no shiftd is answering at {sock_path} (no such file)" in err
     assert "Start one with: shiftd run --config config/shiftd.yaml" in err
@@ -136,7 +136,7 @@ def test_stale_socket_reports_connection_refused(
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(sock_path)
     stale.close()  # the file stays, nobody listens
-    assert run(sock_path, "status") == 2
+    assert run(sock_path, "status") == 69
     assert "(connection refused)" in capsys.readouterr().err
 
 
@@ -527,11 +527,11 @@ def test_unassign_json_prints_the_raw_answer(
     assert json.loads(capsys.readouterr().out) == unassigned("released")
 
 
-def test_unassign_of_an_unknown_shift_exits_1(
+def test_unassign_of_an_unknown_shift_exits_3(
     fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script["unassign"] = {"error": {"code": "not_found", "message": "no shift 'nope'"}}
-    assert run(fake, "unassign", "nope") == 1
+    assert run(fake, "unassign", "nope") == 3
     out, err = capsys.readouterr()
     assert out == ""
     assert err.strip() == "error: not_found: no shift 'nope'"
@@ -640,17 +640,17 @@ def test_client_connect_error_says_why(sock_path: str) -> None:
     assert e.value.reason == "no such file"
 
 
-def test_daemon_closing_without_answer_exits_1(
+def test_daemon_closing_without_answer_exits_76(
     fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script["ping"] = CLOSE
-    assert run(fake, "ping") == 1
+    assert run(fake, "ping") == 76
     assert "closed the connection without answering" in capsys.readouterr().err
 
 
 def test_silent_daemon_times_out(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     fake.script["ping"] = SILENT
-    assert main(["--socket", fake.path, "--timeout", "0.2", "ping"]) == 1
+    assert main(["--socket", fake.path, "--timeout", "0.2", "ping"]) == 76
     assert "no answer from shiftd within 0.2s" in capsys.readouterr().err
 
 

@@ -217,7 +217,7 @@ def test_shiftctl_stats_reports_a_bad_window_as_the_daemon_does(
     fake: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script["stats"] = {"error": {"code": "bad_args", "message": "since: not a duration"}}
-    assert main(["--socket", fake.path, "stats", "--since", "soon"]) == 1
+    assert main(["--socket", fake.path, "stats", "--since", "soon"]) == 2  # bad_args
     assert "bad_args" in capsys.readouterr().err
 
 
@@ -295,6 +295,6 @@ def test_a_failed_request_ends_the_progress_line_before_the_error(
 
     fake.script["roster.import"] = second_fails
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    assert main(["--socket", fake.path, "roster", "import", str(big_roster(tmp_path))]) == 1
+    assert main(["--socket", fake.path, "roster", "import", str(big_roster(tmp_path))]) == 70
     err = capsys.readouterr().err
     assert "\nerror: internal: disk full (request 2/" in err
