@@ -4,7 +4,6 @@ the table's status for each code."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from shiftd.shiftctl.cli import main as shiftctl
 from shiftd.testing.api import AUTH, open_api
 from shiftd.testing.control import IO_LIMIT, connect
 from shiftd.testing.engine import Harness
-from shiftd.testing.shiftctl import FakeDaemon
+from shiftd.testing.shiftctl import FakeDaemon, fake_daemon
 
 RAISED = [pytest.param(cls, code, id=cls.__name__) for cls, code in ERRORS]
 
@@ -75,13 +74,8 @@ async def test_http_answers_each_error_with_its_status_and_code(
 
 @pytest.fixture
 def fake() -> Iterator[FakeDaemon]:
-    directory = tempfile.mkdtemp(prefix="shx-", dir="/tmp")
-    daemon = FakeDaemon(os.path.join(directory, "ctl.sock"))
-    try:
+    with fake_daemon() as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.parametrize("code", sorted(CODES))

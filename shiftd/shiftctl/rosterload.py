@@ -72,14 +72,7 @@ def _jsonable(value: Any, where: str) -> Any:
 def load_roster(path: str) -> dict[str, list[dict[str, Any]]]:
     """Read a roster file (JSON or YAML) and check its shape; raise UsageError if unusable."""
     name = "<stdin>" if path == "-" else path
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text(path)
 
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
@@ -189,6 +182,8 @@ def merge_counts(total: dict[str, Any], part: Any) -> None:
 
 
 def read_text(path: str) -> str:
+    """The text of the file at `path` ('-': standard input), UTF-8 with or without a BOM;
+    raises UsageError, saying why, when it cannot be read or is not UTF-8."""
     name = "<stdin>" if path == "-" else path
     try:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()

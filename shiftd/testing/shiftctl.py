@@ -4,9 +4,14 @@ background thread that answers each command from a script and records what it re
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +113,16 @@ def import_counter(args: dict[str, Any]) -> dict[str, Any]:
             "skipped": [{"id": s["id"], "reason": "in the past"} for s in sh if s.get("past")],
         },
     }
+
+
+@contextmanager
+def fake_daemon() -> Iterator[FakeDaemon]:
+    """A `FakeDaemon` on a socket in a fresh directory of its own under /tmp (a short path:
+    AF_UNIX paths are limited); stopped, and its directory removed, on the way out."""
+    directory = tempfile.mkdtemp(prefix="shx-", dir="/tmp")
+    daemon = FakeDaemon(os.path.join(directory, "ctl.sock"))
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shiftd.errors import CODES, EXIT_MEANINGS, Exit
-from shiftd.testing.shiftctl import CLOSE, SILENT, FakeDaemon, shiftctl_command
+from shiftd.testing.shiftctl import CLOSE, SILENT, FakeDaemon, fake_daemon, shiftctl_command
 from shiftd.testing.waiting import wait_for
 
 README = Path(__file__).parents[2] / "README.md"
@@ -25,13 +23,8 @@ RUN_LIMIT = 30  # seconds a shiftctl process may take before the test gives up o
 
 @pytest.fixture
 def fake() -> Iterator[FakeDaemon]:
-    directory = tempfile.mkdtemp(prefix="shx-", dir="/tmp")  # short: sun_path
-    daemon = FakeDaemon(os.path.join(directory, "ctl.sock"))
-    try:
+    with fake_daemon() as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def shiftctl(socket: str, *args: str) -> subprocess.CompletedProcess[str]:
