@@ -173,11 +173,14 @@ class LeaseManager(Member):
             raise StoreError(f"cannot connect to {redacted(self.url)}: {exc}") from exc
         try:
             tables.set_up(conn, self._partitions)
-            tables.register(conn, self._instance_id, self.name, socket.gethostname(), os.getpid())
+            self._register(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
+
+    def _register(self, conn: psycopg.Connection[Any]) -> None:
+        tables.register(conn, self._instance_id, self.name, socket.gethostname(), os.getpid())
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(connection, *args)` on the lease connection's thread (one at a time); a
@@ -209,6 +212,17 @@ class LeaseManager(Member):
                 self._partitions,
                 at,
             )
+        except tables.Unregistered:
+            # Silent for so long that the others forgot this instance (its leases lapsed
+            # long ago): join again; the next round takes a share.
+            self.renewal_failures += 1
+            try:
+                await self._call(self._register)
+            except (psycopg.Error, StoreError) as exc:
+                log.warning("cluster.renewal_failed", error=str(exc).splitlines()[0][:200])
+                return
+            log.warning("cluster.rejoined", instance=self._instance_id)
+            return
         except (psycopg.Error, StoreError) as exc:
             self.renewal_failures += 1
             log.warning("cluster.renewal_failed", error=str(exc).splitlines()[0][:200])

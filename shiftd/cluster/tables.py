@@ -53,6 +53,11 @@ class PartitionsMismatch(StoreError):
     """The database was set up with another number of partitions than configured."""
 
 
+class Unregistered(StoreError):
+    """This instance's row is gone (it was silent for long, and forgotten): register
+    again."""
+
+
 def set_up(conn: Conn, partitions: int) -> None:
     """Create the tables if needed and record `partitions`, or check it against the one
     recorded. Raises PartitionsMismatch if they differ (nothing changed)."""
@@ -110,14 +115,14 @@ def renew_and_acquire(
     instances alive now). Acquiring bumps the epoch; rows of the acquired partitions left
     `sending` are marked failed in the same transaction (at-most-once: the old owner may
     have sent them). A partition whose lease row a fenced write holds (`FOR SHARE`) is
-    skipped this round. Raises StoreError if this instance is no longer registered."""
+    skipped this round. Raises Unregistered if this instance's row was forgotten."""
     seconds = ttl.total_seconds()
     with conn.transaction():
         touched = conn.execute(
             "UPDATE cluster_instances SET heartbeat = now() WHERE id = %s", (instance_id,)
         ).rowcount
         if not touched:
-            raise StoreError(f"instance {instance_id} is no longer registered")
+            raise Unregistered(f"instance {instance_id} is no longer registered")
         renewed: dict[int, int] = {}
         if held:
             for partition, epoch in conn.execute(

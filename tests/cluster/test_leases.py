@@ -186,3 +186,13 @@ async def test_an_instance_exposes_the_partitions_it_holds_and_its_renewals_as_m
     assert samples["shiftd_cluster_partitions_held"] == P
     assert samples["shiftd_cluster_lease_renewals_total"] >= 1
     assert samples["shiftd_cluster_lease_renewal_failures_total"] == 0
+
+
+async def test_an_instance_the_others_forgot_joins_again_and_keeps_its_share(
+    schema: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with manager(schema) as a:
+        schema.sql("DELETE FROM cluster_instances WHERE id = ?", (a.instance_id,))
+        await trio.sleep(TTL.total_seconds())  # a few renewal rounds
+        assert schema.sql("SELECT id FROM cluster_instances") == [(a.instance_id,)]
+        assert a.held() == frozenset(range(P))
