@@ -164,7 +164,9 @@ def renew_and_acquire(
 
 
 def _abandon_sending(conn: Conn, acquired: Collection[int], partitions: int, at: datetime) -> int:
-    """Rows of `acquired` partitions caught in `sending` become failed, never re-sent."""
+    """Rows of `acquired` partitions caught in `sending` become failed, never re-sent. A
+    message of no shift (an answer to HELP) counts in its recipient's partition: any
+    instance may send one, and whoever takes that partition clears what a dead one left."""
     ids = [
         row_id
         for row_id, shift_id, caregiver_id in conn.execute(
