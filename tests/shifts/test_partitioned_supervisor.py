@@ -1,6 +1,7 @@
 """In a cluster the supervisor runs only the partitions this instance holds: taking one
 recovers its shifts in progress, giving one back stops its actors, losing one cancels
-them at once. (One engine on SQLite with an ownership the test sets.)"""
+them at once, and an actor whose write is refused as fenced stops for good. (One engine
+on SQLite with an ownership the test sets.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
+from structlog.testing import capture_logs
 
 from shiftd.clock import Clock
+from shiftd.cluster.fencing import Fence, Fenced
 from shiftd.cluster.partitions import partition_of
 from shiftd.config import Config
 from shiftd.engine import Engine
@@ -97,3 +100,22 @@ async def test_taking_a_partition_recovers_its_shifts_and_escalates_at_the_store
         calls = [m for m in provider.sent if m.channel is Channel.VOICE]
         assert calls and min(m.at for m in calls) >= deadline
         nursery.cancel_scope.cancel()
+
+
+async def test_an_actor_whose_write_is_refused_as_fenced_stops_for_good_and_says_so(
+    fanned_out: tuple[Engine, FixedOwnership],
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, _ = fanned_out
+
+    async def taken_over(*args: object, **kwargs: object) -> None:
+        raise Fenced(Fence("a", P, 1))
+
+    monkeypatch.setattr(engine.store, "persist", taken_over)
+    with capture_logs() as logs, pytest.raises(NotHere, match="no longer leased"):
+        await engine.cancel("shift-1")
+    await trio.testing.wait_all_tasks_blocked()
+    assert engine.supervisor.actors == 0  # not restarted: the new owner carries on
+    assert engine.supervisor.restarts == 0
+    assert [e["partition"] for e in logs if e["event"] == "cluster.fenced"] == [P]
