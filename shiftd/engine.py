@@ -40,8 +40,9 @@ from .notify.outbound import outbound_notifier
 from .outbox.lostnotices import LostNotices
 from .outbox.sender import Sender
 from .retention import Retention
-from .shifts.actor import ActorContext, Cancel, Release, StartFanout
+from .shifts.context import ActorContext
 from .shifts.machine import FanoutResult, ReleaseResult
+from .shifts.mailbox import Cancel, Release, StartFanout
 from .shifts.organizations import DEFAULT, Organizations
 from .shifts.roles import Roles, UnknownRole
 from .shifts.supervisor import Supervisor

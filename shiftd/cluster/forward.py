@@ -30,7 +30,7 @@ import psycopg
 import trio
 
 from ..logs import get_logger
-from ..shifts.actor import ActorUnavailable, Message
+from ..shifts.mailbox import ActorUnavailable, Message
 from ..store.base import StoreUnavailable
 from ..store.url import redacted
 from . import inbox

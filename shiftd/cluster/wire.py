@@ -1,7 +1,7 @@
 """The JSON forms of what one instance asks another's shift actor, and of its answers.
 
 One place for both directions, so the forms cannot drift: `encode_request` /
-`decode_request` turn an actor message (`shiftd.shifts.actor.Message`) into a JSON text and
+`decode_request` turn an actor message (`shiftd.shifts.mailbox.Message`) into a JSON text and
 back, `encode_result` / `encode_unavailable` / `settle` do the same for its answer. The
 forms are pydantic round-trips of the messages' own dataclasses (the roster row, the
 inbound text as received, the machine's results), never hand-written field lists.
@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, Valid
 
 from ..inbound.intent import Intent
 from ..models import CancelStatus, Channel
-from ..shifts.actor import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 from ..shifts.machine import AnswerResult, FanoutResult, ReleaseResult
+from ..shifts.mailbox import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 from ..store.base import CaregiverRow, InboundLog
 
 

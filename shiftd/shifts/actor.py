@@ -42,18 +42,7 @@ from .mailbox import ActorUnavailable, Answer, Cancel, Message, Release, StartFa
 
 log = get_logger(__name__)
 
-__all__ = [  # what the engine and the cluster take from here
-    "ActorContext",
-    "ActorUnavailable",
-    "Answer",
-    "Cancel",
-    "FanoutResult",
-    "Message",
-    "Release",
-    "ReleaseResult",
-    "ShiftActor",
-    "StartFanout",
-]
+__all__ = ["ShiftActor"]
 
 
 class ShiftActor:

@@ -17,8 +17,8 @@ from shiftd.cluster.wire import (
 )
 from shiftd.inbound.intent import Intent
 from shiftd.models import CancelStatus, Channel, FanoutStatus, Outcome, Purpose, ReleaseStatus
-from shiftd.shifts.actor import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 from shiftd.shifts.machine import AnswerResult, FanoutResult, ReleaseResult
+from shiftd.shifts.mailbox import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 from shiftd.store.base import CaregiverRow, InboundLog, InboundRecord, NewMessage
 
 CAREGIVER = CaregiverRow("cg-1", "Ann", "RN", "+15550000001", ("night",), True, "es")

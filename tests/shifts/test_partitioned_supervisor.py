@@ -19,7 +19,7 @@ from shiftd.cluster.partitions import partition_of
 from shiftd.config import Config
 from shiftd.engine import Engine
 from shiftd.models import Channel
-from shiftd.shifts.actor import Cancel
+from shiftd.shifts.mailbox import Cancel
 from shiftd.shifts.supervisor import NotHere
 from shiftd.testing.engine import EPOCH, FakeProvider, caregiver, make_config, shift
 from shiftd.testing.ownership import FixedOwnership
