@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import rosterimport
+from .assembly import build_layers
 from .clock import Clock, iso
 from .cluster.configured import configured_leases
 from .cluster.ownership import Ownership
@@ -24,32 +25,28 @@ from .inbound.intent import Classifier, load_classifier
 from .inbound.replyguard import ReplyGuard
 from .inbound.router import InboundResult, InboundRouter
 from .logs import get_logger
-from .metrics import MeteredNotifier, Metrics
+from .metrics import Metrics
 from .models import (
     CancelStatus,
     Caregiver,
     Channel,
     EventKind,
     ProviderStatusUpdate,
-    SendResult,
     Shift,
     ShiftState,
 )
 from .notify import Notifier
 from .notify.outbound import outbound_notifier
-from .outbox.lostnotices import LostNotices
 from .outbox.sender import Sender
 from .retention import Retention
-from .shifts.context import ActorContext
 from .shifts.machine import FanoutResult, ReleaseResult
 from .shifts.mailbox import Cancel, Release, StartFanout
 from .shifts.organizations import DEFAULT, Organizations
 from .shifts.roles import Roles, UnknownRole
 from .shifts.supervisor import Supervisor
-from .shutdown import RECORDING, BoundedNotifier, Shutdown
+from .shutdown import RECORDING, Shutdown
 from .store.base import (
     CaregiverRow,
-    OutboxRow,
     ProviderMessageRow,
     ShiftRow,
     Store,
@@ -58,7 +55,6 @@ from .store.base import (
 from .store.configured import configured_store
 
 if TYPE_CHECKING:
-    from .cluster.forward import Forwarder
     from .cluster.leases import LeaseManager
 
 log = get_logger(__name__)
@@ -145,64 +141,26 @@ class Engine:
             self.leases = self._ownership = configured_leases(config, self.clock)
         self.store = self._custom_store or configured_store(config)
         self.store.on_commit = self.metrics.observe_commit
-        public_url = str(config.http.public_url) if config.http and config.http.public_url else None
-        lost_notices = LostNotices(
-            self.store,
-            self.clock,
-            self.organizations,
-            self.events,
-            lambda: self.sender.wake(),
-            public_url,
-        )
-        self.sender = Sender(
-            self.store,
-            MeteredNotifier(BoundedNotifier(notifier, self.shutdown), self.metrics),
-            self.clock,
-            concurrency=config.sender.concurrency,
-            max_attempts=config.sender.max_attempts,
-            backoff_initial=config.sender.backoff_initial,
-            backoff_max=config.sender.backoff_max,
-            timeout=config.sender.timeout,
-            shutdown=self.shutdown,
-            on_outcome=self._on_send_outcome,
-            after_failure=lost_notices.follow_up,
-            ownership=self._ownership,
-            abandon_on_start=self.leases is None,
-        )
-        ctx = ActorContext(
+        layers = build_layers(
+            config,
             store=self.store,
             clock=self.clock,
+            notifier=notifier,
+            classifier=classifier,
             organizations=self.organizations,
-            send_now=self.sender.send_now,
-            wake_sender=self.sender.wake,
-            escalation_jitter=config.escalation.jitter,
-            call_gap=config.escalation.call_gap,
-            reply_guard=self.reply_guard,
+            messages=self.messages,
             events=self.events,
-            public_url=public_url,
+            metrics=self.metrics,
+            reply_guard=self.reply_guard,
             shutdown=self.shutdown,
-        )
-        self.forwarder = self._forwarder()
-        self.supervisor = Supervisor(
-            ctx,
-            inbox_size=config.actor.inbox_size,
-            max_restarts=config.actor.max_restarts,
-            restart_window=config.actor.restart_window,
-            remote=self.forwarder,
             ownership=self._ownership,
-            on_fenced=self.leases.fenced if self.leases is not None else None,
+            leases=self.leases,
         )
-        self.inbound_router = InboundRouter(
-            self.store,
-            self.clock,
-            self.supervisor,
-            classifier,
-            self.messages,
-            self.sender.wake,
-            events=self.events,
-            reply_guard=self.reply_guard,
-            messages_for=lambda org, language: self.organizations.get(org).messages_for(language),
-        )
+        self.sender = layers.sender
+        self.supervisor = layers.supervisor
+        self.inbound_router = layers.inbound_router
+        self.forwarder = layers.forwarder
+        """In a cluster, what forwards requests to the owner of a shift; None on one instance."""
         self.metrics.bind(
             store=self.store, supervisor=self.supervisor, events=self.events, leases=self.leases
         )
@@ -217,31 +175,6 @@ class Engine:
             await notifier.aclose()
         finally:
             log.info("engine.stopped")
-
-    def _forwarder(self) -> Forwarder | None:
-        """In a cluster, what forwards requests to the owner of a shift (and answers
-        those forwarded here); None on one instance."""
-        url = self.config.store.url
-        if self._ownership is None or url is None:
-            return None
-        from .cluster.forward import Forwarder  # imports PostgreSQL's driver: only then
-
-        return Forwarder(
-            url,
-            self._ownership,
-            statement_timeout=self.config.store.statement_timeout,
-            lock_timeout=self.config.store.lock_timeout,
-        )
-
-    def _on_send_outcome(self, row: OutboxRow, outcome: SendResult) -> None:
-        self.events.publish(
-            _SEND_EVENTS[outcome],
-            shift_id=row.shift_id,
-            caregiver_id=row.caregiver_id,
-            channel=row.channel.value,
-            purpose=row.purpose.value,
-            outbox_id=row.id,
-        )
 
     async def _stop_on_cancel(self) -> None:
         try:
@@ -523,11 +456,3 @@ class Engine:
         """Since `since`: each fanout's (start, state, seconds to fill or None) and each
         decline's instant (the board's daily figures)."""
         return await self.store.fanout_outcomes(since), await self.store.decline_times(since)
-
-
-_SEND_EVENTS = {
-    SendResult.SENT: EventKind.SENT,
-    SendResult.RETRY: EventKind.SEND_RETRY,
-    SendResult.FAILED: EventKind.SEND_FAILED,
-    SendResult.SUPPRESSED: EventKind.SEND_SUPPRESSED,
-}
