@@ -135,6 +135,22 @@ class SendResult(StrEnum):
     """A text to a phone that opted out: never handed over."""
 
 
+class OutboxState(StrEnum):
+    """Where a queued message (an outbox row) is on its way to the provider; the provider's
+    own delivery report is apart (`provider_status`)."""
+
+    PENDING = "pending"
+    """Queued: waiting for its turn or its next attempt."""
+    SENDING = "sending"
+    """Taken by the sender; the provider's answer is not recorded yet."""
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Withdrawn before it was sent (its shift closed, its caregiver dropped out)."""
+    SUPPRESSED = "suppressed"
+    """A text to a phone that opted out: never handed over."""
+
+
 class ProviderStatusUpdate(StrEnum):
     """What a provider's delivery report did to its message's row."""
 

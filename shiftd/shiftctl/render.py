@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import relocal
+from ..models import OutboxState
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -121,7 +122,13 @@ def _percent(value: Any) -> str:
     return f"{100 * value:.1f}%"
 
 
-MESSAGE_STATES = ("sent", "failed", "pending", "sending", "cancelled")
+MESSAGE_STATES = (
+    OutboxState.SENT,
+    OutboxState.FAILED,
+    OutboxState.PENDING,
+    OutboxState.SENDING,
+    OutboxState.CANCELLED,
+)
 
 
 def render_stats(r: dict[str, Any], out: TextIO, window: str | None = None) -> None:
@@ -153,7 +160,7 @@ def render_stats(r: dict[str, Any], out: TextIO, window: str | None = None) -> N
     if not messages:
         print("  (none)", file=out)
         return
-    states = [*MESSAGE_STATES]
+    states: list[str] = [*MESSAGE_STATES]
     for by_state in messages.values():
         if isinstance(by_state, dict):
             states += [s for s in by_state if s not in states]

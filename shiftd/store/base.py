@@ -19,6 +19,7 @@ import trio
 from ..models import (
     Caregiver,
     Channel,
+    OutboxState,
     ProviderStatusUpdate,
     Purpose,
     SendResult,
@@ -110,7 +111,7 @@ class OutboxRow:
     purpose: Purpose
     to_phone: str
     body: str
-    state: str
+    state: OutboxState
     attempts: int
     created_at: datetime
 
@@ -433,7 +434,7 @@ class ProviderMessageRow:
     purpose: Purpose
     to_phone: str
     body: str
-    state: str
+    state: OutboxState
     provider_id: str
     provider_status: str | None
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ...clock import iso, parse_iso
-from ...models import Channel, ProviderStatusUpdate, Purpose, SendResult
+from ...models import Channel, OutboxState, ProviderStatusUpdate, Purpose, SendResult
 from ..base import (
     NewMessage,
     OutboxRow,
@@ -174,7 +174,16 @@ class Outbox(SqlBackend):
             if r is None:
                 return None
             return ProviderMessageRow(
-                r[0], r[1], r[2], Channel(r[3]), Purpose(r[4]), r[5], r[6], r[7], r[8], r[9]
+                r[0],
+                r[1],
+                r[2],
+                Channel(r[3]),
+                Purpose(r[4]),
+                r[5],
+                r[6],
+                OutboxState(r[7]),
+                r[8],
+                r[9],
             )
 
         return await self._reading(read)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ...clock import parse_iso
-from ...models import Channel, Purpose, ShiftState
+from ...models import Channel, OutboxState, Purpose, ShiftState
 from ..base import CaregiverRow, OfferRow, OutboxRow, ShiftRow
 
 COMPLIANCE_ANSWERS = "('opt_out', 'opt_in', 'help')"
@@ -84,7 +84,16 @@ def offer_row(r: Sequence[Any]) -> OfferRow:
 def outbox_row(r: Sequence[Any]) -> OutboxRow:
     """A row of `OUTBOX_SQL`."""
     return OutboxRow(
-        r[0], r[1], r[2], Channel(r[3]), Purpose(r[4]), r[5], r[6], r[7], r[8], dt(r[9])
+        r[0],
+        r[1],
+        r[2],
+        Channel(r[3]),
+        Purpose(r[4]),
+        r[5],
+        r[6],
+        OutboxState(r[7]),
+        r[8],
+        dt(r[9]),
     )
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ...clock import iso
-from ...models import Channel, Purpose
+from ...models import Channel, OutboxState, Purpose
 from ..base import InboundLog, NewMessage, OutboxRow, Persisted, StaleState, StoreError
 from .dialect import Conn, Dialect
 from .rows import dt
@@ -182,7 +182,7 @@ def offer_rows(
                 Purpose.OFFER,
                 c.phone,
                 body,
-                "pending",
+                OutboxState.PENDING,
                 0,
                 created,
             )
@@ -210,7 +210,16 @@ def insert(
     if found is None:
         return None
     return OutboxRow(
-        found[0], shift_id, caregiver_id, channel, purpose, to, body, "pending", 0, dt(stamp)
+        found[0],
+        shift_id,
+        caregiver_id,
+        channel,
+        purpose,
+        to,
+        body,
+        OutboxState.PENDING,
+        0,
+        dt(stamp),
     )
 
 

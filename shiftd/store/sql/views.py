@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...clock import iso
-from ...models import ShiftState
+from ...models import OutboxState, ShiftState
 from ..base import ShiftRow
 from .backend import SqlBackend
 from .dialect import Conn, Dialect
@@ -73,9 +73,7 @@ class Views(SqlBackend):
             shifts = {s.value: 0 for s in ShiftState}
             for state, n in conn.execute("SELECT state, count(*) FROM shifts GROUP BY state"):
                 shifts[state] = n
-            outbox = dict.fromkeys(
-                ("pending", "sending", "sent", "failed", "cancelled", "suppressed"), 0
-            )
+            outbox = {s.value: 0 for s in OutboxState}
             for state, n in conn.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
                 outbox[state] = n
             (caregivers,) = conn.execute("SELECT count(*) FROM caregivers").fetchone()
