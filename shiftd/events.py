@@ -172,7 +172,7 @@ class EventBus:
 
     def publish(
         self,
-        kind: str,
+        kind: EventKind,
         *,
         shift_id: str | None = None,
         caregiver_id: str | None = None,

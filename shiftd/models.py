@@ -189,6 +189,8 @@ class EventKind(StrEnum):
     """A text to an opted-out phone, never handed over."""
     DELIVERY = "delivery"
     """The provider reported a message's or call's status: `status`."""
+    COORDINATOR_TOLD = "coordinator_told"
+    """A coordinator notice about the shift was queued: `notice` (no_accept, closing, released)."""
     NOTICE_LOST = "notice_lost"
     """A holder's notice ended failed; it was followed up (`outbox.lostnotices`)."""
     CREATED = "created"

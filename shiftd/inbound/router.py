@@ -58,7 +58,7 @@ from ..clock import Clock
 from ..events import EventBus
 from ..logs import get_logger, mask_phone
 from ..messages import Messages
-from ..models import Channel, Outcome, Purpose, ReleaseStatus, normalize_phone
+from ..models import Channel, EventKind, Outcome, Purpose, ReleaseStatus, normalize_phone
 from ..outbox import keys
 from ..shifts.mailbox import Answer, Release
 from ..shifts.organizations import DEFAULT as DEFAULT_ORGANIZATION
@@ -176,7 +176,7 @@ class InboundRouter:
             if seen is not None:
                 log.info("inbound.replayed", provider_id=provider_id, outcome=seen.outcome)
                 self._events.publish(
-                    "reply",
+                    EventKind.REPLY,
                     shift_id=seen.shift_id,
                     caregiver_id=seen.caregiver_id,
                     channel=str(channel),
@@ -241,7 +241,7 @@ class InboundRouter:
         )
         detail = {} if caregiver is not None else {"from": mask_phone(phone)}
         self._events.publish(
-            "reply",
+            EventKind.REPLY,
             shift_id=result.shift_id,
             caregiver_id=result.caregiver_id,
             channel=str(channel),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ..control.client import ControlClient
+from ..models import CancelStatus, FanoutStatus, ReleaseStatus
 from .render import (
     Renderer,
     clean,
@@ -263,23 +264,23 @@ def cmd_fanout(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str,
         shift_id = clean(r.get("shift_id", ns.shift_id))
         escalate_at = r.get("escalate_at")
         when = f"escalates at {short_ts(escalate_at)}" if escalate_at else "no escalation scheduled"
-        if status == "started":
+        if status == FanoutStatus.STARTED:
             print(f"fanout started: {clean(r.get('offered'))} offered, {when}", file=out)
-        elif status == "already_running":
+        elif status == FanoutStatus.ALREADY_RUNNING:
             print(f"fanout already running for shift {shift_id}: {when}", file=out)
-        elif status == "already_filled":
+        elif status == FanoutStatus.ALREADY_FILLED:
             print(f"shift {shift_id} is already filled; nothing to do", file=out)
-        elif status == "cancelled":
+        elif status == FanoutStatus.CANCELLED:
             print(f"shift {shift_id} is cancelled; no fanout", file=out)
-        elif status == "no_candidates":
+        elif status == FanoutStatus.NO_CANDIDATES:
             print(f"nobody can be offered shift {shift_id}; it stays open", file=out)
-        elif status == "too_late":
+        elif status == FanoutStatus.TOO_LATE:
             print(
                 f"offers for shift {shift_id} have closed: it starts within the lead time "
                 "or has started",
                 file=out,
             )
-        elif status == "unfilled":
+        elif status == FanoutStatus.UNFILLED:
             print(f"shift {shift_id} went unfilled (offers closed); no fanout", file=out)
         else:
             print(f"fanout {clean(status)}: {clean(r.get('offered'))} offered, {when}", file=out)
@@ -318,16 +319,16 @@ def _reply_line(r: dict[str, Any]) -> str | None:
     return str(r["reply"])
 
 
-_CANCEL_SAYS = {
-    "cancelled": "shift {id} cancelled",
-    "already_cancelled": "shift {id} was already cancelled",
-    "unfilled": "shift {id} already went unfilled (offers closed); nothing to cancel",
+_CANCEL_SAYS: dict[str, str] = {
+    CancelStatus.CANCELLED: "shift {id} cancelled",
+    CancelStatus.ALREADY_CANCELLED: "shift {id} was already cancelled",
+    CancelStatus.UNFILLED: "shift {id} already went unfilled (offers closed); nothing to cancel",
 }
-_UNASSIGN_SAYS = {
-    "released": "shift {id} unassigned; offering it again",
-    "released_unfilled": "shift {id} unassigned; too late to offer it again, so it is unfilled"
-    " (the coordinator is told)",
-    "not_claimed": "shift {id} is not filled; nobody to unassign",
+_UNASSIGN_SAYS: dict[str, str] = {
+    ReleaseStatus.RELEASED: "shift {id} unassigned; offering it again",
+    ReleaseStatus.RELEASED_UNFILLED: "shift {id} unassigned; too late to offer it again, so it"
+    " is unfilled (the coordinator is told)",
+    ReleaseStatus.NOT_CLAIMED: "shift {id} is not filled; nobody to unassign",
 }
 
 

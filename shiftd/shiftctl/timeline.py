@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import Any
 
+from ..models import EventKind
 from .render import clean, duration, local_time, plural, render_detail, short_ts
 
 _AUDIENCE = {"all": "everyone with the role", "offered": "those offered already"}
@@ -54,11 +55,11 @@ def timeline_detail(kind: Any, detail: Any) -> str:
     d: dict[str, Any] = detail if isinstance(detail, dict) else {}
     if not d:
         return "-"
-    if kind == "wave" or (kind == "escalated" and "channel" in d):
+    if kind == EventKind.WAVE or (kind == EventKind.ESCALATED and "channel" in d):
         return clean(_wave_text(d))
-    if kind == "wave_held":
+    if kind == EventKind.WAVE_HELD:
         return clean(_held_text(d))
-    if kind == "unfilled" and "contacted" in d:
+    if kind == EventKind.UNFILLED and "contacted" in d:
         text = f"offers closed: {plural(d.get('contacted'), 'caregiver')} contacted"
         if d.get("withdrawn"):
             text += f", {plural(d.get('withdrawn'), 'pending offer')} withdrawn"
@@ -66,21 +67,21 @@ def timeline_detail(kind: Any, detail: Any) -> str:
         if told is not None:
             text += ", coordinator told" if told else ", no coordinator to tell"
         return clean(text)
-    if kind == "released" and "by" in d:
+    if kind == EventKind.RELEASED and "by" in d:
         text = f"by the {clean(d.get('by'))}"
         if d.get("reopened") is True:
             text += "; offered again"
         elif d.get("reopened") is False:
             text += "; too late to offer again"
         return clean(text)
-    if kind == "cancelled" and "withdrawn" in d:
+    if kind == EventKind.CANCELLED and "withdrawn" in d:
         text = f"{plural(d.get('withdrawn'), 'pending message')} withdrawn"
         if "holder_told" in d:
             text += "; holder told" if d.get("holder_told") else "; nobody held it"
         return clean(text)
-    if kind == "notice_lost" and "purpose" in d:
+    if kind == EventKind.NOTICE_LOST and "purpose" in d:
         return clean(f"{d.get('purpose')} by {d.get('channel')} failed: {d.get('error')}")
-    if kind == "fanout_started" and "candidates" in d:
+    if kind == EventKind.FANOUT_STARTED and "candidates" in d:
         text = f"{plural(d.get('candidates'), 'candidate')}"
         if d.get("expires_at"):
             text += f", offers close at {short_ts(d.get('expires_at'))}"
@@ -96,40 +97,45 @@ def render_event(event: dict[str, Any], tz: tzinfo | None = None) -> str:
     who = clean(event.get("caregiver_id"))
     raw = event.get("detail")
     d: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    if kind == "fanout_started":
+    if kind == EventKind.FANOUT_STARTED:
         text = f"shift {shift}: {clean(d.get('offered'))} offered, escalates at "
         text += short_ts(local_time(d.get("escalate_at"), tz))
-    elif kind == "escalated":
+    elif kind == EventKind.ESCALATED:
         calls = d.get("calls")
         text = f"shift {shift}: {clean(calls)} call{'' if calls == 1 else 's'}"
-    elif kind == "claimed":
+    elif kind == EventKind.CLAIMED:
         text = f"shift {shift} by {who} ({clean(d.get('channel'))})"
         if isinstance(d.get("time_to_fill_s"), int | float):
             text += f" after {duration(d['time_to_fill_s'])}"
-    elif kind == "declined":
+    elif kind == EventKind.DECLINED:
         text = f"shift {shift} by {who}"
-    elif kind == "cancelled":
+    elif kind == EventKind.CANCELLED:
         text = f"shift {shift}"
-    elif kind == "wave":
+    elif kind == EventKind.WAVE:
         text = f"shift {shift}: {_wave_text(d)}"
-    elif kind == "wave_held":
+    elif kind == EventKind.WAVE_HELD:
         text = f"shift {shift}: {_held_text(d)}"
-    elif kind == "unfilled":
+    elif kind == EventKind.UNFILLED:
         text = f"shift {shift}: offers closed with nobody claiming it"
-    elif kind == "released":
+    elif kind == EventKind.RELEASED:
         text = f"shift {shift}: {_released_text(d, who)}"
-    elif kind == "reply":
+    elif kind == EventKind.REPLY:
         sender = who if event.get("caregiver_id") else f"unknown {clean(d.get('from'))}"
         text = f"{clean(d.get('channel'))} from {sender}: {clean(d.get('outcome'))}"
         if d.get("replayed"):
             text += " (replayed)"
         if event.get("shift_id"):
             text += f" (shift {shift})"
-    elif kind in ("sent", "send_retry", "send_failed", "send_suppressed"):
+    elif kind in (
+        EventKind.SENT,
+        EventKind.SEND_RETRY,
+        EventKind.SEND_FAILED,
+        EventKind.SEND_SUPPRESSED,
+    ):
         text = f"{clean(d.get('channel'))} {clean(d.get('purpose'))} to {who}"
         if event.get("shift_id"):
             text += f" (shift {shift})"
-    elif kind == "overflow":
+    elif kind == EventKind.OVERFLOW:
         text = f"{clean(d.get('dropped'))} events lost: this watch fell behind"
     else:
         parts = [f"shift {shift}"] if event.get("shift_id") else []

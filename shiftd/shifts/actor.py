@@ -30,14 +30,13 @@ from . import machine
 from .actorlog import (
     ANSWERED,
     LOG_EVENTS,
-    UNPUBLISHED,
     has_writes,
     unlogged,
     with_outcome,
     without_reply,
 )
 from .context import ActorContext
-from .machine import AnswerResult, FanoutResult, ReleaseResult, State, Transition
+from .machine import AnswerResult, FanoutResult, ReleaseResult, State, Transition, Unpublished
 from .mailbox import ActorUnavailable, Answer, Cancel, Message, Release, StartFanout
 
 log = get_logger(__name__)
@@ -330,7 +329,7 @@ class ShiftActor:
             # What an answer did is in the router's `inbound.handled` line already.
             emit = log.debug if kind in ANSWERED else log.info
             emit(LOG_EVENTS.get(kind, kind), shift_id=self.shift_id, **fields)
-            if kind in UNPUBLISHED:
+            if isinstance(kind, Unpublished):
                 continue
             events.publish(kind, shift_id=self.shift_id, **fields)
 

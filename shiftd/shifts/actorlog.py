@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..models import Outcome, ReleaseStatus
+from ..models import EventKind, Outcome, ReleaseStatus
 from ..store.base import InboundLog, InboundRecord
-from .machine import AnswerResult, ReleaseResult, State, Transition
+from .machine import AnswerResult, ReleaseResult, State, Transition, Unpublished
 from .mailbox import Answer
 
 
@@ -58,19 +58,18 @@ def without_reply(result: Any) -> Any:
     return result
 
 
-LOG_EVENTS = {
-    "fanout_started": "fanout.started",
-    "wave": "wave.ran",
-    "escalated": "wave.ran",
-    "wave_held": "wave.held",
-    "claimed": "claim.won",
-    "claim_not_eligible": "claim.not_eligible",
-    "claim_too_late": "claim.too_late",
-    "declined": "offer.declined",
-    "cancelled": "fanout.cancelled",
-    "released": "shift.released",
-    "unfilled": "fanout.unfilled",
-    "coordinator_told": "coordinator.told",
+LOG_EVENTS: dict[EventKind | Unpublished, str] = {
+    EventKind.FANOUT_STARTED: "fanout.started",
+    EventKind.WAVE: "wave.ran",
+    EventKind.ESCALATED: "wave.ran",
+    EventKind.WAVE_HELD: "wave.held",
+    EventKind.CLAIMED: "claim.won",
+    Unpublished.CLAIM_NOT_ELIGIBLE: "claim.not_eligible",
+    Unpublished.CLAIM_TOO_LATE: "claim.too_late",
+    EventKind.DECLINED: "offer.declined",
+    EventKind.CANCELLED: "fanout.cancelled",
+    EventKind.RELEASED: "shift.released",
+    EventKind.UNFILLED: "fanout.unfilled",
+    EventKind.COORDINATOR_TOLD: "coordinator.told",
 }
-UNPUBLISHED = frozenset({"claim_not_eligible", "claim_too_late"})
-ANSWERED = frozenset({"declined", "claim_not_eligible", "claim_too_late"})
+ANSWERED = frozenset({EventKind.DECLINED, *Unpublished})

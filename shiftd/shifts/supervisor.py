@@ -33,6 +33,7 @@ import trio
 from ..cluster.fencing import Fence, Fenced, fenced
 from ..cluster.ownership import NotHeld, Ownership
 from ..logs import get_logger
+from ..models import EventKind
 from ..store.base import ShiftRow, StoreUnavailable
 from .actor import ShiftActor
 from .context import ActorContext
@@ -403,14 +404,14 @@ class Supervisor:
                 if len(failures) > self._max_restarts:
                     log.error("actor.gave_up", shift_id=shift_id, failures=len(failures))
                     self._ctx.events.publish(
-                        "actor_gave_up", shift_id=shift_id, failures=len(failures)
+                        EventKind.ACTOR_GAVE_UP, shift_id=shift_id, failures=len(failures)
                     )
                     reason = "actor failed repeatedly"
                     return
                 self.restarts += 1
                 log.warning("actor.restarting", shift_id=shift_id, attempt=len(failures))
                 self._ctx.events.publish(
-                    "actor_restarted", shift_id=shift_id, attempt=len(failures)
+                    EventKind.ACTOR_RESTARTED, shift_id=shift_id, attempt=len(failures)
                 )
         finally:
             # Given up, or cancelled (shutdown): nobody reads this inbox any more.

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import trio
 
+from ..models import ShiftState
 from .crashdaemon import ACCOUNT_SID, Daemon, DaemonDied, free_port
 from .crashreport import CrashReport, CrashSettings
 from .fakeprovider import FakeTwilio
@@ -135,7 +136,7 @@ class CrashLoop:
                     "SELECT id, next_step, state FROM shifts"
                 ):
                     if shift_id in due and (
-                        step > due[shift_id] or state not in ("offering", "escalated")
+                        step > due[shift_id] or not ShiftState(state).in_progress
                     ):
                         del due[shift_id]
                 if due:

@@ -36,11 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import parse_iso
+from ..models import Channel, EventKind, OutboxState, Purpose, ShiftState
+from ..outbox.sender import COMPLIANCE_PURPOSES
 
 __all__ = ["COMPLIANCE_PURPOSES", "Ledger", "ProviderRequest", "StoreView", "check"]
 
-COMPLIANCE_PURPOSES = frozenset({"opt_out", "opt_in", "help"})
-ONCE_PURPOSES = frozenset({"offer", "confirm", "filled", "declined", "released"})
+ONCE_PURPOSES = frozenset(
+    {Purpose.OFFER, Purpose.CONFIRM, Purpose.FILLED, Purpose.DECLINED, Purpose.RELEASED}
+)
 """Purposes sent at most once per (shift, caregiver, channel, generation); replies to
 individual texts (unclear, already filled…) may repeat, one per text."""
 _MAYBE_SENT = (
@@ -141,7 +144,7 @@ class StoreView:
         return sum(
             1
             for r in self.outbox
-            if r["state"] == "failed" and (r["error"] or "").startswith("interrupted")
+            if r["state"] == OutboxState.FAILED and (r["error"] or "").startswith("interrupted")
         )
 
 
@@ -180,20 +183,20 @@ def check(
 def _one_holder(view: StoreView, ledger: Ledger) -> Iterable[str]:
     holders: dict[str, list[str]] = defaultdict(list)  # shift → claimers in order
     for e in view.events:
-        if e["kind"] == "claimed":
+        if e["kind"] == EventKind.CLAIMED:
             if holders[e["shift_id"]] and holders[e["shift_id"]][-1] != "":
                 yield (
                     f"{e['shift_id']}: claimed by {e['caregiver_id']} while held by "
                     + (holders[e["shift_id"]][-1])
                 )
             holders[e["shift_id"]].append(e["caregiver_id"])
-        elif e["kind"] == "released":
+        elif e["kind"] == EventKind.RELEASED:
             holders[e["shift_id"]].append("")
     for shift_id, seq in holders.items():
         current = seq[-1] if seq else ""
         row = view.shifts.get(shift_id, {})
         stored = row.get("claimed_by") or ""
-        if row.get("state") in ("filled",) and stored != current:
+        if row.get("state") == ShiftState.FILLED and stored != current:
             yield f"{shift_id}: claimed_by {stored!r} but the events say {current!r}"
     for shift_id, cg in ledger.claims:
         seq = holders.get(shift_id, [])
@@ -201,7 +204,7 @@ def _one_holder(view: StoreView, ledger: Ledger) -> Iterable[str]:
             yield f"{shift_id}: {cg} was answered `claimed` but no claim is stored"
         elif seq[-1] == cg and view.shifts[shift_id]["claimed_by"] != cg:
             state = view.shifts[shift_id]["state"]
-            if state != "cancelled":
+            if state != ShiftState.CANCELLED:
                 yield f"{shift_id}: {cg} was answered `claimed` but the holder is not them"
 
 
@@ -221,8 +224,8 @@ def _generation(key: str) -> int:
 
 def _maybe_sent(row: dict[str, Any]) -> bool:
     error = row["error"] or ""
-    return row["state"] in ("sent", "sending") or (
-        row["state"] == "failed"
+    return row["state"] in (OutboxState.SENT, OutboxState.SENDING) or (
+        row["state"] == OutboxState.FAILED
         and (error.startswith("interrupted") or "may have been sent" in error)
     )
 
@@ -239,13 +242,13 @@ def _never_twice(
             once[
                 r["shift_id"], r["caregiver_id"], r["channel"], r["purpose"], _generation(r["key"])
             ] += 1
-        body = r["body"] if r["channel"] == "sms" else None
+        body = r["body"] if r["channel"] == Channel.SMS else None
         possible[r["channel"], r["to_phone"], body] += 1
     for (shift_id, cg, channel, purpose, gen), n in once.items():
         if n > 1:
             yield f"{shift_id}: {purpose} by {channel} to {cg} went out {n} times (gen. {gen})"
     accepted: Counter[tuple[str, str, str | None]] = Counter(
-        ("sms" if p.kind == "message" else "voice", p.to, p.body) for p in provider
+        (Channel.SMS if p.kind == "message" else Channel.VOICE, p.to, p.body) for p in provider
     )
     for key, n in accepted.items():
         if n > possible[key]:
@@ -253,7 +256,7 @@ def _never_twice(
             what = f"text {body!r}" if body else "call"
             yield f"provider took {n} of the {what} to …{to[-4:]}, {possible[key]} could go"
     for r in view.outbox:
-        if r["state"] == "sent" and r["provider_id"] and r["provider_id"] not in made:
+        if r["state"] == OutboxState.SENT and r["provider_id"] and r["provider_id"] not in made:
             yield f"outbox {r['id']} is sent as {r['provider_id']}, which the provider never made"
 
 
@@ -265,10 +268,10 @@ def _calls_on_time(
         if s["fanout_started_at"]:
             bases[shift_id] = [_dt(s["fanout_started_at"])]
     for e in view.events:
-        if e["kind"] == "released" and json.loads(e["detail"] or "{}").get("reopened"):
+        if e["kind"] == EventKind.RELEASED and json.loads(e["detail"] or "{}").get("reopened"):
             bases.setdefault(e["shift_id"], []).append(_dt(e["ts"]))
     for r in view.outbox:
-        if r["channel"] != "voice" or r["purpose"] != "offer":
+        if r["channel"] != Channel.VOICE or r["purpose"] != Purpose.OFFER:
             continue
         gen = _generation(r["key"])
         base = bases.get(r["shift_id"], [])
@@ -281,7 +284,7 @@ def _calls_on_time(
     if ready_at is None:
         return
     for shift_id, s in view.shifts.items():
-        if s["state"] not in ("offering", "escalated") or not s["plan"]:
+        if not ShiftState(s["state"]).in_progress or not s["plan"]:
             continue
         if s["next_step"] >= len(json.loads(s["plan"])):
             continue
@@ -295,7 +298,7 @@ def _never_the_wrong_people(
     view: StoreView, ledger: Ledger, provider: Sequence[ProviderRequest], *, send_grace: float
 ) -> Iterable[str]:
     for r in view.outbox:
-        if r["purpose"] != "offer" or not r["shift_id"]:
+        if r["purpose"] != Purpose.OFFER or not r["shift_id"]:
             continue
         offer = view.offers.get((r["shift_id"], r["caregiver_id"])) or {}
         created = _dt(r["created_at"])
@@ -303,7 +306,7 @@ def _never_the_wrong_people(
             if offer.get(column):
                 if created > _dt(offer[column]):
                     yield f"{r['shift_id']}: {r['channel']} offer to the {who} {r['caregiver_id']}"
-                if r["state"] == "pending":
+                if r["state"] == OutboxState.PENDING:
                     yield f"{r['shift_id']}: offer to the {who} {r['caregiver_id']} still pending"
         # A text still pending at a STOP is suppressed when its turn comes: what reached the
         # provider after the STOP is checked against the provider's record (below).

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import trio
 
+from ..models import FanoutStatus, Outcome
 from .crashdaemon import Daemon, RemoteError
 from .crashreport import CrashReport
 from .fakeprovider import FakeTwilio
@@ -138,7 +139,9 @@ class Workload:
                 for _ in range(self.rng.randint(1, 4))
             ]
         )
-        started = [a for a in answers if isinstance(a, dict) and a.get("status") == "started"]
+        started = [
+            a for a in answers if isinstance(a, dict) and a.get("status") == FanoutStatus.STARTED
+        ]
         for a in answers:
             if isinstance(a, dict):
                 self.report.outcomes[f"fanout:{a.get('status')}"] += 1
@@ -151,7 +154,7 @@ class Workload:
         shift_id = f"crash-{self.rng.randint(1, self.shifts)}"
         answer = await self.daemon.call("fanout", shift_id=shift_id)
         self.report.outcomes[f"fanout:{answer['status']}"] += 1
-        if answer["status"] == "started" and await self.query(
+        if answer["status"] == FanoutStatus.STARTED and await self.query(
             "SELECT 1 FROM events WHERE shift_id = ? AND kind = 'fanout_started'"
             " GROUP BY shift_id HAVING count(*) > 1",
             (shift_id,),
@@ -251,14 +254,16 @@ class Workload:
         at: float,
     ) -> None:
         self.report.outcomes[outcome] += 1
-        if outcome == "claimed" and shift_id and cg:
+        if outcome == Outcome.CLAIMED and shift_id and cg:
             self.ledger.claims.append((shift_id, cg))
-        elif outcome == "declined" and shift_id and cg:
+        elif outcome == Outcome.DECLINED and shift_id and cg:
             self.ledger.declines.add((shift_id, cg))
-        elif outcome == "released" and shift_id and cg:
+        elif outcome == Outcome.RELEASED and shift_id and cg:
             self.ledger.releases.add((shift_id, cg))
-        elif outcome in ("opted_out", "opted_in"):
-            self.ledger.answered("stop" if outcome == "opted_out" else "start", phone, asked, at)
+        elif outcome in (Outcome.OPTED_OUT, Outcome.OPTED_IN):
+            self.ledger.answered(
+                "stop" if outcome == Outcome.OPTED_OUT else "start", phone, asked, at
+            )
 
     async def resolve_webhooks(self) -> list[str]:
         """Take the outcome of each answered webhook from the store; a webhook answered 200

@@ -33,6 +33,7 @@ from .transition import (
     Record,
     ReleaseResult,
     Transition,
+    Unpublished,
     Withdrawal,
 )
 from .waves import deadline_passed, expire, next_deadline, run_due_waves, start_fanout
@@ -53,6 +54,7 @@ __all__ = [
     "Rules",
     "State",
     "Transition",
+    "Unpublished",
     "Withdrawal",
     "answer",
     "cancel",

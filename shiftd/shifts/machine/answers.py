@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from ...inbound.intent import Intent
-from ...models import Channel, Outcome, Purpose, ShiftState
+from ...models import Channel, EventKind, Outcome, Purpose, ShiftState
 from ...outbox import keys
 from ...store.base import NewMessage, ShiftRow
 from .facts import Claimant, Holding, Reached, Rules, State
 from .notices import RETELL_AFTER
-from .transition import AnswerResult, Record, Transition, Withdrawal
+from .transition import AnswerResult, News, Record, Transition, Unpublished, Withdrawal
 
 
 def overlapping(holdings: tuple[Holding, ...], shift: ShiftRow, rules: Rules) -> set[str]:
@@ -55,7 +53,7 @@ def answer(
                 Purpose.NOT_ELIGIBLE,
                 text,
                 reason,
-                news=(("claim_not_eligible", {"caregiver_id": cg, "reason": reason}),),
+                news=((Unpublished.CLAIM_NOT_ELIGIBLE, {"caregiver_id": cg, "reason": reason}),),
             )
         if offer is None:
             return Transition(None, AnswerResult(Outcome.NO_OPEN_OFFER, None))
@@ -77,8 +75,8 @@ def answer(
             messages=(thanks,),
             declined=cg,
             withdraw=(Withdrawal(cg),),
-            records=(Record("declined", cg),),
-            news=(("declined", {"caregiver_id": cg}),),
+            records=(Record(EventKind.DECLINED, cg),),
+            news=((EventKind.DECLINED, {"caregiver_id": cg}),),
         )
     if shift.state is ShiftState.FILLED:
         if shift.claimed_by == cg:  # confirmed once already: nothing more is sent
@@ -97,7 +95,7 @@ def answer(
             cg,
             Purpose.ALREADY_FILLED,
             text,
-            news=(("claim_too_late", {"caregiver_id": cg}),),
+            news=((Unpublished.CLAIM_TOO_LATE, {"caregiver_id": cg}),),
         )
     closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
     if closed and offer is not None:
@@ -174,10 +172,10 @@ def _claim(
         AnswerResult(Outcome.CLAIMED, confirm),
         messages=tuple(messages),
         withdraw=(Withdrawal(),),
-        records=(Record("claimed", cg, {"told_filled": len(told)}, withdrawn=True),),
+        records=(Record(EventKind.CLAIMED, cg, {"told_filled": len(told)}, withdrawn=True),),
         news=(
             (
-                "claimed",
+                EventKind.CLAIMED,
                 {
                     "caregiver_id": cg,
                     "channel": str(channel),
@@ -198,7 +196,7 @@ def _reply(
     purpose: Purpose,
     text: str,
     per: str = "",
-    news: tuple[tuple[str, Mapping[str, Any]], ...] = (),
+    news: tuple[News, ...] = (),
 ) -> Transition:
     """An answer that changes nothing. Keyed per shift and caregiver: however often they
     write, one such answer goes out."""

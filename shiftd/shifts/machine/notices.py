@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from ...clock import iso, local_iso
-from ...models import Channel, Purpose
+from ...models import Channel, EventKind, Purpose
 from ...outbox import keys
 from ...store.base import NewMessage, ShiftRow
 from .facts import Rules, State
@@ -35,9 +35,9 @@ def notices_pending(
     due = []
     started = shift.fanout_started_at
     if coordinator.no_accept_after is not None and started is not None and not shift.generation:
-        due.append(("no_accept", started + coordinator.no_accept_after))
+        due.append((Purpose.NO_ACCEPT, started + coordinator.no_accept_after))
     if coordinator.warn_before_close is not None and shift.expires_at is not None:
-        due.append(("closing", shift.expires_at - coordinator.warn_before_close))
+        due.append((Purpose.CLOSING, shift.expires_at - coordinator.warn_before_close))
     return [(n, at) for n, at in due if (n, shift.generation) not in told]
 
 
@@ -51,8 +51,8 @@ def notify(state: State, now: datetime, notice: str, rules: Rules) -> Transition
     return Transition(
         told,
         messages=messages,
-        records=(Record("coordinator_told", detail={"notice": notice}, if_queued=True),),
-        news=(("coordinator_told", {"notice": notice}),),
+        records=(Record(EventKind.COORDINATOR_TOLD, detail={"notice": notice}, if_queued=True),),
+        news=((EventKind.COORDINATOR_TOLD, {"notice": notice}),),
     )
 
 

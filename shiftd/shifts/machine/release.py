@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from ...models import CancelStatus, Channel, Purpose, ReleaseStatus, ShiftState
+from ...models import CancelStatus, Channel, EventKind, Purpose, ReleaseStatus, ShiftState
 from ...outbox import keys
 from ...store.base import NewMessage, ShiftRow
 from .facts import Candidates, Offer, Rules, State
 from .notices import coordinator_messages
-from .transition import Record, ReleaseResult, Transition, Withdrawal, chain
+from .transition import News, Record, ReleaseResult, Transition, Withdrawal, chain
 from .waves import run_due_waves
 
 
@@ -34,8 +32,10 @@ def cancel(state: State, now: datetime, rules: Rules, holder_language: str | Non
         CancelStatus.CANCELLED,
         messages=messages,
         withdraw=(Withdrawal(None, None),),
-        records=(Record("cancelled", detail={"holder_told": holder is not None}, withdrawn=True),),
-        news=(("cancelled", {"holder": holder}),),
+        records=(
+            Record(EventKind.CANCELLED, detail={"holder_told": holder is not None}, withdrawn=True),
+        ),
+        news=((EventKind.CANCELLED, {"holder": holder}),),
     )
 
 
@@ -67,9 +67,9 @@ def release(
     offer = state.offers.get(holder) or Offer(0)
     offers = {**state.offers, holder: replace(offer, released=True)}
     told: tuple[NewMessage, ...] = (_holder_message(shift, holder, Purpose.RELEASED, text),)
-    records = [Record("released", holder, {"by": by, "reopened": reopen_at is not None})]
-    news: list[tuple[str, Mapping[str, Any]]] = [
-        ("released", {"caregiver_id": holder, "by": by, "reopened": reopen_at is not None})
+    records = [Record(EventKind.RELEASED, holder, {"by": by, "reopened": reopen_at is not None})]
+    news: list[News] = [
+        (EventKind.RELEASED, {"caregiver_id": holder, "by": by, "reopened": reopen_at is not None})
     ]
     contacted = len(state.offers)
     if reopen_at is None:
@@ -78,11 +78,11 @@ def release(
         told += unfilled
         records.append(
             Record(
-                "unfilled",
+                EventKind.UNFILLED,
                 detail={"contacted": contacted, "withdrawn": 0, "coordinator_told": len(unfilled)},
             )
         )
-        news.append(("unfilled", {}))
+        news.append((EventKind.UNFILLED, {}))
         return Transition(
             replace(state, shift=after, offers=offers),
             ReleaseResult(ReleaseStatus.RELEASED_UNFILLED, text),
@@ -105,7 +105,7 @@ def release(
         dropped = coordinator_messages(shift, contacted, "released", rules)
         if dropped:
             told += dropped
-            records.append(Record("coordinator_told", detail={"notice": "released"}))
+            records.append(Record(EventKind.COORDINATOR_TOLD, detail={"notice": Purpose.RELEASED}))
     reopened = Transition(
         replace(state, shift=after, offers=offers),
         ReleaseResult(ReleaseStatus.RELEASED, text),

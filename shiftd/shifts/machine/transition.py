@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from ...models import Channel, FanoutStatus, Outcome, Purpose, ReleaseStatus
+from ...models import Channel, EventKind, FanoutStatus, Outcome, Purpose, ReleaseStatus
 from ...store.base import NewMessage
 from .facts import State
 
@@ -38,13 +39,24 @@ class Withdrawal:
     purpose: Purpose | None = Purpose.OFFER
 
 
+class Unpublished(StrEnum):
+    """News only logged, never on the event bus: what the answer tells the caregiver."""
+
+    CLAIM_NOT_ELIGIBLE = "claim_not_eligible"
+    CLAIM_TOO_LATE = "claim_too_late"
+
+
+News = tuple[EventKind | Unpublished, Mapping[str, Any]]
+"""An announcement: its kind and its fields."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """A timeline event. `if_queued`: recorded only if the transition queued a message (a
     coordinator notice repeated after a restart is neither sent nor recorded twice).
     `withdrawn`: its detail gets how many pending messages the transition withdrew."""
 
-    kind: str
+    kind: EventKind
     caregiver_id: str | None = None
     detail: Mapping[str, Any] | None = None
     if_queued: bool = False
@@ -66,7 +78,7 @@ class Transition:
     released: str | None = None
     withdraw: tuple[Withdrawal, ...] = ()
     records: tuple[Record, ...] = ()
-    news: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    news: tuple[News, ...] = ()
     """Announcements for the event bus (and the log), made once the transition is stored."""
     free_of_overlap: tuple[str, datetime, datetime] | None = None
     """(caregiver, start, end): the store refuses the write if she holds a filled shift

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from ...clock import iso
-from ...models import Channel, FanoutStatus, ShiftState
+from ...models import Channel, EventKind, FanoutStatus, ShiftState
 from ...outbox import keys
 from ...store.base import ShiftRow
 from ..policy import Wave
 from .answers import overlapping
 from .facts import Candidates, Offer, Rules, State
 from .notices import coordinator_messages, notices_pending, notify
-from .transition import Contact, FanoutResult, Record, Transition, Withdrawal, chain
+from .transition import Contact, FanoutResult, News, Record, Transition, Withdrawal, chain
 
 _FANOUT_STATUS = {
     ShiftState.OFFERING: FanoutStatus.ALREADY_RUNNING,
@@ -57,7 +56,8 @@ def start_fanout(
         replace(state, shift=started),
         records=(
             Record(
-                "fanout_started", detail={"candidates": candidates, "expires_at": iso(expires_at)}
+                EventKind.FANOUT_STARTED,
+                detail={"candidates": candidates, "expires_at": iso(expires_at)},
             ),
         ),
     )
@@ -66,7 +66,9 @@ def start_fanout(
     assert done.state is not None
     shift = done.state.shift
     offered = len(done.state.offers)
-    news = (("fanout_started", {"offered": offered, "escalate_at": iso(shift.escalate_at)}),)
+    news = (
+        (EventKind.FANOUT_STARTED, {"offered": offered, "escalate_at": iso(shift.escalate_at)}),
+    )
     result = FanoutResult(FanoutStatus.STARTED, offered, iso(shift.escalate_at))
     return replace(done, answer=result, news=done.news + news)
 
@@ -128,8 +130,10 @@ def run_due_waves(
                 step,
                 Transition(
                     held,
-                    records=(Record("wave_held", detail={"step": index, "until": iso(until)}),),
-                    news=(("wave_held", {"step": index, "until": iso(until)}),),
+                    records=(
+                        Record(EventKind.WAVE_HELD, detail={"step": index, "until": iso(until)}),
+                    ),
+                    news=((EventKind.WAVE_HELD, {"step": index, "until": iso(until)}),),
                 ),
             )
         step = chain(step, _run_wave(current, now, wave, facts, rules, jitter))
@@ -206,15 +210,15 @@ def _run_wave(
     )
     detail = {**wave.describe(), "contacted": contacted, "newly_offered": newly}
     if wave.channel is Channel.VOICE and contacted:
-        news: tuple[tuple[str, Mapping[str, Any]], ...] = (("escalated", {"calls": contacted}),)
+        news: tuple[News, ...] = ((EventKind.ESCALATED, {"calls": contacted}),)
     elif shift.next_step > 0:
-        news = (("wave", {**wave.describe(), "contacted": contacted}),)
+        news = ((EventKind.WAVE, {**wave.describe(), "contacted": contacted}),)
     else:
         news = ()
     return Transition(
         replace(state, shift=after, offers=offers),
         contacts=tuple(contacts),
-        records=(Record("escalated" if escalating else "wave", detail=detail),),
+        records=(Record(EventKind.ESCALATED if escalating else EventKind.WAVE, detail=detail),),
         news=news,
     )
 
@@ -269,10 +273,10 @@ def expire(state: State, now: datetime, rules: Rules) -> Transition:
         withdraw=(Withdrawal(),),
         records=(
             Record(
-                "unfilled",
+                EventKind.UNFILLED,
                 detail={"contacted": contacted, "coordinator_told": len(told)},
                 withdrawn=True,
             ),
         ),
-        news=(("unfilled", {}),),
+        news=((EventKind.UNFILLED, {}),),
     )
