@@ -27,7 +27,7 @@ from .clock import Clock
 from .config import Config
 from .engine import Engine
 from .logs import configure_logging
-from .models import Caregiver, Channel, Shift
+from .models import Caregiver, Channel, EventKind, Shift
 from .notify.base import Outgoing
 
 TZ = ZoneInfo("America/New_York")
@@ -213,7 +213,11 @@ async def _play(state_dir: Path, out: TextIO) -> None:
     by_purpose = Counter(m.purpose.value for m in timeline.sent)
     fill_time = filled.claimed_at - filled.fanout_started_at
     minutes, seconds = divmod(int(fill_time.total_seconds()), 60)
-    steps = [e["kind"] for e in detail["timeline"] if e["kind"] not in ("reply", "created")]
+    steps = [
+        e["kind"]
+        for e in detail["timeline"]
+        if e["kind"] not in (EventKind.REPLY, EventKind.CREATED)
+    ]
     out.write(
         "\nSummary\n"
         f"  shift {SHIFT.id}: {filled.state.value} by {NAMES.get(filled.claimed_by or '', '-')}\n"

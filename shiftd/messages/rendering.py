@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
+from ..models import Purpose
 from . import sms
 from .catalogue import DEFAULTS, WORDS
 from .fields import count_caregivers, date_of, fields_for_shift, hm, window_of
@@ -178,7 +179,7 @@ class Messages:
     ) -> str:
         """To the coordinator about ``shift`` (``notice``: ``unfilled``, ``no_accept``,
         ``closing`` or ``released``): its id, role, local start and, given, the ``link``."""
-        name = notice if notice == "unfilled" else f"coordinator_{notice}"
+        name = notice if notice == Purpose.UNFILLED else f"coordinator_{notice}"
         closes = (shift.expires_at or shift.start_time).astimezone(self.tz)
         word = WORDS[self.language]["shift"]
         return self._render(

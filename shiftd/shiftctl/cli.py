@@ -23,6 +23,7 @@ from ..control.client import (
     RequestTooLarge,
 )
 from ..errors import EXIT_MEANINGS, Exit, exit_status
+from ..models import Channel, ShiftState
 from ..web.passwords import MIN_LENGTH
 from . import rosterfiles as rostercsv
 from .accounts import cmd_user_add, cmd_user_list, cmd_user_remove
@@ -49,7 +50,7 @@ from .usage import PROG, UsageError
 DEFAULT_SOCKET = "./state/control.sock"
 DEFAULT_TIMEOUT = 30.0
 START_HINT = "Start one with: shiftd run --config config/shiftd.yaml"
-SHIFT_STATES = ("open", "offering", "escalated", "filled", "cancelled", "unfilled")
+SHIFT_STATES = tuple(s.value for s in ShiftState)
 
 
 def _positive_float(text: str) -> float:
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inbound", help="inject an inbound message as if from the provider")
     p.add_argument("--from", dest="from_", required=True, metavar="PHONE")
     p.add_argument("--body", required=True, metavar="TEXT")
-    p.add_argument("--channel", choices=("sms", "voice"), default="sms")
+    p.add_argument("--channel", choices=(Channel.SMS, Channel.VOICE), default=Channel.SMS)
     p.add_argument("--provider-id", metavar="ID", help="provider message id (for dedup)")
     p.add_argument("--shift", dest="shift_id", metavar="SHIFT_ID", help="target shift")
     p.set_defaults(handler=cmd_inbound)

@@ -23,10 +23,12 @@ from pydantic import ValidationError
 from ..clock import parse_iso
 from ..config import Config, load_config
 from ..inbound.intent import Classifier, DefaultClassifier, Intent
-from ..models import Caregiver, Channel, Shift
+from ..models import Caregiver, Channel, Outcome, Shift
 from .behaviour import Offered
 
-_ANSWERS = frozenset({"claimed", "declined", "already_filled", "not_eligible"})
+_ANSWERS = frozenset(
+    {Outcome.CLAIMED, Outcome.DECLINED, Outcome.ALREADY_FILLED, Outcome.NOT_ELIGIBLE}
+)
 """Outcomes of an inbound message that answered an offer (yes or no)."""
 
 
@@ -220,8 +222,8 @@ def _read(conn: sqlite3.Connection, since: datetime | None, classifier: Classifi
         if r["outcome"] not in _ANSWERS:
             continue
         channel = Channel(r["channel"])
-        if r["outcome"] in ("claimed", "declined"):
-            accepted = r["outcome"] == "claimed"
+        if r["outcome"] in (Outcome.CLAIMED, Outcome.DECLINED):
+            accepted = r["outcome"] == Outcome.CLAIMED
         else:
             intent = classifier.classify(r["body"], channel).intent
             if intent is Intent.UNKNOWN:

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from ..engine import Engine, NotFound
 from ..logs import get_logger
+from ..models import EventKind
 from ..store.base import CaregiverRow
 from .live import LiveFeed
 from .sessions import Session, SessionStore, SignInLimiter
@@ -96,7 +97,7 @@ class Board:
             events.add_listener(self._on_account_change)
 
     def _on_account_change(self, event: Any) -> None:
-        if event.kind == "coordinator_changed":
+        if event.kind == EventKind.COORDINATOR_CHANGED:
             self.sessions.close_user(str(event.detail.get("name")))
 
     # ---- answers --------------------------------------------------------------------

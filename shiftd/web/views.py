@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from ..models import EventKind, ShiftState
+from ..models import Channel, EventKind, ShiftState
 from ..shiftctl.timeline import timeline_detail
 from ..shifts.policy import Wave, load_plan
 from ..store.base import ShiftRow
@@ -27,7 +27,11 @@ STATE_ORDER = (
     ShiftState.UNFILLED,
     ShiftState.CANCELLED,
 )
-_CHANNEL_WORD = {"sms": "texts", "voice": "calls", "webhook": "webhook"}
+_CHANNEL_WORD: dict[str, str] = {
+    Channel.SMS: "texts",
+    Channel.VOICE: "calls",
+    Channel.WEBHOOK: "webhook",
+}
 _AUDIENCE = {"all": "everyone with the role", "offered": "those offered already"}
 
 
