@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .clock import Clock
-from .config import Config
+from .config import ClusterConfig, Config
 from .events import EventBus
 from .inbound.intent import Classifier
 from .inbound.replyguard import ReplyGuard
@@ -135,9 +135,12 @@ def _forwarder(config: Config, ownership: Ownership | None) -> Forwarder | None:
         return None
     from .cluster.forward import Forwarder  # imports PostgreSQL's driver: only then
 
+    cluster = config.cluster or ClusterConfig()
     return Forwarder(
         url,
         ownership,
+        wait=cluster.forward_wait,
+        retention=cluster.inbox_retention,
         statement_timeout=config.store.statement_timeout,
         lock_timeout=config.store.lock_timeout,
     )

@@ -216,6 +216,12 @@ class ClusterConfig(Section):
     lease_ttl: Duration = timedelta(seconds=15)
     """How long a lease lasts unrenewed (renewed every third of it): the longest a dead
     instance's shifts wait for another to take them over."""
+    forward_wait: Duration = timedelta(seconds=5)
+    """How long a request for a shift another instance owns waits for the owner's answer
+    before the client is answered ``unavailable`` (the request is kept and handled once)."""
+    inbox_retention: Duration = timedelta(hours=1)
+    """How long a forwarded request is kept after its answer (a retry within it gets the
+    same answer)."""
 
     @field_validator("lease_ttl")
     @classmethod
@@ -223,6 +229,13 @@ class ClusterConfig(Section):
         if ttl < timedelta(milliseconds=300):
             raise ValueError("must be at least 300ms")
         return ttl
+
+    @field_validator("forward_wait", "inbox_retention")
+    @classmethod
+    def _wait_positive(cls, wait: timedelta) -> timedelta:
+        if wait < timedelta(milliseconds=100):
+            raise ValueError("must be at least 100ms")
+        return wait
 
 
 class ControlConfig(Section):

@@ -8,35 +8,23 @@ from collections.abc import Iterable
 import trio
 
 from ..cluster.fencing import Fence
-from ..cluster.ownership import NotHeld
-from ..cluster.partitions import DEFAULT_PARTITIONS, partition_of
+from ..cluster.ownership import Member, NotHeld
+from ..cluster.partitions import DEFAULT_PARTITIONS
 
 
-class FixedOwnership:
-    """Holds the partitions it is given (`hold`), for good, fencing nothing."""
+class FixedOwnership(Member):
+    """Holds the partitions it is given (`hold` changes them), fencing nothing."""
 
     def __init__(
         self, instance_id: str, held: Iterable[int] = (), partitions: int = DEFAULT_PARTITIONS
     ) -> None:
-        self._instance_id = instance_id
-        self._partitions = partitions
+        super().__init__(instance_id, partitions)
         self._held = frozenset(held)
         self._changed = trio.Event()
 
     @classmethod
     def everything(cls, instance_id: str, partitions: int = DEFAULT_PARTITIONS) -> FixedOwnership:
         return cls(instance_id, range(partitions), partitions)
-
-    @property
-    def instance_id(self) -> str:
-        return self._instance_id
-
-    @property
-    def partitions(self) -> int:
-        return self._partitions
-
-    def partition_of(self, shift_id: str) -> int:
-        return partition_of(shift_id, self._partitions)
 
     def holds(self, partition: int) -> bool:
         return partition in self._held
@@ -46,7 +34,7 @@ class FixedOwnership:
 
     def fence(self, partition: int) -> Fence | None:
         if partition not in self._held:
-            raise NotHeld(f"partition {partition} is not held by {self._instance_id}")
+            raise NotHeld(f"partition {partition} is not held by {self.instance_id}")
         return None
 
     def changed(self) -> trio.Event:

@@ -41,3 +41,25 @@ def test_a_lease_ttl_too_short_to_renew_is_refused(tmp_path: Path) -> None:
             tmp_path,
             'store:\n  url: "postgresql://shiftd@db:5432/shiftd"\ncluster:\n  lease_ttl: "100ms"\n',
         )
+
+
+def test_a_cluster_takes_how_long_a_forwarded_request_waits_and_is_kept(tmp_path: Path) -> None:
+    config = _load(
+        tmp_path,
+        'store:\n  url: "postgresql://shiftd@db:5432/shiftd"\n'
+        'cluster:\n  forward_wait: "20s"\n  inbox_retention: "10m"\n',
+    )
+    cluster = config.cluster  # type: ignore[attr-defined]
+    assert (cluster.forward_wait, cluster.inbox_retention) == (
+        timedelta(seconds=20),
+        timedelta(minutes=10),
+    )
+
+
+def test_a_forward_wait_too_short_for_a_round_trip_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cluster.forward_wait"):
+        _load(
+            tmp_path,
+            'store:\n  url: "postgresql://shiftd@db:5432/shiftd"\n'
+            'cluster:\n  forward_wait: "10ms"\n',
+        )
