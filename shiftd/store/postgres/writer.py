@@ -112,6 +112,8 @@ class PostgresWriter(SqlBackend):
                 await self._commit(await gather(self._recv, self._batch_max))
         finally:
             self._running = False
+            # No deadline of its own: the commit runs on a worker thread that cancellation
+            # cannot stop, and the server ends each statement by `statement_timeout`.
             with trio.CancelScope(shield=True):
                 batch = pending(self._recv)
                 if batch:
