@@ -37,7 +37,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import trio
 
@@ -217,16 +217,7 @@ class Sender:
     async def _attempt(self, row: OutboxRow, outcomes: list[SendOutcome]) -> None:
         """Hand one `sending` row to the provider; append what became of it."""
         clock = self._clock
-        message = Outgoing(
-            outbox_id=row.id,
-            channel=row.channel,
-            purpose=row.purpose,
-            to=row.to_phone,
-            body=row.body,
-            caregiver_id=row.caregiver_id,
-            shift_id=row.shift_id,
-            at=clock.now(),
-        )
+        message = _outgoing(row, clock.now())
         async with self._limiter:
             outcomes.append(await self._outcome(row, message))
 
@@ -387,16 +378,7 @@ class Sender:
                     self.wake()  # a due row may be waiting for this worker (see _feed)
 
     async def _deliver(self, row: OutboxRow) -> None:
-        message = Outgoing(
-            outbox_id=row.id,
-            channel=row.channel,
-            purpose=row.purpose,
-            to=row.to_phone,
-            body=row.body,
-            caregiver_id=row.caregiver_id,
-            shift_id=row.shift_id,
-            at=self._clock.now(),
-        )
+        message = _outgoing(row, self._clock.now())
         if self._throttle is not None:
             # Waiting for a turn is cancellable and commits nothing: the row stays pending.
             message = replace(message, from_number=await self._throttle.acquire(message))
@@ -466,3 +448,17 @@ class Sender:
 def _in_order(rows: list[OutboxRow], outcomes: list[SendOutcome]) -> list[SendOutcome]:
     by_id = {o.outbox_id: o for o in outcomes}
     return [by_id[r.id] for r in rows]
+
+
+def _outgoing(row: OutboxRow, at: datetime) -> Outgoing:
+    """The message of an outbox row as a provider is handed it."""
+    return Outgoing(
+        outbox_id=row.id,
+        channel=row.channel,
+        purpose=row.purpose,
+        to=row.to_phone,
+        body=row.body,
+        caregiver_id=row.caregiver_id,
+        shift_id=row.shift_id,
+        at=at,
+    )
