@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ...clock import iso, parse_iso
-from ...models import Channel, OutboxState, ProviderStatusUpdate, Purpose, SendResult
+from ...models import ProviderStatusUpdate, SendResult
 from ..base import (
     NewMessage,
     OutboxRow,
@@ -24,6 +24,7 @@ from .rows import (
     OUTBOX_SQL,
     SHIFT_SQL,
     outbox_row,
+    provider_message_row,
     shift_row,
 )
 from .transitions import event, queue
@@ -173,18 +174,7 @@ class Outbox(SqlBackend):
             r = conn.execute(sql, (provider_id,)).fetchone()
             if r is None:
                 return None
-            return ProviderMessageRow(
-                r[0],
-                r[1],
-                r[2],
-                Channel(r[3]),
-                Purpose(r[4]),
-                r[5],
-                r[6],
-                OutboxState(r[7]),
-                r[8],
-                r[9],
-            )
+            return provider_message_row(r)
 
         return await self._reading(read)
 

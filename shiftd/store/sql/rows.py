@@ -11,7 +11,7 @@ from typing import Any
 
 from ...clock import parse_iso
 from ...models import Channel, OutboxState, Purpose, ShiftState
-from ..base import CaregiverRow, OfferRow, OutboxRow, ShiftRow
+from ..base import CaregiverRow, OfferRow, OutboxRow, ProviderMessageRow, ShiftRow
 
 COMPLIANCE_ANSWERS = "('opt_out', 'opt_in', 'help')"
 """Texts an opted-out phone still gets: the answers to STOP, START and HELP."""
@@ -81,20 +81,21 @@ def offer_row(r: Sequence[Any]) -> OfferRow:
     return OfferRow(r[0], r[1], r[2], parse_iso(r[3]), ShiftState(r[4]), parse_iso(r[5]))
 
 
+def _message(
+    r: Sequence[Any],
+) -> tuple[int, str | None, str, Channel, Purpose, str, str, OutboxState]:
+    """The leading columns an outbox row and a provider's message share (id … state)."""
+    return r[0], r[1], r[2], Channel(r[3]), Purpose(r[4]), r[5], r[6], OutboxState(r[7])
+
+
 def outbox_row(r: Sequence[Any]) -> OutboxRow:
     """A row of `OUTBOX_SQL`."""
-    return OutboxRow(
-        r[0],
-        r[1],
-        r[2],
-        Channel(r[3]),
-        Purpose(r[4]),
-        r[5],
-        r[6],
-        OutboxState(r[7]),
-        r[8],
-        dt(r[9]),
-    )
+    return OutboxRow(*_message(r), r[8], dt(r[9]))
+
+
+def provider_message_row(r: Sequence[Any]) -> ProviderMessageRow:
+    """A row of the outbox's id … state, provider_id, provider_status."""
+    return ProviderMessageRow(*_message(r), r[8], r[9])
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
