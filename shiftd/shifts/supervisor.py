@@ -45,10 +45,10 @@ E = TypeVar("E", bound=BaseException)
 
 
 def _first(group: BaseExceptionGroup[E]) -> E:
-    leaf: BaseException = group
+    leaf = group.exceptions[0]
     while isinstance(leaf, BaseExceptionGroup):
         leaf = leaf.exceptions[0]
-    return leaf  # type: ignore[return-value]
+    return leaf
 
 
 class NotHere(ActorUnavailable):
