@@ -16,6 +16,7 @@ from store_backends import Backend, create_database, drop_database, postgres_unr
 from shiftd.clock import Clock
 from shiftd.config import Config
 from shiftd.engine import Engine
+from shiftd.logs import configure_logging
 from shiftd.testing.engine import (
     EPOCH,
     FakeProvider,
@@ -25,6 +26,16 @@ from shiftd.testing.engine import (
     make_config,
     shift,
 )
+
+
+@pytest.fixture(autouse=True)
+def _logs_as_the_daemon_writes_them() -> None:
+    """Each test logs as `shiftd run` does: JSON lines, redacted, tracebacks without locals.
+
+    Unconfigured, structlog renders an exception with rich and every local variable,
+    which takes seconds for a test that logs one failing request (and shows unredacted
+    values)."""
+    configure_logging("info", "json")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
