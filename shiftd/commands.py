@@ -24,7 +24,7 @@ from .config import Duration
 from .engine import Engine
 from .events import Subscription
 from .limits import WallTime
-from .models import Channel, Id, Role, Roster, Shift, ShiftState
+from .models import CaregiverChannel, Channel, Id, Role, Roster, Shift, ShiftState
 from .store.base import ShiftRow
 from .web.passwords import valid_hash
 
@@ -104,7 +104,7 @@ class InboundArgs(_Args):
 
     from_: str = Field(alias="from", min_length=1, max_length=64)
     body: str = Field(max_length=1600)
-    channel: Literal["sms", "voice"] = "sms"
+    channel: CaregiverChannel = "sms"
     provider_message_id: str | None = Field(default=None, min_length=1, max_length=128)
     shift_id: Id | None = None
 

@@ -8,6 +8,7 @@ numbers are normalised, never validated against a numbering plan. Every field's 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
 
@@ -39,6 +40,11 @@ class Channel(StrEnum):
     """A JSON POST to a coordinator's URL (never to a caregiver)."""
     EMAIL = "email"
     """A mail to a coordinator over SMTP (never to a caregiver)."""
+
+
+CaregiverChannel = Literal["sms", "voice"]
+"""The channels that reach a caregiver (the values of Channel.SMS and Channel.VOICE), as
+configuration and commands accept them."""
 
 
 class Purpose(StrEnum):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 
-from ..models import normalize_phone
+from ..models import CaregiverChannel, normalize_phone
 from .sections import Section
 from .values import ClockTime, Duration, StrictBool, StrictInt, Tag, check_timezone
 
@@ -32,7 +32,7 @@ class StepConfig(Section):
     ``audience`` (restricted to ``tags`` if given) over ``channel``."""
 
     at: Duration
-    channel: Literal["sms", "voice"]
+    channel: CaregiverChannel
     audience: Literal["all", "offered"] = "all"
     """``all``: everyone with the role who may take the shift; ``offered``: only those an
     earlier step reached who have not declined."""
@@ -47,7 +47,7 @@ class QuietHoursConfig(Section):
 
     start: ClockTime
     end: ClockTime
-    channels: tuple[Literal["sms", "voice"], ...] = ("voice",)
+    channels: tuple[CaregiverChannel, ...] = ("voice",)
     unless_starts_within: Duration = timedelta(0)
 
 
