@@ -52,7 +52,7 @@ def build_layers(
     organizations: Organizations,
     messages: Messages,
     events: EventBus,
-    metrics: Metrics,
+    metrics: Metrics | None,
     reply_guard: ReplyGuard,
     shutdown: Shutdown,
     ownership: Ownership | None,
@@ -60,7 +60,8 @@ def build_layers(
 ) -> Layers:
     """The layers over `store`, sending through `notifier` bounded by `shutdown`'s deadline.
     `ownership`: which shifts this instance owns (None: all); `leases`: the leases that
-    decide it in a cluster (their fencing stops an actor). Raises nothing; opens nothing."""
+    decide it in a cluster (their fencing stops an actor); `metrics`: where provider calls
+    are timed (None: nowhere). Raises nothing; opens nothing."""
     public_url = str(config.http.public_url) if config.http and config.http.public_url else None
     sender: Sender
 
@@ -79,7 +80,7 @@ def build_layers(
     )
     sender = Sender(
         store,
-        MeteredNotifier(BoundedNotifier(notifier, shutdown), metrics),
+        _metered(BoundedNotifier(notifier, shutdown), metrics),
         clock,
         concurrency=config.sender.concurrency,
         max_attempts=config.sender.max_attempts,
@@ -152,3 +153,8 @@ _SEND_EVENTS = {
     SendResult.FAILED: EventKind.SEND_FAILED,
     SendResult.SUPPRESSED: EventKind.SEND_SUPPRESSED,
 }
+
+
+def _metered(notifier: Notifier, metrics: Metrics | None) -> Notifier:
+    """`notifier` with its provider calls timed and counted in `metrics`, if any."""
+    return notifier if metrics is None else MeteredNotifier(notifier, metrics)

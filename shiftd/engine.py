@@ -90,15 +90,19 @@ class Engine:
         classifier: Classifier | None = None,
         store: Store | None = None,
         ownership: Ownership | None = None,
+        measured: bool = True,
     ) -> None:
         """`ownership`: in a cluster (a PostgreSQL store), which shifts this instance
-        owns; a request for another's is forwarded to it (`shiftd.cluster.forward`)."""
+        owns; a request for another's is forwarded to it (`shiftd.cluster.forward`).
+        `measured` False: `metrics` stay empty (no provider timing, commit figures or
+        event counts), for a run nobody scrapes (`shiftd simulate`)."""
         self.config = config
         self._ownership = ownership
         self._clock = clock
         self._notifier = notifier
         self._classifier = classifier
         self._custom_store = store
+        self._measured = measured
         self._stop = trio.Event()
         self.shutdown = Shutdown()
         """The stop's one deadline; the daemon may begin it earlier (at the signal)."""
@@ -140,7 +144,9 @@ class Engine:
         if self._ownership is None:  # in a cluster, the leases say what this instance owns
             self.leases = self._ownership = configured_leases(config, self.clock)
         self.store = self._custom_store or configured_store(config)
-        self.store.on_commit = self.metrics.observe_commit
+        metrics = self.metrics if self._measured else None
+        if metrics is not None:
+            self.store.on_commit = metrics.observe_commit
         layers = build_layers(
             config,
             store=self.store,
@@ -150,7 +156,7 @@ class Engine:
             organizations=self.organizations,
             messages=self.messages,
             events=self.events,
-            metrics=self.metrics,
+            metrics=metrics,
             reply_guard=self.reply_guard,
             shutdown=self.shutdown,
             ownership=self._ownership,
@@ -162,7 +168,10 @@ class Engine:
         self.forwarder = layers.forwarder
         """In a cluster, what forwards requests to the owner of a shift; None on one instance."""
         self.metrics.bind(
-            store=self.store, supervisor=self.supervisor, events=self.events, leases=self.leases
+            store=self.store,
+            supervisor=self.supervisor,
+            events=self.events if metrics is not None else None,
+            leases=self.leases,
         )
         async with trio.open_nursery() as outer:
             outer.start_soon(self._stop_on_cancel)

@@ -179,8 +179,10 @@ class EventBus:
         **detail: Any,
     ) -> None:
         """Stamp and deliver one event. Never blocks, yields or raises."""
-        event = Event(self._now(), kind, shift_id, caregiver_id, detail)
         self.published += 1
+        if not self._listeners and not self._subscriptions:
+            return  # nobody to tell (an engine without metrics, a simulation): not built
+        event = Event(self._now(), kind, shift_id, caregiver_id, detail)
         for listener in self._listeners:
             try:
                 listener(event)

@@ -14,12 +14,15 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from shiftd.clock import Clock
 from shiftd.control.server import handle_line
+from shiftd.engine import Engine
 from shiftd.events import EventBus
 from shiftd.metrics import MeteredNotifier, Metrics
 from shiftd.models import Channel, Purpose
 from shiftd.notify.base import Outgoing, PermanentSendError
 from shiftd.testing.engine import (
+    EPOCH,
     FakeProvider,
     Harness,
     StartEngine,
@@ -205,6 +208,26 @@ async def test_each_engine_has_its_own_registry_and_the_global_one_is_untouched(
     assert two.value("shiftd_shifts", state="open") == 1
     global_names = {f.name for f in prometheus_client.REGISTRY.collect()}
     assert not any(name.startswith("shiftd_") for name in global_names)
+
+
+async def test_an_unmeasured_engine_sends_as_usual_and_counts_nothing(
+    tmp_path: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    provider = FakeProvider()
+    engine = Engine(make_config(tmp_path), clock=Clock(EPOCH), notifier=provider, measured=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        await engine.import_roster([caregiver(n) for n in (1, 2)], [shift()])
+        await engine.fanout("shift-1")
+        await trio.testing.wait_all_tasks_blocked()
+        m = Scrape((await engine.metrics.exposition())[0].decode())
+        nursery.cancel_scope.cancel()
+
+    assert len(provider.sent) == 2
+    assert m.total("shiftd_messages_total") == 0
+    assert m.total("shiftd_provider_request_seconds_count") == 0
+    assert m.total("shiftd_store_commit_seconds_count") == 0
+    assert m.value("shiftd_shifts", state="offering") == 1  # scrape-time figures still read
 
 
 def test_a_metrics_object_needs_no_running_engine() -> None:

@@ -264,7 +264,8 @@ async def _run(
     phones = {c.id: c.phone for c in caregivers}
     people = _Caregivers(clock, responder, seed, keep_timeline)
     store = SqliteStore(store_path, synchronous="off", batch_max=config.store.batch_max)
-    engine = Engine(config, clock=clock, notifier=people, store=store)
+    # Nobody scrapes a simulation's metrics: the engine keeps none.
+    engine = Engine(config, clock=clock, notifier=people, store=store, measured=False)
     answered: list[Answered] = []
     for index, item in enumerate(script):  # at one instant, in the script's order
         people.push(item.at, "", item.caregiver_id, item.body, item.channel, f"{index:09d}")
