@@ -44,9 +44,19 @@ def iso(at: None) -> None: ...
 def iso(at: datetime | None) -> str | None: ...
 def iso(at: datetime | None) -> str | None:
     """ISO-8601 UTC text with a `Z`, as stored and shown everywhere; None stays None."""
+    global _last_iso
     if at is None:
         return None
-    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    last, text = _last_iso
+    if at is not last:
+        text = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        _last_iso = (at, text)  # one assignment: a reader in another thread sees a pair
+    return text
+
+
+_last_iso: tuple[datetime | None, str] = (None, "")
+"""The last instant `iso` spelled, and its text: a transition stamps all its rows with one
+`now`, and a simulated run's clock hands out one `datetime` per instant."""
 
 
 @overload
