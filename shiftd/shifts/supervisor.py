@@ -187,10 +187,22 @@ class Supervisor:
         if not wanted:
             return 0
         for number in sorted(wanted):
-            await self._partition(number)
+            await self._reopen(number)
         recovered = await self._recover(wanted)
         self._ctx.wake_sender()
         return recovered
+
+    async def _reopen(self, number: int) -> None:
+        """Open partition `number` to run it afresh. Its previous run here may still be
+        stopping: its lease lapsed locally and the next round took it again before the
+        cancelled actors had unwound (a busy machine). That run ends first (promptly: it
+        was cancelled; a delivery already `sending` is bounded by the send timeout), rather
+        than the take failing and every partition just acquired being dropped again.
+        Raises NotHere as `_partition` does."""
+        old = self._parts.get(number)
+        if old is not None and old.leaving.is_set():
+            await old.done.wait()
+        await self._partition(number)
 
     async def give_back(self, partitions: frozenset[int]) -> None:
         """Stop the actors of `partitions` as `stop()` stops all (each finishes the message

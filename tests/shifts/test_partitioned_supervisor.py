@@ -77,6 +77,17 @@ async def test_a_lost_partition_s_actors_are_cancelled_at_once(
     assert engine.supervisor.actors == 0
 
 
+async def test_a_partition_lost_and_taken_again_before_its_actors_stopped_runs_again(
+    fanned_out: tuple[Engine, FixedOwnership], autojump_clock: trio.testing.MockClock
+) -> None:
+    engine, _ = fanned_out
+    engine.supervisor.lost(frozenset({P}))  # cancelled, not unwound yet
+    with trio.fail_after(5):
+        await engine.supervisor.take(frozenset({P}))
+    assert engine.supervisor.actors == 1
+    await engine.supervisor.ask_here("shift-1", Cancel())  # decided here, not NotHere
+
+
 async def test_taking_a_partition_recovers_its_shifts_and_escalates_at_the_stored_instant(
     config: Config, autojump_clock: trio.testing.MockClock
 ) -> None:
