@@ -43,9 +43,12 @@ bench-simulate: $(STAMP)
 	$(BIN)/python -m bench.simulate
 
 # The long crash run: `make crash KILLS=500 [SEED=n]` (the suite runs a short one).
+# `make crash INSTANCES=3 KILLS=200`: a cluster on a fresh PostgreSQL database, its
+# instances killed and paused (KILLS counts both).
 KILLS ?= 500
 crash: $(STAMP)
-	$(BIN)/python -m shiftd.testing.crashloop --kills $(KILLS) $(if $(SEED),--seed $(SEED))
+	$(BIN)/python -m shiftd.testing.crashloop --kills $(KILLS) $(if $(SEED),--seed $(SEED)) \
+	    $(if $(INSTANCES),--instances $(INSTANCES))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

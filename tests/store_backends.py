@@ -19,8 +19,6 @@ virtual time (each idle jump costing that real pause).
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,55 +30,14 @@ import trio
 
 from shiftd.store import sqlite as sqlite_schema
 from shiftd.store.sqlite import SqliteStore
+from shiftd.testing.postgres import (
+    ADMIN_URL,
+    create_database,
+    drop_database,
+    postgres_unreachable,
+)
 
-ADMIN_URL = os.environ.get("SHIFTD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-_unreachable: str | None = None
-_checked = False
-
-
-def postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used for tests (one line), or None if it answers. Asked
-    once per test run."""
-    global _checked, _unreachable
-    if not _checked:
-        _checked = True
-        try:
-            import psycopg
-
-            with psycopg.connect(ADMIN_URL, connect_timeout=3, autocommit=True) as conn:
-                conn.execute("SELECT 1")
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _unreachable = (
-                f"PostgreSQL is not answering at {_host(ADMIN_URL)} ({first}):"
-                " the PostgreSQL store tests are skipped"
-            )
-    return _unreachable
-
-
-def _host(url: str) -> str:
-    from shiftd.store.url import redacted
-
-    return redacted(url)
-
-
-def create_database() -> str:
-    """A fresh, empty database on the test server; its URL."""
-    import psycopg
-
-    name = f"shiftd_test_{secrets.token_hex(6)}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    name = url.rpartition("/")[2]
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+__all__ = ["ADMIN_URL", "Backend", "create_database", "drop_database", "postgres_unreachable"]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The daemon the crash run kills: a real shiftd subprocess, its config, its control socket."""
+"""The daemon the crash run kills or pauses: a real shiftd subprocess, its config, its
+control socket; one of a cluster's instances when its config names a shared database."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def free_port() -> int:
 class Daemon:
     """`shiftd run` as a child process, with its state in `workdir`."""
 
-    def __init__(self, workdir: Path, python: str) -> None:
+    def __init__(self, workdir: Path, python: str, name: str = "") -> None:
+        self.name = name
         self.workdir = workdir
         self.python = python
         self.config = workdir / "shiftd.yaml"
@@ -46,8 +48,16 @@ class Daemon:
         self.db = workdir / "state" / "shiftd.sqlite3"
         self.log = workdir / "daemon.log"
         self.proc: trio.Process | None = None
+        self.paused = False
+        self.answering = False
+        """It answered `ping` since it was last started."""
+        self.webhook_base = ""
 
-    def write_config(self, *, api_base: str, http_port: int, delay: int) -> None:
+    def write_config(self, *, api_base: str, http_port: int, delay: int, extra: str = "") -> None:
+        """Its configuration: the fake Twilio at `api_base`, HTTP on `http_port`, the default
+        policy's escalation `delay` (seconds); `extra` YAML sections appended (a cluster's
+        `store` and `cluster`)."""
+        self.webhook_base = f"http://127.0.0.1:{http_port}"
         (self.workdir / "twilio-token").write_text(FakeTwilio().auth_token + "\n")
         numbers = ", ".join(f'"{n}"' for n in FROM_NUMBERS)
         self.config.write_text(
@@ -80,9 +90,11 @@ http:
 log:
   format: json
 """
+            + extra
         )
 
     async def spawn(self) -> None:
+        self.answering = False
         with self.log.open("ab") as log:
             self.proc = await trio.lowlevel.open_process(
                 [self.python, "-m", "shiftd.cli", "run", "--config", str(self.config)],
@@ -104,16 +116,34 @@ log:
                     raise DaemonDied(f"exit {self.proc.returncode}: {self.tail()}")
                 try:
                     await self.call("ping", bound=2)
+                    self.answering = True
                     return trio.current_time() - started
                 except (OSError, RemoteError, trio.TooSlowError, ValueError):
                     await trio.sleep(0.02)
 
     async def kill9(self) -> None:
         assert self.proc is not None
+        self.answering = False
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         with trio.fail_after(10):
             await self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: it keeps its sockets and leases but runs nothing until `resume`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    @property
+    def up(self) -> bool:
+        """Running, answering since its start, and not paused."""
+        return self.alive and self.answering and not self.paused
 
     async def terminate(self, bound: float = 20) -> int:
         assert self.proc is not None

@@ -16,7 +16,8 @@ At the end it lets every due wave and send finish, checks once more and stops th
 with SIGTERM (exit 0 expected).
 
 `python -m shiftd.testing.crashloop --kills 500` (what `make crash` runs) prints the figures;
-the exit status is 1 when any invariant was violated.
+the exit status is 1 when any invariant was violated. With `--instances 3` it runs a cluster
+instead, its instances killed and paused (`crashcluster`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -39,22 +40,42 @@ from ..models import ShiftState
 from .crashdaemon import ACCOUNT_SID, Daemon, DaemonDied, free_port
 from .crashreport import CrashReport, CrashSettings
 from .fakeprovider import FakeTwilio
-from .invariants import ProviderRequest, StoreView, check
+from .invariants import ProviderRequest, StoreView, call_lateness, check
+from .storeread import SqliteReader, StoreReader, StoreUnreadable
 from .workload import Workload
 
-__all__ = ["CrashReport", "CrashSettings", "DaemonDied", "main", "run_crash_loop"]
+__all__ = [
+    "CrashReport",
+    "CrashSettings",
+    "DaemonDied",
+    "main",
+    "run_crash_loop",
+    "run_keeping_promises",
+    "seed_to_replay",
+]
 
 
 class CrashLoop:
-    def __init__(self, settings: CrashSettings, workdir: Path) -> None:
+    """One daemon on SQLite, killed and restarted (`ClusterCrashLoop`: several instances)."""
+
+    def __init__(
+        self, settings: CrashSettings, workdir: Path, daemons: Sequence[Daemon], store: StoreReader
+    ) -> None:
         self.s = settings
         self.rng = random.Random(settings.seed)
         self.report = CrashReport(seed=settings.seed, workdir=str(workdir))
-        self.daemon = Daemon(workdir, settings.python)
+        self.daemons = list(daemons)
+        self.daemon = self.daemons[0]
+        self.store = store
         self.fake = FakeTwilio(account_sid=ACCOUNT_SID)
-        self.work = Workload(self.daemon, self.fake, self.rng, self.report)
+        self.work = Workload(self.daemons, store, self.fake, self.rng, self.report)
         self.ready_at: datetime | None = None
+        """When the daemon last answered after a start (a cluster: when its membership
+        last changed): waves due before are owed from then."""
+        self.wave_bound = settings.due_bound
+        """How long after it (or after its stored instant, if later) a wave must have run."""
         self.seen: set[str] = set()
+        self.progressed = 0
 
     def provider_log(self) -> list[ProviderRequest]:
         return [
@@ -63,14 +84,15 @@ class CrashLoop:
             if r.accepted and r.kind in ("message", "call")
         ]
 
-    async def check(self, when: str, *, running: bool) -> None:
+    async def check(self, when: str, *, running: bool) -> StoreView | None:
+        """Check every invariant now; the store as it was read (None if it could not be)."""
         found = await self.work.resolve_webhooks()
         provider = self.provider_log()  # before the store, `made` after it: see `check`
         try:
-            view = await trio.to_thread.run_sync(StoreView.load, self.daemon.db)
-        except sqlite3.Error as exc:
+            view = await trio.to_thread.run_sync(StoreView.load, self.store)
+        except StoreUnreadable as exc:
             self.report.violations.append(f"{when}: the store cannot be read: {exc}")
-            return
+            return None
         made = {r.sid for r in self.fake.requests if r.sid is not None}
         found += await trio.to_thread.run_sync(
             functools.partial(
@@ -81,7 +103,7 @@ class CrashLoop:
                 delay=timedelta(seconds=self.s.escalation_delay),
                 now=datetime.now(UTC),
                 ready_at=self.ready_at if running else None,
-                due_bound=timedelta(seconds=self.s.due_bound),
+                due_bound=timedelta(seconds=self.wave_bound),
                 made=made,
                 send_grace=self.s.send_grace,
             )
@@ -92,6 +114,7 @@ class CrashLoop:
                 self.report.violations.append(f"{when}: {violation}")
                 if self.s.progress:
                     print(f"  VIOLATION {when}: {violation}", flush=True)
+        return view
 
     async def restart(self) -> None:
         """Start the daemon; measure until it answers, and until the waves due when it was
@@ -148,18 +171,11 @@ class CrashLoop:
         self.report.due_lag.append(trio.current_time() - since)
 
     async def run(self) -> CrashReport:
+        """The whole run, the fake provider served meanwhile; the report."""
         began = trio.current_time()
         async with trio.open_nursery() as nursery:
             api_base = await nursery.start(self.fake.serve, "127.0.0.1", 0)
-            http_port = free_port()
-            self.work.webhook_base = f"http://127.0.0.1:{http_port}"
-            self.daemon.write_config(
-                api_base=api_base, http_port=http_port, delay=self.s.escalation_delay
-            )
-            await self.restart()
-            await self.work.setup(self.s.caregivers)
-            while self.report.kills < self.s.kills:
-                await self.one_kill()
+            await self.faults(api_base)
             await self.finish()
             nursery.cancel_scope.cancel()
         self.report.elapsed = trio.current_time() - began
@@ -168,13 +184,29 @@ class CrashLoop:
         self.report.provider["calls_accepted"] = sum(p.kind == "call" for p in accepted)
         return self.report
 
-    async def one_kill(self) -> None:
-        if self.s.progress and self.report.kills and self.report.kills % 25 == 0:
+    async def faults(self, api_base: str) -> None:
+        """Start the daemon, then make the run's kills under the workload."""
+        self.daemon.write_config(
+            api_base=api_base, http_port=free_port(), delay=self.s.escalation_delay
+        )
+        await self.restart()
+        await self.work.setup(self.s.caregivers)
+        while self.report.kills < self.s.kills:
+            await self.one_kill()
+
+    def progress(self) -> None:
+        """Every 25 faults, with `settings.progress`: a line of how it goes."""
+        kills = self.report.kills
+        if self.s.progress and kills and kills % 25 == 0 and kills != self.progressed:
+            self.progressed = kills
             print(
-                f"  {self.report.kills} kills, {len(self.report.violations)} violations,"
+                f"  {self.report.kills} faults, {len(self.report.violations)} violations,"
                 f" {sum(self.report.cost)} messages lost so far",
                 flush=True,
             )
+
+    async def one_kill(self) -> None:
+        self.progress()
         kill_at = trio.current_time() + self.rng.uniform(0.05, self.s.longest_round)
         await self.work.drive(kill_at)
         await self.daemon.kill9()
@@ -191,17 +223,43 @@ class CrashLoop:
         await self.check(f"restart {n}", running=True)
 
     async def finish(self) -> None:
-        """Let due waves and sends finish, check once more, stop with SIGTERM."""
+        """Let due waves and sends finish, check once more, stop with SIGTERM. A row still
+        `sending`, or `pending` and due, by then is a violation: a crash left it for nobody
+        (a call paced to a later instant is not due)."""
         await trio.sleep(self.s.escalation_delay + 0.5)
         await self.wait_due(await self._due_waves(datetime.now(UTC)), trio.current_time())
+        busy: list[tuple[int, str, str]] = []
         with trio.move_on_after(self.s.due_bound):
             while True:  # polling another process's store: no event to wait on
-                busy = "SELECT 1 FROM outbox WHERE state IN ('pending', 'sending') LIMIT 1"
-                if not await self.work.query(busy):
+                busy = await self.work.query(
+                    "SELECT id, state, purpose FROM outbox WHERE state = 'sending'"
+                    " OR (state = 'pending' AND coalesce(next_attempt_at, '') <= ?)",
+                    (_iso(datetime.now(UTC)),),
+                )
+                if not busy:
                     break
                 await trio.sleep(0.1)
-        await self.check("at the end", running=True)
+        if busy:
+            self.report.violations.append(
+                f"{len(busy)} rows still due or sending {self.s.due_bound}s after the end:"
+                f" {busy[:10]}"
+            )
+        view = await self.check("at the end", running=True)
+        if view is not None:
+            delay = timedelta(seconds=self.s.escalation_delay)
+            self.report.call_lateness = call_lateness(view, delay)
+        await self.stop()
+
+    async def stop(self) -> None:
+        """SIGTERM; its exit status is the report's `final_exit`."""
         self.report.final_exit = await self.daemon.terminate()
+
+    def kill_all(self) -> None:
+        """Whatever the run ended with: no instance outlives it (a paused one included)."""
+        for daemon in self.daemons:
+            if daemon.alive:
+                assert daemon.proc is not None
+                daemon.proc.kill()
 
 
 def _iso(at: datetime) -> str:
@@ -211,17 +269,40 @@ def _iso(at: datetime) -> str:
 def run_crash_loop(settings: CrashSettings) -> CrashReport:
     """Run the loop (inside its own `trio.run`); the report. The work directory is removed
     after a run without violations unless `settings.workdir` was given."""
-    workdir = settings.workdir or Path(tempfile.mkdtemp(prefix="shiftd-crash-", dir="/tmp"))
+    prefix = "shiftd-cluster-" if settings.instances > 1 else "shiftd-crash-"
+    workdir = settings.workdir or Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
-    loop = CrashLoop(settings, workdir)
-    try:
-        report = trio.run(loop.run)
-    finally:
-        if loop.daemon.alive:
-            assert loop.daemon.proc is not None
-            loop.daemon.proc.kill()
+    if settings.instances > 1:
+        from .crashcluster import run_cluster  # it builds on this module
+
+        report = run_cluster(settings, workdir)
+    else:
+        daemon = Daemon(workdir, settings.python)
+        loop = CrashLoop(settings, workdir, [daemon], SqliteReader(daemon.db))
+        try:
+            report = trio.run(loop.run)
+        finally:
+            loop.kill_all()
     if report.ok and settings.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def seed_to_replay() -> int:
+    """For a test: the seed in $CRASH_SEED (a replay), else a fresh one."""
+    return int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
+
+
+def run_keeping_promises(settings: CrashSettings) -> CrashReport:
+    """For a test: run the loop; its report if every promise held. AssertionError (naming
+    the seed to replay with `CRASH_SEED`, the figures and where the state was kept) if one
+    did not, or if the run could not go on (a daemon died, or did not come back in time)."""
+    replay = f"replay with CRASH_SEED={settings.seed}"
+    try:
+        report = run_crash_loop(settings)
+    except Exception as exc:
+        raise AssertionError(f"{replay}: {exc!r}") from exc
+    assert report.ok, f"{replay}\n{report.summary()}\nstate in {report.workdir}"
     return report
 
 
@@ -232,12 +313,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=500)
     parser.add_argument("--seed", type=int, help="replay a run (default: a fresh one, printed)")
     parser.add_argument("--workdir", type=Path, help="keep the daemon's state here")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="more than 1: a cluster on a fresh PostgreSQL database, killed and paused",
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    print(f"crash loop: seed {seed}, {args.kills} kills (replay: --seed {seed})", flush=True)
-    report = run_crash_loop(
-        CrashSettings(kills=args.kills, seed=seed, workdir=args.workdir, progress=True)
+    what = f"{args.instances} instances, {args.kills} faults" if args.instances > 1 else ""
+    print(
+        f"crash loop: seed {seed}, {what or f'{args.kills} kills'} (replay: --seed {seed})",
+        flush=True,
     )
+    settings = CrashSettings(
+        kills=args.kills,
+        seed=seed,
+        workdir=args.workdir,
+        progress=True,
+        instances=args.instances,
+        # Several Python start-ups at once are slow on a busy machine: a bound against a
+        # hang; the figures say how long restarts took.
+        restart_bound=120.0 if args.instances > 1 else CrashSettings.restart_bound,
+    )
+    report = run_crash_loop(settings)
     print(report.summary())
     if not report.ok or args.workdir:
         print(f"  state kept in {report.workdir}")

@@ -1,9 +1,9 @@
 """What must hold after any crash, read from the store, the provider's log and what the
 daemon answered: the promises of shiftd, each as one check.
 
-`check` opens the database read-only (safe beside a running daemon: WAL readers never block
-the writer) and returns one line per violation; an empty list means every promise holds.
-The promises:
+`StoreView.load` reads the store (one instance's SQLite file or a cluster's PostgreSQL
+database) read-only in one snapshot, safe beside running daemons; `check` returns one line
+per violation, an empty list meaning every promise holds. The promises:
 
 - **one holder**: per shift, `claimed` and `released` events alternate (never two holders
   without a release between), and every `claimed` answer the daemon gave is a `claimed`
@@ -27,19 +27,25 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from ..clock import parse_iso
 from ..models import Channel, EventKind, OutboxState, Purpose, ShiftState
 from ..outbox.sender import COMPLIANCE_PURPOSES
+from .storeread import StoreReader
 
-__all__ = ["COMPLIANCE_PURPOSES", "Ledger", "ProviderRequest", "StoreView", "check"]
+__all__ = [
+    "COMPLIANCE_PURPOSES",
+    "Ledger",
+    "ProviderRequest",
+    "StoreView",
+    "call_lateness",
+    "check",
+]
 
 ONCE_PURPOSES = frozenset(
     {Purpose.OFFER, Purpose.CONFIRM, Purpose.FILLED, Purpose.DECLINED, Purpose.RELEASED}
@@ -112,32 +118,26 @@ class StoreView:
     """caregiver id → phone."""
 
     @classmethod
-    def load(cls, db: Path) -> StoreView:
-        """Read the store at `db` read-only. Raises sqlite3.Error if it cannot."""
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("BEGIN")  # one snapshot for every table
-
-            def rows(sql: str) -> list[dict[str, Any]]:
-                return [dict(r) for r in conn.execute(sql)]
-
-            view = cls(
-                shifts={r["id"]: r for r in rows("SELECT * FROM shifts")},
-                outbox=rows("SELECT * FROM outbox ORDER BY id"),
-                offers={
-                    (r["shift_id"], r["caregiver_id"]): r for r in rows("SELECT * FROM offers")
-                },
-                events=rows("SELECT * FROM events ORDER BY id"),
-                opt_outs={
-                    r["phone"]: _dt(r["opted_out_at"]) for r in rows("SELECT * FROM opt_outs")
-                },
-                phones={r["id"]: r["phone"] for r in rows("SELECT id, phone FROM caregivers")},
-            )
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-        return view
+    def load(cls, store: StoreReader) -> StoreView:
+        """Read the store, every table from one snapshot. Raises StoreUnreadable."""
+        t = store.tables(
+            {
+                "shifts": "SELECT * FROM shifts",
+                "outbox": "SELECT * FROM outbox ORDER BY id",
+                "offers": "SELECT * FROM offers",
+                "events": "SELECT * FROM events ORDER BY id",
+                "opt_outs": "SELECT * FROM opt_outs",
+                "caregivers": "SELECT id, phone FROM caregivers",
+            }
+        )
+        return cls(
+            shifts={r["id"]: r for r in t["shifts"]},
+            outbox=t["outbox"],
+            offers={(r["shift_id"], r["caregiver_id"]): r for r in t["offers"]},
+            events=t["events"],
+            opt_outs={r["phone"]: _dt(r["opted_out_at"]) for r in t["opt_outs"]},
+            phones={r["id"]: r["phone"] for r in t["caregivers"]},
+        )
 
     def interrupted(self) -> int:
         """Rows failed because a crash caught them `sending` (the price of at-most-once)."""
@@ -260,9 +260,8 @@ def _never_twice(
             yield f"outbox {r['id']} is sent as {r['provider_id']}, which the provider never made"
 
 
-def _calls_on_time(
-    view: StoreView, *, delay: timedelta, now: datetime, ready_at: datetime | None, bound: timedelta
-) -> Iterable[str]:
+def _bases(view: StoreView) -> dict[str, list[datetime]]:
+    """shift → when each generation began (its fanout, then each reopening)."""
     bases: dict[str, list[datetime]] = {}
     for shift_id, s in view.shifts.items():
         if s["fanout_started_at"]:
@@ -270,6 +269,29 @@ def _calls_on_time(
     for e in view.events:
         if e["kind"] == EventKind.RELEASED and json.loads(e["detail"] or "{}").get("reopened"):
             bases.setdefault(e["shift_id"], []).append(_dt(e["ts"]))
+    return bases
+
+
+def call_lateness(view: StoreView, delay: timedelta) -> list[float]:
+    """Per generation of a shift that reached its calls: seconds from their stored instant
+    (the generation's start plus `delay`) to the first call queued."""
+    bases = _bases(view)
+    first: dict[tuple[str, int], datetime] = {}
+    for r in view.outbox:
+        if r["channel"] == Channel.VOICE and r["purpose"] == Purpose.OFFER:
+            key = (r["shift_id"], _generation(r["key"]))
+            first[key] = min(first.get(key, _dt(r["created_at"])), _dt(r["created_at"]))
+    return [
+        (at - bases[shift_id][gen] - delay).total_seconds()
+        for (shift_id, gen), at in first.items()
+        if gen < len(bases.get(shift_id, []))
+    ]
+
+
+def _calls_on_time(
+    view: StoreView, *, delay: timedelta, now: datetime, ready_at: datetime | None, bound: timedelta
+) -> Iterable[str]:
+    bases = _bases(view)
     for r in view.outbox:
         if r["channel"] != Channel.VOICE or r["purpose"] != Purpose.OFFER:
             continue

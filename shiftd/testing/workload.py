@@ -1,10 +1,10 @@
-"""The crash run's workload: coordinators, caregivers and a faulty provider, all at random."""
+"""The crash run's workload: coordinators, caregivers and a faulty provider, all at random,
+against one daemon or spread over a cluster's instances."""
 
 from __future__ import annotations
 
 import math
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from .crashdaemon import Daemon, RemoteError
 from .crashreport import CrashReport
 from .fakeprovider import FakeTwilio
 from .invariants import Ledger
+from .storeread import StoreReader, StoreUnreadable
 
 ROLE = "RN"
 
@@ -32,17 +33,23 @@ class _Webhook:
 
 
 class Workload:
-    """Coordinators and caregivers acting at random against one daemon."""
+    """Coordinators and caregivers acting at random, each request through one of `daemons`
+    (a running one, at random), reading what they need from `store`."""
 
     def __init__(
-        self, daemon: Daemon, fake: FakeTwilio, rng: random.Random, report: CrashReport
+        self,
+        daemons: Sequence[Daemon],
+        store: StoreReader,
+        fake: FakeTwilio,
+        rng: random.Random,
+        report: CrashReport,
     ) -> None:
-        self.daemon = daemon
+        self.daemons = daemons
+        self.store = store
         self.fake = fake
         self.rng = rng
         self.report = report
         self.ledger = Ledger()
-        self.webhook_base = ""
         self.phones: list[str] = []
         self.shifts = 0
         self.first_start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
@@ -55,19 +62,17 @@ class Workload:
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows from the store, read-only, in a worker thread (the fake provider, served by
         this process, keeps answering meanwhile); [] if the store cannot be read now."""
-        return await trio.to_thread.run_sync(self._query, sql, params)
+        try:
+            return await trio.to_thread.run_sync(self.store.rows, sql, params)
+        except StoreUnreadable:
+            return []
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            conn = sqlite3.connect(f"file:{self.daemon.db}?mode=ro", uri=True, timeout=2)
-        except sqlite3.Error:
-            return []
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.Error:
-            return []
-        finally:
-            conn.close()
+    @property
+    def daemon(self) -> Daemon:
+        """The instance the next request goes to: a running one at random (any, if none
+        runs: the request then fails as a client's would)."""
+        up = [d for d in self.daemons if d.up]
+        return self.rng.choice(up or list(self.daemons))
 
     async def _open_offers(self) -> list[tuple[str, str, int]]:
         """(shift, phone, code) of offers a caregiver may still answer."""
@@ -91,8 +96,9 @@ class Workload:
         ]
         await self.daemon.call("roster.import", caregivers=roster, shifts=[])
 
-    async def drive(self, until: float) -> None:
-        """Start actions at random until `until` (Trio time); cancelled by the kill."""
+    async def drive(self, until: float, *, drain: bool = False) -> None:
+        """Start actions at random until `until` (Trio time); then cancel those still
+        running, as a kill would, or with `drain` let them finish (each is bounded)."""
         actions: list[tuple[float, Callable[[], Awaitable[None]]]] = [
             (3, self.new_fanout),
             (1, self.repeat_fanout),
@@ -109,7 +115,8 @@ class Workload:
                 self.report.actions[action.__name__] += 1
                 nursery.start_soon(self._guarded, action)
                 await trio.sleep(self.rng.uniform(0.0, 0.12))
-            nursery.cancel_scope.cancel()
+            if not drain:
+                nursery.cancel_scope.cancel()
 
     async def _guarded(self, action: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -220,7 +227,13 @@ class Workload:
         if webhook is None:
             webhook = self.rng.random() < 0.5
         if webhook:
-            response = await self.fake.reply_sms(phone, body, self.webhook_base)
+            base = self.daemon.webhook_base
+            response = await self.fake.reply_sms(phone, body, base)
+            if response.status_code == 503 and len(self.daemons) > 1:
+                # The shift's owner did not answer in time (down, or changing hands): the
+                # provider would retry; the text is kept and decided once, maybe later.
+                self.report.outcomes["webhook:unavailable"] += 1
+                return
             if response.status_code != 200:
                 self.report.violations.append(
                     f"webhook {body!r} answered {response.status_code}: {response.text[:200]}"

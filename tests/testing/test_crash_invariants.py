@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shiftd.testing.invariants import Ledger, ProviderRequest, StoreView, check
+from shiftd.testing.invariants import Ledger, ProviderRequest, StoreView, call_lateness, check
 
 T0 = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
 DELAY = timedelta(seconds=2)
@@ -172,3 +172,22 @@ def test_a_stop_answered_before_a_start_no_longer_counts_after_it() -> None:
     )
 
     assert violations(store(), ledger) == []
+
+
+def test_call_lateness_counts_from_the_stored_instant_to_each_generation_s_first_call() -> None:
+    calls = [
+        row(2, "offer:s1:cg-1:voice", "voice", "offer", "", created=2.5),
+        row(3, "offer:s1:cg-2:voice", "voice", "offer", "", created=3.0),
+        row(4, "offer:s1:cg-1:voice:g1", "voice", "offer", "", created=12.0),
+    ]
+    reopened = {
+        "kind": "released",
+        "shift_id": "s1",
+        "caregiver_id": "cg-2",
+        "ts": at(9),
+        "detail": json.dumps({"reopened": True}),
+    }
+
+    lateness = call_lateness(store(outbox=calls, events=[reopened]), DELAY)
+
+    assert sorted(lateness) == [0.5, 1.0]
