@@ -4,6 +4,7 @@ provider that records what each phone received (`shiftd.testing.engine`)."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ from shiftd.testing.engine import (
     make_config,
     shift,
 )
+
+# The daemons, shiftctl commands and benchmarks the suite starts as subprocesses each import
+# shiftd from source; where PYTHONDONTWRITEBYTECODE is set, every one of them compiled every
+# module again (about 0.4 s of CPU per process). Their caches go to __pycache__ (ignored).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(autouse=True)
