@@ -87,7 +87,8 @@ PG_AUTOJUMP = 0.25
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> Iterator[Backend]:
-    """Each store backend in turn, on a database of the test's own (see store_backends).
+    """Each store backend in turn, on a database of the test's own (see store_backends):
+    on PostgreSQL already at the schema version, or empty under `@pytest.mark.empty_database`.
 
     On PostgreSQL the test's autojump clock jumps only after `PG_AUTOJUMP` s of real
     idleness: a task waiting for the server on a worker thread looks idle to Trio, and the
@@ -99,7 +100,7 @@ def backend(
     if reason is not None:
         pytest.skip(reason)
     autojump_clock.autojump_threshold = PG_AUTOJUMP
-    url = create_database()
+    url = create_database(migrated=request.node.get_closest_marker("empty_database") is None)
     try:
         yield Backend("postgres", tmp_path, url)
     finally:
