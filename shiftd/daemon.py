@@ -30,7 +30,6 @@ from . import gcpolicy, systemd
 from .config import Config, ConfigError, load_config
 from .control.server import serve_control
 from .engine import Engine
-from .http.server import HttpServer
 from .logs import configure_logging, get_logger
 
 log = get_logger(__name__)
@@ -106,6 +105,10 @@ async def _serve(
     grace = config.shutdown.grace.total_seconds()
     http = None
     if config.http is not None:
+        # Imported here: FastAPI, pydantic's schemas and hypercorn are about half of the
+        # daemon's start-up, and a daemon without `http` never needs them.
+        from .http.server import HttpServer
+
         http = HttpServer(engine, config.http, grace=grace, sockets=http_sockets)
     async with trio.open_nursery() as front:
         if http is not None:

@@ -4,6 +4,7 @@ provider that records what each phone received (`shiftd.testing.engine`)."""
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ from shiftd.testing.engine import (
     make_config,
     shift,
 )
+
+# The daemons, shiftctl commands and benchmarks the suite starts as subprocesses each import
+# shiftd from source; where PYTHONDONTWRITEBYTECODE is set, every one of them compiled every
+# module again (about 0.4 s of CPU per process). Their caches go to __pycache__ (ignored).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +87,8 @@ PG_AUTOJUMP = 0.25
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> Iterator[Backend]:
-    """Each store backend in turn, on a database of the test's own (see store_backends).
+    """Each store backend in turn, on a database of the test's own (see store_backends):
+    on PostgreSQL already at the schema version, or empty under `@pytest.mark.empty_database`.
 
     On PostgreSQL the test's autojump clock jumps only after `PG_AUTOJUMP` s of real
     idleness: a task waiting for the server on a worker thread looks idle to Trio, and the
@@ -93,7 +100,7 @@ def backend(
     if reason is not None:
         pytest.skip(reason)
     autojump_clock.autojump_threshold = PG_AUTOJUMP
-    url = create_database()
+    url = create_database(migrated=request.node.get_closest_marker("empty_database") is None)
     try:
         yield Backend("postgres", tmp_path, url)
     finally:

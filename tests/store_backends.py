@@ -2,7 +2,11 @@
 
 `backend` (a fixture in conftest.py) is parametrized over SQLite (a file in tmp_path) and
 PostgreSQL (a fresh database `shiftd_test_<random>` on the local server, dropped after the
-test). Tests write SQL with `?` placeholders; for PostgreSQL they become `%s`.
+test). The PostgreSQL database is a copy of a template that the store's `migrate` brought to
+the schema version once per run (copying costs about half of creating an empty database and
+migrating it); under the `empty_database` mark it starts empty, as SQLite's file does, for
+the tests of the migration itself. Tests write SQL with `?` placeholders; for PostgreSQL
+they become `%s`.
 
 Where PostgreSQL is not answering at $SHIFTD_TEST_POSTGRES (default
 postgresql://postgres@127.0.0.1:5432/postgres, trust auth) its tests are skipped, all with

@@ -8,7 +8,8 @@ import contextlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,25 @@ def _engine(tmp_path: Path, provider: FakeProvider) -> Engine:
     return Engine(config, clock=Clock(EPOCH), notifier=provider)
 
 
-async def _with_texts_in_flight(engine: Engine, provider: FakeProvider) -> None:
-    await engine.import_roster([caregiver(n) for n in range(1, 4)], [shift()])
-    await engine.fanout("shift-1")
-    await trio.testing.wait_all_tasks_blocked()
-    assert not provider.sent  # handed over, and the provider does not answer
+@asynccontextmanager
+async def _texts_in_flight(tmp_path: Path) -> AsyncIterator[Engine]:
+    """A running engine with three offers handed to a provider that does not answer; the
+    block ends once the engine has stopped (the test stops it)."""
+    provider = FakeProvider(latency=3600)
+    engine = _engine(tmp_path, provider)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        await engine.import_roster([caregiver(n) for n in range(1, 4)], [shift()])
+        await engine.fanout("shift-1")
+        await trio.testing.wait_all_tasks_blocked()
+        assert not provider.sent  # handed over, and the provider does not answer
+        yield engine
 
 
 async def test_a_stop_with_a_provider_that_hangs_ends_within_grace(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    provider = FakeProvider(latency=3600)
-    engine = _engine(tmp_path, provider)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        await _with_texts_in_flight(engine, provider)
+    async with _texts_in_flight(tmp_path) as engine:
         stopped_at = trio.current_time()
         engine.stop()
     assert trio.current_time() - stopped_at <= GRACE
@@ -58,11 +63,7 @@ async def test_a_stop_with_a_provider_that_hangs_ends_within_grace(
 async def test_a_send_cut_off_by_the_stop_is_recorded_as_may_have_been_sent(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    provider = FakeProvider(latency=3600)
-    engine = _engine(tmp_path, provider)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        await _with_texts_in_flight(engine, provider)
+    async with _texts_in_flight(tmp_path) as engine:
         engine.stop()
     with contextlib.closing(sqlite3.connect(tmp_path / "state" / "shiftd.sqlite3")) as db:
         offers = db.execute("SELECT state, error FROM outbox WHERE purpose = 'offer'").fetchall()
@@ -73,11 +74,7 @@ async def test_a_send_cut_off_by_the_stop_is_recorded_as_may_have_been_sent(
 async def test_the_engine_stops_by_a_deadline_taken_before_its_stop_began(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    provider = FakeProvider(latency=3600)
-    engine = _engine(tmp_path, provider)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(engine.run)
-        await _with_texts_in_flight(engine, provider)
+    async with _texts_in_flight(tmp_path) as engine:
         signalled_at = trio.current_time()
         engine.shutdown.begin(GRACE)  # the daemon, at SIGTERM
         await trio.sleep(3)  # HTTP draining, the control socket answering what it holds

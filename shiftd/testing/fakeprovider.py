@@ -27,9 +27,11 @@ trial:
 from __future__ import annotations
 
 import argparse
+import functools
 import html
 import json
 import re
+import ssl
 import sys
 from collections.abc import Sequence
 from urllib.parse import urljoin, urlsplit
@@ -252,7 +254,7 @@ class FakeTwilio(FakeTwilioApi):
             else compute_signature(token, signed_url, form),
             "User-Agent": "TwilioProxy/1.1",
         }
-        async with httpx.AsyncClient(transport=transport, timeout=15.0) as client:
+        async with httpx.AsyncClient(transport=transport, timeout=15.0, verify=_tls()) as client:
             response = await client.post(url, data=form, headers=headers)
         self.webhooks.append(
             WebhookPost(
@@ -265,6 +267,13 @@ class FakeTwilio(FakeTwilioApi):
             )
         )
         return response
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every webhook this process posts: a client made without one
+    loads the CA bundle again (about 0.1 s of CPU), and the crash run posts hundreds."""
+    return httpx.create_ssl_context()
 
 
 # ---- python -m shiftd.testing.fakeprovider -------------------------------------------------

@@ -7,6 +7,7 @@ tests that need it skip with one reason.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 
@@ -37,14 +38,18 @@ def postgres_unreachable() -> str | None:
     return _unreachable
 
 
-def create_database() -> str:
-    """A fresh, empty database on the test server; its URL. Raises psycopg.Error if the
-    server refuses."""
+def create_database(*, migrated: bool = True) -> str:
+    """A fresh database on the test server of its own; its URL. Raises psycopg.Error if the
+    server refuses.
+
+    `migrated`: a copy of a template already at the schema version (made once per process:
+    copying it costs about half of creating an empty database and migrating it); otherwise
+    empty, for the tests of the migration itself."""
     name = f"shiftd_test_{secrets.token_hex(6)}"
+    template = f' TEMPLATE "{_migrated_template()}"' if migrated else ""
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
+    return _url_of(name)
 
 
 def drop_database(url: str) -> None:
@@ -52,3 +57,26 @@ def drop_database(url: str) -> None:
     name = url.rpartition("/")[2]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_template: str | None = None
+
+
+def _migrated_template() -> str:
+    """The name of this process's template database, migrated by the store's own `migrate`;
+    made on first use and dropped when the process ends."""
+    global _template
+    if _template is None:
+        from ..store.postgres.schema import migrate
+
+        url = create_database(migrated=False)
+        atexit.register(drop_database, url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+        _template = url.rpartition("/")[2]
+    return _template
+
+
+def _url_of(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"

@@ -83,16 +83,20 @@ async def cluster(database: str, tmp_path: Path) -> AsyncIterator[Cluster]:
         nursery.cancel_scope.cancel()
 
 
-async def started(c: Cluster) -> tuple[Instance, Instance]:
-    """ "a" (the owner of every shift) and "b" (of none), the roster imported, `shift-1`
-    fanned out through "a" and its five offers texted."""
-    a = await c.start("a", holds_all=True)
-    b = await c.start("b", holds_all=False)
-    roster = [caregiver(n) for n in range(1, 6)] + [caregiver(n, "LPN") for n in (6, 7)]
-    await a.engine.import_roster(roster, [shift()])
-    await a.engine.fanout("shift-1")
-    await arrived(lambda: len(c.provider.of(Purpose.OFFER, Channel.SMS)) == 5)
-    return a, b
+@pytest.fixture
+async def started(
+    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> AsyncIterator[tuple[Cluster, Instance, Instance]]:
+    """The cluster, "a" (the owner of every shift) and "b" (of none), the roster imported,
+    `shift-1` fanned out through "a" and its five offers texted."""
+    async with cluster(database, tmp_path) as c:
+        a = await c.start("a", holds_all=True)
+        b = await c.start("b", holds_all=False)
+        roster = [caregiver(n) for n in range(1, 6)] + [caregiver(n, "LPN") for n in (6, 7)]
+        await a.engine.import_roster(roster, [shift()])
+        await a.engine.fanout("shift-1")
+        await arrived(lambda: len(c.provider.of(Purpose.OFFER, Channel.SMS)) == 5)
+        yield c, a, b
 
 
 async def arrived(condition: Callable[[], bool]) -> None:
@@ -114,80 +118,86 @@ def inbox(database: str) -> list[tuple[str, str | None, str | None]]:
 
 
 async def test_an_accept_that_reaches_b_is_decided_by_the_owners_actor(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    database: str,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        _a, b = await started(c)
+    c, _a, b = started
 
-        result = await b.engine.inbound(phone(2), "yes", provider_id="SM-accept")
+    result = await b.engine.inbound(phone(2), "yes", provider_id="SM-accept")
 
-        assert result.outcome is Outcome.CLAIMED
-        assert inbox(database) == [("b", "a", "claimed")]
-        row = await b.engine.store.shift("shift-1")
-        assert row is not None
-        assert (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-2")
-        await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
-        assert [m.caregiver_id for m in c.provider.of(Purpose.CONFIRM)] == ["cg-2"]
+    assert result.outcome is Outcome.CLAIMED
+    assert inbox(database) == [("b", "a", "claimed")]
+    row = await b.engine.store.shift("shift-1")
+    assert row is not None
+    assert (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-2")
+    await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
+    assert [m.caregiver_id for m in c.provider.of(Purpose.CONFIRM)] == ["cg-2"]
 
 
 async def test_a_decline_that_reaches_b_is_forwarded(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    database: str,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        _a, b = await started(c)
+    _c, _a, b = started
 
-        result = await b.engine.inbound(phone(3), "no", provider_id="SM-decline")
+    result = await b.engine.inbound(phone(3), "no", provider_id="SM-decline")
 
-        assert result.outcome is Outcome.DECLINED
-        assert inbox(database) == [("b", "a", "declined")]
-        [offer] = [
-            o for o in await b.engine.store.offers_for_shift("shift-1") if o.caregiver_id == "cg-3"
-        ]
-        assert offer.declined_at is not None
+    assert result.outcome is Outcome.DECLINED
+    assert inbox(database) == [("b", "a", "declined")]
+    [offer] = [
+        o for o in await b.engine.store.offers_for_shift("shift-1") if o.caregiver_id == "cg-3"
+    ]
+    assert offer.declined_at is not None
 
 
 async def test_of_accepts_spread_over_both_instances_exactly_one_claims(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    database: str,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        a, b = await started(c)
-        outcomes: list[Outcome] = []
+    c, a, b = started
 
-        async def accept(n: int) -> None:
-            instance = a if n % 2 else b
-            result = await instance.engine.inbound(phone(n), "yes", provider_id=f"SM-{n}")
-            outcomes.append(result.outcome)
+    outcomes: list[Outcome] = []
 
-        async with trio.open_nursery() as nursery:
-            for n in range(1, 6):
-                nursery.start_soon(accept, n)
+    async def accept(n: int) -> None:
+        instance = a if n % 2 else b
+        result = await instance.engine.inbound(phone(n), "yes", provider_id=f"SM-{n}")
+        outcomes.append(result.outcome)
 
-        assert sorted(outcomes) == sorted([Outcome.CLAIMED] + [Outcome.ALREADY_FILLED] * 4)
-        await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
-        assert len(c.provider.of(Purpose.CONFIRM)) == 1
+    async with trio.open_nursery() as nursery:
+        for n in range(1, 6):
+            nursery.start_soon(accept, n)
+
+    assert sorted(outcomes) == sorted([Outcome.CLAIMED] + [Outcome.ALREADY_FILLED] * 4)
+    await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
+    assert len(c.provider.of(Purpose.CONFIRM)) == 1
 
 
 async def test_b_answers_unavailable_while_the_owner_is_gone_and_the_owner_handles_it_once_back(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    database: str,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        a, b = await started(c)
-        await a.stop()
+    c, a, b = started
 
-        with pytest.raises(OwnerUnavailable):
-            await b.engine.inbound(phone(2), "yes", provider_id="SM-late")
-        row = await b.engine.store.shift("shift-1")
-        assert row is not None and row.claimed_by is None
+    await a.stop()
 
-        await c.start("a-again", holds_all=True)
-        await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
-        again = await b.engine.inbound(phone(2), "yes", provider_id="SM-late")
+    with pytest.raises(OwnerUnavailable):
+        await b.engine.inbound(phone(2), "yes", provider_id="SM-late")
+    row = await b.engine.store.shift("shift-1")
+    assert row is not None and row.claimed_by is None
 
-        assert (again.outcome, again.replayed) == (Outcome.CLAIMED, True)
-        assert inbox(database) == [("b", "a-again", "claimed")]
-        row = await b.engine.store.shift("shift-1")
-        assert row is not None and row.claimed_by == "cg-2"
-        assert [m.caregiver_id for m in c.provider.of(Purpose.CONFIRM)] == ["cg-2"]
+    await c.start("a-again", holds_all=True)
+    await arrived(lambda: bool(c.provider.of(Purpose.CONFIRM)))
+    again = await b.engine.inbound(phone(2), "yes", provider_id="SM-late")
+
+    assert (again.outcome, again.replayed) == (Outcome.CLAIMED, True)
+    assert inbox(database) == [("b", "a-again", "claimed")]
+    row = await b.engine.store.shift("shift-1")
+    assert row is not None and row.claimed_by == "cg-2"
+    assert [m.caregiver_id for m in c.provider.of(Purpose.CONFIRM)] == ["cg-2"]
 
 
 async def test_a_fanout_and_a_cancel_through_b_are_the_owners(

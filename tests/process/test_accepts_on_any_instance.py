@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from store_backends import create_database, drop_database, postgres_unreachable
 
+from shiftd.cluster.partitions import DEFAULT_PARTITIONS
 from shiftd.control.client import RemoteError
 from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
@@ -62,11 +63,23 @@ def instances(database: str) -> Iterator[list[Daemon]]:
     try:
         for daemon in daemons:
             daemon.start()
+        # Each answers once it holds its first share; the shares settle a lease period or
+        # two later, and the storm below counts on the shift's owner not changing hands.
+        wait_for(lambda: _balanced(database), 30, "the partitions to be shared by all three")
         yield daemons
     finally:
         for daemon in daemons:
             daemon.ensure_gone()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _balanced(database: str) -> bool:
+    """Every partition leased, and each of the three instances holding some."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        held = conn.execute(
+            "SELECT owner, count(*) FROM cluster_leases WHERE expires_at > now() GROUP BY owner"
+        ).fetchall()
+    return len(held) == 3 and sum(n for _, n in held) == DEFAULT_PARTITIONS
 
 
 def call(daemon: Daemon, cmd: str, **args: Any) -> dict[str, Any]:

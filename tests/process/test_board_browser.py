@@ -143,15 +143,18 @@ def daemon() -> Iterator[Daemon]:
         )
     d = Daemon(workdir, f"http://127.0.0.1:{port}", proc)
     try:
+        # One client for the whole wait: `httpx.get` makes a client, and its TLS context,
+        # each time (about 0.1 s of CPU, taken from the daemon being waited for).
+        with httpx.Client(timeout=2) as client:
 
-        def ready() -> bool:
-            assert proc.poll() is None, d.log()
-            try:
-                return httpx.get(d.base + "/ready", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
+            def ready() -> bool:
+                assert proc.poll() is None, d.log()
+                try:
+                    return client.get(d.base + "/ready").status_code == 200
+                except httpx.TransportError:
+                    return False
 
-        wait_for(ready, 20, "the daemon to be ready")
+            wait_for(ready, 20, "the daemon to be ready")
         assert d.rest("POST", "/roster", json=ROSTER).status_code == 200
         added = subprocess.run(
             [

@@ -91,6 +91,7 @@ async def fanout(store: Any, shift_id: str = "shift-1") -> int | None:
 # ---- schema -----------------------------------------------------------------------------
 
 
+@pytest.mark.empty_database
 async def test_a_fresh_database_is_migrated_to_the_schema_version(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -100,6 +101,7 @@ async def test_a_fresh_database_is_migrated_to_the_schema_version(
     assert {"caregivers", "shifts", "offers", "outbox", "events", "inbound"} <= backend.tables()
 
 
+@pytest.mark.empty_database
 async def test_reopening_a_database_does_not_run_migrations_again(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -113,6 +115,7 @@ async def test_reopening_a_database_does_not_run_migrations_again(
     assert backend.schema_version() == backend.latest_version
 
 
+@pytest.mark.empty_database
 async def test_a_database_newer_than_the_code_is_refused(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
