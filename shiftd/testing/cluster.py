@@ -16,15 +16,23 @@ from .daemon import Daemon
 
 class Cluster:
     """Daemons named `a`, `b`… in `workdir/<name>`, each with its own state directory and
-    record file, all on the database at `url`, with leases of `ttl` (e.g. "2s")."""
+    record file, all on the database at `url`, with leases of `ttl` (e.g. "2s"); a request
+    forwarded to a shift's owner waits `forward_wait` for its answer."""
 
     def __init__(
-        self, url: str, workdir: Path, *, ttl: str = "2s", escalation_delay: str = "6s"
+        self,
+        url: str,
+        workdir: Path,
+        *,
+        ttl: str = "2s",
+        escalation_delay: str = "6s",
+        forward_wait: str = "5s",
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.ttl = ttl
         self.escalation_delay = escalation_delay
+        self.forward_wait = forward_wait
         self.daemons: dict[str, Daemon] = {}
 
     def start(self, name: str) -> Daemon:
@@ -36,6 +44,7 @@ class Cluster:
             config.write(
                 f'store:\n  url: "{self.url}"\n'
                 f'cluster:\n  name: "{name}"\n  lease_ttl: "{self.ttl}"\n'
+                f'  forward_wait: "{self.forward_wait}"\n'
             )
         self.daemons[name] = daemon
         return daemon.start()
