@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -36,12 +37,16 @@ from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
 
 from . import postgres
-from .common import Size, workdir
+from .common import Size, run_loadgen, workdir
 from .seed import seed_database
 from .stats import phone_of, raise_fd_limit
 
-_TTL = "3s"  # a newcomer gets its share within a second or two; renewals are one a second
+_TTL = "15s"  # the default: shorter leases drop partitions when a loaded machine is slow
 _FORWARD_WAIT = "30s"  # a storm's forwarded accepts are answered, not timed out
+# `shutdown.grace` also bounds each control request in hand: a storm's last answers on a
+# loaded machine come later than the default 10 s, and are measured rather than cut.
+_GRACE = "60s"
+_START = 180.0  # seconds a daemon may take to answer its first ping on a loaded machine
 _PER_SHIFT = 40  # offers per seeded shift (each caregiver holds one)
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -114,17 +119,33 @@ def _per_message_us(cpu: dict[str, float | None], n: int) -> dict[str, float | N
 # ---- the daemons ---------------------------------------------------------------------------
 
 
-def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    """`python -m bench.loadgen` with `spec`, in a process of its own; what it printed."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+def _warnings(daemons: list[Daemon]) -> dict[str, int]:
+    """How many times each warning or error event was logged, over the daemons' logs (a
+    lost lease, a fenced write, a forwarded request unanswered: what a slow figure may
+    owe to)."""
+    found: Counter[str] = Counter()
+    for daemon in daemons:
+        for line in daemon.log_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
+                found[str(entry.get("event"))] += 1
+    return dict(found)
+
+
+def _measured_load(
+    daemons: list[Daemon], database: str | None, spec: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """The load generator's run of `spec` over the daemons' sockets (from this worker
+    thread, through Trio), with the warnings the daemons logged; and the CPU the daemons
+    and their database used meanwhile."""
+    cpu = CpuWatch(daemons, database)
+    cpu.start()
+    load = trio.from_thread.run(run_loadgen, {"sockets": [str(d.socket) for d in daemons], **spec})
+    load["daemon_warnings"] = _warnings(daemons)
+    return load, cpu.stop()
 
 
 Seed = Callable[[Path | str], object]
@@ -143,12 +164,26 @@ def _instances(
     "postgres" (one daemon on a fresh database, no `cluster` section) or "cluster". `seed`
     fills the database (an SQLite path, or a URL) before the daemons start. Escalations
     are an hour away: none fires while we measure. Killed on leaving."""
+    started: list[Daemon] = []
+    try:
+        yield from _started(backend, count, root, seed, started)
+    except BaseException:
+        for daemon in started:  # the workdir goes with the run: say what the daemons said
+            print(f"--- {daemon.workdir.name}: daemon.log (end)", file=sys.stderr)
+            print(daemon.log_text()[-3000:], file=sys.stderr)
+        raise
+
+
+def _started(
+    backend: str, count: int, root: Path, seed: Seed, started: list[Daemon]
+) -> Iterator[tuple[list[Daemon], str | None]]:
     if backend == "sqlite":
         (root / "a" / "state").mkdir(parents=True)
         seed(root / "a" / "state" / "shiftd.sqlite3")
-        daemon = Daemon(root / "a", escalation_delay="1h")
+        daemon = Daemon(root / "a", escalation_delay="1h", grace=_GRACE)
+        started.append(daemon)
         try:
-            yield [daemon.start()], None
+            yield [daemon.start(_START)], None
         finally:
             daemon.ensure_gone()
         return
@@ -158,17 +193,25 @@ def _instances(
         if backend == "postgres":
             (root / "a").mkdir()
             daemon = Daemon(
-                root / "a", escalation_delay="1h", extra_config=f'store:\n  url: "{url}"\n'
+                root / "a",
+                escalation_delay="1h",
+                grace=_GRACE,
+                extra_config=f'store:\n  url: "{url}"\n',
             )
+            started.append(daemon)
             try:
-                yield [daemon.start()], database
+                yield [daemon.start(_START)], database
             finally:
                 daemon.ensure_gone()
             return
-        cluster = Cluster(url, root, ttl=_TTL, escalation_delay="1h", forward_wait=_FORWARD_WAIT)
+        cluster = Cluster(
+            url, root, ttl=_TTL, escalation_delay="1h", forward_wait=_FORWARD_WAIT, grace=_GRACE
+        )
         try:
-            daemons = [cluster.start(name) for name in "abc"[:count]]
-            wait_for(cluster.balanced, 60, "every instance to hold its share of the partitions")
+            for name in "abc"[:count]:
+                started.append(cluster.start(name, _START))
+            daemons = list(started)
+            wait_for(cluster.balanced, _START, "every instance to hold its share of the partitions")
             yield daemons, database
         finally:
             cluster.stop()
@@ -189,18 +232,16 @@ def _inbound_run(backend: str, count: int, messages: int, connections: int) -> d
             database,
         ),
     ):
-        cpu = CpuWatch(daemons, database)
-        cpu.start()
-        load = _loadgen(
+        load, used = _measured_load(
+            daemons,
+            database,
             {
-                "sockets": [str(d.socket) for d in daemons],
                 "mode": "closed",
                 "connections": connections,
                 "total": messages,
                 "requests": {"kind": "inbound", "body": "NO", "first": 0, "count": messages},
-            }
+            },
         )
-        used = cpu.stop()
     return {
         "backend": backend,
         "instances": count,
@@ -307,17 +348,15 @@ def _storm_run(backend: str, count: int, n: int) -> dict[str, Any]:
             return len(sent) >= n
 
         wait_for(offers, 120, "every offer to be handed to the provider")
-        cpu = CpuWatch(daemons, database)
-        cpu.start()
-        storm = _loadgen(
+        storm, used = _measured_load(
+            daemons,
+            database,
             {
-                "sockets": [str(d.socket) for d in daemons],
                 "mode": "storm",
                 "connections": n,
                 "requests": {"kind": "inbound", "body": "YES", "first": 0, "count": n},
-            }
+            },
         )
-        used = cpu.stop()
         shift = first.call("shift.show", shift_id=_STORM_SHIFT)["shift"]
     winners = storm["winners"]
     winner = f"cg-{winners[0]:07d}" if winners else None

@@ -482,6 +482,9 @@ def _cluster_inbound_figures(r: dict[str, Any]) -> list[Figure]:
         what = f"{label}: durable declines/s, {load['connections']} connections"
         if run["instances"] > 1:
             what += f" spread over {run['instances']}"
+        others = {k: v for k, v in load["outcomes"].items() if k != "declined"}
+        if others:  # e.g. `unavailable`: a lease lost under load, a forward unanswered
+            what += " (also answered: " + ", ".join(f"{v:,} {k}" for k, v in others.items()) + ")"
         out.append(Figure("cluster inbound", what, load["per_s"], "/s", tps, pg_name))
     for key, label in _SETUPS.items():
         run = r.get(key)
