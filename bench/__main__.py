@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark, print the figures, write results.json and results.md.
 
-    python -m bench                       # full size, what `make bench` runs (~6 minutes)
+    python -m bench                       # full size, what `make bench` runs (~6 min + the cluster)
     python -m bench --size smoke          # tiny sizes: proves the code runs, measures nothing
                                           # (the cluster scenarios only if named in --only)
     python -m bench --only echo,inbound   # some scenarios (ratios need their ceilings)
