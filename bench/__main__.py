@@ -1,7 +1,8 @@
 """`python -m bench`: run every benchmark, print the figures, write results.json and results.md.
 
-    python -m bench                       # full size, what `make bench` runs (~6 minutes)
+    python -m bench                       # full size, what `make bench` runs (~6 min + the cluster)
     python -m bench --size smoke          # tiny sizes: proves the code runs, measures nothing
+                                          # (the cluster scenarios only if named in --only)
     python -m bench --only echo,inbound   # some scenarios (ratios need their ceilings)
     python -m bench --in-process          # no subprocess per scenario (the smoke test)
     python -m bench --only http_inbound --in-process --profile /tmp/prof
@@ -28,7 +29,7 @@ from typing import Any
 
 import trio
 
-from . import board, ceilings, failover, postgres, report, scenarios, web
+from . import board, ceilings, cluster, failover, postgres, report, scenarios, web
 from .common import SIZES, Size, quiet_logging
 from .stats import MachineWatch
 
@@ -54,7 +55,13 @@ SCENARIOS: dict[str, Scenario] = {
     "http_storm": web.http_storm,
     "board": board.board,
     "failover": failover.failover,
+    "cluster_inbound": cluster.cluster_inbound,
+    "cluster_storm": cluster.cluster_storm,
 }
+
+#: Left out of `--size smoke` unless named in `--only`: each starts several daemons and
+#: databases, too slow for the smoke test's budget (tests/test_bench_smoke.py).
+NOT_IN_SMOKE = frozenset({"cluster_inbound", "cluster_storm"})
 
 
 def run_one(name: str, size: Size, log_path: Path, profile: Path | None = None) -> dict[str, Any]:
@@ -75,7 +82,7 @@ def run_one(name: str, size: Size, log_path: Path, profile: Path | None = None) 
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.{name}")
     result["wall_s"] = round(time.perf_counter() - started, 2)
-    result["machine"] = machine.summary()
+    result["machine"] = machine.summary(also_ours=result.get("database_cpu_s", 0.0))
     return result
 
 
@@ -115,6 +122,8 @@ def run_all(
 
     A scenario during which other processes took more than 5% of the CPUs is run again (up
     to `retries` times) and the quietest run kept; one still disturbed is flagged."""
+    if only is None and size.name == "smoke":
+        only = [n for n in SCENARIOS if n not in NOT_IN_SMOKE]
     names = [n for n in SCENARIOS if only is None or n in only]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sb-logs-") as logs:

@@ -73,6 +73,10 @@ class Size:
     # failover: kill -9 of a shift's owner in a two-instance cluster, for each lease TTL
     failover_ttls: tuple[int, ...] = (2, 5)
     failover_runs: int = 2
+    # the cluster: declines through 1-3 instances, a claim storm spread over three
+    cluster_messages: int = 4_000  # per run, over `inbound_connections` connections
+    cluster_storm_caregivers: int = 500
+    pgbench_seconds: int = 5  # of `pgbench -N`, the database's own update rate
 
     @property
     def fanout_rate_open_counts(self) -> tuple[int, int]:
@@ -137,6 +141,9 @@ SMOKE = Size(
     board_hold_s=20.0,
     failover_ttls=(1,),
     failover_runs=1,
+    cluster_messages=100,
+    cluster_storm_caregivers=20,
+    pgbench_seconds=1,
 )
 
 SIZES = {s.name: s for s in (FULL, SMOKE)}
@@ -227,9 +234,16 @@ async def running_engine(
         engine.stop()
 
 
-async def create_schema(path: Path) -> None:
-    """Create (migrate) an empty shiftd database by running the real store once."""
-    store = SqliteStore(path)
+async def create_schema(path: Path | str) -> None:
+    """Create (migrate) an empty shiftd database by running the real store once: an SQLite
+    file, or a PostgreSQL database given by its URL."""
+    store: Any
+    if isinstance(path, str):
+        from shiftd.store.postgres import PostgresStore
+
+        store = PostgresStore(path)
+    else:
+        store = SqliteStore(path)
     async with trio.open_nursery() as nursery:
         await nursery.start(store.run)
         nursery.cancel_scope.cancel()

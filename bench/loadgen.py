@@ -3,7 +3,8 @@ socket, to shiftd's control socket or to the bare echo server alike.
 
 `python -m bench.loadgen SPEC` prints one JSON object with what it measured. SPEC:
 
-- `socket`: the path; `connections`: how many connections (opened before the clock starts);
+- `socket`: the path, or `sockets`: several (connection i opens socket i mod n: the load spread
+  over a cluster's instances); `connections`: how many (opened before the clock starts);
 - `requests`: `{"kind": "inbound", "body": "NO", "first": 0, "count": 1000}` → request i is an
   `inbound` from phone `first + i % count`; `{"kind": "ping"}` → `ping`;
 - `mode`:
@@ -103,7 +104,9 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         total = int(spec["rate"] * spec["duration"])
     lines = _lines(spec, total)
-    conns = [await _connect(spec["socket"]) for _ in range(n_conn)]
+    # Several sockets (the instances of a cluster): connection i goes to socket i mod n.
+    sockets = spec.get("sockets") or [spec["socket"]]
+    conns = [await _connect(sockets[i % len(sockets)]) for i in range(n_conn)]
     # Every connection answers once before the clock starts: the server has accepted them all
     # (connect() returns while a connection still waits in the listen backlog).
     ping = b'{"id":"warm-up","cmd":"ping","args":{}}\n'

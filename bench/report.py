@@ -444,6 +444,109 @@ def figures(size: Size, r: dict[str, Any]) -> list[Figure]:
         out += _driver_figures(d)
     if (f := g("failover")) is not None and "skipped" not in f:
         out += _failover_figures(f)
+    if (ci := g("cluster_inbound")) is not None:
+        out += _cluster_inbound_figures(ci)
+    if (cs := g("cluster_storm")) is not None:
+        out += _cluster_storm_figures(cs)
+    return out
+
+
+_SETUPS = {
+    "sqlite": "1 daemon, SQLite",
+    "postgres": "1 daemon, PostgreSQL, no cluster",
+    "cluster_1": "cluster of 1",
+    "cluster_2": "cluster of 2",
+    "cluster_3": "cluster of 3",
+}
+
+
+def _cluster_inbound_figures(r: dict[str, Any]) -> list[Figure]:
+    """Declines/s through one to three instances, each beside pgbench's simple-update rate
+    on the same server; latency and CPU per decline beside one daemon on SQLite."""
+    if "skipped" in r:
+        return [Figure("cluster inbound", "declines through a cluster", r["skipped"], "")]
+    bench = r.get("pgbench") or {}
+    tps = bench.get("tps")
+    pg_name = (
+        f"pgbench -N (simple-update), {bench['clients']} clients"
+        if tps is not None
+        else str(bench.get("skipped", "no pgbench"))
+    )
+    base = r.get("sqlite")
+    out = []
+    for key, label in _SETUPS.items():
+        run = r.get(key)
+        if run is None:
+            continue
+        load = run["load"]
+        what = f"{label}: durable declines/s, {load['connections']} connections"
+        if run["instances"] > 1:
+            what += f" spread over {run['instances']}"
+        others = {k: v for k, v in load["outcomes"].items() if k != "declined"}
+        if others:  # e.g. `unavailable`: a lease lost under load, a forward unanswered
+            what += " (also answered: " + ", ".join(f"{v:,} {k}" for k, v in others.items()) + ")"
+        out.append(Figure("cluster inbound", what, load["per_s"], "/s", tps, pg_name))
+    for key, label in _SETUPS.items():
+        run = r.get(key)
+        if run is None or key == "sqlite":
+            continue
+        out.append(
+            Figure(
+                "cluster inbound",
+                f"{label}: latency p99",
+                run["load"]["latency"]["p99_ms"],
+                "ms",
+                _get(base, "load", "latency", "p99_ms"),
+                _SETUPS["sqlite"],
+            )
+        )
+    for key, label in _SETUPS.items():
+        run = r.get(key)
+        if run is None:
+            continue
+        db = run.get("database_cpu_us_per_message")
+        where = f"; database {db:,.0f} µs" if db is not None else ""
+        out.append(
+            Figure(
+                "cluster inbound",
+                f"{label}: daemons' CPU per decline{where}",
+                run["daemons_cpu_us_per_message"],
+                "µs",
+                _get(base, "daemons_cpu_us_per_message") if key != "sqlite" else None,
+                _SETUPS["sqlite"] if key != "sqlite" else "",
+            )
+        )
+    return out
+
+
+def _cluster_storm_figures(r: dict[str, Any]) -> list[Figure]:
+    """Simultaneous accepts spread over three instances: one winner, and how long the
+    answers took beside the same storm on one daemon on SQLite."""
+    if "skipped" in r:
+        return [Figure("cluster storm", "accepts spread over a cluster", r["skipped"], "")]
+    run, base = r["cluster_3"], r.get("sqlite")
+    n = run["caregivers"]
+    out = [
+        Figure(
+            "cluster storm",
+            f"{n:,} simultaneous YES over 3 instances: winners",
+            f"{run['winners']} ({run['winner']})",
+            "",
+            target="exactly 1",
+            met=bool(run["exactly_one_winner"]),
+        )
+    ]
+    for q in ("p50", "p99"):
+        out.append(
+            Figure(
+                "cluster storm",
+                f"answer latency {q}, 3 instances",
+                run["storm"]["latency"][f"{q}_ms"],
+                "ms",
+                _get(base, "storm", "latency", f"{q}_ms"),
+                f"the same storm, {_SETUPS['sqlite']}",
+            )
+        )
     return out
 
 

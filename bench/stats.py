@@ -108,12 +108,15 @@ class MachineWatch:
         self.own = _own_seconds() - self._own
         self.other = max(0.0, _busy_seconds() - self._busy - self.own)
 
-    def summary(self) -> dict[str, float]:
+    def summary(self, also_ours: float = 0.0) -> dict[str, float]:
+        """`also_ours`: CPU seconds of processes this one did not start but set to work (the
+        database server's processes for our databases), not counted as others' load."""
         cpus = len(os.sched_getaffinity(0))
+        other = max(0.0, self.other - also_ours)
         return {
             "own_cpu_s": round(self.own, 2),
-            "other_cpu_s": round(self.other, 2),
-            "other_share": round(self.other / (self.wall * cpus), 3) if self.wall else 0.0,
+            "other_cpu_s": round(other, 2),
+            "other_share": round(other / (self.wall * cpus), 3) if self.wall else 0.0,
         }
 
 

@@ -99,6 +99,24 @@ class ShiftIdArgs(_Args):
     shift_id: Id
 
 
+class ShiftRequestArgs(ShiftIdArgs):
+    """A command to a shift's actor. `request_id`: a key the client chooses and sends
+    again when it retries (after `unavailable`, or a timeout); in a cluster, a command
+    forwarded to the shift's owner with a key it has seen is answered with the first
+    outcome instead of being applied again."""
+
+    request_id: Id | None = None
+
+
+def _request_key(cmd: str, args: ShiftRequestArgs) -> str | None:
+    """The request's name across retries: the client's key, kept apart per command and
+    shift (a key reused for another command or shift names another request) and from the
+    names inbound texts use (`inbound:<provider id>`)."""
+    if args.request_id is None:
+        return None
+    return f"control:{cmd}:{args.shift_id}:{args.request_id}"
+
+
 class InboundArgs(_Args):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -235,8 +253,8 @@ def _local_detail(detail: dict[str, Any] | None, tz: tzinfo) -> dict[str, Any] |
     }
 
 
-async def _fanout(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
-    result = await engine.fanout(args.shift_id)
+async def _fanout(engine: Engine, args: ShiftRequestArgs) -> dict[str, Any]:
+    result = await engine.fanout(args.shift_id, request_id=_request_key("fanout", args))
     tz = _zone(engine, (await engine.shift(args.shift_id)).organization_id)
     return {
         "shift_id": args.shift_id,
@@ -257,13 +275,13 @@ async def _inbound(engine: Engine, args: InboundArgs) -> dict[str, Any]:
     return result.as_dict()
 
 
-async def _cancel(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
-    status = await engine.cancel(args.shift_id)
+async def _cancel(engine: Engine, args: ShiftRequestArgs) -> dict[str, Any]:
+    status = await engine.cancel(args.shift_id, request_id=_request_key("cancel", args))
     return {"shift_id": args.shift_id, "status": status.value}
 
 
-async def _unassign(engine: Engine, args: ShiftIdArgs) -> dict[str, Any]:
-    result = await engine.unassign(args.shift_id)
+async def _unassign(engine: Engine, args: ShiftRequestArgs) -> dict[str, Any]:
+    result = await engine.unassign(args.shift_id, request_id=_request_key("unassign", args))
     return {"shift_id": args.shift_id, "status": result.status.value, "reply": result.reply}
 
 
@@ -358,10 +376,10 @@ COMMANDS: dict[str, Command] = {
     "shift.add": Command(ShiftAddArgs, _shift_add),
     "shift.list": Command(ShiftListArgs, _shift_list),
     "shift.show": Command(ShiftIdArgs, _shift_show),
-    "fanout": Command(ShiftIdArgs, _fanout),
+    "fanout": Command(ShiftRequestArgs, _fanout),
     "inbound": Command(InboundArgs, _inbound),
-    "cancel": Command(ShiftIdArgs, _cancel),
-    "unassign": Command(ShiftIdArgs, _unassign),
+    "cancel": Command(ShiftRequestArgs, _cancel),
+    "unassign": Command(ShiftRequestArgs, _unassign),
     "user.add": Command(UserAddArgs, _user_add),
     "user.remove": Command(UserNameArgs, _user_remove),
     "user.list": Command(NoArgs, _user_list),

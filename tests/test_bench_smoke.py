@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: `bench.__main__.SCENARIOS` (bench/ is not a package on the tests' path).
+#: `bench.__main__.SCENARIOS` but `NOT_IN_SMOKE` (bench/ is not a package on the tests' path).
 SCENARIOS = {
     "echo",
     "raw_sqlite",

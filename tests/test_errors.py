@@ -25,7 +25,7 @@ RAISED = [pytest.param(cls, code, id=cls.__name__) for cls, code in ERRORS]
 
 
 def _raising(exc: Exception) -> Any:
-    async def fanout(shift_id: str) -> Any:
+    async def fanout(shift_id: str, *, request_id: str | None = None) -> Any:
         raise exc
 
     return fanout

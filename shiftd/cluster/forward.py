@@ -238,7 +238,7 @@ class Forwarder:
         *,
         task_status: trio.TaskStatus[Forwarder] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Make the inbox table if there is none, listen, report started, then answer
+        """Open the inbox (the store's migrations made it), listen, report started, then answer
         forwarded requests with `handle` until `stop()` (then it returns once the
         requests in hand are answered) or until cancelled (those are left for the next
         sweep, here or at the partition's next owner).
@@ -246,7 +246,7 @@ class Forwarder:
         Raises StoreUnavailable if the database cannot be reached at start."""
         try:
             try:
-                await self._db.run(inbox.ensure_table)
+                await self._db.run(inbox.open_inbox)
             except psycopg.Error as exc:
                 raise StoreUnavailable(
                     f"cannot open the inbox at {redacted(self._url)}: {_first_line(exc)}"

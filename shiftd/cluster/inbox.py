@@ -1,6 +1,7 @@
 """The inbox: requests for a shift's actor that reached an instance not owning the shift.
 
-One table in the store's PostgreSQL database. The instance that received a request (a
+One table in the store's PostgreSQL database (`shiftd_inbox`, made by its migrations,
+`shiftd.store.postgres.schema`). The instance that received a request (a
 webhook, a control command) posts it as a row with the shift's partition and NOTIFYs
 `shiftd_inbox` in the same transaction; the partition's owner claims unanswered rows of
 the partitions it holds (`FOR UPDATE SKIP LOCKED`, so two instances never claim the same
@@ -32,33 +33,11 @@ REQUESTS = "shiftd_inbox"
 ANSWERS = "shiftd_answer"
 """The channel an answer is announced on; the payload is its row id."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS shiftd_inbox (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    request_id TEXT NOT NULL UNIQUE,
-    partition INTEGER NOT NULL,
-    shift_id TEXT NOT NULL,
-    request JSONB NOT NULL,
-    sender TEXT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-    claimed_by TEXT,
-    claimed_at TIMESTAMPTZ,
-    answer JSONB,
-    answered_at TIMESTAMPTZ
-);
-CREATE INDEX IF NOT EXISTS shiftd_inbox_waiting
-    ON shiftd_inbox (partition, id) WHERE answered_at IS NULL;
-CREATE INDEX IF NOT EXISTS shiftd_inbox_answered
-    ON shiftd_inbox (answered_at) WHERE answered_at IS NOT NULL;
-"""
 
-
-def ensure_table(conn: Conn) -> None:
-    """Create the inbox table if the database has none. Instances starting together
-    serialise on an advisory lock (concurrent CREATE ... IF NOT EXISTS can collide)."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('shiftd_inbox'))")
-        conn.execute(_SCHEMA)
+def open_inbox(conn: Conn) -> None:
+    """Check that the inbox can be read; raises psycopg.Error if not (no connection, or a
+    database the store has not migrated)."""
+    conn.execute("SELECT 1 FROM shiftd_inbox LIMIT 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """The cluster's tables in the PostgreSQL database, and the statements on them.
 
-They live beside the store's schema, not in it: a single instance (SQLite, or PostgreSQL
-without `cluster`) never creates them. Times here are the server's (`now()`,
-`timestamptz`): leases are judged by one clock, the database's, whatever the instances'
-clocks say.
+They are created by the store's PostgreSQL migrations (`shiftd.store.postgres.schema`,
+version 12), which run before the cluster starts; a single instance leaves them empty.
+Times here are the server's (`now()`, `timestamptz`): leases are judged by one clock, the
+database's, whatever the instances' clocks say.
 
 - `cluster_meta`: the number of partitions, recorded at the first start.
 - `cluster_instances`: one row per running process (id unique per start), its heartbeat.
@@ -26,27 +26,7 @@ from .partitions import partition_of
 
 Conn = psycopg.Connection[Any]
 
-_SETUP_LOCK = 0x73686967  # pg_advisory_xact_lock key: instances set the tables up one at a time
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS cluster_meta (partitions INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cluster_instances (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started timestamptz NOT NULL DEFAULT now(),
-    heartbeat timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS cluster_leases (
-    partition INTEGER PRIMARY KEY,
-    owner TEXT,
-    epoch BIGINT NOT NULL DEFAULT 0,
-    acquired_at timestamptz,
-    renewed_at timestamptz,
-    expires_at timestamptz
-);
-"""
+_SETUP_LOCK = 0x73686967  # pg_advisory_xact_lock key: instances record the partitions one at a time
 
 
 class PartitionsMismatch(StoreError):
@@ -59,11 +39,10 @@ class Unregistered(StoreError):
 
 
 def set_up(conn: Conn, partitions: int) -> None:
-    """Create the tables if needed and record `partitions`, or check it against the one
-    recorded. Raises PartitionsMismatch if they differ (nothing changed)."""
+    """Record `partitions` and a lease row for each, or check it against the one recorded.
+    Raises PartitionsMismatch if they differ (nothing changed)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
-        conn.execute(_DDL)
         found = conn.execute("SELECT partitions FROM cluster_meta").fetchone()
         if found is None:
             conn.execute("INSERT INTO cluster_meta (partitions) VALUES (%s)", (partitions,))

@@ -27,6 +27,7 @@ from ..commands import (
     ShiftAddArgs,
     ShiftIdArgs,
     ShiftListArgs,
+    ShiftRequestArgs,
     shift_summary,
 )
 from ..engine import InvalidInput, NotFound
@@ -438,7 +439,7 @@ async def show_shift(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     summary="Start the fanout; a repeat starts nothing and says why",
 )
 async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
-    return await _run(ctx, "fanout", ShiftIdArgs(shift_id=shift_id))
+    return await _run(ctx, "fanout", ShiftRequestArgs(shift_id=shift_id))
 
 
 @api_router.delete(
@@ -459,7 +460,7 @@ async def fanout(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     " a fanout of it `cancelled`.",
 )
 async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
-    return await _run(ctx, "cancel", ShiftIdArgs(shift_id=shift_id))
+    return await _run(ctx, "cancel", ShiftRequestArgs(shift_id=shift_id))
 
 
 @api_router.delete(
@@ -471,7 +472,7 @@ async def cancel(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
     " offered again, or ends unfilled when too late for that",
 )
 async def unassign(ctx: Ctx, shift_id: ShiftId) -> dict[str, Any]:
-    return await _run(ctx, "unassign", ShiftIdArgs(shift_id=shift_id))
+    return await _run(ctx, "unassign", ShiftRequestArgs(shift_id=shift_id))
 
 
 @api_router.post(

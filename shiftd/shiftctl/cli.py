@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fanout", help="start offering a shift to qualified caregivers")
     p.add_argument("shift_id", metavar="SHIFT_ID")
+    _request_id_option(p)
     p.set_defaults(handler=cmd_fanout)
 
     p = sub.add_parser("inbound", help="inject an inbound message as if from the provider")
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cancel a shift: nothing more is sent for it, and whoever held it is told.",
     )
     p.add_argument("shift_id", metavar="SHIFT_ID")
+    _request_id_option(p)
     p.set_defaults(handler=cmd_cancel)
 
     p = sub.add_parser(
@@ -200,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("shift_id", metavar="SHIFT_ID")
+    _request_id_option(p)
     p.set_defaults(handler=cmd_unassign)
 
     p = sub.add_parser(
@@ -289,6 +292,16 @@ def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.Argument
     for action in subs:
         for child in dict.fromkeys(action.choices.values()):
             yield from _leaf_parsers(child)
+
+
+def _request_id_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        metavar="KEY",
+        help="a key of your choosing, given again when you retry (after exit status 75):"
+        " in a cluster, a retry with the key is answered with the first outcome, not applied"
+        " twice",
+    )
 
 
 def _json_flag(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -285,7 +285,7 @@ def cmd_fanout(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str,
         else:
             print(f"fanout {clean(status)}: {clean(r.get('offered'))} offered, {when}", file=out)
 
-    return client.call("fanout", {"shift_id": ns.shift_id}), render
+    return client.call("fanout", _shift_request(ns)), render
 
 
 def cmd_inbound(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
@@ -339,11 +339,19 @@ def _say_status(says: dict[str, str], r: dict[str, Any], shift_id: str, out: Tex
     print(line.format(id=shift) if line else f"shift {shift}: {clean(status)}", file=out)
 
 
+def _shift_request(ns: argparse.Namespace) -> dict[str, Any]:
+    """A command to a shift's actor: its id, and the retry key if one was given."""
+    args: dict[str, Any] = {"shift_id": ns.shift_id}
+    if ns.request_id is not None:
+        args["request_id"] = ns.request_id
+    return args
+
+
 def cmd_cancel(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
     def render(r: dict[str, Any], out: TextIO) -> None:
         _say_status(_CANCEL_SAYS, r, ns.shift_id, out)
 
-    return client.call("cancel", {"shift_id": ns.shift_id}), render
+    return client.call("cancel", _shift_request(ns)), render
 
 
 def cmd_unassign(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:
@@ -352,7 +360,7 @@ def cmd_unassign(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[st
         if r.get("reply"):
             print(f"holder told: {clean(r.get('reply'))}", file=out)
 
-    return client.call("unassign", {"shift_id": ns.shift_id}), render
+    return client.call("unassign", _shift_request(ns)), render
 
 
 def cmd_metrics(client: ControlClient, ns: argparse.Namespace) -> tuple[dict[str, Any], Renderer]:

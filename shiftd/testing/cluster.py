@@ -16,29 +16,43 @@ from .daemon import Daemon
 
 class Cluster:
     """Daemons named `a`, `b`… in `workdir/<name>`, each with its own state directory and
-    record file, all on the database at `url`, with leases of `ttl` (e.g. "2s")."""
+    record file, all on the database at `url`, with leases of `ttl` (e.g. "2s"); a request
+    forwarded to a shift's owner waits `forward_wait` for its answer; `grace` is each one's
+    `shutdown.grace` (which also bounds a control request in hand)."""
 
     def __init__(
-        self, url: str, workdir: Path, *, ttl: str = "2s", escalation_delay: str = "6s"
+        self,
+        url: str,
+        workdir: Path,
+        *,
+        ttl: str = "2s",
+        escalation_delay: str = "6s",
+        forward_wait: str = "5s",
+        grace: str = "5s",
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.ttl = ttl
         self.escalation_delay = escalation_delay
+        self.forward_wait = forward_wait
+        self.grace = grace
         self.daemons: dict[str, Daemon] = {}
 
-    def start(self, name: str) -> Daemon:
+    def start(self, name: str, timeout: float = 30) -> Daemon:
         """Start instance `name`; returns once it answers `ping` (it holds its first share
-        of partitions by then)."""
+        of partitions by then), AssertionError if not within `timeout` seconds."""
         (self.workdir / name).mkdir()
-        daemon = Daemon(self.workdir / name, escalation_delay=self.escalation_delay)
+        daemon = Daemon(
+            self.workdir / name, escalation_delay=self.escalation_delay, grace=self.grace
+        )
         with daemon.config.open("a") as config:
             config.write(
                 f'store:\n  url: "{self.url}"\n'
                 f'cluster:\n  name: "{name}"\n  lease_ttl: "{self.ttl}"\n'
+                f'  forward_wait: "{self.forward_wait}"\n'
             )
         self.daemons[name] = daemon
-        return daemon.start()
+        return daemon.start(timeout)
 
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the database directly (`%s` placeholders)."""

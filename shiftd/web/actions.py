@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from ..commands import COMMANDS, ShiftAddArgs, ShiftIdArgs
+from ..commands import COMMANDS, ShiftAddArgs, ShiftRequestArgs
 from ..engine import NotFound
 from ..shifts.mailbox import ActorUnavailable
 from ..store.base import ConflictError, StoreError
@@ -146,7 +146,7 @@ async def shift_action(request: Request, shift_id: str, action: str) -> Response
             question=CONFIRM[action],
         )
     try:
-        args = ShiftIdArgs(shift_id=shift_id)
+        args = ShiftRequestArgs(shift_id=shift_id)
         result = await COMMANDS[action].run(board.engine, args)
     except (NotFound, ValidationError):
         return board.error(request, 404, f"There is no shift {shift_id!r}.", session)

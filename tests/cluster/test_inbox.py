@@ -14,6 +14,7 @@ import pytest
 from store_backends import Backend
 
 from shiftd.cluster import inbox
+from shiftd.store.postgres.schema import migrate
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 @pytest.fixture
 def conn(backend: Backend) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(backend.url or "", autocommit=True) as c:
-        inbox.ensure_table(c)
+        migrate(c)
         yield c
 
 

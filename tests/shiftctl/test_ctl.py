@@ -447,6 +447,19 @@ def test_inbound_sends_all_given_fields_and_prints_outcome_and_reply(
     assert "claimed" in out and "You have the shift." in out
 
 
+@pytest.mark.parametrize("command", ["fanout", "cancel", "unassign"])
+def test_a_shift_command_sends_its_request_id_only_when_given(
+    fake: FakeDaemon, command: str
+) -> None:
+    fake.script[command] = {"shift_id": "s1", "status": "cancelled", "offered": 0}
+    run(fake, command, "s1", "--request-id", "retry-key-1")
+    run(fake, command, "s1")
+    assert fake.calls(command) == [
+        {"shift_id": "s1", "request_id": "retry-key-1"},
+        {"shift_id": "s1"},
+    ]
+
+
 def test_shift_add_sends_arguments(fake: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     fake.script["shift.add"] = {"shift": {"id": "s9", "state": "open"}}
     assert (

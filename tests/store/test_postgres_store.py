@@ -186,3 +186,75 @@ async def test_a_server_not_answering_at_start_is_store_unavailable_without_the_
             await nursery.start(nowhere.run)
     assert "postgres:***@127.0.0.1:1/nowhere" in str(refused.value)
     assert "s3cret-pw" not in str(refused.value)
+
+
+# ---- the schema's upgrade from version 11 ------------------------------------------------
+
+# The cluster's tables as an instance of schema version 11 made them at its start, outside
+# the versioned steps.
+CLUSTER_TABLES_OF_VERSION_11 = """
+CREATE TABLE cluster_meta (partitions INTEGER NOT NULL);
+CREATE TABLE cluster_instances (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    started timestamptz NOT NULL DEFAULT now(), heartbeat timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE cluster_leases (
+    partition INTEGER PRIMARY KEY, owner TEXT, epoch BIGINT NOT NULL DEFAULT 0,
+    acquired_at timestamptz, renewed_at timestamptz, expires_at timestamptz
+);
+CREATE TABLE shiftd_inbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE, partition INTEGER NOT NULL, shift_id TEXT NOT NULL,
+    request JSONB NOT NULL, sender TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    claimed_by TEXT, claimed_at TIMESTAMPTZ, answer JSONB, answered_at TIMESTAMPTZ
+);
+CREATE INDEX shiftd_inbox_waiting ON shiftd_inbox (partition, id) WHERE answered_at IS NULL;
+CREATE INDEX shiftd_inbox_answered ON shiftd_inbox (answered_at) WHERE answered_at IS NOT NULL;
+"""
+CLUSTER_TABLES = {"cluster_meta", "cluster_instances", "cluster_leases", "shiftd_inbox"}
+
+
+def at_version_11(backend: Backend, *, cluster: bool) -> None:
+    """The database as shiftd at schema version 11 left it; with `cluster`, as a cluster
+    left it (its tables made beside the schema, a lease held, a request answered)."""
+    from shiftd.store.postgres import MIGRATIONS
+
+    with psycopg.connect(backend.url, autocommit=True) as conn:
+        conn.execute(MIGRATIONS[0])
+        conn.execute("CREATE TABLE shiftd_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO shiftd_schema (version) VALUES (11)")
+        if cluster:
+            conn.execute(CLUSTER_TABLES_OF_VERSION_11)
+            conn.execute("INSERT INTO cluster_meta (partitions) VALUES (8)")
+            conn.execute("INSERT INTO cluster_leases (partition, owner, epoch) VALUES (3, 'a', 5)")
+            conn.execute(
+                "INSERT INTO shiftd_inbox (request_id, partition, shift_id, request, sender,"
+                " answer, answered_at) VALUES (%s, 3, %s, %s, 'b', %s, now())",
+                ("sms:SM1", "shift-1", '{"kind": "cancel"}', '{"outcome": "declined"}'),
+            )
+
+
+async def test_a_version_11_database_gains_the_cluster_tables_at_version_12(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    at_version_11(backend, cluster=False)
+    async with backend.running():
+        pass
+    assert backend.schema_version() == 12 == backend.latest_version
+    assert backend.tables() >= CLUSTER_TABLES
+    assert backend.sql("SELECT count(*) FROM cluster_leases") == [(0,)]
+
+
+async def test_a_version_11_clusters_tables_are_adopted_with_their_rows(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    at_version_11(backend, cluster=True)
+    async with backend.running():
+        pass
+    assert backend.schema_version() == 12
+    assert backend.sql("SELECT partitions FROM cluster_meta") == [(8,)]
+    assert backend.sql("SELECT partition, owner, epoch FROM cluster_leases") == [(3, "a", 5)]
+    assert backend.sql("SELECT request_id, answer ->> 'outcome' FROM shiftd_inbox") == [
+        ("sms:SM1", "declined")
+    ]

@@ -1,5 +1,6 @@
 """PostgreSQL's schema: the whole of SQLite's version 11 at once, then the steps appended
-since, recorded in `shiftd_schema` and applied under an advisory lock."""
+since (the cluster's tables among them), recorded in `shiftd_schema` and applied under an
+advisory lock."""
 
 from __future__ import annotations
 
@@ -133,6 +134,45 @@ MIGRATIONS: tuple[str, ...] = (
         phone {_TEXT} PRIMARY KEY,
         first_at {_TEXT} NOT NULL
     );
+    """,
+    # v12: the cluster's tables (`shiftd.cluster.tables`, `shiftd.cluster.inbox`). Until
+    # now each instance created them at its start, outside these steps; IF NOT EXISTS
+    # adopts the ones such an instance made. A single instance leaves them empty.
+    """
+    CREATE TABLE IF NOT EXISTS cluster_meta (partitions INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS cluster_instances (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started timestamptz NOT NULL DEFAULT now(),
+        heartbeat timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE IF NOT EXISTS cluster_leases (
+        partition INTEGER PRIMARY KEY,
+        owner TEXT,
+        epoch BIGINT NOT NULL DEFAULT 0,
+        acquired_at timestamptz,
+        renewed_at timestamptz,
+        expires_at timestamptz
+    );
+    CREATE TABLE IF NOT EXISTS shiftd_inbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        partition INTEGER NOT NULL,
+        shift_id TEXT NOT NULL,
+        request JSONB NOT NULL,
+        sender TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        claimed_by TEXT,
+        claimed_at TIMESTAMPTZ,
+        answer JSONB,
+        answered_at TIMESTAMPTZ
+    );
+    CREATE INDEX IF NOT EXISTS shiftd_inbox_waiting
+        ON shiftd_inbox (partition, id) WHERE answered_at IS NULL;
+    CREATE INDEX IF NOT EXISTS shiftd_inbox_answered
+        ON shiftd_inbox (answered_at) WHERE answered_at IS NOT NULL;
     """,
 )
 SCHEMA_VERSION = FIRST_VERSION + len(MIGRATIONS) - 1
