@@ -22,6 +22,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from importlib import import_module
 from pathlib import Path
 
 import trio
@@ -78,6 +79,11 @@ async def run_daemon(
     token file) or HttpStartError (the HTTP address cannot be bound) when start-up is
     impossible.
     """
+    if config.http is not None:
+        # FastAPI, pydantic's schemas and hypercorn are about half of the daemon's start-up:
+        # imported only when `http` is configured, and before the engine starts, so that the
+        # import never stalls running actors.
+        import_module(".http.server", __package__)
     with (
         state_lock(Path(config.state_dir)),
         trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals,
@@ -105,8 +111,6 @@ async def _serve(
     grace = config.shutdown.grace.total_seconds()
     http = None
     if config.http is not None:
-        # Imported here: FastAPI, pydantic's schemas and hypercorn are about half of the
-        # daemon's start-up, and a daemon without `http` never needs them.
         from .http.server import HttpServer
 
         http = HttpServer(engine, config.http, grace=grace, sockets=http_sockets)
