@@ -190,8 +190,9 @@ def configure_logging(
     structured frames without local variables.
 
     Safe to call again: the new configuration applies to every logger, including those that
-    modules obtained at import time (loggers are not cached on first use, which costs a
-    little per call and is what lets tests and ``shiftd demo`` reconfigure freely).
+    modules obtained at import time (`get_logger` keeps a logger only for as long as the
+    configuration it was built from is current, so tests and ``shiftd demo`` reconfigure
+    freely).
 
     Raises ``ValueError`` for an unknown *level* or *fmt*, before changing anything.
     """
