@@ -31,6 +31,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from structlog import _config as _structlog_config
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = [
@@ -189,8 +190,9 @@ def configure_logging(
     structured frames without local variables.
 
     Safe to call again: the new configuration applies to every logger, including those that
-    modules obtained at import time (loggers are not cached on first use, which costs a
-    little per call and is what lets tests and ``shiftd demo`` reconfigure freely).
+    modules obtained at import time (`get_logger` keeps a logger only for as long as the
+    configuration it was built from is current, so tests and ``shiftd demo`` reconfigure
+    freely).
 
     Raises ``ValueError`` for an unknown *level* or *fmt*, before changing anything.
     """
@@ -248,11 +250,53 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
     Cheap and lazy: safe to call at import time, before :func:`configure_logging`, and the
     logger follows later reconfiguration. Use it as ``log = get_logger(__name__)``.
     """
-    # structlog types get_logger as Any; wrapper_class (configure_logging) makes it this one.
-    logger: FilteringBoundLogger = (
-        structlog.get_logger() if name is None else structlog.get_logger(name)
-    )
+    # The proxy has every method of the configured wrapper class (configure_logging makes
+    # it a FilteringBoundLogger) through __getattr__.
+    logger: FilteringBoundLogger = _Logger(name)
     return logger
+
+
+class _Logger:
+    """What `get_logger` returns: the configured logger, built at its first use and again
+    only when structlog has been configured anew since.
+
+    structlog's own lazy proxy builds a logger at every call (it never caches, so that a
+    new configuration reaches it); that cost a few microseconds per event, also for events
+    the level drops, several times per message handled. Here the logger is kept for as
+    long as the configuration it was built from is the current one: `structlog.configure`
+    replaces the configuration's parts it is given, and `capture_logs` edits the
+    processors list in place (the kept logger holds that very list)."""
+
+    __slots__ = ("_context_class", "_factory", "_logger", "_name", "_processors", "_wrapper")
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._logger: Any = None
+        self._wrapper: object = None
+        self._processors: object = None
+        self._factory: object = None
+        self._context_class: object = None
+
+    def _current(self) -> Any:
+        config = _structlog_config._CONFIG  # the live configuration (structlog's own)
+        if (
+            self._logger is None
+            or config.default_processors is not self._processors
+            or config.default_wrapper_class is not self._wrapper
+            or config.logger_factory is not self._factory
+            or config.default_context_class is not self._context_class
+        ):
+            name = self._name
+            proxy = structlog.get_logger() if name is None else structlog.get_logger(name)
+            self._logger = proxy.bind()
+            self._processors = config.default_processors
+            self._wrapper = config.default_wrapper_class
+            self._factory = config.logger_factory
+            self._context_class = config.default_context_class
+        return self._logger
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._current(), method)
 
 
 def new_ref() -> str:

@@ -27,7 +27,7 @@ Families (all prefixed `shiftd_`): `shifts{state}`, `outbox_messages{state}`,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import trio
 from prometheus_client import (
@@ -73,6 +73,28 @@ _SEND_STATUS: dict[str, str] = {
     EventKind.SEND_SUPPRESSED: "suppressed",
 }
 _RELEASED_BY = ("caregiver", "coordinator")
+
+
+M = TypeVar("M", Counter, Histogram)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children by their label values. prometheus_client's `labels()`
+    checks and converts the values and takes a lock at every call, a few microseconds
+    several times per message; the child found the first time is kept here (label values
+    are bounded, so is this)."""
+
+    __slots__ = ("_by_values", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._by_values: dict[tuple[object, ...], M] = {}
+
+    def __call__(self, *values: object) -> M:
+        child = self._by_values.get(values)
+        if child is None:
+            child = self._by_values[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -170,6 +192,12 @@ class Metrics:
         )
         for where in _INTERNAL_WHERE:
             self.internal_errors.labels(where)
+        # The per-message series, by label values (see Children).
+        self.messages_by = Children(self.messages)
+        self.inbound_by = Children(self.inbound)
+        self.control_by = Children(self.control_requests)
+        self.http_by = Children(self.http_requests)
+        self.provider_latency_by = Children(self.provider_latency)
         self._live = _LiveCollector()
         r.register(self._live)
         if process:
@@ -205,10 +233,10 @@ class Metrics:
         detail = event.detail
         status = _SEND_STATUS.get(event.kind)
         if status is not None:
-            self.messages.labels(detail.get("channel"), detail.get("purpose"), status).inc()
+            self.messages_by(detail.get("channel"), detail.get("purpose"), status).inc()
         elif event.kind == EventKind.REPLY:
             outcome = "replayed" if detail.get("replayed") else detail.get("outcome")
-            self.inbound.labels(detail.get("channel"), outcome).inc()
+            self.inbound_by(detail.get("channel"), outcome).inc()
         elif event.kind == EventKind.CLAIMED:
             seconds = detail.get("time_to_fill_s")
             if isinstance(seconds, int | float):
@@ -230,7 +258,7 @@ class Metrics:
 
     def observe_control(self, command: str, outcome: str) -> None:
         """One control request; `command` must be a known name (bounded label values)."""
-        self.control_requests.labels(command, outcome).inc()
+        self.control_by(command, outcome).inc()
 
     def observe_internal_error(self, where: str) -> None:
         """A failure of our own code in `where` (one of control, http, actor), survived."""
@@ -238,7 +266,7 @@ class Metrics:
 
     def observe_http(self, route: str, method: str, status: int) -> None:
         """One HTTP request; `route` must be the route template, never the raw path."""
-        self.http_requests.labels(route, method, str(status)).inc()
+        self.http_by(route, method, status).inc()
 
     # ---- exposition --------------------------------------------------------------------
 
@@ -364,7 +392,7 @@ class MeteredNotifier:
 
     def __init__(self, inner: Notifier, metrics: Metrics) -> None:
         self.inner = inner
-        self._latency = metrics.provider_latency
+        self._latency = metrics.provider_latency_by
         self._errors = metrics.provider_errors
 
     async def send(self, message: Outgoing) -> str | None:
@@ -376,7 +404,7 @@ class MeteredNotifier:
             self._errors.labels(channel, _error_kind(exc)).inc()
             raise
         finally:
-            self._latency.labels(channel).observe(trio.current_time() - started)
+            self._latency(channel).observe(trio.current_time() - started)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

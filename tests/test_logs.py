@@ -201,6 +201,31 @@ def test_configuring_again_applies_to_loggers_obtained_earlier():
     assert [line["event"] for line in lines(second)] == ["two"]
 
 
+def test_structlog_configured_directly_applies_to_loggers_obtained_earlier():
+    log = get_logger("shiftd.early")
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("info", "json", first)
+    log.info("one")
+
+    structlog.configure(logger_factory=structlog.WriteLoggerFactory(second))
+    log.info("two")
+
+    assert [line["event"] for line in lines(first)] == ["one"]
+    assert json.loads(second.getvalue())["event"] == "two"
+
+
+def test_captured_logs_include_a_logger_used_before_the_capture(out):
+    log = get_logger("shiftd.early")
+    log.info("before")
+
+    with structlog.testing.capture_logs() as captured:
+        log.info("during", shift_id="s1")
+    log.info("after")
+
+    assert [c["event"] for c in captured] == ["during"]
+    assert [line["event"] for line in lines(out)] == ["before", "after"]
+
+
 def test_unknown_level_is_refused():
     with pytest.raises(ValueError, match="log level"):
         configure_logging("verbose", "json", io.StringIO())

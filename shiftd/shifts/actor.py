@@ -298,19 +298,30 @@ class ShiftActor:
     def _send(self, rows: tuple[OutboxRow, ...], transition: Transition) -> None:
         """Deliver what a transition queued, in this actor's nursery; first stop the offer
         deliveries it makes pointless (it withdrew every pending offer)."""
+        self._deliver(self._send_offers_of(rows, transition))
+
+    def _send_offers_of(
+        self, rows: tuple[OutboxRow, ...], transition: Transition
+    ) -> tuple[OutboxRow, ...]:
+        """Stop the offer deliveries `transition` makes pointless (it withdrew every pending
+        offer), start delivering the offers among `rows`; return the other rows."""
         if self._offer_sends and any(w.caregiver_id is None for w in transition.withdraw):
             for scope in self._offer_sends:
                 scope.cancel()
             self._offer_sends = None
         if not rows:
-            return
+            return ()
         assert self._nursery is not None
         offers = tuple(r for r in rows if r.purpose is Purpose.OFFER)
-        others = tuple(r for r in rows if r.purpose is not Purpose.OFFER)
         if offers:
             self._nursery.start_soon(self._send_offers, offers)
-        if others:
-            self._nursery.start_soon(self._ctx.send_now, others)
+        return tuple(r for r in rows if r.purpose is not Purpose.OFFER)
+
+    def _deliver(self, rows: tuple[OutboxRow, ...]) -> None:
+        """Deliver `rows` (no offers) as one batch in this actor's nursery."""
+        if rows:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._ctx.send_now, rows)
 
     async def _send_offers(self, rows: tuple[OutboxRow, ...]) -> None:
         with trio.CancelScope() as scope:
@@ -421,13 +432,17 @@ class ShiftActor:
                 await self._handle(answer)
             return
         self._state = state
+        # The burst's answers (the replies, "already filled") go out as one batch: one
+        # commit marks them all `sending`, one records them.
+        others: list[OutboxRow] = []
         for answer, (_, transition, logged), written in zip(burst, steps, persisted, strict=True):
-            self._send(written.rows, transition)
+            others.extend(self._send_offers_of(written.rows, transition))
             self._announce(transition)
             result = transition.answer
             if logged is not None and logged.reply is not None and not written.replied:
                 result = without_reply(result)
             answer.reply.set(result)
+        self._deliver(tuple(others))
 
     async def _holder_language(self, shift: ShiftRow) -> str | None:
         if shift.claimed_by is None:

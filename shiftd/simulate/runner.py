@@ -34,7 +34,6 @@ from ..notify.base import Outgoing
 from ..store.sqlite import SqliteStore
 from .behaviour import Responder
 from .inputs import SimShift
-from .loggers import cached_loggers
 
 CAREGIVER_CHANNELS = (Channel.SMS, Channel.VOICE)
 _IN_MEMORY = Path(":memory:")
@@ -200,22 +199,21 @@ def run_once(
     epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
     result: list[RunResult] = []
     try:
-        with cached_loggers():
-            trio.run(
-                _run,
-                config,
-                list(caregivers),
-                sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
-                responder,
-                seed,
-                sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
-                keep_timeline,
-                on_fanout,
-                epoch,
-                store_path or _IN_MEMORY,
-                result,
-                clock=trio.testing.MockClock(autojump_threshold=0),
-            )
+        trio.run(
+            _run,
+            config,
+            list(caregivers),
+            sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
+            responder,
+            seed,
+            sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
+            keep_timeline,
+            on_fanout,
+            epoch,
+            store_path or _IN_MEMORY,
+            result,
+            clock=trio.testing.MockClock(autojump_threshold=0),
+        )
     finally:
         # The collector policy froze long-lived objects, as the daemon's does; between
         # runs they are garbage.

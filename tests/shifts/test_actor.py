@@ -326,6 +326,33 @@ async def test_requests_blocked_on_a_full_inbox_when_the_engine_stops_are_answer
     assert sum(isinstance(a, ActorUnavailable) for a in answers) == 9
 
 
+async def test_replies_to_answers_waiting_together_are_marked_sending_in_one_write(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    await harness.engine.fanout("shift-1")
+    await harness.settle()
+    store = harness.engine.store
+    original = store.mark_sending_many
+    batches: list[int] = []
+
+    async def counting(ids: Any, **kwargs: Any) -> Any:
+        batches.append(len(ids))
+        return await original(ids, **kwargs)
+
+    monkeypatch.setattr(store, "mark_sending_many", counting)
+
+    async def say_no(n: int) -> None:
+        await harness.engine.inbound(phone(n), "no")
+
+    async with trio.open_nursery() as nursery:
+        for n in range(1, 6):
+            nursery.start_soon(say_no, n)
+    await harness.settle()
+
+    assert len(harness.provider.of(Purpose.DECLINED)) == 5
+    assert batches == [5]
+
+
 async def test_answers_waiting_together_are_decided_in_turn_and_written_in_one_transaction(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
