@@ -220,40 +220,40 @@ async def test_a_fanout_and_a_cancel_through_b_are_the_owners(
 
 
 async def test_an_unassign_retried_through_b_with_its_request_id_gets_the_first_answer(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        a, b = await started(c)
-        await a.engine.inbound(phone(2), "yes", provider_id="SM-2")
-        unassign = ShiftRequestArgs(shift_id="shift-1", request_id="coordinator-7")
+    c, a, b = started
+    await a.engine.inbound(phone(2), "yes", provider_id="SM-2")
+    unassign = ShiftRequestArgs(shift_id="shift-1", request_id="coordinator-7")
 
-        first = await COMMANDS["unassign"].run(b.engine, unassign)
-        taken = await a.engine.inbound(phone(3), "yes", provider_id="SM-3")
-        retried = await COMMANDS["unassign"].run(b.engine, unassign)  # the client's retry
+    first = await COMMANDS["unassign"].run(b.engine, unassign)
+    taken = await a.engine.inbound(phone(3), "yes", provider_id="SM-3")
+    retried = await COMMANDS["unassign"].run(b.engine, unassign)  # the client's retry
 
-        assert first["status"] == "released"
-        assert taken.outcome is Outcome.CLAIMED
-        assert retried == first
-        row = await a.engine.store.shift("shift-1")
-        assert row is not None and (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-3")
-        assert [m.caregiver_id for m in c.provider.of(Purpose.RELEASED)] == ["cg-2"]
+    assert first["status"] == "released"
+    assert taken.outcome is Outcome.CLAIMED
+    assert retried == first
+    row = await a.engine.store.shift("shift-1")
+    assert row is not None and (row.state, row.claimed_by) == (ShiftState.FILLED, "cg-3")
+    assert [m.caregiver_id for m in c.provider.of(Purpose.RELEASED)] == ["cg-2"]
 
 
 async def test_an_unassign_through_b_with_a_new_request_id_is_applied_again(
-    database: str, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    started: tuple[Cluster, Instance, Instance],
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with cluster(database, tmp_path) as c:
-        a, b = await started(c)
-        await a.engine.inbound(phone(2), "yes", provider_id="SM-2")
-        await COMMANDS["unassign"].run(
-            b.engine, ShiftRequestArgs(shift_id="shift-1", request_id="first")
-        )
-        await a.engine.inbound(phone(3), "yes", provider_id="SM-3")
+    _c, a, b = started
+    await a.engine.inbound(phone(2), "yes", provider_id="SM-2")
+    await COMMANDS["unassign"].run(
+        b.engine, ShiftRequestArgs(shift_id="shift-1", request_id="first")
+    )
+    await a.engine.inbound(phone(3), "yes", provider_id="SM-3")
 
-        second = await COMMANDS["unassign"].run(
-            b.engine, ShiftRequestArgs(shift_id="shift-1", request_id="second")
-        )
+    second = await COMMANDS["unassign"].run(
+        b.engine, ShiftRequestArgs(shift_id="shift-1", request_id="second")
+    )
 
-        assert second["status"] == "released"
-        row = await a.engine.store.shift("shift-1")
-        assert row is not None and row.claimed_by is None
+    assert second["status"] == "released"
+    row = await a.engine.store.shift("shift-1")
+    assert row is not None and row.claimed_by is None

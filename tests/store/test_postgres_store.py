@@ -235,6 +235,7 @@ def at_version_11(backend: Backend, *, cluster: bool) -> None:
             )
 
 
+@pytest.mark.empty_database
 async def test_a_version_11_database_gains_the_cluster_tables_at_version_12(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -246,6 +247,7 @@ async def test_a_version_11_database_gains_the_cluster_tables_at_version_12(
     assert backend.sql("SELECT count(*) FROM cluster_leases") == [(0,)]
 
 
+@pytest.mark.empty_database
 async def test_a_version_11_clusters_tables_are_adopted_with_their_rows(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
