@@ -23,7 +23,7 @@ from .outbox.sender import Sender
 from .shifts.context import ActorContext
 from .shifts.organizations import Organizations
 from .shifts.supervisor import Supervisor
-from .shutdown import BoundedNotifier, Shutdown
+from .shutdown import Shutdown
 from .store.base import OutboxRow, Store
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def build_layers(
     )
     sender = Sender(
         store,
-        _metered(BoundedNotifier(notifier, shutdown), metrics),
+        _metered(notifier, metrics),
         clock,
         concurrency=config.sender.concurrency,
         max_attempts=config.sender.max_attempts,

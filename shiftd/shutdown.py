@@ -12,11 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import trio
-
-from .notify.base import Notifier, Outgoing, SendOutcomeUnknown
 
 RECORDING = 1.0
 """Seconds after the deadline for writing down what it cut off; the store's last writes."""
@@ -58,29 +55,3 @@ class Shutdown:
                 yield scope
             finally:
                 del self._scopes[scope]
-
-
-class BoundedNotifier:
-    """A notifier whose sends end by the stop's deadline.
-
-    The sender shields a send in flight from cancellation (cutting it off would leave its
-    row `sending`); this bounds it all the same: a provider that has not answered by the
-    deadline is given up on with SendOutcomeUnknown (the message may have been taken, so
-    it is recorded failed, never retried). Everything else passes through unchanged.
-    """
-
-    def __init__(self, inner: Notifier, shutdown: Shutdown) -> None:
-        self.inner = inner
-        self._shutdown = shutdown
-
-    async def send(self, message: Outgoing) -> str | None:
-        with self._shutdown.bounded() as bounded:
-            return await self.inner.send(message)
-        assert bounded.cancelled_caught
-        raise SendOutcomeUnknown("shiftd stopped before the provider answered")
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)

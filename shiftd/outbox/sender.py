@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -198,35 +198,81 @@ class Sender:
         sending = [r for r in rows if r.id in taken]
         if not sending:
             return
-        outcomes: list[SendOutcome] = []
         with self._shutdown.bounded(trio.CancelScope(shield=True), after=RECORDING):
-            if len(sending) == 1:
-                await self._attempt(sending[0], outcomes)
-            else:
-                async with trio.open_nursery() as nursery:
-                    for row in sending:
-                        nursery.start_soon(self._attempt, row, outcomes)
+            outcomes = await self._hand_over(sending)
             await self._record(lambda: store.finish_sends(outcomes))
             failed = False
-            for row, outcome in zip(sending, _in_order(sending, outcomes), strict=True):
+            for row, outcome in zip(sending, outcomes, strict=True):
                 self._report(row, outcome)
                 failed |= outcome.state is SendResult.FAILED
             if failed:
                 await self._follow_up()
 
-    async def _attempt(self, row: OutboxRow, outcomes: list[SendOutcome]) -> None:
-        """Hand one `sending` row to the provider; append what became of it."""
-        clock = self._clock
-        message = _outgoing(row, clock.now())
-        async with self._limiter:
-            outcomes.append(await self._outcome(row, message))
+    async def _hand_over(self, rows: list[OutboxRow]) -> list[SendOutcome]:
+        """Hand `sending` rows to the provider, at most `concurrency` calls at once across
+        the sender; what became of each, in the order of `rows`.
 
-    async def _outcome(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
-        """What the provider made of `message` (a `sending` row): sent, retry or failed."""
-        outcome = await self._try(row, message)
-        return outcome if outcome.at is not None else replace(outcome, at=self._clock.now())
+        A task per row would cost more than an instant provider's call: a few lanes (no
+        more than the calls allowed at once) take the rows one after another instead."""
+        outcomes: dict[int, SendOutcome] = {}
+        todo = iter(rows)
+        lanes = min(len(rows), self._concurrency)
+        if lanes == 1:
+            await self._lane(todo, outcomes)
+        else:
+            async with trio.open_nursery() as nursery:
+                for _ in range(lanes):
+                    nursery.start_soon(self._lane, todo, outcomes)
+        return [outcomes[r.id] for r in rows]
+
+    async def _lane(self, todo: Iterator[OutboxRow], outcomes: dict[int, SendOutcome]) -> None:
+        """Hand the rows of `todo` to the provider one after another, holding one of the
+        sender's turns; put what became of each in `outcomes`. One cancel scope serves its
+        calls in turn (a new one only after a call was cut), each call bounded by the send
+        timeout and the stop's deadline."""
+        async with self._limiter:
+            row = next(todo, None)
+            while row is not None:
+                with self._shutdown.bounded() as scope:
+                    while row is not None:
+                        scope.deadline = self._call_deadline()
+                        outcome = await self._try(row, _outgoing(row, self._clock.now()))
+                        outcomes[row.id] = outcome
+                        row = next(todo, None)
+                if scope.cancelled_caught:  # the call of `row` was cut
+                    assert row is not None
+                    outcomes[row.id] = self._cut(row)
+                    row = next(todo, None)
+
+    async def _call(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
+        """Hand one `sending` row to the provider in its turn, within the send timeout and
+        the stop's deadline; what became of it."""
+        async with self._limiter:
+            with self._shutdown.bounded() as scope:
+                scope.deadline = self._call_deadline()
+                return await self._try(row, message)
+            return self._cut(row)
+
+    def _call_deadline(self) -> float:
+        return min(trio.current_time() + self._timeout, self._shutdown.deadline)
+
+    def _cut(self, row: OutboxRow) -> SendOutcome:
+        """What became of a call cut by the send timeout or the stop's deadline: the
+        provider may have taken it, so it is failed, never retried."""
+        if self._shutdown.begun and trio.current_time() >= self._shutdown.deadline:
+            why = "shiftd stopped before the provider answered"
+        else:
+            why = "provider timed out"
+        return SendOutcome(
+            row.id,
+            SendResult.FAILED,
+            f"{why}; may have been sent, not retried",
+            at=self._clock.now(),
+        )
 
     async def _try(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
+        """Hand `message` to the provider (the caller bounds the call); what became of it.
+        Cancelled (the caller's bound) only while the provider has it."""
         clock = self._clock
         attempt = row.attempts + 1
         fence = current_fence()
@@ -239,31 +285,41 @@ class Sender:
                 epoch=fence.epoch,
             )
             return SendOutcome(
-                row.id, SendResult.FAILED, "lease lost before the provider call; not sent"
+                row.id,
+                SendResult.FAILED,
+                "lease lost before the provider call; not sent",
+                at=clock.now(),
             )
         try:
-            with trio.fail_after(self._timeout):
-                provider_id = await self._notifier.send(message)
+            provider_id = await self._notifier.send(message)
         except TransientSendError as exc:
             if attempt >= self._max_attempts:
                 return SendOutcome(
-                    row.id, SendResult.FAILED, f"gave up after {attempt} attempts: {exc}"
+                    row.id,
+                    SendResult.FAILED,
+                    f"gave up after {attempt} attempts: {exc}",
+                    at=clock.now(),
                 )
             delay = self._backoff(attempt, exc.retry_after)
-            next_at = clock.now() + timedelta(seconds=delay)
-            return SendOutcome(row.id, SendResult.RETRY, str(exc), next_at=next_at)
+            now = clock.now()
+            next_at = now + timedelta(seconds=delay)
+            return SendOutcome(row.id, SendResult.RETRY, str(exc), at=now, next_at=next_at)
         except PermanentSendError as exc:
-            return SendOutcome(row.id, SendResult.FAILED, f"refused: {exc}")
+            return SendOutcome(row.id, SendResult.FAILED, f"refused: {exc}", at=clock.now())
         except SendOutcomeUnknown as exc:
-            return SendOutcome(row.id, SendResult.FAILED, f"{exc}; may have been sent, not retried")
-        except trio.TooSlowError:
             return SendOutcome(
-                row.id, SendResult.FAILED, "provider timed out; may have been sent, not retried"
+                row.id,
+                SendResult.FAILED,
+                f"{exc}; may have been sent, not retried",
+                at=clock.now(),
             )
         except Exception as exc:
             log.exception("send.error", outbox_id=row.id)
             return SendOutcome(
-                row.id, SendResult.FAILED, f"unknown outcome ({type(exc).__name__}); not retried"
+                row.id,
+                SendResult.FAILED,
+                f"unknown outcome ({type(exc).__name__}); not retried",
+                at=clock.now(),
             )
         return SendOutcome(row.id, SendResult.SENT, None, provider_id=provider_id, at=clock.now())
 
@@ -401,9 +457,7 @@ class Sender:
             if await self._suppressed(row):
                 self._report_suppressed(row)
             return  # withdrawn since it was queued, or suppressed (the phone opted out)
-        message = replace(message, at=clock.now())
-        async with self._limiter:
-            outcome = await self._outcome(row, message)
+        outcome = await self._call(row, replace(message, at=clock.now()))
         await self._record(lambda: store.finish_sends([outcome]))
         self._report(row, outcome)
         if outcome.state is SendResult.FAILED:
@@ -443,11 +497,6 @@ class Sender:
         ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
-
-
-def _in_order(rows: list[OutboxRow], outcomes: list[SendOutcome]) -> list[SendOutcome]:
-    by_id = {o.outbox_id: o for o in outcomes}
-    return [by_id[r.id] for r in rows]
 
 
 def _outgoing(row: OutboxRow, at: datetime) -> Outgoing:

@@ -435,3 +435,53 @@ async def test_stopping_finishes_sends_in_flight_and_leaves_the_rest_pending(
             ("pending", 0),
         ]
         assert sender.sent == 1
+
+
+# ---- an actor's batch (send_now) ------------------------------------------------------------
+
+
+async def _queued(store: SqliteStore, *numbers: int) -> list[Any]:
+    await queue(store, *numbers)
+    return await store.due_outbox(after_id=0, now=EPOCH, limit=100)
+
+
+async def test_a_batch_has_no_more_than_concurrency_calls_in_flight_and_sends_every_row(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    provider = InFlight(latency=2)
+    async with running_store(tmp_path / "s.sqlite3") as store:
+        sender = Sender(store, provider, Clock(EPOCH), concurrency=4)
+        await sender.send_now(await _queued(store, *range(1, 10)))
+        assert provider.peak == 4
+        assert [r["state"] for r in rows(store)] == ["sent"] * 9
+        assert sender.sent == 9
+
+
+async def test_a_call_of_a_batch_cut_by_the_timeout_is_failed_and_the_rest_still_go(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    hangs = FakeProvider(latency=60)
+    answers = FakeProvider()
+
+    @dataclass
+    class FirstHangs:
+        async def send(self, message: Outgoing) -> str | None:
+            inner = hangs if message.caregiver_id == "cg-1" else answers
+            return await inner.send(message)
+
+        async def aclose(self) -> None:
+            return None
+
+    async with running_store(tmp_path / "s.sqlite3") as store:
+        # One lane takes the rows one after another: the rows after the cut one go too.
+        sender = Sender(
+            store, FirstHangs(), Clock(EPOCH), concurrency=1, timeout=timedelta(seconds=10)
+        )
+        started = trio.current_time()
+        await sender.send_now(await _queued(store, 1, 2, 3))
+        assert trio.current_time() - started == 10
+        first, *others = rows(store)
+        assert first["state"] == "failed"
+        assert first["error"] == "provider timed out; may have been sent, not retried"
+        assert [r["state"] for r in others] == ["sent", "sent"]
+        assert [m.caregiver_id for m in answers.sent] == ["cg-2", "cg-3"]

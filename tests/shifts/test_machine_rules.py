@@ -98,7 +98,7 @@ class ShiftRules(RuleBasedStateMachine):
         self.state = machine.State(row, {}, 0)
         self.opted_out = set(opted_out)
         self.candidates = machine.Candidates(
-            tuple(
+            machine.Roster(  # as the stores give it
                 machine.Candidate(cg, phone_of(cg), ("preferred",) if cg in tagged else (), None)
                 for cg in PEOPLE
             ),

@@ -23,7 +23,17 @@ allocates them when it writes an offer, so an offer text is rendered from its co
 from __future__ import annotations
 
 from .answers import answer, ineligible, overlapping
-from .facts import Candidate, Candidates, Claimant, Holding, Offer, Reached, Rules, State
+from .facts import (
+    Candidate,
+    Candidates,
+    Claimant,
+    Holding,
+    Offer,
+    Reached,
+    Roster,
+    Rules,
+    State,
+)
 from .notices import RETELL_AFTER, coordinator_messages, notices_pending, notify, shift_link
 from .release import cancel, release
 from .transition import (
@@ -51,6 +61,7 @@ __all__ = [
     "Reached",
     "Record",
     "ReleaseResult",
+    "Roster",
     "Rules",
     "State",
     "Transition",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from ...store.base import CaregiverRow, ShiftRow
 from ..organizations import Organization
@@ -49,6 +50,51 @@ class Candidate:
     language: str | None
 
 
+class Roster(tuple[Candidate, ...]):
+    """The caregivers of one role in roster order, as the store keeps them for every fanout
+    of the role: who carries a tag, and who is on the roster at all, are answered without
+    going through all of them (each index is built at its first use)."""
+
+    @cached_property
+    def ids(self) -> frozenset[str]:
+        return frozenset(c.id for c in self)
+
+    @cached_property
+    def _by_tag(self) -> dict[str, tuple[int, ...]]:
+        index: dict[str, list[int]] = {}
+        for i, c in enumerate(self):
+            for tag in c.tags:
+                index.setdefault(tag, []).append(i)
+        return {tag: tuple(at) for tag, at in index.items()}
+
+    def tagged(self, tags: Collection[str]) -> list[Candidate]:
+        """Those carrying any of `tags`, in roster order."""
+        by_tag = self._by_tag
+        found: set[int] = set()
+        for tag in tags:
+            found.update(by_tag.get(tag, ()))
+        return [self[i] for i in sorted(found)]
+
+
+def tagged(caregivers: Sequence[Candidate], tags: Collection[str]) -> Sequence[Candidate]:
+    """Those of `caregivers` carrying any of `tags` (all of them when `tags` is empty), in
+    their order."""
+    if not tags:
+        return caregivers
+    if isinstance(caregivers, Roster):
+        return caregivers.tagged(tags)
+    wanted = set(tags)
+    return [c for c in caregivers if not wanted.isdisjoint(c.tags)]
+
+
+def count_free(caregivers: Sequence[Candidate], busy: Collection[str]) -> int:
+    """How many of `caregivers` are not `busy` (caregiver ids, each once)."""
+    if isinstance(caregivers, Roster):
+        ids = caregivers.ids
+        return len(caregivers) - sum(1 for cg in busy if cg in ids)
+    return sum(1 for c in caregivers if c.id not in busy)
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
     """A filled shift someone holds: what the overlap rule is decided from."""
@@ -64,7 +110,8 @@ class Candidates:
     """The facts a wave (or a fanout's start) needs: the active caregivers with the role,
     and the filled shifts overlapping the shift's window (`Rules.window`)."""
 
-    caregivers: tuple[Candidate, ...]
+    caregivers: Sequence[Candidate]
+    """In roster order; a `Roster` (what the stores give) spares waves a pass over them."""
     holdings: tuple[Holding, ...] = ()
     opted_out: Container[str] = frozenset()
     """The phones that opted out of texts (STOP)."""

@@ -12,7 +12,7 @@ from ...outbox import keys
 from ...store.base import ShiftRow
 from ..policy import Wave
 from .answers import overlapping
-from .facts import Candidates, Offer, Rules, State
+from .facts import Candidates, Offer, Rules, State, count_free, tagged
 from .notices import coordinator_messages, notices_pending, notify
 from .transition import Contact, FanoutResult, News, Record, Transition, Withdrawal, chain
 
@@ -40,7 +40,7 @@ def start_fanout(
     if now >= expires_at:
         return Transition(None, FanoutResult(FanoutStatus.TOO_LATE, 0, None))
     busy = overlapping(facts.holdings, shift, rules)
-    candidates = sum(1 for c in facts.caregivers if c.id not in busy)
+    candidates = count_free(facts.caregivers, busy)
     if not candidates:
         return Transition(None, FanoutResult(FanoutStatus.NO_CANDIDATES, 0, None))
     started = replace(
@@ -147,7 +147,6 @@ def _run_wave(
     moves the shift to `escalated`."""
     shift, org = state.shift, rules.org
     busy = overlapping(facts.holdings, shift, rules)
-    wanted = set(wave.tags)
     reachable = wave.channel is Channel.SMS or not org.voice_after_opt_out
     tail = keys.offer_tail(wave.channel, shift.generation, wave.key_suffix)
     offers = dict(state.offers)
@@ -156,15 +155,13 @@ def _run_wave(
     # One renderer per language and first-text flag: most caregivers share a reply code,
     # and each distinct text is rendered (and fitted to one segment) once.
     renderers: dict[tuple[str | None, bool], Callable[[int], str]] = {}
-    for c in facts.caregivers:
+    for c in tagged(facts.caregivers, wave.tags):
         offer = offers.get(c.id)
         if offer is not None and (offer.declined or offer.released):
             continue
         if c.id in busy or (reachable and c.phone in facts.opted_out):
             continue
         if wave.audience == "offered" and offer is None:
-            continue
-        if wanted and wanted.isdisjoint(c.tags):
             continue
         if offer is not None and tail in offer.reached:
             continue  # a first round never reaches her twice on a channel

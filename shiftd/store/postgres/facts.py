@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...shifts.machine import Candidate, Candidates
+from ...shifts.machine import Candidate, Candidates, Roster
 from ..sql.dialect import Conn
 from ..sql.rows import tags
 from ..sql.shifts import holdings
@@ -40,7 +40,7 @@ class ReadFacts(PostgresWriter):
                 if was_texted:
                     texted.add(phone)
             return Candidates(
-                tuple(caregivers),
+                Roster(caregivers),
                 holdings(self.dialect, conn, window, exclude),
                 frozenset(opted_out),
                 frozenset(texted),

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from ...shifts.machine import Candidate, Candidates
+from ...shifts.machine import Candidate, Candidates, Roster
 from ..sql.rows import tags
 from ..sql.shifts import holdings
 from .writer import SqliteWriter
@@ -19,7 +19,7 @@ class KeptFacts(SqliteWriter):
 
     def __init__(self, path: Path, *, synchronous: str = "normal", batch_max: int = 512) -> None:
         super().__init__(path, synchronous=synchronous, batch_max=batch_max)
-        self._roster: dict[str, tuple[Candidate, ...]] = {}
+        self._roster: dict[str, Roster] = {}
         self._phone_sets: dict[str, set[str]] = {}
 
     async def candidates(
@@ -38,10 +38,10 @@ class KeptFacts(SqliteWriter):
             )
         )
 
-    def _candidates(self, role: str) -> tuple[Candidate, ...]:
+    def _candidates(self, role: str) -> Roster:
         roster = self._roster.get(role)
         if roster is None:
-            roster = self._roster[role] = tuple(
+            roster = self._roster[role] = Roster(
                 Candidate(cg, phone, tags(text), language)
                 for cg, phone, text, language in self._require().execute(
                     "SELECT id, phone, tags, language FROM caregivers"
