@@ -16,7 +16,8 @@ per violation, an empty list meaning every promise holds. The promises:
 - **calls on time**: no call queued before its stored instant (fanout start, or reopening,
   plus the escalation delay), and no wave of a running daemon overdue by more than a bound;
 - **never the wrong people**: no offer queued after the caregiver declined or released that
-  shift or after their phone opted out; none of those left pending; no offer text accepted
+  shift or after their phone opted out (unless suppressed at its turn); none of those left
+  pending; no offer text accepted
   by the provider for an opted-out phone after the STOP was answered (plus the send timeout);
 - **opt-outs kept**: an answered STOP with no START after it is still in `opt_outs`, and an
   answered START with no STOP after it is not.
@@ -331,9 +332,12 @@ def _never_the_wrong_people(
                 if r["state"] == OutboxState.PENDING:
                     yield f"{r['shift_id']}: offer to the {who} {r['caregiver_id']} still pending"
         # A text still pending at a STOP is suppressed when its turn comes: what reached the
-        # provider after the STOP is checked against the provider's record (below).
+        # provider after the STOP is checked against the provider's record (below). Across
+        # instances a wave stamped after a STOP may still commit before it (the stamps are
+        # the instants decided at, not the commit order): such an offer is suppressed too.
         stopped = view.opt_outs.get(r["to_phone"])
-        if stopped is not None and created > stopped:
+        never_went = r["state"] in (OutboxState.SUPPRESSED, OutboxState.CANCELLED)
+        if stopped is not None and created > stopped and not never_went:
             yield f"{r['shift_id']}: offer by {r['channel']} to opted-out {r['caregiver_id']}"
     compliance = {
         (r["to_phone"], r["body"]) for r in view.outbox if r["purpose"] in COMPLIANCE_PURPOSES

@@ -379,6 +379,25 @@ async def test_claim_withdraws_offers_still_waiting_for_a_retry(
     assert sorted(m.caregiver_id for m in offer_texts(harness)) == texted
 
 
+async def test_an_offer_refused_while_its_caregiver_declined_is_never_retried(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    harness.provider.latency = 2.0
+    harness.provider.fail_next = 1_000  # every offer is refused (503), 2 s after the call
+    assert (await harness.engine.fanout("shift-1")).status is FanoutStatus.STARTED
+    await trio.sleep(1)  # the offers are with the provider, `sending`
+
+    declined = await harness.engine.inbound(phone(1), "no")
+    await trio.sleep(1.5)  # refused: each offer waits for a retry
+    harness.provider.latency, harness.provider.fail_next = 0.0, 0
+    await trio.sleep(60 * MINUTE)
+    await harness.settle()
+
+    assert declined.outcome is Outcome.DECLINED
+    assert harness.provider.to("cg-1", Purpose.OFFER) == []
+    assert {m.caregiver_id for m in offer_texts(harness)} == {f"cg-{n}" for n in range(2, 6)}
+
+
 # ---- restart and recovery ------------------------------------------------------------
 
 

@@ -63,7 +63,8 @@ class Outbox(SqlBackend):
         self, outbox_ids: Sequence[int], *, at: datetime
     ) -> tuple[set[int], set[int]]:
         """`mark_sending` for a batch, in one transaction: returns the ids now `sending`
-        and those `suppressed` (texts to opted-out phones); the rest were withdrawn."""
+        and those `suppressed` (texts to opted-out phones); the rest were withdrawn, also
+        offers whose caregiver declined or released, or whose shift is no longer offered."""
         d = self.dialect
         among, ids = d.any_of("id", outbox_ids)
         suppress = d.sql(
@@ -73,6 +74,18 @@ class Outbox(SqlBackend):
             " (SELECT 1 FROM opt_outs WHERE opt_outs.phone = outbox.to_phone)"
             " RETURNING id"
         )
+        # An offer may wait for a retry after its caregiver declined or released, or after
+        # its shift closed: those transitions withdraw what is pending, and a row that was
+        # with the provider then came back pending after them.
+        withdraw = d.sql(
+            "UPDATE outbox SET state = 'cancelled', updated_at = ?"
+            f" WHERE {among} AND state = 'pending' AND purpose = 'offer' AND ("
+            " EXISTS (SELECT 1 FROM offers f WHERE f.shift_id = outbox.shift_id"
+            " AND f.caregiver_id = outbox.caregiver_id"
+            " AND (f.declined_at IS NOT NULL OR f.released_at IS NOT NULL))"
+            " OR NOT EXISTS (SELECT 1 FROM shifts s WHERE s.id = outbox.shift_id"
+            " AND s.state IN ('offering', 'escalated')))"
+        )
         take = d.sql(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
             f" updated_at = ? WHERE {among} AND state = 'pending' RETURNING id"
@@ -81,6 +94,7 @@ class Outbox(SqlBackend):
         def write(conn: Conn) -> tuple[set[int], set[int]]:
             stamp = iso(at)
             suppressed = {row_id for (row_id,) in conn.execute(suppress, (stamp, *ids))}
+            conn.execute(withdraw, (stamp, *ids))
             taken = {row_id for (row_id,) in conn.execute(take, (stamp, *ids))}
             return taken, suppressed
 
