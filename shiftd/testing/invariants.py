@@ -17,8 +17,8 @@ per violation, an empty list meaning every promise holds. The promises:
   plus the escalation delay), and no wave of a running daemon overdue by more than a bound;
 - **never the wrong people**: no offer queued after the caregiver declined or released that
   shift or after their phone opted out (unless suppressed at its turn); none of those left
-  pending; no offer text accepted
-  by the provider for an opted-out phone after the STOP was answered (plus the send timeout);
+  pending; no offer text accepted by the provider for an opted-out phone after the STOP was
+  answered (plus the send timeout);
 - **opt-outs kept**: an answered STOP with no START after it is still in `opt_outs`, and an
   answered START with no STOP after it is not.
 """
