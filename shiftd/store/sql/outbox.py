@@ -83,8 +83,8 @@ class Outbox(SqlBackend):
             " EXISTS (SELECT 1 FROM offers f WHERE f.shift_id = outbox.shift_id"
             " AND f.caregiver_id = outbox.caregiver_id"
             " AND (f.declined_at IS NOT NULL OR f.released_at IS NOT NULL))"
-            " OR NOT EXISTS (SELECT 1 FROM shifts s WHERE s.id = outbox.shift_id"
-            " AND s.state IN ('offering', 'escalated')))"
+            " OR EXISTS (SELECT 1 FROM shifts s WHERE s.id = outbox.shift_id"
+            " AND s.state IN ('filled', 'cancelled', 'unfilled')))"
         )
         take = d.sql(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
