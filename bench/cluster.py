@@ -31,7 +31,6 @@ from typing import Any
 
 import trio
 
-from shiftd.control.client import RemoteError
 from shiftd.testing.cluster import Cluster
 from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
@@ -301,21 +300,6 @@ async def cluster_inbound(size: Size) -> dict[str, Any]:
 _STORM_SHIFT = "sh-storm"
 
 
-def _call(daemon: Daemon, cmd: str, **args: Any) -> dict[str, Any]:
-    """`cmd` on `daemon`, asked again while it answers `unavailable` (the shift's owner may
-    be changing hands just after the instances joined)."""
-
-    def answered() -> dict[str, Any] | None:
-        try:
-            return daemon.call(cmd, **args)
-        except RemoteError as error:
-            if error.code != "unavailable":
-                raise
-            return None
-
-    return wait_for(answered, 60, f"{cmd} to be answered")
-
-
 def _import_storm_roster(daemon: Daemon, n: int) -> None:
     """Caregivers 0…n-1 (RN, phone `phone_of(i)`) and one RN shift tomorrow, imported in
     pieces that fit a control request line."""
@@ -341,7 +325,7 @@ def _storm_run(backend: str, count: int, n: int) -> dict[str, Any]:
     with workdir("storm") as root, _instances(backend, count, root) as (daemons, database):
         first = daemons[0]
         _import_storm_roster(first, n)
-        _call(first, "fanout", shift_id=_STORM_SHIFT)
+        first.call_when_available("fanout", shift_id=_STORM_SHIFT)
 
         def offers() -> bool:
             sent = [m for d in daemons for m in d.messages() if m["purpose"] == "offer"]

@@ -179,6 +179,22 @@ class Daemon:
         with ControlClient(str(self.socket), timeout=15) as client:
             return client.call(cmd, args)
 
+    def call_when_available(self, cmd: str, **args: Any) -> dict[str, Any]:
+        """`call`, asked again (the same request) while the daemon answers `unavailable`, as
+        it does while a shift's owner changes hands in a cluster; AssertionError after 60 s."""
+
+        def answered() -> dict[str, Any] | None:
+            try:
+                return self.call(cmd, **args)
+            except RemoteError as error:
+                if error.code != "unavailable":
+                    raise
+                return None
+
+        answer = wait_for(answered, 60, f"{cmd} to be answered")
+        assert answer is not None  # wait_for returns only a truthy answer
+        return answer
+
     def refused(self, cmd: str, **args: Any) -> RemoteError:
         """The error answer to a command that must be refused (AssertionError if it is not)."""
         try:

@@ -18,7 +18,6 @@ import pytest
 from store_backends import create_database, drop_database, postgres_unreachable
 
 from shiftd.cluster.partitions import DEFAULT_PARTITIONS
-from shiftd.control.client import RemoteError
 from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
 
@@ -82,21 +81,6 @@ def _balanced(database: str) -> bool:
     return len(held) == 3 and sum(n for _, n in held) == DEFAULT_PARTITIONS
 
 
-def call(daemon: Daemon, cmd: str, **args: Any) -> dict[str, Any]:
-    """`cmd` on `daemon`, asked again (the same request) while it answers `unavailable`:
-    the shift's owner may be changing hands while the instances join."""
-
-    def answered() -> dict[str, Any] | None:
-        try:
-            return daemon.call(cmd, **args)
-        except RemoteError as error:
-            if error.code != "unavailable":
-                raise
-            return None
-
-    return wait_for(answered, 60, f"{cmd} to be answered")
-
-
 def recorded(daemons: list[Daemon], purpose: str) -> list[dict[str, Any]]:
     """What the three record files hold of `purpose`, together."""
     return [m for d in daemons for m in d.messages() if m["purpose"] == purpose]
@@ -124,12 +108,15 @@ def test_of_100_accepts_spread_over_three_instances_exactly_one_claims(
     a.call("roster.import", **roster)
     # A fanout asked again after `unavailable` is a new request (no request id): the first,
     # kept in the inbox, may have started it meanwhile.
-    assert call(a, "fanout", shift_id="night-rn")["status"] in {"started", "already_running"}
+    assert a.call_when_available("fanout", shift_id="night-rn")["status"] in {
+        "started",
+        "already_running",
+    }
     wait_for(lambda: len(recorded(instances, "offer")) == CAREGIVERS, 60, "100 offers")
 
     def accept(n: int, daemon: Daemon) -> str:
-        answer = call(
-            daemon, "inbound", **{"from": phone(n), "body": "YES", "provider_message_id": f"SM-{n}"}
+        answer = daemon.call_when_available(
+            "inbound", **{"from": phone(n), "body": "YES", "provider_message_id": f"SM-{n}"}
         )
         return str(answer["outcome"])
 
