@@ -42,9 +42,10 @@ from .stats import phone_of, raise_fd_limit
 
 _TTL = "15s"  # the default: shorter leases drop partitions when a loaded machine is slow
 _FORWARD_WAIT = "30s"  # a storm's forwarded accepts are answered, not timed out
-# `shutdown.grace` also bounds each control request in hand: a storm's last answers on a
-# loaded machine come later than the default 10 s, and are measured rather than cut.
-_GRACE = "60s"
+# A storm's last answers on a loaded machine may come later than the default 30 s of
+# `control.request_timeout`: they are measured rather than cut.
+_REQUEST_TIMEOUT = "60s"
+_CONTROL = f'control:\n  request_timeout: "{_REQUEST_TIMEOUT}"\n'
 _START = 180.0  # seconds a daemon may take to answer its first ping on a loaded machine
 _PER_SHIFT = 40  # offers per seeded shift (each caregiver holds one)
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -179,7 +180,7 @@ def _started(
     if backend == "sqlite":
         (root / "a" / "state").mkdir(parents=True)
         seed(root / "a" / "state" / "shiftd.sqlite3")
-        daemon = Daemon(root / "a", escalation_delay="1h", grace=_GRACE)
+        daemon = Daemon(root / "a", escalation_delay="1h", extra_config=_CONTROL)
         started.append(daemon)
         try:
             yield [daemon.start(_START)], None
@@ -194,8 +195,7 @@ def _started(
             daemon = Daemon(
                 root / "a",
                 escalation_delay="1h",
-                grace=_GRACE,
-                extra_config=f'store:\n  url: "{url}"\n',
+                extra_config=f'store:\n  url: "{url}"\n' + _CONTROL,
             )
             started.append(daemon)
             try:
@@ -204,7 +204,12 @@ def _started(
                 daemon.ensure_gone()
             return
         cluster = Cluster(
-            url, root, ttl=_TTL, escalation_delay="1h", forward_wait=_FORWARD_WAIT, grace=_GRACE
+            url,
+            root,
+            ttl=_TTL,
+            escalation_delay="1h",
+            forward_wait=_FORWARD_WAIT,
+            request_timeout=_REQUEST_TIMEOUT,
         )
         try:
             for name in "abc"[:count]:

@@ -123,7 +123,7 @@ async def _serve(
                 engine,
                 max_connections=config.control.max_connections,
                 idle_timeout=config.control.idle_timeout.total_seconds(),
-                grace=grace,
+                request_timeout=config.control.request_timeout.total_seconds(),
                 task_status=task_status,
             )
         )

@@ -298,18 +298,23 @@ class Engine:
 
     async def fanout(self, shift_id: str, *, request_id: str | None = None) -> FanoutResult:
         """Start the shift's fanout; a repeat starts nothing and says why. `request_id`
-        (here and below): in a cluster, the same request retried is handled once. NotFound
+        (here and below): in a cluster, the same request retried is handled once, on
+        whichever instance it lands. NotFound
         for an unknown id; see the class docstring for the actor's answer and cancellation."""
         await self.shift(shift_id)
         message = StartFanout()
-        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
+        return await self.supervisor.ask(
+            shift_id, message, message.reply, request_id=request_id, keep_answer=True
+        )
 
     async def cancel(self, shift_id: str, *, request_id: str | None = None) -> CancelStatus:
         """Cancel the shift: nothing more is sent for it, and whoever held it is told.
         NotFound for an unknown id."""
         await self.shift(shift_id)
         message = Cancel()
-        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
+        return await self.supervisor.ask(
+            shift_id, message, message.reply, request_id=request_id, keep_answer=True
+        )
 
     async def unassign(self, shift_id: str, *, request_id: str | None = None) -> ReleaseResult:
         """A coordinator takes a filled shift off its holder: the holder is told, and the
@@ -317,7 +322,9 @@ class Engine:
         unfilled. NotFound for an unknown id."""
         await self.shift(shift_id)
         message = Release(None)
-        return await self.supervisor.ask(shift_id, message, message.reply, request_id=request_id)
+        return await self.supervisor.ask(
+            shift_id, message, message.reply, request_id=request_id, keep_answer=True
+        )
 
     async def inbound(
         self,

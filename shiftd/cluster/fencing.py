@@ -67,11 +67,12 @@ def fenced(fence: Fence | None) -> Iterator[None]:
 def check(conn: Any, fence: Fence) -> None:
     """Inside a write's transaction on PostgreSQL: raise Fenced unless `fence`'s lease is
     still this instance's, at that epoch, and unexpired by the server's clock. The lease
-    row is locked `FOR SHARE` until the transaction ends, so a takeover (which updates it)
-    waits for this write's commit and cannot interleave with it."""
+    row is locked `FOR KEY SHARE` until the transaction ends: a takeover locks it `FOR
+    UPDATE`, so it skips the partition while this write is in flight and cannot interleave
+    with it, while the owner's renewal (an `UPDATE` of no key) does not wait for it."""
     found = conn.execute(
         "SELECT 1 FROM cluster_leases WHERE partition = %s AND owner = %s AND epoch = %s"
-        " AND expires_at > now() FOR SHARE",
+        " AND expires_at > now() FOR KEY SHARE",
         (fence.partition, fence.instance_id, fence.epoch),
     ).fetchone()
     if found is None:

@@ -93,8 +93,9 @@ def renew_and_acquire(
     we no longer count as held) until we hold `want` (`want` < 0: the fair share among the
     instances alive now). Acquiring bumps the epoch; rows of the acquired partitions left
     `sending` are marked failed in the same transaction (at-most-once: the old owner may
-    have sent them). A partition whose lease row a fenced write holds (`FOR SHARE`) is
-    skipped this round. Raises Unregistered if this instance's row was forgotten."""
+    have sent them). A partition whose lease row a fenced write holds (`FOR KEY SHARE`) is
+    skipped this round; renewing does not wait for such writes. Raises Unregistered if
+    this instance's row was forgotten."""
     seconds = ttl.total_seconds()
     with conn.transaction():
         touched = conn.execute(

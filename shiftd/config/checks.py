@@ -20,6 +20,14 @@ def policy_problems(config: Config) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     if config.cluster is not None and config.store.url is None:
         problems.append((("cluster",), "a cluster needs a PostgreSQL store (store.url)"))
+    if config.cluster is not None and config.control.request_timeout <= config.cluster.forward_wait:
+        problems.append(
+            (
+                ("control", "request_timeout"),
+                f"must be longer than cluster.forward_wait ({_show(config.cluster.forward_wait)}):"
+                " a forwarded request would be cut before its owner's answer",
+            )
+        )
     declared = set(config.caregiver_tags)
     for org_id, org in config.organizations.items():
         if org.coordinator is not None and org.coordinator.email and config.smtp is None:

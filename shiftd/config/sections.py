@@ -245,8 +245,11 @@ class ControlConfig(Section):
     idle_timeout: Duration = timedelta(seconds=60)
     """A connection that completes no request line for this long (idle, or holding half a
     line) is closed, so idle clients cannot take every connection."""
+    request_timeout: Duration = timedelta(seconds=30)
+    """A request not answered within this long closes its connection unanswered (while
+    stopping, the stop's deadline comes first)."""
 
-    @field_validator("idle_timeout")
+    @field_validator("idle_timeout", "request_timeout")
     @classmethod
     def _idle_timeout_positive(cls, timeout: timedelta) -> timedelta:
         if timeout <= timedelta(0):

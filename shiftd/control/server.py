@@ -65,7 +65,7 @@ async def serve_control(
     engine: Engine,
     *,
     max_connections: int = 1024,
-    grace: float = 10.0,
+    request_timeout: float = 30.0,
     idle_timeout: float = math.inf,
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -79,8 +79,9 @@ async def serve_control(
 
     Raises ControlSocketError if the path is served by another live process, is not a
     socket, or cannot be bound. On cancellation it stops accepting; a request being handled
-    is finished (within `grace`) and answered; the socket file is removed. A request not
-    answered within `grace` (shutting down or not) closes its connection unanswered.
+    is finished (by the stop's deadline) and answered; the socket file is removed. A request
+    not answered within `request_timeout`, or by the stop's deadline while stopping, closes
+    its connection unanswered.
     """
     sock, inode = _bind(path, backlog=max_connections)
     limiter = trio.CapacityLimiter(max_connections)
@@ -100,7 +101,7 @@ async def serve_control(
             await _reject(stream, "too_many_connections", "try again shortly")
             return
         try:
-            await _connection(stream, engine, grace, idle_timeout, peer)
+            await _connection(stream, engine, request_timeout, idle_timeout, peer)
         finally:
             limiter.release()
 
@@ -197,7 +198,7 @@ async def _reject(stream: trio.SocketStream, code: str, message: str) -> None:
 async def _connection(
     stream: trio.SocketStream,
     engine: Engine,
-    grace: float,
+    request_timeout: float,
     idle_timeout: float,
     peer: tuple[int, int, int],
 ) -> None:
@@ -238,8 +239,10 @@ async def _connection(
                     continue
                 watch: _Stream | None = None
                 # A request in hand is answered even during shutdown; only waiting is cut.
-                # It gets `grace`, and never beyond the stop's deadline.
-                in_hand = trio.CancelScope(shield=True, deadline=trio.current_time() + grace)
+                # It gets `request_timeout`, and never beyond the stop's deadline.
+                in_hand = trio.CancelScope(
+                    shield=True, deadline=trio.current_time() + request_timeout
+                )
                 with engine.shutdown.bounded(in_hand) as bounded:
                     answer = await _answer(engine, line, peer)
                     if isinstance(answer, _Stream):
@@ -247,7 +250,7 @@ async def _connection(
                     await stream.send_all(answer)
                 if bounded.cancelled_caught:
                     # Unanswered or half-written: answering the next line would desync it.
-                    log.warning("control.request_timed_out", grace=grace)
+                    log.warning("control.request_timed_out", request_timeout=request_timeout)
                     if watch is not None:
                         watch.subscription.close()
                     return

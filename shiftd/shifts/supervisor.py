@@ -276,7 +276,13 @@ class Supervisor:
             self._close_inbox(shift_id, handle, "shiftd is stopping", close_receive=False)
 
     async def ask(
-        self, shift_id: str, message: Message, reply: Reply[T], *, request_id: str | None = None
+        self,
+        shift_id: str,
+        message: Message,
+        reply: Reply[T],
+        *,
+        request_id: str | None = None,
+        keep_answer: bool = False,
     ) -> T:
         """Send `message` to the shift's actor (spawning it if needed) and await `reply`.
 
@@ -288,9 +294,16 @@ class Supervisor:
         decides, and its answer is returned; ActorUnavailable also when it does not answer
         in time (the request is kept and handled once). `request_id` names the request
         across retries: asked again with it, the owner answers the first request again.
+        With `keep_answer` a named request goes through the cluster's inbox even when this
+        instance owns the shift, so its retry is answered the same wherever it lands: for
+        commands whose name nothing else remembers (a text's, its provider message id, is
+        kept by the inbound log).
         """
-        if self._remote is not None and self._remote.elsewhere(shift_id):
-            await self._remote.forward(shift_id, message, request_id)
+        remote = self._remote
+        if remote is not None and (
+            remote.elsewhere(shift_id) or (keep_answer and request_id is not None)
+        ):
+            await remote.forward(shift_id, message, request_id)
         else:
             await self._route(shift_id, message)
         return await reply.wait()

@@ -17,8 +17,8 @@ from .daemon import Daemon
 class Cluster:
     """Daemons named `a`, `b`… in `workdir/<name>`, each with its own state directory and
     record file, all on the database at `url`, with leases of `ttl` (e.g. "2s"); a request
-    forwarded to a shift's owner waits `forward_wait` for its answer; `grace` is each one's
-    `shutdown.grace` (which also bounds a control request in hand)."""
+    forwarded to a shift's owner waits `forward_wait` for its answer, a control request
+    `request_timeout` (`control.request_timeout`)."""
 
     def __init__(
         self,
@@ -28,28 +28,27 @@ class Cluster:
         ttl: str = "2s",
         escalation_delay: str = "6s",
         forward_wait: str = "5s",
-        grace: str = "5s",
+        request_timeout: str = "30s",
     ) -> None:
         self.url = url
         self.workdir = workdir
         self.ttl = ttl
         self.escalation_delay = escalation_delay
         self.forward_wait = forward_wait
-        self.grace = grace
+        self.request_timeout = request_timeout
         self.daemons: dict[str, Daemon] = {}
 
     def start(self, name: str, timeout: float = 30) -> Daemon:
         """Start instance `name`; returns once it answers `ping` (it holds its first share
         of partitions by then), AssertionError if not within `timeout` seconds."""
         (self.workdir / name).mkdir()
-        daemon = Daemon(
-            self.workdir / name, escalation_delay=self.escalation_delay, grace=self.grace
-        )
+        daemon = Daemon(self.workdir / name, escalation_delay=self.escalation_delay)
         with daemon.config.open("a") as config:
             config.write(
                 f'store:\n  url: "{self.url}"\n'
                 f'cluster:\n  name: "{name}"\n  lease_ttl: "{self.ttl}"\n'
                 f'  forward_wait: "{self.forward_wait}"\n'
+                f'control:\n  request_timeout: "{self.request_timeout}"\n'
             )
         self.daemons[name] = daemon
         return daemon.start(timeout)

@@ -1,9 +1,11 @@
 """Fencing in the PostgreSQL store: a write made under a lease this instance no longer
 holds (another epoch, another owner, expired) is refused in its own transaction, and a
-write under a valid lease holds the lease row until it commits."""
+write under a valid lease keeps a takeover off its partition until it commits, without
+holding up the owner's renewal."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -14,6 +16,7 @@ from store_backends import Backend
 
 from shiftd.cluster import tables
 from shiftd.cluster.fencing import Fence, Fenced, fenced
+from shiftd.testing.engine import EPOCH
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -85,25 +88,64 @@ async def test_a_write_under_an_expired_lease_is_refused(
     assert written(backend, "late") == 0
 
 
-async def test_a_takeover_waits_for_a_fenced_write_to_commit(
+async def test_a_takeover_skips_a_partition_while_a_fenced_write_is_in_flight(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """The lease lapses while the write is in flight: another instance's takeover round
+    leaves the partition alone until the write has committed."""
     assert backend.url is not None
     url = backend.url
-    blocked: list[str] = []
+    taken: list[dict[int, int]] = []
 
     def write_then_try_a_takeover(conn: Any) -> None:
         insert(backend, "held")(conn)
         with psycopg.connect(url, autocommit=True) as other:
-            other.execute("SET lock_timeout = '100ms'")
-            try:
-                other.execute("UPDATE cluster_leases SET epoch = epoch + 1 WHERE partition = 0")
-            except psycopg.errors.LockNotAvailable:
-                blocked.append("takeover waited")
+            other.execute("UPDATE cluster_leases SET expires_at = now() WHERE partition = 0")
+            taken.append(_round(other, "b-0001", want=4).acquired)
 
     async with backend.running() as store:
         leased(backend)
         with fenced(Fence(ME, 0, 1)):
             await store._write(write_then_try_a_takeover)
-    assert blocked == ["takeover waited"]
+    assert taken == [{1: 1, 2: 1, 3: 1}]  # the free ones, not partition 0
     assert written(backend, "held") == 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert _round(conn, "c-0001", want=1).acquired == {0: 2}  # committed: taken now
+
+
+async def test_a_renewal_does_not_wait_for_a_fenced_write(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    assert backend.url is not None
+    url = backend.url
+    renewed: list[object] = []
+
+    def write_then_renew(conn: Any) -> None:
+        insert(backend, "held")(conn)
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")
+            try:
+                renewed.append(_round(other, ME, held={0: 1}, want=1).renewed)
+            except psycopg.errors.LockNotAvailable:
+                renewed.append("the renewal waited for the write")
+
+    async with backend.running() as store:
+        leased(backend)
+        with fenced(Fence(ME, 0, 1)):
+            await store._write(write_then_renew)
+    assert renewed == [{0: 1}]
+    assert written(backend, "held") == 1
+
+
+def _round(
+    conn: psycopg.Connection[Any],
+    instance_id: str,
+    *,
+    want: int,
+    held: dict[int, int] | None = None,
+) -> tables.Round:
+    """One lease round of `instance_id` (registered now) over the 4 partitions."""
+    tables.register(conn, instance_id, instance_id, "host", 1)
+    return tables.renew_and_acquire(
+        conn, instance_id, held or {}, timedelta(seconds=15), want, 4, EPOCH
+    )

@@ -219,17 +219,20 @@ async def test_a_fanout_and_a_cancel_through_b_are_the_owners(
         assert row is not None and row.state is ShiftState.CANCELLED
 
 
-async def test_an_unassign_retried_through_b_with_its_request_id_gets_the_first_answer(
+@pytest.mark.parametrize("through", ["b", "a"], ids=["forwarded", "on_the_owner"])
+async def test_an_unassign_retried_with_its_request_id_gets_the_first_answer(
     started: tuple[Cluster, Instance, Instance],
     autojump_clock: trio.testing.MockClock,
+    through: str,
 ) -> None:
     c, a, b = started
+    coordinator = {"a": a, "b": b}[through].engine
     await a.engine.inbound(phone(2), "yes", provider_id="SM-2")
     unassign = ShiftRequestArgs(shift_id="shift-1", request_id="coordinator-7")
 
-    first = await COMMANDS["unassign"].run(b.engine, unassign)
+    first = await COMMANDS["unassign"].run(coordinator, unassign)
     taken = await a.engine.inbound(phone(3), "yes", provider_id="SM-3")
-    retried = await COMMANDS["unassign"].run(b.engine, unassign)  # the client's retry
+    retried = await COMMANDS["unassign"].run(coordinator, unassign)  # the client's retry
 
     assert first["status"] == "released"
     assert taken.outcome is Outcome.CLAIMED

@@ -63,3 +63,14 @@ def test_a_forward_wait_too_short_for_a_round_trip_is_refused(tmp_path: Path) ->
             'store:\n  url: "postgresql://shiftd@db:5432/shiftd"\n'
             'cluster:\n  forward_wait: "10ms"\n',
         )
+
+
+def test_a_control_request_timeout_shorter_than_the_forward_wait_is_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match=r"control.request_timeout: must be longer than"):
+        _load(
+            tmp_path,
+            'store:\n  url: "postgresql://shiftd@db:5432/shiftd"\n'
+            'cluster:\n  forward_wait: "20s"\ncontrol:\n  request_timeout: "10s"\n',
+        )

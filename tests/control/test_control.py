@@ -264,7 +264,7 @@ async def test_connections_beyond_max_connections_are_refused_too_many_connectio
     assert still["ok"] is True
 
 
-async def test_a_request_not_answered_within_grace_closes_its_connection(
+async def test_a_request_not_answered_within_the_request_timeout_closes_its_connection(
     harness: Harness, sock_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
 ) -> None:
     async def hang(engine: Any, args: NoArgs) -> dict[str, Any]:
@@ -274,7 +274,7 @@ async def test_a_request_not_answered_within_grace_closes_its_connection(
     monkeypatch.setitem(COMMANDS, "test.hang", Command(NoArgs, hang))
     await harness.nursery.start(
         lambda task_status: serve_control(
-            sock_path, harness.engine, grace=5.0, task_status=task_status
+            sock_path, harness.engine, request_timeout=5.0, task_status=task_status
         )
     )
     with trio.fail_after(IO_LIMIT):
