@@ -5,6 +5,7 @@ cluster, the forwarder. Building starts nothing; `Engine.run` starts and stops t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,15 +66,21 @@ def build_layers(
     public_url = str(config.http.public_url) if config.http and config.http.public_url else None
     sender: Sender
 
-    def on_send_outcome(row: OutboxRow, outcome: SendResult) -> None:
-        events.publish(
-            _SEND_EVENTS[outcome],
-            shift_id=row.shift_id,
-            caregiver_id=row.caregiver_id,
-            channel=row.channel.value,
-            purpose=row.purpose.value,
-            outbox_id=row.id,
-        )
+    def on_send_outcomes(rows: Sequence[OutboxRow], outcome: SendResult) -> None:
+        if metrics is not None:
+            metrics.count_messages(rows, outcome)
+        kind = _SEND_EVENTS[outcome]
+        if not events.wants(kind):  # a watcher or the board: otherwise nobody
+            return
+        for row in rows:
+            events.publish(
+                kind,
+                shift_id=row.shift_id,
+                caregiver_id=row.caregiver_id,
+                channel=row.channel.value,
+                purpose=row.purpose.value,
+                outbox_id=row.id,
+            )
 
     lost_notices = LostNotices(
         store, clock, organizations, events, lambda: sender.wake(), public_url
@@ -88,7 +95,7 @@ def build_layers(
         backoff_max=config.sender.backoff_max,
         timeout=config.sender.timeout,
         shutdown=shutdown,
-        on_outcome=on_send_outcome,
+        on_outcomes=on_send_outcomes,
         after_failure=lost_notices.follow_up,
         ownership=ownership,
         abandon_on_start=leases is None,

@@ -3,14 +3,17 @@
 Actors, the inbound router and the sender *publish* small facts ("fanout started", "text
 sent", "reply handled", "claimed"); nobody waits for anybody. Two kinds of consumer:
 
-* **listeners** — plain functions called synchronously inside `publish` (the metrics). They
-  must be cheap and must not raise; one that raises is logged and left out of that event.
+* **listeners** — plain functions called synchronously inside `publish` (the metrics, the
+  board's live pages), each for the kinds it names. They must be cheap and must not raise;
+  one that raises is logged and left out of that event.
 * **subscriptions** — each with its own bounded memory channel (`shiftctl watch`). A
   subscriber that falls behind never slows a publisher: when its buffer is full, events for
   it are dropped and counted, and once it has room again it first receives one `overflow`
   event (`detail.dropped` = how many it missed) exactly where the gap is.
 
-`publish` never blocks, never yields and never raises. Events carry `ts` (UTC, from the one
+`publish` never blocks, never yields and never raises; an event of a kind nobody listens
+for and nobody is subscribed to is not even built (`wants` says so beforehand, for a
+publisher with many to build). Events carry `ts` (UTC, from the one
 clock), `kind`, `shift_id`, `caregiver_id` and `detail`, and never a full phone number
 (publishers mask them with `logs.mask_phone`).
 
@@ -19,7 +22,7 @@ Kinds: `models.EventKind`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -150,7 +153,9 @@ class EventBus:
 
     def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self._now = now or (lambda: datetime.now(UTC))
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, frozenset[str] | None]] = []
+        self._wanted: frozenset[str] | None = frozenset()
+        """The kinds some listener takes (None: every kind)."""
         self._subscriptions: set[Subscription] = set()
         self.published = 0
         self.dropped = 0  # events lost by slow subscribers, all of them, ever
@@ -159,8 +164,19 @@ class EventBus:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
-    def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener, kinds: Iterable[str] | None = None) -> None:
+        """Call `listener` with every event of `kinds` (None: of every kind)."""
+        taken = None if kinds is None else frozenset(kinds)
+        self._listeners.append((listener, taken))
+        if taken is None or self._wanted is None:
+            self._wanted = None
+        else:
+            self._wanted |= taken
+
+    def wants(self, kind: str) -> bool:
+        """Whether an event of `kind` would reach anybody (a listener or a subscriber)."""
+        wanted = self._wanted
+        return wanted is None or kind in wanted or bool(self._subscriptions)
 
     def subscribe(
         self, *, shift_id: str | None = None, buffer: int = DEFAULT_BUFFER
@@ -180,10 +196,12 @@ class EventBus:
     ) -> None:
         """Stamp and deliver one event. Never blocks, yields or raises."""
         self.published += 1
-        if not self._listeners and not self._subscriptions:
+        if not self.wants(kind):
             return  # nobody to tell (an engine without metrics, a simulation): not built
         event = Event(self._now(), kind, shift_id, caregiver_id, detail)
-        for listener in self._listeners:
+        for listener, kinds in self._listeners:
+            if kinds is not None and kind not in kinds:
+                continue
             try:
                 listener(event)
             except Exception:

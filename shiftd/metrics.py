@@ -3,10 +3,11 @@
 Each `Engine` owns a `Metrics` with its own `CollectorRegistry` (never the global one), so
 tests and several engines in one process never collide. Figures come from four places:
 
-* **events** — `Metrics.on_event` listens on the engine's event bus: messages by channel,
-  purpose and outcome, inbound messages by outcome, time-to-fill (observed at each claim),
-  shifts that ended unfilled and filled shifts released (by whom);
-* **hooks** — `MeteredNotifier` wraps the notifier (provider latency and errors);
+* **events** — `Metrics.on_event` listens on the engine's event bus: inbound messages by
+  outcome, time-to-fill (observed at each claim), shifts that ended unfilled and filled
+  shifts released (by whom);
+* **hooks** — the sender counts messages by channel, purpose and outcome, once per batch
+  (`count_messages`); `MeteredNotifier` wraps the notifier (provider latency and errors);
   `observe_commit` is the SQLite writer's per-commit hook (commit latency, batch size);
   the control server counts requests by command and outcome;
 * **callbacks at scrape time** — actors alive, inbox depth, actor restarts, watchers and
@@ -26,7 +27,7 @@ Families (all prefixed `shiftd_`): `shifts{state}`, `outbox_messages{state}`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import trio
@@ -43,9 +44,9 @@ from prometheus_client.registry import Collector
 
 from .events import Event, EventBus
 from .logs import get_logger
-from .models import EventKind
+from .models import EventKind, SendResult
 from .notify.base import Notifier, Outgoing, PermanentSendError, TransientSendError
-from .store.base import StoreError
+from .store.base import OutboxRow, StoreError
 
 if TYPE_CHECKING:
     from .cluster.leases import LeaseManager
@@ -66,12 +67,18 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Prometheus version reads; newer clients default to announcing version 1.0.0.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_SEND_STATUS: dict[str, str] = {
-    EventKind.SENT: "sent",
-    EventKind.SEND_RETRY: "retry",
-    EventKind.SEND_FAILED: "failed",
-    EventKind.SEND_SUPPRESSED: "suppressed",
-}
+_LISTENS_TO = frozenset(
+    {
+        EventKind.REPLY,
+        EventKind.CLAIMED,
+        EventKind.UNFILLED,
+        EventKind.NOTICE_LOST,
+        EventKind.ACTOR_RESTARTED,
+        EventKind.ACTOR_GAVE_UP,
+        EventKind.RELEASED,
+    }
+)
+"""The kinds of event `Metrics.on_event` counts."""
 _RELEASED_BY = ("caregiver", "coordinator")
 
 
@@ -223,18 +230,24 @@ class Metrics:
             live.supervisor = supervisor
         if events is not None and live.events is not events:
             live.events = events
-            events.add_listener(self.on_event)
+            events.add_listener(self.on_event, _LISTENS_TO)
 
     # ---- observations ------------------------------------------------------------------
 
+    def count_messages(self, rows: Iterable[OutboxRow], outcome: SendResult) -> None:
+        """The sender's hook: what became of `rows` (one batch's rows of one outcome)."""
+        counts: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row.channel, row.purpose)
+            counts[key] = counts.get(key, 0) + 1
+        for (channel, purpose), n in counts.items():
+            self.messages_by(channel, purpose, outcome).inc(n)
+
     def on_event(self, event: Event) -> None:
-        """The event bus listener: counts messages, replies, unfilled shifts and releases;
-        observes time-to-fill."""
+        """The event bus listener: counts replies, unfilled shifts and releases; observes
+        time-to-fill."""
         detail = event.detail
-        status = _SEND_STATUS.get(event.kind)
-        if status is not None:
-            self.messages_by(detail.get("channel"), detail.get("purpose"), status).inc()
-        elif event.kind == EventKind.REPLY:
+        if event.kind == EventKind.REPLY:
             outcome = "replayed" if detail.get("replayed") else detail.get("outcome")
             self.inbound_by(detail.get("channel"), outcome).inc()
         elif event.kind == EventKind.CLAIMED:

@@ -7,6 +7,7 @@ The harness roster: RN cg-1..cg-5, LPN cg-6..cg-7, one open RN shift `shift-1`.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import prometheus_client
@@ -19,8 +20,9 @@ from shiftd.control.server import handle_line
 from shiftd.engine import Engine
 from shiftd.events import EventBus
 from shiftd.metrics import MeteredNotifier, Metrics
-from shiftd.models import Channel, Purpose
+from shiftd.models import Channel, OutboxState, Purpose, SendResult
 from shiftd.notify.base import Outgoing, PermanentSendError
+from shiftd.store.base import OutboxRow
 from shiftd.testing.engine import (
     EPOCH,
     FakeProvider,
@@ -235,10 +237,10 @@ def test_a_metrics_object_needs_no_running_engine() -> None:
     bus = EventBus()
     metrics.bind(events=bus)
     metrics.bind(events=bus)  # binding twice does not count twice
-    bus.publish("sent", shift_id="s", caregiver_id="c", channel="sms", purpose="offer")
+    bus.publish("unfilled", shift_id="s")
     text = trio.run(metrics.text)
     m = Scrape(text)
-    assert m.value("shiftd_messages_total", channel="sms", purpose="offer", status="sent") == 1
+    assert m.value("shiftd_shifts_unfilled_total") == 1
     assert "shiftd_shifts" not in m.families  # no store bound: no counts, no error
 
 
@@ -327,10 +329,15 @@ def _bus_metrics() -> tuple[Metrics, EventBus]:
     return metrics, bus
 
 
+def outbox_row(channel: Channel, purpose: Purpose) -> OutboxRow:
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    return OutboxRow(1, "s", "c", channel, purpose, "+15550000001", "", OutboxState.SENDING, 1, at)
+
+
 def test_suppressed_texts_and_coordinator_webhooks_are_counted_like_other_messages() -> None:
-    metrics, bus = _bus_metrics()
-    bus.publish("send_suppressed", shift_id="s", caregiver_id="c", channel="sms", purpose="offer")
-    bus.publish("sent", shift_id="s", channel="webhook", purpose="unfilled")
+    metrics = Metrics(process=False)
+    metrics.count_messages([outbox_row(Channel.SMS, Purpose.OFFER)], SendResult.SUPPRESSED)
+    metrics.count_messages([outbox_row(Channel.WEBHOOK, Purpose.UNFILLED)], SendResult.SENT)
     m = Scrape(trio.run(metrics.text))
     assert (
         m.value("shiftd_messages_total", channel="sms", purpose="offer", status="suppressed") == 1

@@ -33,10 +33,11 @@ sends nothing (the row is recorded failed, if the database still lets it).
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import trio
@@ -92,7 +93,7 @@ class Sender:
         timeout: timedelta = timedelta(seconds=10),
         page: int = 256,
         shutdown: Shutdown | None = None,
-        on_outcome: Callable[[OutboxRow, SendResult], None] | None = None,
+        on_outcomes: Callable[[Sequence[OutboxRow], SendResult], None] | None = None,
         after_failure: Callable[[], Awaitable[None]] | None = None,
         ownership: Ownership | None = None,
         abandon_on_start: bool = True,
@@ -121,8 +122,8 @@ class Sender:
         self.sent = 0
         self.failed = 0
         # Told each attempt's result (events, metrics), and SUPPRESSED for a text never
-        # handed over because its phone opted out.
-        self._on_outcome = on_outcome or (lambda row, outcome: None)
+        # handed over because its phone opted out: once per batch and result.
+        self._on_outcomes = on_outcomes or (lambda rows, outcome: None)
         # Awaited after a row ends failed (and once at start): the engine flags a lost notice
         # that matters and follows it up (see outbox.lostnotices).
         self._after_failure = after_failure or _nothing
@@ -192,52 +193,62 @@ class Sender:
             log.warning("send.store_unavailable", rows=len(rows), error=str(exc))
             self.wake()
             return
-        for row in rows:
-            if row.id in suppressed:
-                self._report_suppressed(row)
+        if suppressed:
+            self._report_suppressed([r for r in rows if r.id in suppressed])
         sending = [r for r in rows if r.id in taken]
         if not sending:
             return
         with self._shutdown.bounded(trio.CancelScope(shield=True), after=RECORDING):
             outcomes = await self._hand_over(sending)
             await self._record(lambda: store.finish_sends(outcomes))
-            failed = False
-            for row, outcome in zip(sending, outcomes, strict=True):
-                self._report(row, outcome)
-                failed |= outcome.state is SendResult.FAILED
-            if failed:
+            if self._report(sending, outcomes):
                 await self._follow_up()
 
     async def _hand_over(self, rows: list[OutboxRow]) -> list[SendOutcome]:
         """Hand `sending` rows to the provider, at most `concurrency` calls at once across
         the sender; what became of each, in the order of `rows`.
 
-        A task per row would cost more than an instant provider's call: a few lanes (no
-        more than the calls allowed at once) take the rows one after another instead."""
+        A task per row would cost more than an instant provider's call: lanes take the rows
+        one after another instead, and a lane starts the next only when it is about to call
+        the provider with rows left over; that one gets to run only if the call waits. So an
+        instant provider is handed a batch by one lane, a slow one by up to `concurrency`."""
         outcomes: dict[int, SendOutcome] = {}
-        todo = iter(rows)
-        lanes = min(len(rows), self._concurrency)
-        if lanes == 1:
-            await self._lane(todo, outcomes)
-        else:
-            async with trio.open_nursery() as nursery:
-                for _ in range(lanes):
-                    nursery.start_soon(self._lane, todo, outcomes)
+        lanes = _Lanes(iter(rows), min(len(rows), self._concurrency), outcomes)
+        async with trio.open_nursery() as nursery:
+            await self._lane(lanes, nursery)
         return [outcomes[r.id] for r in rows]
 
-    async def _lane(self, todo: Iterator[OutboxRow], outcomes: dict[int, SendOutcome]) -> None:
-        """Hand the rows of `todo` to the provider one after another, holding one of the
-        sender's turns; put what became of each in `outcomes`. One cancel scope serves its
-        calls in turn (a new one only after a call was cut), each call bounded by the send
-        timeout and the stop's deadline."""
+    async def _lane(self, lanes: _Lanes, nursery: trio.Nursery, spare: bool = False) -> None:
+        """Hand the rows of `lanes` to the provider one after another, holding one of the
+        sender's turns; put what became of each in `lanes.outcomes`. One cancel scope serves
+        its calls in turn (a new one only after a call was cut), each call bounded by the
+        send timeout (to within a thousandth of it) and the stop's deadline."""
         async with self._limiter:
+            if spare:
+                lanes.idle -= 1
+            todo, outcomes, clock = lanes.todo, lanes.outcomes, self._clock
+            shutdown, timeout = self._shutdown, self._timeout
+            # Moving a scope's deadline costs more than an instant provider's call: the
+            # next call keeps the last one's unless that leaves it shorter than the timeout
+            # by more than a thousandth of it.
+            slack = timeout / 1000
+            fence = current_fence()
             row = next(todo, None)
             while row is not None:
-                with self._shutdown.bounded() as scope:
+                with shutdown.bounded() as scope:
+                    now = clock.now()
                     while row is not None:
-                        scope.deadline = self._call_deadline()
-                        outcome = await self._try(row, _outgoing(row, self._clock.now()))
+                        if lanes.idle == 0 and lanes.started < lanes.most:
+                            # It runs only if this call waits: then it takes the next row.
+                            lanes.started += 1
+                            lanes.idle += 1
+                            nursery.start_soon(self._lane, lanes, nursery, True)
+                        deadline = min(trio.current_time() + timeout, shutdown.deadline)
+                        if deadline > scope.deadline + slack or deadline < scope.deadline:
+                            scope.deadline = deadline
+                        outcome = await self._try(row, _outgoing(row, now), fence)
                         outcomes[row.id] = outcome
+                        now = outcome.at or clock.now()  # the next call starts now
                         row = next(todo, None)
                 if scope.cancelled_caught:  # the call of `row` was cut
                     assert row is not None
@@ -250,7 +261,7 @@ class Sender:
         async with self._limiter:
             with self._shutdown.bounded() as scope:
                 scope.deadline = self._call_deadline()
-                return await self._try(row, message)
+                return await self._try(row, message, current_fence())
             return self._cut(row)
 
     def _call_deadline(self) -> float:
@@ -270,90 +281,99 @@ class Sender:
             at=self._clock.now(),
         )
 
-    async def _try(self, row: OutboxRow, message: Outgoing) -> SendOutcome:
-        """Hand `message` to the provider (the caller bounds the call); what became of it.
-        Cancelled (the caller's bound) only while the provider has it."""
-        clock = self._clock
-        attempt = row.attempts + 1
-        fence = current_fence()
+    async def _try(self, row: OutboxRow, message: Outgoing, fence: Fence | None) -> SendOutcome:
+        """Hand `message` to the provider (the caller bounds the call) unless `fence` (the
+        calling task's) says the lease is lost; what became of it. Cancelled (the caller's
+        bound) only while the provider has it."""
         if fence is not None and not fence.valid():
-            log.warning(
-                "cluster.fenced",
-                outbox_id=row.id,
-                shift_id=row.shift_id,
-                partition=fence.partition,
-                epoch=fence.epoch,
-            )
-            return SendOutcome(
-                row.id,
-                SendResult.FAILED,
-                "lease lost before the provider call; not sent",
-                at=clock.now(),
-            )
+            return self._fenced(row, fence)
         try:
             provider_id = await self._notifier.send(message)
-        except TransientSendError as exc:
+        except Exception as exc:
+            return self._not_sent(row, exc)
+        return SendOutcome(row.id, SendResult.SENT, None, provider_id, self._clock.now())
+
+    def _fenced(self, row: OutboxRow, fence: Fence) -> SendOutcome:
+        """What becomes of a row whose lease was lost before its provider call: not sent."""
+        log.warning(
+            "cluster.fenced",
+            outbox_id=row.id,
+            shift_id=row.shift_id,
+            partition=fence.partition,
+            epoch=fence.epoch,
+        )
+        return SendOutcome(
+            row.id,
+            SendResult.FAILED,
+            "lease lost before the provider call; not sent",
+            at=self._clock.now(),
+        )
+
+    def _not_sent(self, row: OutboxRow, exc: Exception) -> SendOutcome:
+        """What becomes of a row whose provider call raised `exc`: retried later if the
+        provider says it did not take it (up to `max_attempts`), else failed."""
+        now = self._clock.now()
+        attempt = row.attempts + 1
+        if isinstance(exc, TransientSendError):
             if attempt >= self._max_attempts:
                 return SendOutcome(
-                    row.id,
-                    SendResult.FAILED,
-                    f"gave up after {attempt} attempts: {exc}",
-                    at=clock.now(),
+                    row.id, SendResult.FAILED, f"gave up after {attempt} attempts: {exc}", at=now
                 )
-            delay = self._backoff(attempt, exc.retry_after)
-            now = clock.now()
-            next_at = now + timedelta(seconds=delay)
+            next_at = now + timedelta(seconds=self._backoff(attempt, exc.retry_after))
             return SendOutcome(row.id, SendResult.RETRY, str(exc), at=now, next_at=next_at)
-        except PermanentSendError as exc:
-            return SendOutcome(row.id, SendResult.FAILED, f"refused: {exc}", at=clock.now())
-        except SendOutcomeUnknown as exc:
-            return SendOutcome(
-                row.id,
-                SendResult.FAILED,
-                f"{exc}; may have been sent, not retried",
-                at=clock.now(),
-            )
-        except Exception as exc:
-            log.exception("send.error", outbox_id=row.id)
-            return SendOutcome(
-                row.id,
-                SendResult.FAILED,
-                f"unknown outcome ({type(exc).__name__}); not retried",
-                at=clock.now(),
-            )
-        return SendOutcome(row.id, SendResult.SENT, None, provider_id=provider_id, at=clock.now())
+        if isinstance(exc, PermanentSendError):
+            return SendOutcome(row.id, SendResult.FAILED, f"refused: {exc}", at=now)
+        if isinstance(exc, SendOutcomeUnknown):
+            why = f"{exc}; may have been sent, not retried"
+            return SendOutcome(row.id, SendResult.FAILED, why, at=now)
+        log.exception("send.error", outbox_id=row.id)  # called while `exc` is handled
+        why = f"unknown outcome ({type(exc).__name__}); not retried"
+        return SendOutcome(row.id, SendResult.FAILED, why, at=now)
 
-    def _report(self, row: OutboxRow, outcome: SendOutcome) -> None:
-        """Count, announce and log what became of a row handed to the provider."""
-        if outcome.state is SendResult.SENT:
-            self.sent += 1
-            self._on_outcome(row, SendResult.SENT)
-            log.debug(
-                "send.sent",
+    def _report(self, rows: list[OutboxRow], outcomes: list[SendOutcome]) -> bool:
+        """Count, announce and log what became of rows handed to the provider (announced
+        once per result: most batches are sent whole); whether any failed."""
+        sent = [r for r, o in zip(rows, outcomes, strict=True) if o.state is SendResult.SENT]
+        if sent:
+            self.sent += len(sent)
+            self._on_outcomes(sent, SendResult.SENT)
+            if log.is_enabled_for(logging.DEBUG):
+                for row in sent:
+                    log.debug(
+                        "send.sent",
+                        outbox_id=row.id,
+                        shift_id=row.shift_id,
+                        caregiver_id=row.caregiver_id,
+                        channel=row.channel,
+                        purpose=row.purpose,
+                    )
+        if len(sent) == len(rows):
+            return False
+        failed = False
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome.state is SendResult.RETRY:
+                self._on_outcomes((row,), SendResult.RETRY)
+                log.info("send.retry", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
+                self.wake()
+            elif outcome.state is SendResult.FAILED:
+                failed = True
+                self.failed += 1
+                self._on_outcomes((row,), SendResult.FAILED)
+                log.warning(
+                    "send.failed", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error
+                )
+        return failed
+
+    def _report_suppressed(self, rows: list[OutboxRow]) -> None:
+        self._on_outcomes(rows, SendResult.SUPPRESSED)
+        for row in rows:
+            log.info(
+                "send.suppressed",
                 outbox_id=row.id,
                 shift_id=row.shift_id,
                 caregiver_id=row.caregiver_id,
-                channel=row.channel,
                 purpose=row.purpose,
             )
-        elif outcome.state is SendResult.RETRY:
-            self._on_outcome(row, SendResult.RETRY)
-            log.info("send.retry", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
-            self.wake()
-        else:
-            self.failed += 1
-            self._on_outcome(row, SendResult.FAILED)
-            log.warning("send.failed", outbox_id=row.id, shift_id=row.shift_id, error=outcome.error)
-
-    def _report_suppressed(self, row: OutboxRow) -> None:
-        self._on_outcome(row, SendResult.SUPPRESSED)
-        log.info(
-            "send.suppressed",
-            outbox_id=row.id,
-            shift_id=row.shift_id,
-            caregiver_id=row.caregiver_id,
-            purpose=row.purpose,
-        )
 
     async def run(self, *, task_status: trio.TaskStatus[Sender] = trio.TASK_STATUS_IGNORED) -> None:
         """Fail rows interrupted mid-send, then deliver due rows until cancelled.
@@ -455,12 +475,11 @@ class Sender:
             if self._throttle is not None:
                 self._throttle.release(message)  # withdrawn while waiting: the turn goes back
             if await self._suppressed(row):
-                self._report_suppressed(row)
+                self._report_suppressed([row])
             return  # withdrawn since it was queued, or suppressed (the phone opted out)
         outcome = await self._call(row, replace(message, at=clock.now()))
         await self._record(lambda: store.finish_sends([outcome]))
-        self._report(row, outcome)
-        if outcome.state is SendResult.FAILED:
+        if self._report([row], [outcome]):
             await self._follow_up()
 
     async def _suppressed(self, row: OutboxRow) -> bool:
@@ -497,6 +516,18 @@ class Sender:
         ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
+
+
+@dataclass(slots=True, eq=False)
+class _Lanes:
+    """The lanes handing one batch to the provider: the rows left, how many lanes may run,
+    how many have started and how many of those have not taken a row yet."""
+
+    todo: Iterator[OutboxRow]
+    most: int
+    outcomes: dict[int, SendOutcome]
+    started: int = 1
+    idle: int = 0
 
 
 def _outgoing(row: OutboxRow, at: datetime) -> Outgoing:

@@ -27,7 +27,7 @@ import trio
 from ..events import Event
 from ..models import EventKind
 
-__all__ = ["ANY_SHIFT", "LIVE_KINDS", "LiveFeed"]
+__all__ = ["ANY_SHIFT", "LISTENED", "LIVE_KINDS", "LiveFeed"]
 
 ANY_SHIFT = "*"
 """The shift id of a notice that concerns the board as a whole (a roster import)."""
@@ -52,6 +52,10 @@ LIVE_KINDS = frozenset(
         "delivery",
     }
 )
+
+
+LISTENED = LIVE_KINDS | {EventKind.ROSTER_IMPORTED}
+"""The kinds `LiveFeed.on_event` takes notice of."""
 
 
 class LiveFeed:

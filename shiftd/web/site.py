@@ -17,7 +17,7 @@ from ..engine import Engine, NotFound
 from ..logs import get_logger
 from ..models import EventKind
 from ..store.base import CaregiverRow
-from .live import LiveFeed
+from .live import LISTENED, LiveFeed
 from .sessions import Session, SessionStore, SignInLimiter
 from .views import board_groups
 
@@ -93,8 +93,8 @@ class Board:
         # No bus: an app built only for its OpenAPI document, or a benchmark's bare engine.
         events = getattr(engine, "events", None)
         if events is not None:
-            events.add_listener(self.feed.on_event)
-            events.add_listener(self._on_account_change)
+            events.add_listener(self.feed.on_event, LISTENED)
+            events.add_listener(self._on_account_change, (EventKind.COORDINATOR_CHANGED,))
 
     def _on_account_change(self, event: Any) -> None:
         if event.kind == EventKind.COORDINATOR_CHANGED:

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,28 @@ def test_a_shift_filter_and_a_failing_listener() -> None:
                 only_a.receive_nowait()
         assert (event.shift_id, event.caregiver_id) == ("a", "cg-1")
         assert seen == ["claimed", "claimed"]  # a broken listener does not stop the others
+
+    trio.run(main_)
+
+
+def test_a_listener_hears_only_its_kinds_and_an_event_nobody_wants_is_not_built() -> None:
+    async def main_() -> None:
+        stamped: list[int] = []
+
+        def now() -> Any:
+            stamped.append(1)
+            return datetime(2026, 11, 2, tzinfo=UTC)
+
+        bus = EventBus(now)
+        seen: list[str] = []
+        bus.add_listener(lambda e: seen.append(e.kind), ("claimed",))
+        assert bus.wants("claimed") and not bus.wants("sent")
+        bus.publish("sent", shift_id="a")
+        bus.publish("claimed", shift_id="a")
+        assert seen == ["claimed"]
+        assert len(stamped) == 1  # the "sent" nobody wanted was never made
+        with bus.subscribe():
+            assert bus.wants("sent")  # a subscriber takes every kind
 
     trio.run(main_)
 

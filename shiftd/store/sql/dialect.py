@@ -64,6 +64,11 @@ class Dialect:
         """A condition `column` is one of `values`, and its parameters."""
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
+    def execute_each(self, conn: Conn, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` (this backend's spelling) once with each of `rows` as its parameters."""
+        for params in rows:
+            conn.execute(sql, params)
+
     def json_text(self, pairs: str) -> str:
         """An expression for the JSON object text of `pairs` ('key', value, ...)."""
         return f"json_object({pairs})"

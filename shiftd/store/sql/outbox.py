@@ -114,15 +114,17 @@ class Outbox(SqlBackend):
         failed = d.sql("UPDATE outbox SET state = 'failed', error = ?, updated_at = ? WHERE id = ?")
 
         def write(conn: Conn) -> None:
+            done = []  # most batches are sent whole: one statement, prepared once
             for o in outcomes:
                 if o.state is SendResult.SENT:
                     stamp = iso(o.at)
-                    conn.execute(sent, (stamp, o.provider_id, stamp, o.outbox_id))
+                    done.append((stamp, o.provider_id, stamp, o.outbox_id))
                 elif o.state is SendResult.RETRY:
                     stamp = iso(o.next_at)
                     conn.execute(retry, (stamp, (o.error or "")[:500], stamp, o.outbox_id))
                 else:
                     conn.execute(failed, ((o.error or "")[:500], iso(o.at), o.outbox_id))
+            d.execute_each(conn, sent, done)
 
         await self._write(write)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from ...models import Channel, Purpose
 from ...shifts.machine import Contact
@@ -35,6 +36,11 @@ _INSERT_OFFER = (
 class SqliteDialect(Dialect):
     name = "sqlite"
     unique_violation = sqlite3.IntegrityError
+
+    def execute_each(self, conn: Conn, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """See `Dialect.execute_each`: one `executemany` (the statement prepared once)."""
+        assert isinstance(conn, sqlite3.Connection)
+        conn.executemany(sql, rows)
 
     def contact(
         self,
