@@ -20,7 +20,12 @@ def _since_reopened(generation: int) -> str:
 def offer(shift_id: str, caregiver_id: str, channel: Channel, generation: int, round_: str) -> str:
     """A wave's offer to one caregiver; `round_` is the wave's key suffix (`Wave.key_suffix`):
     a first round reaches her once per channel, a repeat again."""
-    return f"offer:{shift_id}:{caregiver_id}:{offer_tail(channel, generation, round_)}"
+    return offer_with_tail(shift_id, caregiver_id, offer_tail(channel, generation, round_))
+
+
+def offer_with_tail(shift_id: str, caregiver_id: str, tail: str) -> str:
+    """`offer` with its tail (`offer_tail`) made already: a wave's are all the same."""
+    return f"offer:{shift_id}:{caregiver_id}:{tail}"
 
 
 def offer_tail(channel: Channel, generation: int, round_: str) -> str:

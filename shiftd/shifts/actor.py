@@ -277,7 +277,7 @@ class ShiftActor:
                 if persisted.codes:  # new offers: the codes the store gave them
                     offers = dict(offers)
                     for cg, code in persisted.codes.items():
-                        offers[cg] = replace(offers[cg], code=code)
+                        offers[cg] = offers[cg].with_code(code)
                 self._state = replace(new, offers=offers, version=state.version + 1)
             self._send(persisted.rows, transition)
             if persisted.held:

@@ -26,7 +26,12 @@ from shiftd.models import Channel, Roster, ShiftState
 from shiftd.shifts import machine
 from shiftd.shifts.organizations import Organizations
 from shiftd.store.base import CaregiverRow, StaleState, StoreError
-from shiftd.store.sqlite import OPEN_OFFER_WITH_CODE, SCHEMA_VERSION, SqliteStore
+from shiftd.store.sqlite import (
+    OPEN_OFFER_WITH_CODE,
+    SCHEMA_VERSION,
+    SqliteStore,
+    open_offers_with_codes,
+)
 from shiftd.testing.engine import (
     EPOCH,
     cancel_at_store,
@@ -279,8 +284,17 @@ async def test_a_fanout_picks_reply_codes_by_index_from_each_caregivers_own_offe
             str(row["detail"])
             for row in store._read("EXPLAIN QUERY PLAN " + OPEN_OFFER_WITH_CODE, ("cg-1", 7))
         )
+        batch = " ".join(
+            str(row["detail"])
+            for row in store._read(
+                "EXPLAIN QUERY PLAN " + open_offers_with_codes(2), ("cg-1", 7, "cg-2", 3)
+            )
+        )
     assert "offers_caregiver_code (caregiver_id=? AND code=?)" in plan, plan
     assert "SCAN" not in plan, plan
+    # A wave asks about all its caregivers at once: still one look-up per caregiver.
+    assert "offers_caregiver_code (caregiver_id=? AND code=?)" in batch, batch
+    assert "SCAN o" not in batch and "SCAN s" not in batch, batch
 
 
 async def test_a_new_caregiver_starts_at_code_1_whatever_others_of_her_role_hold(

@@ -24,6 +24,11 @@ class Offer:
     """Tails of the offer messages queued to her (`sms`, `voice:g1`, `voice:s1r1`…): a
     first round never reaches her twice on a channel."""
 
+    def with_code(self, code: int) -> Offer:
+        """This offer with the reply code the store gave it (`replace` costs several times
+        more, and a wave of thousands makes one each)."""
+        return Offer(code, self.declined, self.released, self.reached)
+
 
 @dataclass(frozen=True, slots=True)
 class State:

@@ -149,6 +149,7 @@ def _run_wave(
     busy = overlapping(facts.holdings, shift, rules)
     reachable = wave.channel is Channel.SMS or not org.voice_after_opt_out
     tail = keys.offer_tail(wave.channel, shift.generation, wave.key_suffix)
+    reached = frozenset({tail})  # every new offer's
     offers = dict(state.offers)
     contacts = []
     newly = 0
@@ -174,7 +175,7 @@ def _run_wave(
             else:
                 render = _VoiceText(messages.offer_voice(shift))
             renderers[(c.language, first)] = render
-        key = keys.offer(shift.id, c.id, wave.channel, shift.generation, wave.key_suffix)
+        key = keys.offer_with_tail(shift.id, c.id, tail)
         code = offer.code if offer is not None else None
         contacts.append(
             Contact(
@@ -190,7 +191,7 @@ def _run_wave(
         )
         if offer is None:
             newly += 1
-            offers[c.id] = Offer(0, reached=frozenset({tail}))
+            offers[c.id] = Offer(0, reached=reached)
         else:
             offers[c.id] = replace(offer, reached=offer.reached | {tail})
     contacted = len(contacts)

@@ -67,19 +67,16 @@ class Outbox(SqlBackend):
         offers whose caregiver declined or released, or whose shift is no longer offered."""
         d = self.dialect
         among, ids = d.any_of("id", outbox_ids)
-        suppress = d.sql(
-            "UPDATE outbox SET state = 'suppressed', error = 'opted out', updated_at = ?"
-            f" WHERE {among} AND state = 'pending' AND channel = 'sms'"
-            f" AND purpose NOT IN {COMPLIANCE_ANSWERS} AND EXISTS"
+        opted_out = (
+            f"channel = 'sms' AND purpose NOT IN {COMPLIANCE_ANSWERS} AND EXISTS"
             " (SELECT 1 FROM opt_outs WHERE opt_outs.phone = outbox.to_phone)"
-            " RETURNING id"
         )
         # An offer may wait for a retry after its caregiver declined or released, or after
         # its shift closed: those transitions withdraw what is pending, and a row that was
-        # with the provider then came back pending after them.
-        withdraw = d.sql(
-            "UPDATE outbox SET state = 'cancelled', updated_at = ?"
-            f" WHERE {among} AND state = 'pending' AND purpose = 'offer' AND ("
+        # with the provider then came back pending after them. A row never tried was
+        # pending all along: those transitions withdrew it if it was theirs to withdraw.
+        withdrawn = (
+            "attempts > 0 AND purpose = 'offer' AND ("
             " EXISTS (SELECT 1 FROM offers f WHERE f.shift_id = outbox.shift_id"
             " AND f.caregiver_id = outbox.caregiver_id"
             " AND (f.declined_at IS NOT NULL OR f.released_at IS NOT NULL))"
@@ -87,15 +84,26 @@ class Outbox(SqlBackend):
             " AND s.state IN ('filled', 'cancelled', 'unfilled')))"
         )
         take = d.sql(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1,"
-            f" updated_at = ? WHERE {among} AND state = 'pending' RETURNING id"
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+            f" WHERE {among} AND state = 'pending' AND NOT ({opted_out})"
+            f" AND NOT ({withdrawn}) RETURNING id"
+        )
+        suppress = d.sql(
+            "UPDATE outbox SET state = 'suppressed', error = 'opted out', updated_at = ?"
+            f" WHERE {among} AND state = 'pending' AND {opted_out} RETURNING id"
+        )
+        withdraw = d.sql(
+            "UPDATE outbox SET state = 'cancelled', updated_at = ?"
+            f" WHERE {among} AND state = 'pending' AND {withdrawn}"
         )
 
         def write(conn: Conn) -> tuple[set[int], set[int]]:
             stamp = iso(at)
-            suppressed = {row_id for (row_id,) in conn.execute(suppress, (stamp, *ids))}
-            conn.execute(withdraw, (stamp, *ids))
             taken = {row_id for (row_id,) in conn.execute(take, (stamp, *ids))}
+            suppressed: set[int] = set()
+            if len(taken) < len(outbox_ids):  # most batches are taken whole: one statement
+                suppressed = {row_id for (row_id,) in conn.execute(suppress, (stamp, *ids))}
+                conn.execute(withdraw, (stamp, *ids))
             return taken, suppressed
 
         return await self._write(write)

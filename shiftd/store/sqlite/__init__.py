@@ -10,7 +10,7 @@ from ..sql.outbox import Outbox
 from ..sql.roster import Roster
 from ..sql.shifts import Shifts
 from ..sql.views import Views
-from .dialect import OPEN_OFFER_WITH_CODE
+from .dialect import OPEN_OFFER_WITH_CODE, open_offers_with_codes
 from .facts import KeptFacts
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -20,6 +20,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SqliteStore",
     "WriterStats",
+    "open_offers_with_codes",
 ]
 
 

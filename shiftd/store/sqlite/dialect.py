@@ -23,6 +23,20 @@ OPEN_OFFER_WITH_CODE = (
 )
 """Whether one caregiver holds an open offer with one code: the fanout's only question about
 codes, answered from the index `offers_caregiver_code`."""
+
+
+def open_offers_with_codes(pairs: int) -> str:
+    """`OPEN_OFFER_WITH_CODE` for `pairs` (caregiver, code) pairs at once: the caregivers
+    of those that one of her open offers holds."""
+    values = ",".join("(?, ?)" for _ in range(pairs))
+    return (
+        f"WITH wanted (caregiver_id, code) AS (VALUES {values})"
+        " SELECT o.caregiver_id FROM wanted w JOIN offers o"
+        " ON o.caregiver_id = w.caregiver_id AND o.code = w.code"
+        " JOIN shifts s ON s.id = o.shift_id WHERE s.state IN ('offering', 'escalated')"
+    )
+
+
 _OPEN_CODES = (
     "SELECT o.code FROM offers o JOIN shifts s ON s.id = o.shift_id"
     " WHERE o.caregiver_id = ? AND s.state IN ('offering', 'escalated')"
@@ -68,8 +82,7 @@ class SqliteDialect(Dialect):
             last.update(
                 conn.execute(f"SELECT id, last_code FROM caregivers WHERE id IN ({marks})", chunk)
             )
-        for cg in new:
-            codes[cg] = fresh_code(conn, cg, last[cg])
+            codes.update(fresh_codes(conn, {cg: last[cg] for cg in chunk}))
         conn.executemany(
             "INSERT INTO offers (shift_id, caregiver_id, code, offered_at) VALUES (?, ?, ?, ?)",
             [(shift_id, cg, codes[cg], stamp) for cg in new],
@@ -103,6 +116,19 @@ class SqliteDialect(Dialect):
         conn.executemany(_INSERT_OFFER, values)
         found = conn.execute("SELECT id, key FROM outbox WHERE id > ? ORDER BY id", (before,))
         return offer_rows(shift_id, found, by_key, stamp)
+
+
+def fresh_codes(conn: sqlite3.Connection, last: dict[str, int]) -> dict[str, int]:
+    """`fresh_code` for each caregiver of `last` (her last code): one statement asks
+    whether each holds an open offer with the code after her last (one indexed look-up
+    each), and only those who do are asked further, one at a time."""
+    first = {cg: next_code(code, lambda _: False, tuple) for cg, code in last.items()}
+    held = conn.execute(
+        open_offers_with_codes(len(first)), [value for pair in first.items() for value in pair]
+    )
+    for (cg,) in held.fetchall():
+        first[cg] = fresh_code(conn, cg, last[cg])
+    return first
 
 
 def fresh_code(conn: sqlite3.Connection, caregiver_id: str, last: int) -> int:
