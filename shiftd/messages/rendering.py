@@ -46,8 +46,11 @@ class Messages:
         self.help_text = help_text
         self._defaults = DEFAULTS[self.language]
         # Texts about a shift with nothing but the shift in them ("declined, thanks", "no
-        # longer available"…), by template and shift: a burst of answers renders each once.
-        self._rendered: dict[tuple[str, ShiftRow, int], str] = {}
+        # longer available"…), by template and shift: a burst of answers renders each once;
+        # and texts about no shift (the opt-out hint every first offer ends with).
+        self._rendered: dict[tuple[str, ShiftRow | None, int], str] = {}
+        # A shift's fields, by shift: a wave's offers differ only in their reply codes.
+        self._fields: dict[ShiftRow, dict[str, object]] = {}
 
     @property
     def voice_language(self) -> str:
@@ -223,7 +226,7 @@ class Messages:
     def _render(
         self, name: str, shift: ShiftRow | None = None, *, room: int = SMS_ROOM, **extra: object
     ) -> str:
-        if shift is not None and not extra:
+        if not extra:
             key = (name, shift, room)
             text = self._rendered.get(key)
             if text is None:
@@ -237,14 +240,7 @@ class Messages:
         if shift is None:
             fields: dict[str, object] = {"agency": self.agency}
         else:
-            fields = fields_for_shift(
-                self.agency,
-                shift.role_required,
-                shift.start_time.astimezone(self.tz),
-                shift.end_time.astimezone(self.tz),
-                shift.location,
-                self.language,
-            )
+            fields = dict(self._shift_fields(shift))
         fields.update(extra)
         contacted = extra.get("contacted")
         if isinstance(contacted, int):
@@ -255,6 +251,21 @@ class Messages:
         if name in TO_COORDINATOR:
             return sms.to_gsm7(template.format_map(fields))
         return fit(template, fields, room)
+
+    def _shift_fields(self, shift: ShiftRow) -> dict[str, object]:
+        fields = self._fields.get(shift)
+        if fields is None:
+            if len(self._fields) >= RENDERED_KEPT:
+                self._fields.clear()
+            fields = self._fields[shift] = fields_for_shift(
+                self.agency,
+                shift.role_required,
+                shift.start_time.astimezone(self.tz),
+                shift.end_time.astimezone(self.tz),
+                shift.location,
+                self.language,
+            )
+        return fields
 
     def _render_list(self, name: str, offers: Sequence[tuple[ShiftRow, int]], **extra: int) -> str:
         entries = [self._entry(shift, code) for shift, code in offers]
