@@ -180,28 +180,20 @@ def _started(
     if backend == "sqlite":
         (root / "a" / "state").mkdir(parents=True)
         seed(root / "a" / "state" / "shiftd.sqlite3")
-        daemon = Daemon(root / "a", escalation_delay="1h", extra_config=_CONTROL)
-        started.append(daemon)
-        try:
-            yield [daemon.start(_START)], None
-        finally:
-            daemon.ensure_gone()
+        with _alone(
+            Daemon(root / "a", escalation_delay="1h", extra_config=_CONTROL), started
+        ) as one:
+            yield one, None
         return
     with postgres.database() as url:
         database = url.rpartition("/")[2]
         seed(url)
         if backend == "postgres":
             (root / "a").mkdir()
-            daemon = Daemon(
-                root / "a",
-                escalation_delay="1h",
-                extra_config=f'store:\n  url: "{url}"\n' + _CONTROL,
-            )
-            started.append(daemon)
-            try:
-                yield [daemon.start(_START)], database
-            finally:
-                daemon.ensure_gone()
+            store = f'store:\n  url: "{url}"\n'
+            daemon = Daemon(root / "a", escalation_delay="1h", extra_config=store + _CONTROL)
+            with _alone(daemon, started) as one:
+                yield one, database
             return
         cluster = Cluster(
             url,
@@ -219,6 +211,16 @@ def _started(
             yield daemons, database
         finally:
             cluster.stop()
+
+
+@contextmanager
+def _alone(daemon: Daemon, started: list[Daemon]) -> Iterator[list[Daemon]]:
+    """`daemon` started (and added to `started`), alone; killed on leaving."""
+    started.append(daemon)
+    try:
+        yield [daemon.start(_START)]
+    finally:
+        daemon.ensure_gone()
 
 
 # ---- inbound throughput --------------------------------------------------------------------
