@@ -113,3 +113,27 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
     table = (tmp_path / "results.md").read_text()
     assert "| scenario | figure | shiftd |" in table
     assert proc.stdout.count("== ") == len(SCENARIOS)  # each benchmark printed its figures
+
+
+def test_cpu_per_answer_runs_and_reports(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.answers",
+            *("--declines", "20", "--callers", "4", "--storm", "5", "--runs", "1"),
+            *("--profile", str(tmp_path / "prof")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["declines"]["outcomes"] == {"declined": 20}
+    assert result["storm"]["outcomes"] == {"claimed": 1, "already_filled": 4}
+    for part, unit in (("declines", "decline"), ("storm", "claim_answer")):
+        for figure in ("cpu_us", "python_calls", "sql_statements"):
+            assert result[part][f"{figure}_per_{unit}"] > 0, (part, figure)
