@@ -295,6 +295,12 @@ class _Reading:
     code: int | None = None
 
 
+KEPT = 1024
+"""Short replies a `DefaultClassifier` remembers how it read."""
+KEPT_LENGTH = 32
+"""Replies up to this many characters are remembered; longer ones are read each time."""
+
+
 class DefaultClassifier:
     """Reads English and Spanish replies, as people text them; safety first.
 
@@ -325,8 +331,22 @@ class DefaultClassifier:
         self._lexicon = _lexicon(languages)
         fuzzy = {_key(word): sense for word, sense in _FUZZY_TARGETS.items()}
         self._fuzzy = {w: s for w, s in fuzzy.items() if self._lexicon.get((w,)) is s}
+        # Most replies are a few common words ("YES", "no", "Yes 2"): each is read once, and
+        # the last KEPT short ones are remembered (oldest forgotten first).
+        self._kept: dict[tuple[str, Channel], Classified] = {}
 
     def classify(self, body: str, channel: Channel) -> Classified:
+        kept = self._kept.get((body, channel))
+        if kept is not None:
+            return kept
+        classified = self._classify(body, channel)
+        if len(body) <= KEPT_LENGTH:
+            if len(self._kept) >= KEPT:
+                del self._kept[next(iter(self._kept))]
+            self._kept[body, channel] = classified
+        return classified
+
+    def _classify(self, body: str, channel: Channel) -> Classified:
         tokens = _tokens(body)
         if channel is Channel.VOICE and [t.text for t in tokens] in (["1"], ["2"]):
             return Classified(Intent.ACCEPT if tokens[0].text == "1" else Intent.DECLINE)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shiftd.inbound.intent import Classified, DefaultClassifier, Intent, load_classifier
+from shiftd.inbound.intent import (
+    KEPT,
+    KEPT_LENGTH,
+    Classified,
+    DefaultClassifier,
+    Intent,
+    load_classifier,
+)
 from shiftd.models import Channel
 
 classify = DefaultClassifier().classify
@@ -175,3 +182,23 @@ def test_a_classifier_may_read_only_the_languages_it_is_given() -> None:
 def test_superscript_digits_are_never_read_as_a_code_or_a_crash(body: str) -> None:
     classified = DefaultClassifier().classify(body, Channel.SMS)
     assert classified.code is None
+
+
+def test_a_reply_read_again_means_the_same() -> None:
+    reader = DefaultClassifier()
+
+    first = reader.classify("Yes 12", Channel.SMS)
+
+    assert reader.classify("Yes 12", Channel.SMS) == first == Classified(Intent.ACCEPT, 12)
+    assert reader.classify("1", Channel.VOICE) != reader.classify("1", Channel.SMS)
+
+
+def test_the_replies_remembered_are_bounded() -> None:
+    reader = DefaultClassifier()
+
+    for n in range(KEPT + 10):
+        reader.classify(f"no {n}", Channel.SMS)
+    reader.classify("no " + "thanks " * KEPT_LENGTH, Channel.SMS)  # too long to remember
+
+    assert len(reader._kept) == KEPT
+    assert reader.classify("no 3", Channel.SMS) == Classified(Intent.DECLINE, 3)
