@@ -64,6 +64,7 @@ from ..shifts.mailbox import Answer, Release
 from ..shifts.organizations import DEFAULT as DEFAULT_ORGANIZATION
 from ..shifts.supervisor import Supervisor
 from ..store.base import (
+    Answering,
     CaregiverRow,
     InboundLog,
     InboundRecord,
@@ -207,8 +208,13 @@ class InboundRouter:
             phone = normalize_phone(raw_phone)
         except ValueError:
             phone = raw_phone.strip()[:32]
-        caregiver = await self._store.caregiver_by_phone(phone)
         keyword = parse_keyword(body) if channel is Channel.SMS else None
+        answering = None
+        if keyword is None:  # an answer: who sent it, with what she may answer
+            answering = await self._store.answering(phone)
+            caregiver = answering.caregiver if answering is not None else None
+        else:
+            caregiver = await self._store.caregiver_by_phone(phone)
         log_ = InboundLog(
             self._clock.now(),
             provider_id,
@@ -217,11 +223,15 @@ class InboundRouter:
             body,
             InboundRecord("", None, None, None),
         )
+        handled: _Handled
         if caregiver is None:
             result = await self._from_stranger(phone, keyword)
-            handled: _Handled = (result, None, False)  # never text a number not on the roster
+            handled = (result, None, False)  # never text a number not on the roster
+        elif keyword is not None:
+            handled = await self._keyword(caregiver, keyword, log_)
         else:
-            handled = await self._for_caregiver(caregiver, body, channel, shift_id, keyword, log_)
+            assert answering is not None
+            handled = await self._answer(answering, body, channel, shift_id, log_)
         result, reply, logged = handled
         if not logged:
             record = InboundRecord(
@@ -263,18 +273,17 @@ class InboundRouter:
             return InboundResult(Outcome.OPTED_IN)
         return InboundResult(Outcome.UNKNOWN_SENDER)
 
-    async def _for_caregiver(
+    async def _answer(
         self,
-        caregiver: CaregiverRow,
+        answering: Answering,
         body: str,
         channel: Channel,
         shift_id: str | None,
-        keyword: ParsedKeyword | None,
         inbound: InboundLog,
     ) -> _Handled:
-        """The outcome, and a reply the router itself queues (actors queue their own)."""
-        if keyword is not None:
-            return await self._keyword(caregiver, keyword, inbound)
+        """An answer (no keyword) from a caregiver: the outcome, and a reply the router
+        itself queues (actors queue their own)."""
+        caregiver = answering.caregiver
         cg = caregiver.id
         classified = self._classifier.classify(body, channel)
         target: OfferRow | None
@@ -283,7 +292,7 @@ class InboundRouter:
             if target is None:
                 return await self._not_offered(caregiver, shift_id)
         else:
-            open_offers = await self._store.open_offers_for_caregiver(cg)
+            open_offers = answering.open_offers
             if classified.code is not None:
                 target = next((o for o in open_offers if o.code == classified.code), None)
                 if target is None and open_offers:
@@ -314,8 +323,7 @@ class InboundRouter:
                 InboundResult(Outcome.UNKNOWN_INTENT, target.shift_id, cg, text),
                 Purpose.HELP,
             )
-        withheld = await self._store.is_opted_out(caregiver.phone)
-        answer = Answer(caregiver, classified.intent, channel, inbound, withheld)
+        answer = Answer(caregiver, classified.intent, channel, inbound, answering.opted_out)
         result = await self._supervisor.ask(
             target.shift_id, answer, answer.reply, request_id=_request_id(inbound)
         )

@@ -322,7 +322,12 @@ class Supervisor:
                     await self._partition(self._ownership.partition_of(shift_id))
                 handle = self._actors.get(shift_id) or self._spawn(shift_id)
             try:
-                await handle.inbox.send(message)
+                try:
+                    # Not `send` when there is room: its checkpoint is a task switch per
+                    # message, and the caller waits for the reply next anyway.
+                    handle.inbox.send_nowait(message)
+                except trio.WouldBlock:
+                    await handle.inbox.send(message)  # the inbox is full: backpressure
                 return
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 # The actor retired (its shift closed) between lookup and send; a fresh

@@ -181,6 +181,16 @@ class SendOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Answering:
+    """What an answer from a phone is decided from: who wrote, her open offers (as
+    `Store.open_offers_for_caregiver`), and whether her phone opted out."""
+
+    caregiver: CaregiverRow
+    open_offers: list[OfferRow]
+    opted_out: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Persisted:
     """What a shift's write queued: the new outbox rows (for delivery), the reply code of
     each new offer, and whether the inbound's reply was queued."""
@@ -281,6 +291,11 @@ class Store(Protocol):
         ...
 
     async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None: ...
+    async def answering(self, phone: str) -> Answering | None:
+        """The caregiver with that (normalised) phone, her open offers and whether the
+        phone opted out, read together (one checkpoint); None for nobody."""
+        ...
+
     async def shift_detail(self, shift_id: str) -> dict[str, Any] | None:
         """The shift (`shift`) with its `contacts`, `declines`, `lost_notices` and
         `timeline`; None for an unknown id."""

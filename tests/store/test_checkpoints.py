@@ -23,6 +23,7 @@ READS: dict[str, Callable[[Any], Awaitable[object]]] = {
     ),
     "inbound_seen": lambda store: store.inbound_seen("SM-1"),
     "caregiver_by_phone": lambda store: store.caregiver_by_phone("+15550000001"),
+    "answering": lambda store: store.answering("+15550000001"),
     "shift": lambda store: store.shift("shift-1"),
     "offers_state": lambda store: store.offers_state("shift-1"),
 }

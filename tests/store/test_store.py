@@ -241,6 +241,29 @@ async def test_caregiver_by_phone_uses_an_index_not_a_scan(
     assert "SCAN" not in plan, plan
 
 
+async def test_an_answer_is_read_with_the_senders_open_offers_and_opt_out(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    shifts = [shift("shift-1"), shift("shift-2", start_in_h=30), shift("shift-3", start_in_h=42)]
+    async with backend.running() as store:
+        await store.import_roster([caregiver(1), caregiver(2)], shifts, EPOCH)
+        for s in shifts:
+            await fanout(store, s.id)
+        await cancel_at_store(store, "shift-2", LATER)
+        await store.set_opted_out(caregiver(2).phone, keyword="stop", at=EPOCH, reply=None)
+
+        first = await store.answering(caregiver(1).phone)
+        second = await store.answering(caregiver(2).phone)
+        nobody = await store.answering("+15559999999")
+
+    assert first is not None and second is not None
+    assert first.caregiver == CaregiverRow("cg-1", "Carer 1", "RN", caregiver(1).phone)
+    assert [o.shift_id for o in first.open_offers] == ["shift-1", "shift-3"]
+    assert (first.opted_out, second.opted_out) == (False, True)
+    assert second.caregiver.id == "cg-2"
+    assert nobody is None
+
+
 # ---- fanout and claim ---------------------------------------------------------------------
 
 

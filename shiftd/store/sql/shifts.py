@@ -10,7 +10,7 @@ from typing import Any
 from ...clock import iso, parse_iso
 from ...models import Channel, ShiftState
 from ...shifts.machine import Claimant, Holding, Offer, Reached, Transition
-from ..base import InboundLog, NewMessage, OfferRow, Persisted, ShiftRow
+from ..base import Answering, InboundLog, NewMessage, OfferRow, Persisted, ShiftRow
 from .backend import SqlBackend
 from .dialect import Conn, Dialect
 from .rows import (
@@ -24,6 +24,16 @@ from .rows import (
     shift_row,
 )
 from .transitions import persist, queue
+
+_OPEN_FOR_CAREGIVER = (
+    f" WHERE o.caregiver_id = ? AND s.state IN {IN_PROGRESS} ORDER BY o.offered_at, o.shift_id"
+)
+_ANSWERING = (
+    "SELECT c.id, c.name, c.role, c.phone, c.tags, c.active, c.language,"
+    " oo.phone IS NOT NULL FROM caregivers c LEFT JOIN opt_outs oo ON oo.phone = c.phone"
+    " WHERE c.phone = ?"
+)
+"""A caregiver by phone (the columns of `CAREGIVER_SQL`), and whether the phone opted out."""
 
 
 class Shifts(SqlBackend):
@@ -66,11 +76,7 @@ class Shifts(SqlBackend):
     async def open_offers_for_caregiver(self, caregiver_id: str) -> list[OfferRow]:
         """Every offer of the caregiver whose shift is still offering or escalated, however
         many, oldest first."""
-        return await self._offers(
-            f" WHERE o.caregiver_id = ? AND s.state IN {IN_PROGRESS}"
-            " ORDER BY o.offered_at, o.shift_id",
-            (caregiver_id,),
-        )
+        return await self._offers(_OPEN_FOR_CAREGIVER, (caregiver_id,))
 
     async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None:
         """The caregiver's offer of the shift, open or closed, or None."""
@@ -78,6 +84,21 @@ class Shifts(SqlBackend):
             " WHERE o.shift_id = ? AND o.caregiver_id = ?", (shift_id, caregiver_id)
         )
         return rows[0] if rows else None
+
+    async def answering(self, phone: str) -> Answering | None:
+        """See `Store.answering`."""
+        d = self.dialect
+        who = d.sql(_ANSWERING)
+        offers = d.sql(OFFER_SQL + _OPEN_FOR_CAREGIVER)
+
+        def read(conn: Conn) -> Answering | None:
+            found = conn.execute(who, (phone,)).fetchone()
+            if found is None:
+                return None
+            open_offers = [offer_row(r) for r in conn.execute(offers, (found[0],)).fetchall()]
+            return Answering(caregiver_row(found), open_offers, bool(found[7]))
+
+        return await self._reading(read)
 
     async def offers_for_caregiver(self, caregiver_id: str, limit: int = 20) -> list[OfferRow]:
         """The caregiver's most recent offers, newest first (open and closed). For what she
