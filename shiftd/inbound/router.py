@@ -237,7 +237,7 @@ class InboundRouter:
             record = InboundRecord(
                 result.outcome, result.shift_id, result.caregiver_id, result.reply
             )
-            row = await self._store.log_inbound(replace(log_, result=record, reply=reply))
+            row = await self._store.log_inbound(log_.recorded(record, reply))
             if reply is not None and row is None:
                 result = replace(result, reply=None)  # the same answer went out before
             if result.reply is not None:
@@ -415,7 +415,7 @@ class InboundRouter:
             result = InboundResult(Outcome.AMBIGUOUS, None, cg, text)
             return await self._guarded(caregiver, result, Purpose.CHOOSE)
         [shift] = chosen
-        release = Release(cg, replace(inbound, result=InboundRecord("", shift.id, cg, None)))
+        release = Release(cg, inbound.recorded(InboundRecord("", shift.id, cg, None)))
         released = await self._supervisor.ask(
             shift.id, release, release.reply, request_id=_request_id(inbound)
         )

@@ -273,12 +273,12 @@ class ShiftActor:
                 continue
             new = transition.state
             if new is not None:
-                offers = new.offers
                 if persisted.codes:  # new offers: the codes the store gave them
-                    offers = dict(offers)
+                    offers = dict(new.offers)
                     for cg, code in persisted.codes.items():
                         offers[cg] = offers[cg].with_code(code)
-                self._state = replace(new, offers=offers, version=state.version + 1)
+                    new = replace(new, offers=offers)
+                self._state = new.at_version(state.version + 1)
             self._send(persisted.rows, transition)
             if persisted.held:
                 self._ctx.wake_sender()
@@ -396,7 +396,9 @@ class ShiftActor:
         ):
             result = AnswerResult(result.outcome, None)
         if answer.withheld:
-            result = replace(result, reply=None, message=None)
+            result = AnswerResult(result.outcome, None)
+        if result is transition.answer:
+            return transition
         return replace(transition, answer=result)
 
     async def _answers(self, burst: list[Answer]) -> None:
@@ -419,7 +421,7 @@ class ShiftActor:
                 )
             )
             if transition.state is not None:
-                state = replace(transition.state, version=state.version + 1)
+                state = transition.state.at_version(state.version + 1)
         self.current = None
         try:
             persisted = await self._ctx.store.persist_steps(

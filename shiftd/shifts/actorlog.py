@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ..models import EventKind, Outcome, ReleaseStatus
@@ -28,8 +27,7 @@ def unlogged(answer: Answer, shift_id: str) -> InboundLog | None:
     """The answer's text, to log with what it does (its outcome is known once decided)."""
     if answer.inbound is None:
         return None
-    record = InboundRecord("", shift_id, answer.caregiver_id, None)
-    return replace(answer.inbound, result=record)
+    return answer.inbound.recorded(InboundRecord("", shift_id, answer.caregiver_id, None))
 
 
 def with_outcome(inbound: InboundLog | None, transition: Transition) -> InboundLog | None:
@@ -37,18 +35,20 @@ def with_outcome(inbound: InboundLog | None, transition: Transition) -> InboundL
     changes nothing (if any) to queue with it."""
     if inbound is None:
         return None
-    result = transition.answer
+    result, logged = transition.answer, inbound.result
     if isinstance(result, AnswerResult):
-        record = replace(inbound.result, outcome=result.outcome.value, reply=result.reply)
-        return replace(inbound, result=record, reply=result.message)
+        record = InboundRecord(
+            result.outcome.value, logged.shift_id, logged.caregiver_id, result.reply
+        )
+        return inbound.recorded(record, result.message)
     if isinstance(result, ReleaseResult):
         outcome = (
             Outcome.RELEASED
             if result.status in (ReleaseStatus.RELEASED, ReleaseStatus.RELEASED_UNFILLED)
             else Outcome.NO_OPEN_OFFER
         )
-        record = replace(inbound.result, outcome=outcome.value, reply=result.reply)
-        return replace(inbound, result=record)
+        record = InboundRecord(outcome.value, logged.shift_id, logged.caregiver_id, result.reply)
+        return inbound.recorded(record, inbound.reply)
     return inbound
 
 

@@ -120,8 +120,9 @@ class OutboxRow:
 class NewMessage:
     """A message to queue. `key` makes it unique: a second row with the same key is ignored.
 
-    `to` is the address for a recipient who is not on the roster (a coordinator's phone or
-    webhook URL); otherwise the caregiver's phone is looked up."""
+    `to` is the address: a recipient's who is not on the roster (a coordinator's phone or
+    webhook URL), or the caregiver's phone as just read with the facts the message was
+    decided from; None: the caregiver's phone is looked up as the message is queued."""
 
     key: str
     caregiver_id: str
@@ -165,6 +166,12 @@ class InboundLog:
     body: str
     result: InboundRecord
     reply: NewMessage | None = None
+
+    def recorded(self, result: InboundRecord, reply: NewMessage | None = None) -> InboundLog:
+        """This text with `result` (and `reply`) as it is logged."""
+        return InboundLog(
+            self.at, self.provider_id, self.from_phone, self.channel, self.body, result, reply
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,9 @@ def answer(
     """A caregiver's ACCEPT or DECLINE. An eligible accept while offers are open fills the
     shift: pending offers withdrawn, a confirmation to her and "filled" to everyone else an
     offer reached (`reached`) who has not declined or given it back."""
-    shift, cg = state.shift, caregiver_id
-    messages = rules.org.messages_for(facts.caregiver.language if facts.caregiver else None)
+    shift, cg, who = state.shift, caregiver_id, facts.caregiver
+    messages = rules.org.messages_for(who.language if who is not None else None)
+    to = who.phone if who is not None else None
     offer = state.offers.get(cg)
     if shift.state.in_progress:
         if intent is Intent.ACCEPT:
@@ -50,6 +51,7 @@ def answer(
                 state,
                 Outcome.NOT_ELIGIBLE,
                 cg,
+                to,
                 Purpose.NOT_ELIGIBLE,
                 text,
                 reason,
@@ -67,10 +69,10 @@ def answer(
             Purpose.DECLINED,
             text,
             shift.id,
+            to,
         )
-        offers = {**state.offers, cg: replace(offer, declined=True)}
         return Transition(
-            replace(state, offers=offers),
+            state.with_offer(cg, offer.as_declined()),
             AnswerResult(Outcome.DECLINED, text),
             messages=(thanks,),
             declined=cg,
@@ -93,6 +95,7 @@ def answer(
             state,
             Outcome.ALREADY_FILLED,
             cg,
+            to,
             Purpose.ALREADY_FILLED,
             text,
             news=((Unpublished.CLAIM_TOO_LATE, {"caregiver_id": cg}),),
@@ -100,7 +103,7 @@ def answer(
     closed = shift.state in (ShiftState.CANCELLED, ShiftState.UNFILLED)
     if closed and offer is not None:
         text = messages.no_longer_available(shift)
-        return _reply(state, Outcome.NO_OPEN_OFFER, cg, Purpose.CANCELLED, text)
+        return _reply(state, Outcome.NO_OPEN_OFFER, cg, to, Purpose.CANCELLED, text)
     return Transition(None, AnswerResult(Outcome.NO_OPEN_OFFER, None))
 
 
@@ -153,6 +156,7 @@ def _claim(
             Purpose.CONFIRM,
             confirm,
             shift.id,
+            facts.caregiver.phone,
         )
     ] + [
         NewMessage(
@@ -162,6 +166,7 @@ def _claim(
             Purpose.FILLED,
             filled_in[r.language],
             shift.id,
+            r.phone,
         )
         for r in told
     ]
@@ -193,6 +198,7 @@ def _reply(
     state: State,
     outcome: Outcome,
     cg: str,
+    to: str | None,
     purpose: Purpose,
     text: str,
     per: str = "",
@@ -202,5 +208,5 @@ def _reply(
     write, one such answer goes out."""
     generation = state.shift.generation
     key = keys.answer(purpose, state.shift.id, cg, generation, per)
-    message = NewMessage(key, cg, Channel.SMS, purpose, text, state.shift.id)
+    message = NewMessage(key, cg, Channel.SMS, purpose, text, state.shift.id, to)
     return Transition(None, AnswerResult(outcome, text, message), news=news)

@@ -29,6 +29,10 @@ class Offer:
         more, and a wave of thousands makes one each)."""
         return Offer(code, self.declined, self.released, self.reached)
 
+    def as_declined(self) -> Offer:
+        """This offer, declined."""
+        return Offer(self.code, True, self.released, self.reached)
+
 
 @dataclass(frozen=True, slots=True)
 class State:
@@ -43,6 +47,16 @@ class State:
     told_filled: frozenset[str] = frozenset()
     """Who the claim (this run) told the shift is filled: a late accept from one of them
     soon after is not answered again (`Claimant.told_filled_at` says it after a restart)."""
+
+    # An answer copies the state once or twice: these cost a third of `dataclasses.replace`.
+    def with_offer(self, caregiver_id: str, offer: Offer) -> State:
+        """This state with `caregiver_id`'s offer now `offer` (the others as they are)."""
+        offers = {**self.offers, caregiver_id: offer}
+        return State(self.shift, offers, self.version, self.told, self.told_filled)
+
+    def at_version(self, version: int) -> State:
+        """This state, as stored at `version`."""
+        return State(self.shift, self.offers, version, self.told, self.told_filled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +155,8 @@ class Reached:
 
     caregiver_id: str
     language: str | None
+    phone: str | None = None
+    """Her phone as read with this (None: looked up as the message is queued)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,10 +165,10 @@ class Shifts(SqlBackend):
                 (shift_id,),
             ).fetchone()
             return tuple(
-                Reached(cg, language)
-                for cg, language in conn.execute(
+                Reached(cg, language, phone)
+                for cg, language, phone in conn.execute(
                     d.sql(
-                        "SELECT DISTINCT ob.caregiver_id, c.language FROM outbox ob"
+                        "SELECT DISTINCT ob.caregiver_id, c.language, c.phone FROM outbox ob"
                         " JOIN caregivers c ON c.id = ob.caregiver_id"
                         " WHERE ob.shift_id = ? AND ob.purpose = 'offer'"
                         " AND ob.state IN ('sending', 'sent') AND ob.created_at >= ?"
