@@ -309,8 +309,7 @@ class InboundRouter:
             else:
                 # A late YES after the shift closed is told so, not ignored.
                 late = classified.intent is Intent.ACCEPT
-                latest = await self._store.offers_for_caregiver(cg, limit=1) if late else []
-                target = latest[0] if latest else None
+                target = answering.latest if late else None
         if target is None:
             return await self._no_open_offer(caregiver)
         if classified.intent is Intent.UNKNOWN:

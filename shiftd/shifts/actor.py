@@ -22,7 +22,6 @@ from typing import Any
 
 import trio
 
-from ..inbound.intent import Intent
 from ..logs import get_logger
 from ..models import CancelStatus, Purpose, ShiftState
 from ..store.base import InboundLog, OutboxRow, ShiftRow, StaleState, StoreError
@@ -377,12 +376,11 @@ class ShiftActor:
         """The transition an answer makes, from fresh facts about who sent it."""
         store, shift, cg = self._ctx.store, state.shift, answer.caregiver_id
         reached: tuple[machine.Reached, ...] = ()
-        if answer.intent is Intent.ACCEPT:
+        if machine.needs_claimant(state, cg, answer.intent, now):
             facts = await store.claimant(shift.id, cg, rules.window(shift))
             if shift.state.in_progress:
                 reached = await store.reached(shift.id)
         else:
-            # A decline needs no more than her roster row, read as her text came in.
             facts = machine.Claimant(answer.caregiver)
         return machine.answer(state, now, cg, answer.intent, answer.channel, facts, rules, reached)
 

@@ -190,11 +190,13 @@ class SendOutcome:
 @dataclass(frozen=True, slots=True)
 class Answering:
     """What an answer from a phone is decided from: who wrote, her open offers (as
-    `Store.open_offers_for_caregiver`), and whether her phone opted out."""
+    `Store.open_offers_for_caregiver`), whether her phone opted out and, when she has no
+    open offer, her latest offer (a late YES is told its shift has closed)."""
 
     caregiver: CaregiverRow
     open_offers: list[OfferRow]
     opted_out: bool
+    latest: OfferRow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +301,9 @@ class Store(Protocol):
 
     async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None: ...
     async def answering(self, phone: str) -> Answering | None:
-        """The caregiver with that (normalised) phone, her open offers and whether the
-        phone opted out, read together (one checkpoint); None for nobody."""
+        """The caregiver with that (normalised) phone, her open offers, whether the phone
+        opted out and, if no offer is open, her latest one, read together (one checkpoint);
+        None for nobody."""
         ...
 
     async def shift_detail(self, shift_id: str) -> dict[str, Any] | None:

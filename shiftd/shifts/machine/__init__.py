@@ -22,7 +22,7 @@ allocates them when it writes an offer, so an offer text is rendered from its co
 
 from __future__ import annotations
 
-from .answers import answer, ineligible, overlapping
+from .answers import answer, ineligible, needs_claimant, overlapping
 from .facts import (
     Candidate,
     Candidates,
@@ -73,6 +73,7 @@ __all__ = [
     "deadline_passed",
     "expire",
     "ineligible",
+    "needs_claimant",
     "next_deadline",
     "notices_pending",
     "notify",

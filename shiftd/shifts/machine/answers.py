@@ -107,6 +107,28 @@ def answer(
     return Transition(None, AnswerResult(Outcome.NO_OPEN_OFFER, None))
 
 
+def needs_claimant(state: State, cg: str, intent: Intent, now: datetime) -> bool:
+    """Whether `answer` needs the `Claimant` facts read afresh for `cg`'s answer; if not, her
+    roster row as her text came in is all it reads. A decline, or an answer to a shift
+    that is no longer offered, needs only her words' language; an accept to the shift she
+    holds, or to a shift this run's claim told her is filled, too little while ago to be
+    told again, is answered without a reply."""
+    shift = state.shift
+    if intent is not Intent.ACCEPT:
+        return False
+    if shift.state.in_progress:
+        return True
+    if shift.state is not ShiftState.FILLED:
+        return False
+    if shift.claimed_by == cg:
+        return False
+    claimed_at = shift.claimed_at
+    told_lately = (
+        cg in state.told_filled and claimed_at is not None and now - claimed_at < RETELL_AFTER
+    )
+    return not told_lately
+
+
 def ineligible(state: State, cg: str, facts: Claimant, rules: Rules) -> str | None:
     """Why `cg` may not take the shift (not offered it or gave it back, no longer has the
     role, holds an overlapping shift, travel buffer included; deactivated), or None."""

@@ -28,6 +28,7 @@ from .transitions import persist, queue
 _OPEN_FOR_CAREGIVER = (
     f" WHERE o.caregiver_id = ? AND s.state IN {IN_PROGRESS} ORDER BY o.offered_at, o.shift_id"
 )
+_LATEST_FOR_CAREGIVER = " WHERE o.caregiver_id = ? ORDER BY o.offered_at DESC"
 _ANSWERING = (
     "SELECT c.id, c.name, c.role, c.phone, c.tags, c.active, c.language,"
     " oo.phone IS NOT NULL FROM caregivers c LEFT JOIN opt_outs oo ON oo.phone = c.phone"
@@ -90,22 +91,26 @@ class Shifts(SqlBackend):
         d = self.dialect
         who = d.sql(_ANSWERING)
         offers = d.sql(OFFER_SQL + _OPEN_FOR_CAREGIVER)
+        latest = d.sql(OFFER_SQL + _LATEST_FOR_CAREGIVER + " LIMIT 1")
 
         def read(conn: Conn) -> Answering | None:
             found = conn.execute(who, (phone,)).fetchone()
             if found is None:
                 return None
-            open_offers = [offer_row(r) for r in conn.execute(offers, (found[0],)).fetchall()]
-            return Answering(caregiver_row(found), open_offers, bool(found[7]))
+            cg = found[0]
+            open_offers = [offer_row(r) for r in conn.execute(offers, (cg,)).fetchall()]
+            last = None
+            if not open_offers:
+                row = conn.execute(latest, (cg,)).fetchone()
+                last = offer_row(row) if row is not None else None
+            return Answering(caregiver_row(found), open_offers, bool(found[7]), last)
 
         return await self._reading(read)
 
     async def offers_for_caregiver(self, caregiver_id: str, limit: int = 20) -> list[OfferRow]:
         """The caregiver's most recent offers, newest first (open and closed). For what she
         may still answer, see `open_offers_for_caregiver` (no limit)."""
-        return await self._offers(
-            " WHERE o.caregiver_id = ? ORDER BY o.offered_at DESC LIMIT ?", (caregiver_id, limit)
-        )
+        return await self._offers(_LATEST_FOR_CAREGIVER + " LIMIT ?", (caregiver_id, limit))
 
     # ---- a shift's facts ---------------------------------------------------------------
 
