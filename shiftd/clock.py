@@ -44,19 +44,22 @@ def iso(at: None) -> None: ...
 def iso(at: datetime | None) -> str | None: ...
 def iso(at: datetime | None) -> str | None:
     """ISO-8601 UTC text with a `Z`, as stored and shown everywhere; None stays None."""
-    global _last_iso
     if at is None:
         return None
-    last, text = _last_iso
-    if at is not last:
+    text = _spelled.get(at)
+    if text is None:
         text = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        _last_iso = (at, text)  # one assignment: a reader in another thread sees a pair
+        if len(_spelled) >= _SPELLED_MAX:
+            _spelled.clear()
+        _spelled[at] = text
     return text
 
 
-_last_iso: tuple[datetime | None, str] = (None, "")
-"""The last instant `iso` spelled, and its text: a transition stamps all its rows with one
-`now`, and a simulated run's clock hands out one `datetime` per instant."""
+_spelled: dict[datetime, str] = {}
+"""Instants `iso` spelled lately, and their texts: a step stamps its rows with one `now`, and
+writing a shift's row spells its stored instants again at every step (a dict's operations
+are atomic, so a reader in another thread is safe)."""
+_SPELLED_MAX = 4096
 
 
 @overload

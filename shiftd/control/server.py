@@ -417,7 +417,11 @@ def _error(request_id: int | str | None, code: str, message: str) -> bytes:
 
 def _encode(payload: dict[str, Any]) -> bytes:
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        text = _COMPACT.encode(payload).encode()
     except UnicodeEncodeError:  # a lone surrogate (a \ud800 escape) has no UTF-8 form
         text = json.dumps(payload, separators=(",", ":")).encode()
     return text + b"\n"
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Made once: `json.dumps` with arguments makes an encoder at every answer."""
