@@ -7,6 +7,8 @@
     python -m bench --in-process          # no subprocess per scenario (the smoke test)
     python -m bench --only http_inbound --in-process --profile /tmp/prof
                                           # cProfile each scenario: /tmp/prof.http_inbound
+    python -m bench --only inbound --bounds   # also its CPU by layer (bench/bounds.py); a
+                                          # full run does this for each target it missed
 
 Each scenario runs in a fresh Python process (`--run NAME`), so memory figures start clean and
 one scenario's garbage does not slow the next. Nothing here asserts a time.
@@ -15,10 +17,12 @@ one scenario's garbage does not slow the next. Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -29,8 +33,8 @@ from typing import Any
 
 import trio
 
-from . import board, ceilings, cluster, failover, postgres, report, scenarios, web
-from .common import SIZES, Size, quiet_logging
+from . import board, bounds, ceilings, cluster, failover, postgres, report, scenarios, web
+from .common import SIZES, Size, profiling, quiet_logging
 from .stats import MachineWatch
 
 Scenario = Callable[[Size], Awaitable[dict[str, Any]]]
@@ -64,15 +68,23 @@ SCENARIOS: dict[str, Scenario] = {
 NOT_IN_SMOKE = frozenset({"cluster_inbound", "cluster_storm"})
 
 
-def run_one(name: str, size: Size, log_path: Path, profile: Path | None = None) -> dict[str, Any]:
+def run_one(
+    name: str,
+    size: Size,
+    log_path: Path,
+    profile: Path | None = None,
+    bounds_to: Path | None = None,
+) -> dict[str, Any]:
     """Run one scenario in this process (its own trio.run); under cProfile if `profile`
-    (the statistics go to `<profile>.<name>`: `python -m pstats` reads them). The profile
-    counts CPU time, not wall time: waiting (for the load generator, or for a CPU that other
-    processes hold) is not charged to whatever happened to be waiting."""
+    (the statistics go to `<profile>.<name>`: `python -m pstats` reads them), or with its
+    measured windows alone profiled into `bounds_to`. The profile counts CPU time, not wall
+    time: waiting (for the load generator, or for a CPU that other processes hold) is not
+    charged to whatever happened to be waiting."""
     quiet_logging(log_path)
     profiler = cProfile.Profile(time.process_time) if profile is not None else None
+    windows = cProfile.Profile(time.process_time)
     started = time.perf_counter()
-    with MachineWatch() as machine:
+    with MachineWatch() as machine, profiling(windows) if bounds_to else contextlib.nullcontext():
         if profiler is not None:
             profiler.enable()
         try:
@@ -81,12 +93,16 @@ def run_one(name: str, size: Size, log_path: Path, profile: Path | None = None) 
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.{name}")
+            if bounds_to is not None:
+                windows.dump_stats(bounds_to)
     result["wall_s"] = round(time.perf_counter() - started, 2)
     result["machine"] = machine.summary(also_ours=result.get("database_cpu_s", 0.0))
     return result
 
 
-def _run_isolated(name: str, size: Size, log_path: Path) -> dict[str, Any]:
+def _run_isolated(
+    name: str, size: Size, log_path: Path, bounds_to: Path | None = None
+) -> dict[str, Any]:
     proc = subprocess.run(
         [
             sys.executable,
@@ -98,6 +114,7 @@ def _run_isolated(name: str, size: Size, log_path: Path) -> dict[str, Any]:
             json.dumps(dataclasses.asdict(size)),
             "--log",
             str(log_path),
+            *(["--bounds-to", str(bounds_to)] if bounds_to else []),
         ],
         capture_output=True,
         text=True,
@@ -116,12 +133,17 @@ def run_all(
     in_process: bool = False,
     profile: Path | None = None,
     retries: int = 1,
+    with_bounds: bool | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the scenarios, print each one's figures, write the results; return them.
 
     A scenario during which other processes took more than 5% of the CPUs is run again (up
-    to `retries` times) and the quietest run kept; one still disturbed is flagged."""
+    to `retries` times) and the quietest run kept; one still disturbed is flagged. Then
+    (`with_bounds`; by default, in a full run of every scenario) each scenario of
+    `bench.bounds.PROFILED` that missed a target (with `with_bounds=True`, each one run)
+    runs once more, its measured windows profiled, and its CPU by layer is printed and
+    kept under "bounds"."""
     if only is None and size.name == "smoke":
         only = [n for n in SCENARIOS if n not in NOT_IN_SMOKE]
     names = [n for n in SCENARIOS if only is None or n in only]
@@ -148,6 +170,12 @@ def run_all(
             if share > _BUSY:
                 echo(f"  WARNING: other processes used {share:.0%} of the CPUs meanwhile")
     document = report.build(size, results)
+    if with_bounds is None:
+        with_bounds = only is None and size.name == "full"
+    if with_bounds:
+        ran = [n for n in bounds.PROFILED.values() if n in results]
+        wanted = ran if only is not None else bounds.missed(document["figures"])
+        document["bounds"] = _bounds(wanted, size, in_process, echo)
     echo("")
     echo(report.markdown(document))
     if out_dir is not None:
@@ -156,6 +184,25 @@ def run_all(
         (out_dir / "results.md").write_text(report.markdown(document))
         echo(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
     return document
+
+
+def _bounds(
+    names: list[str], size: Size, in_process: bool, echo: Callable[[str], None]
+) -> dict[str, dict[str, float]]:
+    """Each scenario of `names` run again with its measured windows profiled: its CPU
+    shares by layer."""
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="sb-bounds-") as tmp:
+        for name in names:
+            echo(f"== {name}: what bounds it ({size.name})")
+            path, log_path = Path(tmp) / f"{name}.prof", Path(tmp) / f"{name}.jsonl"
+            if in_process:
+                run_one(name, size, log_path, bounds_to=path)
+            else:
+                _run_isolated(name, size, log_path, bounds_to=path)
+            out[name] = bounds.layers(pstats.Stats(str(path)))
+            echo(bounds.describe(name, out[name]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FIELD=N",
         help="override one size field, e.g. --set inbound_messages=5000",
     )
+    parser.add_argument(
+        "--bounds",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="profile what bounds each scenario (default: a full run, its missed targets)",
+    )
     parser.add_argument("--run", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--bounds-to", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--size-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -199,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         size = Size(**json.loads(args.size_json))
     if args.run:
         log_path = args.log or Path(os.devnull)
-        print(json.dumps(run_one(args.run, size, log_path)))
+        print(json.dumps(run_one(args.run, size, log_path, bounds_to=args.bounds_to)))
         return 0
     only = args.only.split(",") if args.only else None
     if only:
@@ -217,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         in_process=args.in_process,
         profile=args.profile,
         retries=retries,
+        with_bounds=args.bounds,
     )
     return 0
 

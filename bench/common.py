@@ -7,6 +7,7 @@ Nothing here asserts a time: the benchmarks measure and print.
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import json
 import sys
 import tempfile
@@ -160,6 +161,38 @@ def quiet_logging(path: Path) -> None:
     """Log as the daemon does under journald (JSON lines at info), into a file."""
     stream = path.open("a", encoding="utf-8")  # closed at process exit
     configure_logging("info", "json", stream)
+
+
+# ---- the measured window --------------------------------------------------------------------
+
+_profiler: cProfile.Profile | None = None
+
+
+@contextlib.contextmanager
+def profiling(profiler: cProfile.Profile) -> Iterator[None]:
+    """While in this block, every `measured()` window records into `profiler`."""
+    global _profiler
+    _profiler = profiler
+    try:
+        yield
+    finally:
+        _profiler = None
+
+
+@contextlib.contextmanager
+def measured(enabled: bool = True) -> Iterator[None]:
+    """A scenario's measured window, the one its CPU figures are taken over: what
+    `bench.bounds` profiles (the whole thread, every task). Does nothing unless profiling,
+    or if not `enabled`."""
+    profiler = _profiler if enabled else None
+    if profiler is None:
+        yield
+        return
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
 
 
 # ---- the engine ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from typing import Any
 
+from . import bounds
 from .common import Size
 
 
@@ -828,7 +829,7 @@ def markdown(document: dict[str, Any]) -> str:
             f"| {f['scenario']} | {f['figure']} | {_num(f['value'], f['unit'])} | {ceiling} "
             f"| {ratio} | {target} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + bounds.markdown(document.get("bounds") or {})
 
 
 def describe(name: str, result: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from .common import (
     Size,
     bench_config,
     create_schema,
+    measured,
     run_loadgen,
     running_engine,
     workdir,
@@ -99,13 +100,13 @@ def _shift(shift_id: str, role: str = "RN", organization_id: str = "default") ->
 # ---- fanout --------------------------------------------------------------------------------
 
 
-async def _one_fanout(n: int, latency: float) -> dict[str, Any]:
+async def _one_fanout(n: int, latency: float, *, profiled: bool = False) -> dict[str, Any]:
     with workdir("fanout") as d:
         config = bench_config(d / "state")
         provider = InstantProvider(latency=latency, expect=n)
         async with running_engine(config, provider) as (engine, _):
             await engine.import_roster(_caregivers(n), [_shift("sh-fanout")])
-            with trio.move_on_after(_GUARD):
+            with trio.move_on_after(_GUARD), measured(profiled):
                 cpu = time.process_time()
                 started = time.perf_counter()
                 result: FanoutResult = await engine.fanout("sh-fanout")
@@ -136,7 +137,7 @@ async def fanout(size: Size) -> dict[str, Any]:
     """One shift, `fanout_caregivers` eligible caregivers: from the fanout command to the
     last message handed to the provider, with an instant and with a slow provider."""
     return {
-        "instant": await _one_fanout(size.fanout_caregivers, 0.0),
+        "instant": await _one_fanout(size.fanout_caregivers, 0.0, profiled=True),
         "slow": await _one_fanout(size.fanout_caregivers, size.fanout_latency),
     }
 
@@ -202,15 +203,16 @@ async def _fanout_rate(open_offers: int, fanouts: int, concurrency: int) -> dict
                 for item in todo:
                     offered.append((await engine.fanout(item.id)).offered)
 
-            cpu = time.process_time()
-            started = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for _ in range(concurrency):
-                    nursery.start_soon(worker)
-            elapsed = time.perf_counter() - started
-            with trio.move_on_after(_GUARD):
-                await provider.done.wait()
-            cpu = time.process_time() - cpu  # to the last text handed over
+            with measured():
+                cpu = time.process_time()
+                started = time.perf_counter()
+                async with trio.open_nursery() as nursery:
+                    for _ in range(concurrency):
+                        nursery.start_soon(worker)
+                elapsed = time.perf_counter() - started
+                with trio.move_on_after(_GUARD):
+                    await provider.done.wait()
+                cpu = time.process_time() - cpu  # to the last text handed over
             return {
                 "open_offers": seeded.offers,
                 "role_caregivers": seeded.caregivers + len(audience),
@@ -253,14 +255,15 @@ async def claim_storm(size: Size) -> dict[str, Any]:
                 await provider.done.wait()  # every offer is out before anyone answers
             cpu_before = time.process_time()
             loads_before, sent_before = store.offer_loads, provider.count
-            storm = await run_loadgen(
-                {
-                    "socket": str(path),
-                    "mode": "storm",
-                    "connections": n,
-                    "requests": {"kind": "inbound", "body": "YES", "first": 0, "count": n},
-                }
-            )
+            with measured():
+                storm = await run_loadgen(
+                    {
+                        "socket": str(path),
+                        "mode": "storm",
+                        "connections": n,
+                        "requests": {"kind": "inbound", "body": "YES", "first": 0, "count": n},
+                    }
+                )
             cpu = time.process_time() - cpu_before  # includes the warm-up pings
             row = await engine.shift("sh-claim")
             winners = storm["winners"]
@@ -322,14 +325,15 @@ async def inbound(size: Size) -> dict[str, Any]:
             sent_before = provider.count
             commits_before = len(store.batches)
             cpu_before = time.process_time()
-            multi = await run_loadgen(
-                {
-                    **base,
-                    "connections": size.inbound_connections,
-                    "total": many,
-                    "requests": {"kind": "inbound", "body": "NO", "first": one, "count": many},
-                }
-            )
+            with measured():
+                multi = await run_loadgen(
+                    {
+                        **base,
+                        "connections": size.inbound_connections,
+                        "total": many,
+                        "requests": {"kind": "inbound", "body": "NO", "first": one, "count": many},
+                    }
+                )
             cpu = time.process_time() - cpu_before
             replies_during = provider.count - sent_before
             # The thinnest durable path, for comparison: numbers not on the roster (looked up,

@@ -60,7 +60,15 @@ from shiftd.metrics import Metrics
 from shiftd.models import Outcome
 from shiftd.paths import TWILIO_SMS
 
-from .common import InstantProvider, Size, bench_config, run_loadgen, running_engine, workdir
+from .common import (
+    InstantProvider,
+    Size,
+    bench_config,
+    measured,
+    run_loadgen,
+    running_engine,
+    workdir,
+)
 from .scenarios import TimedStore, _caregivers, _shift
 from .seed import seed_database
 from .stats import GcWatch, raise_fd_limit
@@ -302,7 +310,7 @@ async def http_inbound(size: Size) -> dict[str, Any]:
                 commits_before = len(store.batches)
                 sent_before = provider.count
                 cpu = time.process_time()
-                with GcWatch() as gcw:
+                with GcWatch() as gcw, measured():
                     runs = (await _drive({"c": sock.getsockname()[1]}, size))["c"]
                 cpu = time.process_time() - cpu
                 replies_during = provider.count - sent_before
@@ -338,7 +346,9 @@ async def http_inbound(size: Size) -> dict[str, Any]:
 FORMER_LISTENER = {"backlog": 128, "keep_alive_timeout": "5s"}
 
 
-async def _storm(size: Size, listener: dict[str, Any], tag: str) -> dict[str, Any]:
+async def _storm(
+    size: Size, listener: dict[str, Any], tag: str, *, profiled: bool = False
+) -> dict[str, Any]:
     """One claim storm over HTTP on a fresh daemon whose `http` section adds `listener`."""
     n = size.claim_caregivers
     with workdir("storm") as d:
@@ -367,7 +377,8 @@ async def _storm(size: Size, listener: dict[str, Any], tag: str) -> dict[str, An
                 server.set_ready()
                 port = int(server.addresses[0].rpartition(":")[2])
                 spec = _storm_spec(size, port, tag)
-                [run] = (await run_loadgen(spec, module="bench.httpgen"))["runs"]
+                with measured(profiled):
+                    [run] = (await run_loadgen(spec, module="bench.httpgen"))["runs"]
                 server.shutdown()
             row = await engine.shift("sh-storm")
             outcomes = _outcomes(Path(config.state_dir) / "shiftd.sqlite3", tag)
@@ -418,6 +429,6 @@ async def http_storm(size: Size) -> dict[str, Any]:
     return {
         "somaxconn": somaxconn(),
         "before": await _storm(size, FORMER_LISTENER, "before"),
-        "after": await _storm(size, {}, "after"),
+        "after": await _storm(size, {}, "after", profiled=True),
         "hypercorn_trivial": await _storm_ceiling(size),
     }

@@ -137,3 +137,26 @@ def test_cpu_per_answer_runs_and_reports(tmp_path: Path) -> None:
     for part, unit in (("declines", "decline"), ("storm", "claim_answer")):
         for figure in ("cpu_us", "python_calls", "sql_statements"):
             assert result[part][f"{figure}_per_{unit}"] > 0, (part, figure)
+
+
+def test_what_bounds_a_scenario_is_its_cpu_by_layer(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "--size", "smoke", "--only", "inbound"),
+            *("--bounds", "--in-process", "--out", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shares = json.loads((tmp_path / "results.json").read_text())["bounds"]["inbound"]
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    # The decline's path, each layer named by what it is (a run this small is too noisy to
+    # say more about the shares than that they are there).
+    for layer in ("shiftd: store", "SQLite (C)", "shiftd: actor, machine, supervisor"):
+        assert shares[layer] > 0, shares
+    assert "What bounds each missed target" in (tmp_path / "results.md").read_text()
+    assert "inbound: CPU by layer" in proc.stdout
