@@ -161,9 +161,7 @@ _exception = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False, use_rich=False)
 )
 # One encoder, made once: `json.dumps` with arguments builds a new one per call (~5 µs).
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, default=structlog.processors._json_fallback_handler
-).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, default=repr).encode
 
 
 def _json_line(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
