@@ -10,8 +10,7 @@ even shielded work ends by the deadline; recording what the deadline cut off (a 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 import trio
 
@@ -39,19 +38,37 @@ class Shutdown:
                 scope.deadline = min(scope.deadline, self.deadline + after)
         return self.deadline
 
-    @contextmanager
-    def bounded(
-        self, scope: trio.CancelScope | None = None, *, after: float = 0.0
-    ) -> Iterator[trio.CancelScope]:
+    def bounded(self, scope: trio.CancelScope | None = None, *, after: float = 0.0) -> _Bounded:
         """Enter `scope` (a new one by default) so that it ends by the stop's deadline (plus
         `after` seconds), including a deadline fixed while it runs. Like any cancel scope,
         it swallows its own cancellation: check `cancelled_caught` to learn that the
         deadline cut it."""
-        scope = scope if scope is not None else trio.CancelScope()
-        with scope:
-            scope.deadline = min(scope.deadline, self.deadline + after)
-            self._scopes[scope] = after
-            try:
-                yield scope
-            finally:
-                del self._scopes[scope]
+        return _Bounded(self, scope if scope is not None else trio.CancelScope(), after)
+
+
+class _Bounded:
+    """What `Shutdown.bounded` returns: entered for every message an actor handles and
+    every batch it sends, so a class rather than a generator, and the scope's deadline is
+    moved only once a stop has fixed one."""
+
+    __slots__ = ("_after", "_scope", "_shutdown")
+
+    def __init__(self, shutdown: Shutdown, scope: trio.CancelScope, after: float) -> None:
+        self._shutdown, self._scope, self._after = shutdown, scope, after
+
+    def __enter__(self) -> trio.CancelScope:
+        scope, shutdown = self._scope, self._shutdown
+        scope.__enter__()
+        if shutdown.deadline + self._after < scope.deadline:
+            scope.deadline = shutdown.deadline + self._after
+        shutdown._scopes[scope] = self._after
+        return scope
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        del self._shutdown._scopes[self._scope]
+        return self._scope.__exit__(exc_type, exc, tb)

@@ -214,11 +214,14 @@ class Sender:
         instant provider is handed a batch by one lane, a slow one by up to `concurrency`."""
         outcomes: dict[int, SendOutcome] = {}
         lanes = _Lanes(iter(rows), min(len(rows), self._concurrency), outcomes)
-        async with trio.open_nursery() as nursery:
-            await self._lane(lanes, nursery)
+        if lanes.most == 1:  # one row (a reply), or one call at a time: no lane to start
+            await self._lane(lanes, None)
+        else:
+            async with trio.open_nursery() as nursery:
+                await self._lane(lanes, nursery)
         return [outcomes[r.id] for r in rows]
 
-    async def _lane(self, lanes: _Lanes, nursery: trio.Nursery, spare: bool = False) -> None:
+    async def _lane(self, lanes: _Lanes, nursery: trio.Nursery | None, spare: bool = False) -> None:
         """Hand the rows of `lanes` to the provider one after another, holding one of the
         sender's turns; put what became of each in `lanes.outcomes`. One cancel scope serves
         its calls in turn (a new one only after a call was cut), each call bounded by the
@@ -240,6 +243,7 @@ class Sender:
                     while row is not None:
                         if lanes.idle == 0 and lanes.started < lanes.most:
                             # It runs only if this call waits: then it takes the next row.
+                            assert nursery is not None  # given whenever more lanes may run
                             lanes.started += 1
                             lanes.idle += 1
                             nursery.start_soon(self._lane, lanes, nursery, True)

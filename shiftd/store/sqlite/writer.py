@@ -11,7 +11,10 @@ without yielding.
 
 Durability: with `synchronous=normal` a committed write survives the process being killed
 (`kill -9`), which is what the daemon promises; `synchronous=full` also survives power loss
-at some cost per commit.
+at some cost per commit. A database in memory (the simulator's) has nothing to make
+durable: its batches share one transaction, committed every `_MEMORY_COMMIT_EVERY` batches
+and at close (a commit there cost more than most writes), and the writer takes what is
+queued without pausing to gather more.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from .schema import SCHEMA_VERSION, migrate
 log = get_logger(__name__)
 T = TypeVar("T")
 
+_MEMORY_COMMIT_EVERY = 1000
+"""Batches an in-memory database commits together (see the module docstring)."""
+
 
 class SqliteWriter(SqlBackend):
     """The database file, its one connection and the writer task that commits."""
@@ -46,6 +52,8 @@ class SqliteWriter(SqlBackend):
         self._synchronous = synchronous.upper()
         self._batch_max = batch_max
         self._conn: sqlite3.Connection | None = None
+        self._commit_every = _MEMORY_COMMIT_EVERY if str(path) == ":memory:" else 1
+        self._uncommitted = 0
         self._send, self._recv = trio.open_memory_channel[Write](batch_max * 4)
         self.stats = WriterStats()
         self.on_commit = None
@@ -61,11 +69,14 @@ class SqliteWriter(SqlBackend):
         task_status.started(self)
         try:
             while True:
-                self._commit(await gather(self._recv, self._batch_max))
+                batch = await gather(self._recv, self._batch_max, pause=self._commit_every == 1)
+                self._commit(batch)
         finally:
             batch = pending(self._recv)
             if batch:
                 self._commit(batch)
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
             self._conn.close()
             self._conn = None
             log.info("store.closed", commits=self.stats.commits, writes=self.stats.writes)
@@ -120,7 +131,8 @@ class SqliteWriter(SqlBackend):
         conn = self._require()
         started = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
             for item in batch:
                 conn.execute("SAVEPOINT w")
                 try:
@@ -129,11 +141,15 @@ class SqliteWriter(SqlBackend):
                     conn.execute("ROLLBACK TO w")
                     item.error = _unavailable(exc) or exc
                 conn.execute("RELEASE w")
-            conn.execute("COMMIT")
+            self._uncommitted += 1
+            if self._uncommitted >= self._commit_every:
+                conn.execute("COMMIT")
+                self._uncommitted = 0
         except sqlite3.Error as exc:
             log.error("store.commit_failed", error=str(exc), batch=len(batch))
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._uncommitted = 0
             self._forget()  # what the batch's writes told the caches did not happen
             for item in batch:
                 hint = _DAMAGED_HINT if _damaged(exc) else ""
