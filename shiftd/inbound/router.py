@@ -211,7 +211,8 @@ class InboundRouter:
         keyword = parse_keyword(body) if channel is Channel.SMS else None
         answering = None
         if keyword is None:  # an answer: who sent it, with what she may answer
-            answering = await self._store.answering(phone)
+            # An answer that names its shift (a call's keys) reads that offer alone, below.
+            answering = await self._store.answering(phone, offers=shift_id is None)
             caregiver = answering.caregiver if answering is not None else None
         else:
             caregiver = await self._store.caregiver_by_phone(phone)

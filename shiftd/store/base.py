@@ -300,10 +300,11 @@ class Store(Protocol):
         ...
 
     async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None: ...
-    async def answering(self, phone: str) -> Answering | None:
+    async def answering(self, phone: str, *, offers: bool = True) -> Answering | None:
         """The caregiver with that (normalised) phone, her open offers, whether the phone
         opted out and, if no offer is open, her latest one, read together (one checkpoint);
-        None for nobody."""
+        None for nobody. With `offers` False, no offer is read (an answer that names its
+        shift needs none of them; they walk every offer she ever had)."""
         ...
 
     async def shift_detail(self, shift_id: str) -> dict[str, Any] | None:

@@ -264,6 +264,19 @@ async def test_an_answer_is_read_with_the_senders_open_offers_and_opt_out(
     assert nobody is None
 
 
+async def test_an_answer_that_names_its_shift_is_read_without_the_senders_offers(
+    backend: Backend, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with backend.running() as store:
+        await store.import_roster([caregiver(1)], [shift("shift-1")], EPOCH)
+        await fanout(store, "shift-1")
+        found = await store.answering(caregiver(1).phone, offers=False)
+
+    assert found is not None
+    assert found.caregiver.id == "cg-1"
+    assert (found.open_offers, found.latest, found.opted_out) == ([], None, False)
+
+
 # ---- fanout and claim ---------------------------------------------------------------------
 
 

@@ -86,11 +86,11 @@ class Shifts(SqlBackend):
         )
         return rows[0] if rows else None
 
-    async def answering(self, phone: str) -> Answering | None:
+    async def answering(self, phone: str, *, offers: bool = True) -> Answering | None:
         """See `Store.answering`."""
         d = self.dialect
         who = d.sql(_ANSWERING)
-        offers = d.sql(OFFER_SQL + _OPEN_FOR_CAREGIVER)
+        opened = d.sql(OFFER_SQL + _OPEN_FOR_CAREGIVER)
         latest = d.sql(OFFER_SQL + _LATEST_FOR_CAREGIVER + " LIMIT 1")
 
         def read(conn: Conn) -> Answering | None:
@@ -98,7 +98,9 @@ class Shifts(SqlBackend):
             if found is None:
                 return None
             cg = found[0]
-            open_offers = [offer_row(r) for r in conn.execute(offers, (cg,)).fetchall()]
+            if not offers:
+                return Answering(caregiver_row(found), [], bool(found[7]))
+            open_offers = [offer_row(r) for r in conn.execute(opened, (cg,)).fetchall()]
             last = None
             if not open_offers:
                 row = conn.execute(latest, (cg,)).fetchone()
