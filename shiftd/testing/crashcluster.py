@@ -29,7 +29,7 @@ from pathlib import Path
 import trio
 
 from ..cluster.partitions import DEFAULT_PARTITIONS
-from .crashdaemon import Daemon, free_port
+from .crashdaemon import Daemon
 from .crashloop import CrashLoop
 from .crashreport import CrashReport, CrashSettings
 from .postgres import create_database, drop_database, postgres_unreachable
@@ -74,7 +74,6 @@ class ClusterCrashLoop(CrashLoop):
             daemon.workdir.mkdir(parents=True, exist_ok=True)
             daemon.write_config(
                 api_base=api_base,
-                http_port=free_port(),
                 delay=self.s.escalation_delay,
                 extra=self._cluster_config(daemon),
             )

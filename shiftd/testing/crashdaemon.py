@@ -15,6 +15,7 @@ import trio
 
 from ..control.client import encode_request
 from .fakeprovider import FakeTwilio
+from .ports import reserve_port
 
 ACCOUNT_SID = "AC" + "c" * 32
 FROM_NUMBERS = ("+15550100001", "+15550100002")
@@ -28,12 +29,6 @@ class RemoteError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Daemon:
@@ -52,11 +47,16 @@ class Daemon:
         self.answering = False
         """It answered `ping` since it was last started."""
         self.webhook_base = ""
+        self._http_port: socket.socket | None = None
 
-    def write_config(self, *, api_base: str, http_port: int, delay: int, extra: str = "") -> None:
-        """Its configuration: the fake Twilio at `api_base`, HTTP on `http_port`, the default
-        policy's escalation `delay` (seconds); `extra` YAML sections appended (a cluster's
-        `store` and `cluster`)."""
+    def write_config(self, *, api_base: str, delay: int, extra: str = "") -> None:
+        """Its configuration: the fake Twilio at `api_base`, HTTP on a loopback port reserved
+        for it until `release_port` (so every restart finds it free), the default policy's
+        escalation `delay` (seconds); `extra` YAML sections appended (a cluster's `store` and
+        `cluster`)."""
+        if self._http_port is None:
+            self._http_port = reserve_port()
+        http_port = self._http_port.getsockname()[1]
         self.webhook_base = f"http://127.0.0.1:{http_port}"
         (self.workdir / "twilio-token").write_text(FakeTwilio().auth_token + "\n")
         numbers = ", ".join(f'"{n}"' for n in FROM_NUMBERS)
@@ -150,6 +150,12 @@ log:
         self.proc.send_signal(signal.SIGTERM)
         with trio.fail_after(bound):
             return await self.proc.wait()
+
+    def release_port(self) -> None:
+        """Give its HTTP port back (once it no longer runs)."""
+        if self._http_port is not None:
+            self._http_port.close()
+            self._http_port = None
 
     @property
     def alive(self) -> bool:

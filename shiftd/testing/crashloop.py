@@ -37,7 +37,7 @@ from pathlib import Path
 import trio
 
 from ..models import ShiftState
-from .crashdaemon import ACCOUNT_SID, Daemon, DaemonDied, free_port
+from .crashdaemon import ACCOUNT_SID, Daemon, DaemonDied
 from .crashreport import CrashReport, CrashSettings
 from .fakeprovider import FakeTwilio
 from .invariants import ProviderRequest, StoreView, call_lateness, check
@@ -186,9 +186,7 @@ class CrashLoop:
 
     async def faults(self, api_base: str) -> None:
         """Start the daemon, then make the run's kills under the workload."""
-        self.daemon.write_config(
-            api_base=api_base, http_port=free_port(), delay=self.s.escalation_delay
-        )
+        self.daemon.write_config(api_base=api_base, delay=self.s.escalation_delay)
         await self.restart()
         await self.work.setup(self.s.caregivers)
         while self.report.kills < self.s.kills:
@@ -255,11 +253,13 @@ class CrashLoop:
         self.report.final_exit = await self.daemon.terminate()
 
     def kill_all(self) -> None:
-        """Whatever the run ended with: no instance outlives it (a paused one included)."""
+        """Whatever the run ended with: no instance outlives it (a paused one included), and
+        their ports are given back."""
         for daemon in self.daemons:
             if daemon.alive:
                 assert daemon.proc is not None
                 daemon.proc.kill()
+            daemon.release_port()
 
 
 def _iso(at: datetime) -> str:

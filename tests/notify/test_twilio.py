@@ -7,7 +7,6 @@ import base64
 import io
 import itertools
 import json
-import socket
 import textwrap
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -42,6 +41,7 @@ from shiftd.store.base import NewMessage
 from shiftd.store.sqlite import SqliteStore
 from shiftd.testing.engine import EPOCH, StartEngine, caregiver, make_config, phone, shift
 from shiftd.testing.fakeprovider import FakeTwilio
+from shiftd.testing.ports import reserved_port
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "tw-auth-token-s3cr3t-0123456789abcdef"
@@ -127,12 +127,6 @@ class Breaking(httpx.AsyncBaseTransport):
         if self.errors:
             raise self.errors.pop(0)
         return await self.inner.handle_async_request(request)
-
-
-def free_closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- requests -----------------------------------------------------------------------------
@@ -452,15 +446,16 @@ async def test_a_read_timeout_fails_the_row_and_never_resends_it(
 async def test_over_real_sockets_refused_is_transient_and_a_slow_answer_is_unknown(
     fake: FakeTwilio, loopback_clock: trio.testing.MockClock
 ) -> None:
-    refused = TwilioNotifier(
-        account_sid=SID,
-        auth_token=TOKEN,
-        from_numbers=NUMBERS,
-        api_base=f"http://127.0.0.1:{free_closed_port()}",
-    )
-    with trio.fail_after(30), pytest.raises(TransientSendError, match="not reached"):
-        await refused.send(outgoing(1))
-    await refused.aclose()
+    with reserved_port() as closed:  # held: nobody can listen on it
+        refused = TwilioNotifier(
+            account_sid=SID,
+            auth_token=TOKEN,
+            from_numbers=NUMBERS,
+            api_base=f"http://127.0.0.1:{closed}",
+        )
+        with trio.fail_after(30), pytest.raises(TransientSendError, match="not reached"):
+            await refused.send(outgoing(1))
+        await refused.aclose()
 
     async with trio.open_nursery() as nursery:
         base = await nursery.start(fake.serve, "127.0.0.1", 0)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from shiftd.testing.engine import (
     phone,
     shift,
 )
+from shiftd.testing.ports import reserved_port
 
 COORDINATOR = "+15550100999"
 HOOK = "https://ops.example.org/hooks/shiftd"
@@ -207,22 +207,23 @@ def _outgoing(to: str = "ops@example.org") -> Outgoing:
 def test_email_goes_over_smtp_to_a_local_server() -> None:
     aiosmtpd = pytest.importorskip("aiosmtpd.controller")
     inbox = _Inbox()
-    port = _free_port()  # aiosmtpd's Controller cannot report a port 0 gave it
-    server = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
-    server.start()
-    try:
-        smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org")
-        inner = FakeProvider()
+    # aiosmtpd's Controller cannot report a port 0 gave it: it is handed one held for it.
+    with reserved_port() as port:
+        server = aiosmtpd.Controller(inbox, hostname="127.0.0.1", port=port)
+        server.start()
+        try:
+            smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org")
+            inner = FakeProvider()
 
-        async def main() -> None:
-            notifier = EmailNotifier(inner, smtp)
-            with trio.fail_after(30):
-                assert await notifier.send(_outgoing())
-            await notifier.aclose()
+            async def main() -> None:
+                notifier = EmailNotifier(inner, smtp)
+                with trio.fail_after(30):
+                    assert await notifier.send(_outgoing())
+                await notifier.aclose()
 
-        trio.run(main)
-    finally:
-        server.stop()
+            trio.run(main)
+        finally:
+            server.stop()
     ((sender, recipients, content),) = inbox.mails
     assert (sender, recipients) == ("shiftd@example.org", ["ops@example.org"])
     mail = email.message_from_bytes(content, policy=email.policy.default)
@@ -232,18 +233,12 @@ def test_email_goes_over_smtp_to_a_local_server() -> None:
 
 
 def test_no_smtp_server_listening_is_a_failure_the_sender_retries() -> None:
-    port = _free_port()  # nobody listens on it
-    smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org", timeout="5s")
+    with reserved_port() as port:  # held: nobody can listen on it
+        smtp = SmtpConfig(host="127.0.0.1", port=port, sender="shiftd@example.org", timeout="5s")
 
-    async def main() -> None:
-        notifier = EmailNotifier(FakeProvider(), smtp)
-        with trio.fail_after(30), pytest.raises(TransientSendError):
-            await notifier.send(_outgoing())
+        async def main() -> None:
+            notifier = EmailNotifier(FakeProvider(), smtp)
+            with trio.fail_after(30), pytest.raises(TransientSendError):
+                await notifier.send(_outgoing())
 
-    trio.run(main)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        trio.run(main)
