@@ -14,15 +14,17 @@ _PARAMETER = re.compile(r"\\\{[^/]+?\\\}")
 class AllowedMethods:
     """`allowed(path)` → the methods documented for the path, or None for no such path.
 
-    `openapi` is called once, on first use (the document is built lazily by FastAPI)."""
+    `openapi` is called once, on first use (the document is built lazily by FastAPI), and
+    not kept afterwards."""
 
     def __init__(self, openapi: Callable[[], dict[str, Any]]) -> None:
-        self._openapi = openapi
-        self._routes: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+        self._openapi: Callable[[], dict[str, Any]] | None = openapi
+        self._routes: list[tuple[re.Pattern[str], frozenset[str]]] = []
 
     def __call__(self, path: str) -> frozenset[str] | None:
-        if self._routes is None:
+        if self._openapi is not None:
             self._routes = _compile(self._openapi())
+            self._openapi = None
         for pattern, methods in self._routes:
             if pattern.fullmatch(path):
                 return methods
