@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 IO_TIMEOUT = 5.0  # bound on every socket operation, both sides
+SILENT_POLL = 0.05  # how often a connection held without an answer checks for `stop`
 
 CLOSE = object()  # scripted answer: close the connection without answering
 SILENT = object()  # scripted answer: never answer this request
@@ -78,7 +79,12 @@ class FakeDaemon:
         buf = b""
         while not self._stop.is_set():
             while b"\n" not in buf:
-                chunk = conn.recv(65536)
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    if conn.gettimeout() == SILENT_POLL and not self._stop.is_set():
+                        continue  # holding a request it never answers, as long as the client
+                    raise
                 if not chunk:
                     return
                 buf += chunk
@@ -93,6 +99,9 @@ class FakeDaemon:
             if answer is CLOSE:
                 return
             if answer is SILENT:
+                # A daemon busy with the request: the line stays open, however long the
+                # client waits (its own timeout, or its user's Ctrl-C, ends it).
+                conn.settimeout(SILENT_POLL)
                 continue
             if "error" in answer:
                 response = {"id": request["id"], "ok": False, "error": answer["error"]}
