@@ -51,6 +51,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Where PostgreSQL does not answer, its store tests are left out, and the summary says
     so in one line (`pytest_terminal_summary`).
+
+    The tests marked `slow` run first (each module's tests staying together): the workers
+    of a parallel run take tests in this order, so none of them starts a long one near the
+    end while the others have nothing left to do.
     """
     for item in items:
         function = getattr(item, "function", None)
@@ -65,6 +69,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=on_postgres)
         items[:] = [item for item in items if _backend_of(item) != "postgres"]
         _LEFT_OUT.append(f"SKIPPED {len(on_postgres)} tests: {reason}")
+    if hasattr(config, "workeroutput"):  # a worker of a parallel run (pytest-xdist)
+        config.workeroutput["left_out"] = _LEFT_OUT
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 _LEFT_OUT: list[str] = []
@@ -73,6 +80,41 @@ _LEFT_OUT: list[str] = []
 def _backend_of(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("backend") if callspec is not None else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In a parallel run the workers collect, and the controller prints the summary: each
+    worker hands over its lines when it ends (`workeroutput`), the same lines, kept once."""
+    for line in getattr(node, "workeroutput", {}).get("left_out", []):
+        if line not in _LEFT_OUT:
+            _LEFT_OUT.append(line)
+
+
+#: Test modules whose tests share one costly module-scoped fixture (a daemon and a browser,
+#: the later tests reading what the first did; a staged `make install`, which two workers
+#: would build in the same build/ directory at once): a parallel run gives each, whole, to one
+#: worker. Every other test is scheduled on its own.
+ONE_WORKER = frozenset({"tests/process/test_board_browser.py", "tests/process/test_install.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`pytest -n N` (pytest-xdist's default `--dist load`): a worker takes the next test (or
+    `ONE_WORKER` module) in collection order whenever it has fewer than three queued, so the
+    slow tests sorted first start first, each on the first free worker. Another `--dist`
+    keeps its own scheduler."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TestsAndWholeModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else nodeid
+
+    config.option.loadscopereorder = False  # collection order, not the biggest module first
+    return TestsAndWholeModules(config, log)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

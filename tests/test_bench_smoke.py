@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 #: `bench.__main__.SCENARIOS` but `NOT_IN_SMOKE` (bench/ is not a package on the tests' path).
 SCENARIOS = {
@@ -31,6 +33,7 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.slow
 def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
     # A separate process: the benchmarks reconfigure logging, freeze the collector and raise
     # the descriptor limit, none of which should leak into the rest of the suite.

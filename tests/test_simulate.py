@@ -78,6 +78,7 @@ def test_a_policy_that_calls_sooner_fills_sooner() -> None:
     assert soon.before_calls < late.before_calls  # and it calls for more of them
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_report() -> None:
     policies = [calls_at("10m", "a"), calls_at("20m", "b")]
     about = [("shifts", "8 test shifts")]

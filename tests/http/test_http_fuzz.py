@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -172,6 +173,7 @@ OPERATIONS = operations()
 TEMPLATES = sorted({path for _, path in OPERATIONS})
 
 
+@pytest.mark.slow
 @settings(
     max_examples=100,
     deadline=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -35,7 +36,19 @@ def daemon(workdir: Path) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def cluster(workdir: Path) -> Iterator[Cluster]:
+def cluster_turn() -> Iterator[None]:
+    """This test's turn to run several daemons on the PostgreSQL server: one such test at a
+    time on the machine, whichever worker or run it belongs to (a lock file in the temporary
+    directory). Each daemon holds about ten connections, and a few clusters at once would
+    take all the server allows; their second-long leases would also be starved by another
+    cluster's start-ups."""
+    with (Path(tempfile.gettempdir()) / "shiftd-test-cluster.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+@pytest.fixture
+def cluster(cluster_turn: None, workdir: Path) -> Iterator[Cluster]:
     """Daemons to start on one fresh PostgreSQL database (2 s leases); all killed at the
     end. Skipped where PostgreSQL does not answer."""
     reason = postgres_unreachable()

@@ -21,9 +21,13 @@ from shiftd.cluster.partitions import DEFAULT_PARTITIONS
 from shiftd.testing.daemon import Daemon
 from shiftd.testing.waiting import wait_for
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 CAREGIVERS = 100
+# Long enough that a daemon starved of CPU for a second (other tests running beside this
+# one) still renews in time: a shift changing hands mid-storm drops what its owner had in
+# flight (at most once), and this test counts every message.
+LEASE_TTL = "5s"
 
 
 def phone(n: int) -> str:
@@ -31,7 +35,7 @@ def phone(n: int) -> str:
 
 
 @pytest.fixture
-def database() -> Iterator[str]:
+def database(cluster_turn: None) -> Iterator[str]:
     reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
@@ -54,7 +58,7 @@ def instances(database: str) -> Iterator[list[Daemon]]:
             escalation_delay="10m",
             extra_config=(
                 f"store:\n  url: {database}\n"
-                f"cluster:\n  name: {name}\n  lease_ttl: 2s\n  forward_wait: 20s\n"
+                f"cluster:\n  name: {name}\n  lease_ttl: {LEASE_TTL}\n  forward_wait: 20s\n"
             ),
         )
         for name in "abc"
@@ -62,9 +66,9 @@ def instances(database: str) -> Iterator[list[Daemon]]:
     try:
         for daemon in daemons:
             daemon.start()
-        # Each answers once it holds its first share; the shares settle a lease period or
-        # two later, and the storm below counts on the shift's owner not changing hands.
-        wait_for(lambda: _balanced(database), 30, "the partitions to be shared by all three")
+        # Each answers once it holds its first share; the shares settle a few renewals
+        # later, and the storm below counts on the shift's owner not changing hands.
+        wait_for(lambda: _settled(database), 60, "the partitions to be shared by all three")
         yield daemons
     finally:
         for daemon in daemons:
@@ -72,13 +76,18 @@ def instances(database: str) -> Iterator[list[Daemon]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _balanced(database: str) -> bool:
-    """Every partition leased, and each of the three instances holding some."""
+def _settled(database: str) -> bool:
+    """Every partition leased, each of the three instances holding some and none more than
+    its fair share: nobody has extras left to give back, so no partition moves."""
     with psycopg.connect(database, autocommit=True) as conn:
-        held = conn.execute(
-            "SELECT owner, count(*) FROM cluster_leases WHERE expires_at > now() GROUP BY owner"
-        ).fetchall()
-    return len(held) == 3 and sum(n for _, n in held) == DEFAULT_PARTITIONS
+        held = [
+            n
+            for _, n in conn.execute(
+                "SELECT owner, count(*) FROM cluster_leases WHERE expires_at > now() GROUP BY owner"
+            )
+        ]
+    share = -(-DEFAULT_PARTITIONS // 3)
+    return len(held) == 3 and sum(held) == DEFAULT_PARTITIONS and max(held) <= share
 
 
 def recorded(daemons: list[Daemon], purpose: str) -> list[dict[str, Any]]:

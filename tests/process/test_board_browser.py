@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import httpx
 import pytest
 
 from shiftd.http.signature import compute_signature
+from shiftd.testing.ports import reserve_port
 from shiftd.testing.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +43,7 @@ if not CHROMIUM.exists():
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests: no playwright")
 
-pytestmark = [pytest.mark.process, pytest.mark.browser]
+pytestmark = [pytest.mark.process, pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -110,18 +110,13 @@ class Daemon:
         return (self.workdir / "daemon.log").read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
     workdir = Path(tempfile.mkdtemp(prefix="shiftd-web-", dir="/tmp"))
     (workdir / "api-token").write_text(API_TOKEN + "\n")
     (workdir / "twilio-token").write_text(TWILIO_TOKEN + "\n")
-    port = _free_port()
+    held = reserve_port()  # until the daemon is gone: nobody else is given its port meanwhile
+    port = held.getsockname()[1]
     (workdir / "shiftd.yaml").write_text(
         "state_dir: ./state\n"
         "timezone: America/New_York\n"
@@ -182,6 +177,7 @@ def daemon() -> Iterator[Daemon]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        held.close()
         if os.environ.get("KEEP") is None:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -18,12 +18,14 @@ import pytest
 from shiftd.testing.crashloop import CrashSettings, run_keeping_promises, seed_to_replay
 from shiftd.testing.postgres import postgres_unreachable
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 FAULTS = 8
 
 
-def test_random_kills_and_pauses_across_three_instances_break_no_promise() -> None:
+def test_random_kills_and_pauses_across_three_instances_break_no_promise(
+    cluster_turn: None,
+) -> None:
     reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)

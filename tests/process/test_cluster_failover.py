@@ -16,7 +16,7 @@ from shiftd.testing.cluster import Cluster
 from shiftd.testing.daemon import Daemon, sample_roster
 from shiftd.testing.waiting import wait_for
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 SHIFT = "shift-1"  # texted first, called at the stored escalation instant 6 s later
 

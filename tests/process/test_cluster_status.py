@@ -8,7 +8,7 @@ import pytest
 from shiftd.testing.cluster import Cluster
 from shiftd.testing.waiting import wait_for
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 
 def test_shiftctl_status_shows_every_instance_and_the_partitions_it_holds(

@@ -13,7 +13,7 @@ import pytest
 
 from shiftd.testing.crashloop import CrashSettings, run_keeping_promises, seed_to_replay
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 
 def test_twenty_random_kills_break_no_promise() -> None:

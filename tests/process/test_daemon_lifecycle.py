@@ -57,6 +57,7 @@ def daemon() -> Iterator[Daemon]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_fanout_loses_nothing_and_sends_nothing_twice(daemon: Daemon) -> None:
     daemon.start()
     daemon.call("roster.import", **ROSTER)

@@ -26,7 +26,7 @@ import pytest
 
 from shiftd.control.client import ConnectError, ControlClient
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 README_DIR = "/tmp/shiftd-tour"

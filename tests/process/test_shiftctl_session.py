@@ -17,6 +17,7 @@ SAMPLE = Path(__file__).parents[1] / "data" / "sample_data.json"
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_the_readme_tour_with_shiftctl_against_a_real_daemon(daemon: Daemon) -> None:
     past_shift, lpn_shift = "a1b2c3d4-e5f6-7890-abcd-ef1234567890", "lpn-1"
     wei, barry = "b7e6a0f4-4c32-44dd-8a6d-ec6b7e9477da", "c3d4e5f6-g7h8-9012-cdef-345678901234"

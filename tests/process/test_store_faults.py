@@ -88,6 +88,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_full_disk_refuses_new_work_clearly_and_recovers_when_space_returns(
     workdir: Path, small_disk: Path
 ) -> None:
