@@ -61,6 +61,10 @@ MAX_REQUEST_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 _RECV_CHUNK = 64 * 1024
+# The longest one blocking receive lasts: Python runs a signal's handler (Ctrl-C's
+# KeyboardInterrupt) only between system calls, and a signal that lands just before `recv`
+# blocks would otherwise wait for the answer or the whole timeout.
+_SIGNAL_CHECK = 0.2
 
 
 class ControlError(Exception):
@@ -300,17 +304,16 @@ class ControlClient:
                     f"response line exceeds {self.max_response_bytes} bytes; giving up"
                 )
             start = len(self._buf)
-            if deadline is None:
-                self._sock.settimeout(None)
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ProtocolError(f"no answer from shiftd within {self.timeout:g}s")
-                self._sock.settimeout(remaining)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise ProtocolError(f"no answer from shiftd within {self.timeout:g}s")
+            self._sock.settimeout(
+                _SIGNAL_CHECK if remaining is None else min(remaining, _SIGNAL_CHECK)
+            )
             try:
                 chunk = self._sock.recv(_RECV_CHUNK)
             except TimeoutError:
-                raise ProtocolError(f"no answer from shiftd within {self.timeout:g}s") from None
+                continue  # the deadline, if any, is checked at the top
             except OSError as exc:
                 raise ProtocolError(
                     f"connection lost while waiting for the answer ({exc.strerror or exc})"
