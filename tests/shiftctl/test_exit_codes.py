@@ -116,17 +116,35 @@ def test_output_closed_early_exits_1(fake: FakeDaemon) -> None:
     assert proc.wait(RUN_LIMIT) == Exit.FAILURE == 1
 
 
+def _as_a_terminal_starts_it() -> None:
+    """In the child before exec: SIGINT delivered and not ignored, whatever the test's own
+    process inherited or was left with (both pass to a child across exec)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _signal_state(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    return " ".join(line for line in lines if line.startswith(("State", "Sig", "ShdPnd")))
+
+
 def test_ctrl_c_exits_130(fake: FakeDaemon) -> None:
     fake.script["ping"] = SILENT
     proc = subprocess.Popen(
         [*shiftctl_command(), "--socket", fake.path, "ping"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_as_a_terminal_starts_it,
     )
     try:
         wait_for(lambda: fake.calls("ping"), RUN_LIMIT, "shiftctl's ping")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(RUN_LIMIT) == Exit.INTERRUPTED == 130
+        try:
+            code = proc.wait(RUN_LIMIT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no exit after SIGINT: {_signal_state(proc.pid)}") from None
+        assert code == Exit.INTERRUPTED == 130
     finally:
         proc.kill()
         proc.wait()
