@@ -28,6 +28,7 @@ PROFILED = {
     "inbound": "inbound",
     "http inbound": "http_inbound",
     "http claim storm": "http_storm",
+    "recovery": "recovery",
 }
 
 SQLITE = "SQLite (C)"

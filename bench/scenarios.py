@@ -389,7 +389,7 @@ async def recovery(size: Size) -> dict[str, Any]:
         engine = Engine(config, notifier=provider)
         async with trio.open_nursery() as nursery:
             before = rss_bytes()
-            with GcWatch() as gc_start, gcpolicy.applied() as recovered:
+            with GcWatch() as gc_start, gcpolicy.applied() as recovered, measured():
                 started = time.perf_counter()
                 cpu = time.process_time()
                 await nursery.start(engine.run)
