@@ -33,19 +33,25 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.slow
-def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
-    # A separate process: the benchmarks reconfigure logging, freeze the collector and raise
-    # the descriptor limit, none of which should leak into the rest of the suite.
+def _bench(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m module args…` from the checkout, asserted to exit 0. A separate process: the
+    benchmarks reconfigure logging, freeze the collector and raise the descriptor limit, none
+    of which should leak into the rest of the suite."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--size", "smoke", "--in-process", "--out", str(tmp_path)],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
+    proc = _bench("bench", "--size", "smoke", "--in-process", "--out", str(tmp_path), timeout=180)
     document = json.loads((tmp_path / "results.json").read_text())
     assert set(document["results"]) == SCENARIOS
     assert document["machine"]["nproc"] >= 1
@@ -119,21 +125,11 @@ def test_every_scenario_runs_and_reports(tmp_path: Path) -> None:
 
 
 def test_cpu_per_answer_runs_and_reports(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.answers",
-            *("--declines", "20", "--callers", "4", "--storm", "5", "--runs", "1"),
-            *("--profile", str(tmp_path / "prof")),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = _bench(
+        "bench.answers",
+        *("--declines", "20", "--callers", "4", "--storm", "5", "--runs", "1"),
+        *("--profile", str(tmp_path / "prof")),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["declines"]["outcomes"] == {"declined": 20}
     assert result["storm"]["outcomes"] == {"claimed": 1, "already_filled": 4}
@@ -143,18 +139,10 @@ def test_cpu_per_answer_runs_and_reports(tmp_path: Path) -> None:
 
 
 def test_what_bounds_a_scenario_is_its_cpu_by_layer(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench", "--size", "smoke", "--only", "inbound"),
-            *("--bounds", "--in-process", "--out", str(tmp_path)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = _bench(
+        *("bench", "--size", "smoke", "--only", "inbound"),
+        *("--bounds", "--in-process", "--out", str(tmp_path)),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     shares = json.loads((tmp_path / "results.json").read_text())["bounds"]["inbound"]
     assert abs(sum(shares.values()) - 1) < 1e-6
     # The decline's path, each layer named by what it is (a run this small is too noisy to
