@@ -46,8 +46,10 @@ __all__ = ["ShiftActor"]
 class ShiftActor:
     """Serves one shift until it is closed (filled, unfilled or cancelled).
 
-    `run()` returns when the shift is closed and its inbox drained, or when the inbox is
-    closed. A message that reopens a closed shift (a release) keeps it running. It raises
+    `run()` returns when the shift is closed and its inbox drained (an actor that saw a
+    shift with offers close first stays `LINGER` seconds for late answers), or when the
+    inbox is closed. A
+    message that reopens a closed shift (a release) keeps it running. It raises
     whatever a transition raised (the supervisor restarts it from the store). On
     cancellation it stops between messages.
     """
@@ -96,24 +98,44 @@ class ShiftActor:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             while True:
+                served = False
                 while not self._closed:
-                    message = None
-                    with trio.move_on_at(self._deadline()):
-                        try:
-                            message = await self._inbox.receive()
-                        except trio.EndOfChannel:
-                            # Stopping: deliveries still waiting for their turn stop too
-                            # (their rows stay pending for the next start); sends under
-                            # way finish.
-                            nursery.cancel_scope.cancel()
-                            return
-                    with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
-                        if message is None:
-                            await self._on_deadline()
-                        else:
-                            await self._handle_waiting(message)
-                if await self._wind_down():
+                    served = True
+                    if not await self._step(self._deadline(), self._on_deadline):
+                        return self._stop()
+                # Most answers to a text sent to everyone come after the shift is filled:
+                # the actor that closed it answers them from memory for a while, instead of
+                # a fresh actor reading the shift and the offer for each.
+                closed_here = served and self._state is not None and bool(self._state.offers)
+                until = trio.current_time() + LINGER if closed_here else -math.inf
+                while self._closed and trio.current_time() < until:
+                    if not await self._step(until, None):
+                        return self._stop()
+                if self._closed and await self._wind_down():
                     return
+
+    async def _step(self, deadline: float, on_deadline: Callable[[], Any] | None) -> bool:
+        """Handle the next message, or await `on_deadline()` (if given) when none comes by
+        `deadline`; either to the end, shielded from cancellation. False if the inbox was
+        closed (stopping) instead."""
+        message = None
+        with trio.move_on_at(deadline):
+            try:
+                message = await self._inbox.receive()
+            except trio.EndOfChannel:
+                return False
+        with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
+            if message is not None:
+                await self._handle_waiting(message)
+            elif on_deadline is not None:
+                await on_deadline()
+        return True
+
+    def _stop(self) -> None:
+        """Stopping: deliveries still waiting for their turn stop too (their rows stay
+        pending for the next start); sends under way finish."""
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
 
     @property
     def _shift(self) -> ShiftRow | None:
@@ -475,3 +497,7 @@ class ShiftActor:
 
 _BURST = 64
 """At most this many waiting messages are taken at once."""
+LINGER = 3600.0
+"""Seconds a closed shift's actor that made offers stays to answer late replies itself
+(with the usual reply delays, nearly all of them come within the hour); then it retires,
+and a fresh actor answers from the store."""

@@ -16,6 +16,7 @@ import structlog
 import trio
 
 from shiftd.models import Channel, FanoutStatus, Outcome, Purpose, ShiftState
+from shiftd.shifts.actor import LINGER
 from shiftd.shifts.mailbox import ActorUnavailable
 from shiftd.store.base import StoreUnavailable
 from shiftd.testing.engine import EPOCH, Harness, caregiver, make_config, phone, shift
@@ -227,7 +228,7 @@ async def test_actor_that_cannot_even_load_answers_queued_requests_instead_of_ha
 # ---- lifecycle ---------------------------------------------------------------------------
 
 
-async def test_actor_retires_when_its_shift_is_filled(
+async def test_a_filled_shifts_actor_stays_to_answer_late_replies_then_retires(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
@@ -235,15 +236,34 @@ async def test_actor_retires_when_its_shift_is_filled(
 
     await harness.engine.inbound(phone(1), "yes")
     await harness.settle()
+    assert harness.engine.supervisor.actors == 1  # lingering for late answers
 
+    late = await harness.engine.inbound(phone(2), "yes")
+    assert late.outcome is Outcome.ALREADY_FILLED
+    assert harness.engine.supervisor.actors == 1  # answered by the same actor
+
+    await trio.sleep(LINGER)
+    await harness.settle()
     assert harness.engine.supervisor.actors == 0
 
 
-async def test_actor_retires_when_its_shift_is_cancelled(
+async def test_a_cancelled_shifts_actor_retires_after_lingering(
     harness: Harness, autojump_clock: trio.testing.MockClock
 ) -> None:
     await started(harness)
 
+    await harness.engine.cancel("shift-1")
+    await harness.settle()
+    assert harness.engine.supervisor.actors == 1
+
+    await trio.sleep(LINGER)
+    await harness.settle()
+    assert harness.engine.supervisor.actors == 0
+
+
+async def test_a_shift_closed_before_anyone_was_offered_it_retires_its_actor_at_once(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
     await harness.engine.cancel("shift-1")
     await harness.settle()
 
@@ -255,7 +275,9 @@ async def test_requests_for_a_closed_shift_are_answered_by_a_short_lived_actor(
 ) -> None:
     await started(harness)
     await harness.engine.inbound(phone(1), "yes")
+    await trio.sleep(LINGER)
     await harness.settle()
+    assert harness.engine.supervisor.actors == 0
 
     assert (await harness.engine.fanout("shift-1")).status is FanoutStatus.ALREADY_FILLED
     await harness.settle()

@@ -174,6 +174,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS shiftd_inbox_answered
         ON shiftd_inbox (answered_at) WHERE answered_at IS NOT NULL;
     """,
+    # v13: SQLite drops an index PostgreSQL never had; only the number moves.
+    "",
 )
 SCHEMA_VERSION = FIRST_VERSION + len(MIGRATIONS) - 1
 _MIGRATION_LOCK = 0x73686966  # pg_advisory_xact_lock key: instances migrate one at a time

@@ -181,6 +181,11 @@ MIGRATIONS: tuple[str, ...] = (
     # v12: PostgreSQL's step 12 adds the cluster's tables; SQLite has no cluster, so only
     # the number moves (both backends count alike).
     "",
+    # v13: `offers_caregiver` answers nothing the two indexes led by `caregiver_id` (v8, v9)
+    # do not, and every offer written paid for it.
+    """
+    DROP INDEX offers_caregiver;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
