@@ -43,6 +43,28 @@ class PostgresDialect(Dialect):
     def json_text(self, pairs: str) -> str:
         return f"json_build_object({pairs})::text"
 
+    def queue_rows(self, conn: Conn, values: Sequence[Sequence[Any]]) -> list[tuple[int, str]]:
+        """See `Dialect.queue_rows`: one statement over arrays, whatever the count."""
+        first: dict[str, Sequence[Any]] = {}
+        for row in values:
+            first.setdefault(row[0], row)  # as ON CONFLICT: the first row with a key
+        # Every column is text (the enums' values too), a shift id may be None.
+        columns = [
+            [str(v) if v is not None else None for v in column]
+            for column in zip(*first.values(), strict=True)
+        ]
+        found = conn.execute(
+            "INSERT INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone, body,"
+            " created_at, updated_at)"
+            " SELECT key, shift_id, cg, channel, purpose, phone, body, created, updated"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY"
+            " AS t(key, shift_id, cg, channel, purpose, phone, body, created, updated, n)"
+            " ORDER BY n ON CONFLICT (key) DO NOTHING RETURNING id, key",
+            columns,
+        ).fetchall()
+        return sorted(found)
+
     def contact(
         self,
         conn: Conn,

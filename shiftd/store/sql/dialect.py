@@ -73,6 +73,12 @@ class Dialect:
         """An expression for the JSON object text of `pairs` ('key', value, ...)."""
         return f"json_object({pairs})"
 
+    def queue_rows(self, conn: Conn, values: Sequence[Sequence[Any]]) -> list[tuple[int, str]]:
+        """Insert outbox rows, each `values` item (key, shift_id, caregiver_id, channel,
+        purpose, to_phone, body, created_at, updated_at), skipping one whose key is queued
+        already (also earlier in `values`); the (id, key) of those inserted, in id order."""
+        raise NotImplementedError
+
     def contact(
         self,
         conn: Conn,

@@ -102,15 +102,8 @@ def persist(
         calls = [r for r in rows if r.channel is Channel.VOICE]
         held = space_calls(d, conn, calls, at, call_gap)
         rows = [r for r in rows if r.id not in held]
-    queued: set[str] = set()
-    for m in transition.messages:
-        to = m.to or phone_of(d, conn, m.caregiver_id)
-        row = insert(
-            d, conn, m.key, m.shift_id, m.caregiver_id, m.channel, m.purpose, to, m.body, stamp
-        )
-        if row is not None:
-            rows.append(row)
-            queued.add(m.key)
+    queued = queue_new(d, conn, transition.messages, stamp)
+    rows.extend(queued)
     for record in transition.records:
         if record.if_queued and not queued:
             continue
@@ -221,6 +214,43 @@ def insert(
         0,
         dt(stamp),
     )
+
+
+def queue_new(
+    d: Dialect, conn: Conn, messages: Sequence[NewMessage], stamp: str
+) -> list[OutboxRow]:
+    """Queue `messages` in one statement; the rows queued, in id order (a message whose
+    key is queued already, or was earlier in `messages`, is skipped). Raises StoreError for
+    a message to a caregiver not on the roster."""
+    if not messages:
+        return []
+    by_key: dict[str, tuple[NewMessage, str]] = {}
+    values = []
+    for m in messages:
+        to = m.to or phone_of(d, conn, m.caregiver_id)
+        by_key.setdefault(m.key, (m, to))
+        values.append(
+            (m.key, m.shift_id, m.caregiver_id, m.channel, m.purpose, to, m.body, stamp, stamp)
+        )
+    created = dt(stamp)
+    rows = []
+    for row_id, key in d.queue_rows(conn, values):
+        m, to = by_key[key]
+        rows.append(
+            OutboxRow(
+                row_id,
+                m.shift_id,
+                m.caregiver_id,
+                m.channel,
+                m.purpose,
+                to,
+                m.body,
+                OutboxState.PENDING,
+                0,
+                created,
+            )
+        )
+    return rows
 
 
 def queue(d: Dialect, conn: Conn, messages: Iterable[NewMessage], stamp: str | None) -> int:

@@ -41,7 +41,7 @@ _OPEN_CODES = (
     "SELECT o.code FROM offers o JOIN shifts s ON s.id = o.shift_id"
     " WHERE o.caregiver_id = ? AND s.state IN ('offering', 'escalated')"
 )
-_INSERT_OFFER = (
+_INSERT_ROW = (
     "INSERT OR IGNORE INTO outbox (key, shift_id, caregiver_id, channel, purpose, to_phone,"
     " body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -55,6 +55,15 @@ class SqliteDialect(Dialect):
         """See `Dialect.execute_each`: one `executemany` (the statement prepared once)."""
         assert isinstance(conn, sqlite3.Connection)
         conn.executemany(sql, rows)
+
+    def queue_rows(self, conn: Conn, values: Sequence[Sequence[Any]]) -> list[tuple[int, str]]:
+        """See `Dialect.queue_rows`: one `executemany`, then the rows past the last id."""
+        assert isinstance(conn, sqlite3.Connection)
+        (before,) = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+        conn.executemany(_INSERT_ROW, values)
+        return conn.execute(
+            "SELECT id, key FROM outbox WHERE id > ? ORDER BY id", (before,)
+        ).fetchall()
 
     def contact(
         self,
@@ -94,7 +103,6 @@ class SqliteDialect(Dialect):
             "INSERT OR IGNORE INTO texted_phones (phone, first_at) VALUES (?, ?)",
             [(c.phone, stamp) for c in contacts if c.channel is Channel.SMS],
         )
-        (before,) = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
         by_key = {}
         values = []
         for c in contacts:
@@ -113,9 +121,7 @@ class SqliteDialect(Dialect):
                     stamp,
                 )
             )
-        conn.executemany(_INSERT_OFFER, values)
-        found = conn.execute("SELECT id, key FROM outbox WHERE id > ? ORDER BY id", (before,))
-        return offer_rows(shift_id, found, by_key, stamp)
+        return offer_rows(shift_id, self.queue_rows(conn, values), by_key, stamp)
 
 
 def fresh_codes(conn: sqlite3.Connection, last: dict[str, int]) -> dict[str, int]:
