@@ -211,8 +211,8 @@ class InboundRouter:
         keyword = parse_keyword(body) if channel is Channel.SMS else None
         answering = None
         if keyword is None:  # an answer: who sent it, with what she may answer
-            # An answer that names its shift (a call's keys) reads that offer alone, below.
-            answering = await self._store.answering(phone, offers=shift_id is None)
+            # An answer that names its shift (a call's keys) reads that offer alone.
+            answering = await self._store.answering(phone, shift_id=shift_id)
             caregiver = answering.caregiver if answering is not None else None
         else:
             caregiver = await self._store.caregiver_by_phone(phone)
@@ -289,7 +289,7 @@ class InboundRouter:
         classified = self._classifier.classify(body, channel)
         target: OfferRow | None
         if shift_id is not None:
-            target = await self._store.offer(shift_id, cg)
+            target = answering.named
             if target is None:
                 return await self._not_offered(caregiver, shift_id)
         else:

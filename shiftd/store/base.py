@@ -197,6 +197,8 @@ class Answering:
     open_offers: list[OfferRow]
     opted_out: bool
     latest: OfferRow | None = None
+    named: OfferRow | None = None
+    """Her offer of the shift the answer names, open or closed (None: she had none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,11 +302,11 @@ class Store(Protocol):
         ...
 
     async def offer(self, shift_id: str, caregiver_id: str) -> OfferRow | None: ...
-    async def answering(self, phone: str, *, offers: bool = True) -> Answering | None:
+    async def answering(self, phone: str, *, shift_id: str | None = None) -> Answering | None:
         """The caregiver with that (normalised) phone, her open offers, whether the phone
         opted out and, if no offer is open, her latest one, read together (one checkpoint);
-        None for nobody. With `offers` False, no offer is read (an answer that names its
-        shift needs none of them; they walk every offer she ever had)."""
+        None for nobody. With `shift_id` (an answer that names its shift), her offer of that
+        shift is read instead (`named`), and no other: they walk every offer she ever had."""
         ...
 
     async def shift_detail(self, shift_id: str) -> dict[str, Any] | None:

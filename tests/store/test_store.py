@@ -264,17 +264,21 @@ async def test_an_answer_is_read_with_the_senders_open_offers_and_opt_out(
     assert nobody is None
 
 
-async def test_an_answer_that_names_its_shift_is_read_without_the_senders_offers(
+async def test_an_answer_that_names_its_shift_reads_that_offer_and_no_other(
     backend: Backend, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with backend.running() as store:
-        await store.import_roster([caregiver(1)], [shift("shift-1")], EPOCH)
+        await store.import_roster([caregiver(1)], [shift("shift-1"), shift("shift-2")], EPOCH)
         await fanout(store, "shift-1")
-        found = await store.answering(caregiver(1).phone, offers=False)
+        await fanout(store, "shift-2")
+        found = await store.answering(caregiver(1).phone, shift_id="shift-2")
+        not_offered = await store.answering(caregiver(1).phone, shift_id="shift-3")
 
-    assert found is not None
+    assert found is not None and not_offered is not None
     assert found.caregiver.id == "cg-1"
+    assert found.named is not None and found.named.shift_id == "shift-2"
     assert (found.open_offers, found.latest, found.opted_out) == ([], None, False)
+    assert not_offered.named is None
 
 
 # ---- fanout and claim ---------------------------------------------------------------------

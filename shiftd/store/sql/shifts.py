@@ -86,26 +86,29 @@ class Shifts(SqlBackend):
         )
         return rows[0] if rows else None
 
-    async def answering(self, phone: str, *, offers: bool = True) -> Answering | None:
+    async def answering(self, phone: str, *, shift_id: str | None = None) -> Answering | None:
         """See `Store.answering`."""
         d = self.dialect
         who = d.sql(_ANSWERING)
         opened = d.sql(OFFER_SQL + _OPEN_FOR_CAREGIVER)
         latest = d.sql(OFFER_SQL + _LATEST_FOR_CAREGIVER + " LIMIT 1")
+        named = d.sql(OFFER_SQL + " WHERE o.shift_id = ? AND o.caregiver_id = ?")
 
         def read(conn: Conn) -> Answering | None:
             found = conn.execute(who, (phone,)).fetchone()
             if found is None:
                 return None
-            cg = found[0]
-            if not offers:
-                return Answering(caregiver_row(found), [], bool(found[7]))
+            cg, opted_out = found[0], bool(found[7])
+            if shift_id is not None:
+                row = conn.execute(named, (shift_id, cg)).fetchone()
+                offer = offer_row(row) if row is not None else None
+                return Answering(caregiver_row(found), [], opted_out, named=offer)
             open_offers = [offer_row(r) for r in conn.execute(opened, (cg,)).fetchall()]
             last = None
             if not open_offers:
                 row = conn.execute(latest, (cg,)).fetchone()
                 last = offer_row(row) if row is not None else None
-            return Answering(caregiver_row(found), open_offers, bool(found[7]), last)
+            return Answering(caregiver_row(found), open_offers, opted_out, last)
 
         return await self._reading(read)
 
