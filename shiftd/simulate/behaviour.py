@@ -1,8 +1,8 @@
 """How simulated caregivers answer: given as parameters, or learned from a store's history.
 
 A responder decides, for one message reaching one caregiver, whether they answer, after how
-long, and whether they take the shift. Every draw comes from a random generator seeded by
-the run's seed and the message's identity (shift, caregiver, channel, how many messages of
+long, and whether they take the shift. Every draw comes from the hash of the run's seed and
+the message's identity (shift, caregiver, channel, how many messages of
 that channel this caregiver already had for the shift), never from a shared sequence: the
 order in which the engine happens to send simultaneous messages cannot change the answers,
 so a seed gives the same month every time.
@@ -10,8 +10,8 @@ so a seed gives the same month every time.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import random
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -50,11 +50,34 @@ class Responder(Protocol):
         ...
 
 
-def rng_for(
-    seed: int, shift_id: str, caregiver_id: str, channel: Channel, nth: int
-) -> random.Random:
-    """A generator owned by one message (string seeds hash with SHA-512: stable across runs)."""
-    return random.Random(f"{seed}\x1f{shift_id}\x1f{caregiver_id}\x1f{channel.value}\x1f{nth}")
+class Draws:
+    """The random draws owned by one message: up to eight uniform numbers, the BLAKE2b hash of
+    its identity cut in eight (the same on every run and machine). Five times cheaper than
+    seeding a `random.Random` per message, which a month does hundreds of thousands of times.
+    """
+
+    __slots__ = ("_left",)
+
+    def __init__(self, identity: str) -> None:
+        digest = hashlib.blake2b(identity.encode(), digest_size=64).digest()
+        self._left = [int.from_bytes(digest[i : i + 8], "little") for i in range(0, 64, 8)]
+
+    def random(self) -> float:
+        """A number in [0, 1). IndexError past the eighth draw."""
+        return (self._left.pop() >> 11) * 2.0**-53
+
+    def gauss(self, mu: float, sigma: float) -> float:
+        """A normal draw (Box-Muller, two uniform draws)."""
+        radius = math.sqrt(-2.0 * math.log(1.0 - self.random()))
+        return mu + sigma * radius * math.cos(2.0 * math.pi * self.random())
+
+    def choice(self, values: Sequence[float]) -> float:
+        return values[int(self.random() * len(values))]
+
+
+def rng_for(seed: int, shift_id: str, caregiver_id: str, channel: Channel, nth: int) -> Draws:
+    """The draws owned by one message."""
+    return Draws(f"{seed}\x1f{shift_id}\x1f{caregiver_id}\x1f{channel.value}\x1f{nth}")
 
 
 @dataclass(frozen=True, slots=True)
