@@ -45,21 +45,17 @@ class Write:
     error: BaseException | None = None
 
 
-async def gather(
-    recv: trio.MemoryReceiveChannel[Write], batch_max: int, *, pause: bool = True
-) -> list[Write]:
+async def gather(recv: trio.MemoryReceiveChannel[Write], batch_max: int) -> list[Write]:
     """The next batch to commit: the first write queued, then whatever the tasks that are
     ready to run queue meanwhile (group commit).
 
     Before committing, it lets the tasks that are ready to run (often those the last
     commit woke) queue their writes too: one scheduling round, and a second if the first
     brought more. A round costs microseconds, a commit saved tens of them. Never with
-    batch_max=1, nor without `pause` (for a writer whose batches do not each commit). The
-    pause is shielded: a batch in hand is always committed. Cancellation while waiting for
-    the first write raises Cancelled with nothing taken."""
+    batch_max=1. The pause is shielded: a batch in hand is always committed. Cancellation
+    while waiting for the first write raises Cancelled with nothing taken."""
     batch = [await recv.receive()]
-    rounds = 3 if pause else 1
-    for round_ in range(rounds):
+    for round_ in range(3):
         queued = len(batch)
         while len(batch) < batch_max:
             try:
@@ -67,7 +63,7 @@ async def gather(
             except trio.WouldBlock:
                 break
         full = len(batch) >= batch_max
-        if full or round_ == rounds - 1 or (round_ == 1 and len(batch) == queued):
+        if full or round_ == 2 or (round_ == 1 and len(batch) == queued):
             break
         await trio.lowlevel.cancel_shielded_checkpoint()
     return batch

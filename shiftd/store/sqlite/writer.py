@@ -12,9 +12,9 @@ without yielding.
 Durability: with `synchronous=normal` a committed write survives the process being killed
 (`kill -9`), which is what the daemon promises; `synchronous=full` also survives power loss
 at some cost per commit. A database in memory (the simulator's) has nothing to make
-durable: its batches share one transaction, committed every `_MEMORY_COMMIT_EVERY` batches
-and at close (a commit there cost more than most writes), and the writer takes what is
-queued without pausing to gather more.
+durable: each write runs at once in the task that makes it (`_write`), and the writes share
+one transaction, committed every `_MEMORY_COMMIT_EVERY` writes and at close (a commit there
+cost more than most writes).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 _MEMORY_COMMIT_EVERY = 1000
-"""Batches an in-memory database commits together (see the module docstring)."""
+"""Writes an in-memory database commits together (see the module docstring)."""
 
 
 class SqliteWriter(SqlBackend):
@@ -69,7 +69,7 @@ class SqliteWriter(SqlBackend):
         task_status.started(self)
         try:
             while True:
-                batch = await gather(self._recv, self._batch_max, pause=self._commit_every == 1)
+                batch = await gather(self._recv, self._batch_max)
                 self._commit(batch)
         finally:
             batch = pending(self._recv)
@@ -155,6 +155,23 @@ class SqliteWriter(SqlBackend):
                 hint = _DAMAGED_HINT if _damaged(exc) else ""
                 item.error = _unavailable(exc) or StoreError(f"commit failed: {exc}{hint}")
         self._committed(batch, time.perf_counter() - started)
+
+    async def _write(self, fn: Callable[[Conn], T]) -> T:
+        """See `SqlBackend._write`. A database in memory runs the write in the calling task,
+        at once: with nothing made durable there is nothing to gather a batch for, and the
+        hop to the writer task and back was a quarter of a simulated month's scheduling.
+        Cancelled before the write, it raises Cancelled with nothing written; after it, the
+        write stands."""
+        if self._commit_every == 1:
+            return await super()._write(fn)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        item = Write(fn, trio.Event())
+        self._commit([item])
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        if item.error is not None:
+            raise item.error
+        result: T = item.result
+        return result
 
     def _forget(self) -> None:
         """Drop whatever is kept in memory of the database (read again when next needed)."""
