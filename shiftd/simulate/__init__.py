@@ -2,7 +2,8 @@
 compare them (fill rate, time to fill, cost, how often the same caregivers are asked).
 
 Public surface: `compare` (runs and summaries), the input loaders in `inputs`, the
-responders in `behaviour`, `runner.run_once` for a single run, `report` for the output.
+responders in `behaviour`, `runner.run_once` for a single run, `pool.run_all` for many at
+once (split by role into parts, in processes: `parts`, `pool`), `report` for the output.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Callable, Sequence
 from ..models import Caregiver
 from .behaviour import Learned, Parameters, Responder
 from .inputs import InputError, Policy, SimShift
+from .pool import Run, run_all
 from .report import Summary, summarize
-from .runner import RunResult, run_once
+from .runner import RunResult
 
 __all__ = [
     "InputError",
@@ -37,27 +39,35 @@ def compare(
     runs: int,
     seed: int,
     on_fanout: Callable[[str, int], None] | None = None,
+    jobs: int = 1,
 ) -> list[Summary]:
     """Run every policy ``runs`` times and summarize each.
 
     Run ``r`` of every policy uses the seed ``seed + r``: the policies meet the same
     caregivers, who answer a given message the same way under either policy, so the
-    difference between policies is not noise between runs. ``on_fanout(policy, run)`` is
-    called after each fanout (for a progress bar). Raises ValueError for ``runs < 1``.
+    difference between policies is not noise between runs. ``jobs``: how many processes
+    replay runs at once (`pool.run_all`; 1: one run after another, in this process); the
+    summaries are the same whatever it is. ``on_fanout(policy, run)`` is called once for
+    each fanout (for a progress bar). Raises ValueError for ``runs < 1`` or ``jobs < 1``.
     """
     if runs < 1:
         raise ValueError("runs must be at least 1")
-    summaries = []
-    for policy in policies:
-        results = []
-        for run in range(runs):
-            tick = None if on_fanout is None else _ticker(on_fanout, policy.name, run)
-            results.append(
-                run_once(policy.config, caregivers, shifts, responder, seed + run, on_fanout=tick)
-            )
-        summaries.append(summarize(policy.name, results))
-    return summaries
+    plan = [(policy, run) for policy in policies for run in range(runs)]
 
+    def tick(index: int) -> None:
+        if on_fanout is not None:
+            policy, run = plan[index]
+            on_fanout(policy.name, run)
 
-def _ticker(on_fanout: Callable[[str, int], None], name: str, run: int) -> Callable[[], None]:
-    return lambda: on_fanout(name, run)
+    results = run_all(
+        [Run(policy.config, seed + run) for policy, run in plan],
+        caregivers,
+        shifts,
+        responder,
+        jobs=jobs,
+        on_fanout=tick,
+    )
+    return [
+        summarize(policy.name, results[k * runs : (k + 1) * runs])
+        for k, policy in enumerate(policies)
+    ]

@@ -28,6 +28,7 @@ from .inputs import (
     read_history,
     roles_without_caregivers,
 )
+from .pool import available_cpus
 from .report import page, table
 
 _MIN_HISTORY = 50
@@ -82,6 +83,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=20, help="runs per policy (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="the same seed, the same report")
     parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=available_cpus(),
+        metavar="N",
+        help="processes replaying runs at once, each run split by role (default: the CPUs"
+        " available, here %(default)s; 1: one run after another, in this process); the"
+        " report is the same whatever it is",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         default=Path("simulate-report.html"),
@@ -97,6 +108,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     given.add_argument("--accept", type=float, default=default.accept, metavar="P")
     given.add_argument("--delay-sms", type=_duration, default=default.delay_sms, metavar="D")
     given.add_argument("--delay-voice", type=_duration, default=default.delay_voice, metavar="D")
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _duration(text: str) -> timedelta:
@@ -139,6 +160,7 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         runs=args.runs,
         seed=args.seed,
         on_fanout=progress.tick,
+        jobs=args.jobs,
     )
     progress.done()
     out.write(table(summaries))

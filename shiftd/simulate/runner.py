@@ -83,6 +83,25 @@ class ShiftOutcome:
     calls: int
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The instants a run's wall clock starts from (``epoch``, at Trio time 0) and runs to
+    (``end``). Runs that share a span compute every instant with the same float arithmetic,
+    so the same events fall on the same instants."""
+
+    epoch: datetime
+    end: datetime
+
+
+def span_of(shifts: Sequence[SimShift], script: Sequence[Scripted] = ()) -> Span:
+    """The span of a run of ``shifts`` (and ``script``): from a minute before the first
+    posting or scripted message to a minute after the last start or scripted message.
+    Raises ValueError when there is neither a shift nor a message."""
+    epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
+    end = max(s.shift.start_time for s in shifts) + timedelta(minutes=1) if shifts else epoch
+    return Span(epoch, max([end, *(s.at + timedelta(minutes=1) for s in script)]))
+
+
 @dataclass(slots=True)
 class RunResult:
     shifts: list[ShiftOutcome]
@@ -187,16 +206,19 @@ def run_once(
     keep_timeline: bool = False,
     on_fanout: Callable[[], None] | None = None,
     store_path: Path | None = None,
+    span: Span | None = None,
 ) -> RunResult:
     """Replay ``shifts`` under ``config``'s policies with ``responder``'s caregivers (plus any
     ``script``ed messages) and return what became of every shift.
 
     Runs its own ``trio.run`` on a MockClock; calls ``on_fanout`` after each fanout starts
     (for progress). The store is in memory unless ``store_path`` names a file to keep (a
-    history to learn from). Raises what the engine raises at start (e.g. a bad classifier).
+    history to learn from). ``span`` (default: ``span_of`` the shifts and the script) is
+    given for a part of a larger run, which replays it exactly only on that run's clock.
+    Raises what the engine raises at start (e.g. a bad classifier).
     """
     config = _for_simulation(config)
-    epoch = min([s.posted for s in shifts] + [s.at for s in script]) - timedelta(minutes=1)
+    span = span or span_of(shifts, script)
     result: list[RunResult] = []
     try:
         trio.run(
@@ -209,7 +231,7 @@ def run_once(
             sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
             keep_timeline,
             on_fanout,
-            epoch,
+            span,
             store_path or _IN_MEMORY,
             result,
             clock=trio.testing.MockClock(autojump_threshold=0),
@@ -254,11 +276,11 @@ async def _run(
     script: list[Scripted],
     keep_timeline: bool,
     on_fanout: Callable[[], None] | None,
-    epoch: datetime,
+    span: Span,
     store_path: Path,
     out: list[RunResult],
 ) -> None:
-    clock = _InstantClock(epoch)
+    clock = _InstantClock(span.epoch)
     phones = {c.id: c.phone for c in caregivers}
     people = _Caregivers(clock, responder, seed, keep_timeline)
     store = SqliteStore(store_path, synchronous="off", batch_max=config.store.batch_max)
@@ -267,8 +289,6 @@ async def _run(
     answered: list[Answered] = []
     for index, item in enumerate(script):  # at one instant, in the script's order
         people.push(item.at, "", item.caregiver_id, item.body, item.channel, f"{index:09d}")
-    end = max(s.shift.start_time for s in shifts) + timedelta(minutes=1) if shifts else epoch
-    end = max([end, *(s.at + timedelta(minutes=1) for s in script)])
 
     async def answer() -> None:
         while True:
@@ -308,7 +328,7 @@ async def _run(
             nursery.start_soon(answer)
             async with trio.open_nursery() as posting:
                 posting.start_soon(post)
-            await trio.sleep_until(clock.deadline(end))
+            await trio.sleep_until(clock.deadline(span.end))
             await trio.testing.wait_all_tasks_blocked()
             rows = await engine.shifts()
         nursery.cancel_scope.cancel()
