@@ -17,10 +17,16 @@ from shiftd.config import Config
 from shiftd.logs import configure_logging
 from shiftd.models import Caregiver, Channel, Shift
 from shiftd.outbox.sender import log as sender_log
+from shiftd.shifts.roles import Roles
 from shiftd.simulate import Parameters, Policy, SimShift, compare
 from shiftd.simulate.behaviour import ACCEPT, DECLINE, Learned, Reply
 from shiftd.simulate.command import _Progress
-from shiftd.simulate.inputs import InputError, load_shifts_csv, read_history
+from shiftd.simulate.inputs import (
+    InputError,
+    load_shifts_csv,
+    read_history,
+    roles_without_caregivers,
+)
 from shiftd.simulate.report import page
 from shiftd.simulate.runner import Scripted, run_once
 
@@ -346,3 +352,15 @@ def test_a_run_in_memory_leaves_no_file_behind(
     monkeypatch.chdir(tmp_path)
     run_once(Config(), ROSTER, shifts(2), _Habitual(), 0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_role_spelled_otherwise_on_the_roster_is_not_reported_missing() -> None:
+    at = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+    later = at + timedelta(hours=8)
+    shifts = [
+        SimShift(Shift(id=f"s-{role}", role_required=role, start_time=at, end_time=later), at)
+        for role in ("rn", "LPN")
+    ]
+    nurse = Caregiver(id="cg-1", name="Nurse", role="RN ", phone="+15550001111")
+
+    assert roles_without_caregivers(shifts, [nurse], Roles()) == ["LPN"]

@@ -16,6 +16,7 @@ from ..config import ConfigError, parse_duration
 from ..inbound.intent import load_classifier
 from ..logs import configure_logging
 from ..models import Caregiver
+from ..shifts.roles import Roles
 from . import compare
 from .behaviour import Learned, Parameters, Responder
 from .inputs import (
@@ -147,7 +148,7 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (ConfigError, InputError, ValueError) as exc:
         print(exc, file=err)
         return 2
-    missing = roles_without_caregivers(shifts, caregivers)
+    missing = roles_without_caregivers(shifts, caregivers, Roles(policies[0].config.roles))
     if missing:
         print(f"warning: nobody on the roster is {', '.join(missing)}", file=err)
     progress = _Progress(err, len(policies) * args.runs * len(shifts))

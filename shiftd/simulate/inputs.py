@@ -24,6 +24,7 @@ from ..clock import parse_iso
 from ..config import Config, load_config
 from ..inbound.intent import Classifier, DefaultClassifier, Intent
 from ..models import Caregiver, Channel, Outcome, Shift
+from ..shifts.roles import Roles, UnknownRole
 from .behaviour import Offered
 
 _ANSWERS = frozenset(
@@ -280,8 +281,17 @@ def _when(text: str) -> datetime:
 
 
 def roles_without_caregivers(
-    shifts: Sequence[SimShift], caregivers: Sequence[Caregiver]
+    shifts: Sequence[SimShift], caregivers: Sequence[Caregiver], roles: Roles
 ) -> list[str]:
-    """Roles some shift requires that nobody on the roster has (those shifts cannot fill)."""
-    have = {c.role for c in caregivers}
-    return sorted({s.shift.role_required for s in shifts} - have)
+    """Roles some shift requires that nobody on the roster has (those shifts cannot fill),
+    compared as the import spells them (`roles`: "rn" is "RN"); a role `roles` does not
+    know stays as written."""
+
+    def named(role: str) -> str:
+        try:
+            return roles.normalize(role)
+        except UnknownRole:
+            return role
+
+    have = {named(c.role) for c in caregivers}
+    return sorted({named(s.shift.role_required) for s in shifts} - have)

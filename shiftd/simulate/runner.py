@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import gc
 import heapq
+import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, MutableSequence, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
@@ -221,27 +224,58 @@ def run_once(
     span = span or span_of(shifts, script)
     result: list[RunResult] = []
     try:
-        trio.run(
-            _run,
-            config,
-            list(caregivers),
-            sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
-            responder,
-            seed,
-            sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
-            keep_timeline,
-            on_fanout,
-            span,
-            store_path or _IN_MEMORY,
-            result,
-            clock=trio.testing.MockClock(autojump_threshold=0),
-        )
+        with _tasks_ready_together_run_in_order():
+            trio.run(
+                _run,
+                config,
+                list(caregivers),
+                sorted(shifts, key=lambda s: (s.posted, s.shift.id)),
+                responder,
+                seed,
+                sorted(script, key=lambda s: s.at),  # stable: the order given within an instant
+                keep_timeline,
+                on_fanout,
+                span,
+                store_path or _IN_MEMORY,
+                result,
+                clock=trio.testing.MockClock(autojump_threshold=0),
+            )
     finally:
         # The collector policy froze long-lived objects, as the daemon's does; between
         # runs they are garbage.
         gc.unfreeze()
         gc.collect()
     return result[0]
+
+
+@contextmanager
+def _tasks_ready_together_run_in_order() -> Iterator[None]:
+    """Inside, Trio runs the tasks that are ready at the same time in the order they were
+    created, where it otherwise picks an order at random (so that code does not come to
+    depend on one). The engine's outcome may depend on it: two shifts whose waves call one
+    phone at the same instant (a quiet-hours end) are spaced by the call gap, and which call
+    waits is whichever actor writes second. A simulation replays them the same way every
+    time, and a run split by role as the whole run (a role's tasks keep their order among
+    themselves).
+
+    This is the switch Trio keeps for Hypothesis (`trio._core._run`: the batch sorted by
+    task, then shuffled), with a shuffle that keeps the order; pytest-trio turns the same
+    switch on. The previous setting is restored on exit."""
+    run = trio._core._run
+    saved = run._ALLOW_DETERMINISTIC_SCHEDULING, run._r
+    run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
+    run._r = _InCreationOrder()
+    try:
+        yield
+    finally:
+        run._ALLOW_DETERMINISTIC_SCHEDULING, run._r = saved  # type: ignore[misc]
+
+
+class _InCreationOrder(random.Random):
+    """Trio's scheduling draws that keep a sorted batch as it is."""
+
+    def shuffle(self, x: MutableSequence[Any]) -> None:
+        return None
 
 
 class _InstantClock(Clock):

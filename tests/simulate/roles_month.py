@@ -2,11 +2,12 @@
 
 Roles: RN (caregivers and shifts spelled "RN" and "rn", one role to the engine), LPN, CNA,
 HHA (shifts, nobody to take them) and PT (caregivers, no shifts). Five shifts in a row start
-together, two of them RN: an RN who holds one may not take the other. Shifts of a role are
-never posted at the same instant, so a policy's calls about two of them never fall due
-together: the engine orders such calls to one phone (`escalation.call_gap` apart) as its
-actors happen to run, which no seed decides. Shifts of different roles are posted together
-now and then.
+together, two of them RN: an RN who holds one may not take the other. Shifts of different
+roles are posted together now and then.
+
+`night` posts a role's shifts together at night instead: a policy's calls about them are
+held to the end of its quiet hours and fall due at the same instant, and the calls to one
+phone are spaced `escalation.call_gap` apart, in the order the engine's actors run.
 """
 
 from __future__ import annotations
@@ -62,4 +63,22 @@ def month(count: int = 30) -> list[SimShift]:
             end_time=start + timedelta(hours=8),
         )
         shifts.append(SimShift(shift, posted))
+    return shifts
+
+
+def night(count: int = 12) -> list[SimShift]:
+    """`count` shifts posted in threes of one role at 02:00 in New York (the example
+    policies' quiet hours end at 07:00), starting the next evening."""
+    posted = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)
+    shifts = []
+    for k in range(count):
+        role = SHIFT_ROLES[(k // 3) % len(SHIFT_ROLES)]
+        start = posted + timedelta(hours=16 + k)
+        shift = Shift(
+            id=f"n-{k:03d}",
+            role_required=role,
+            start_time=start,
+            end_time=start + timedelta(hours=8),
+        )
+        shifts.append(SimShift(shift, posted + timedelta(minutes=k // 3)))
     return shifts

@@ -3,7 +3,7 @@ end exactly as the whole run does."""
 
 from __future__ import annotations
 
-from roles_month import month, roster
+from roles_month import month, night, roster
 
 from shiftd.config import Config
 from shiftd.models import Caregiver
@@ -60,3 +60,21 @@ def test_a_run_with_a_role_the_policy_does_not_know_is_not_split() -> None:
     listed = Config.model_validate({"roles": ["RN", "LPN", "CNA", "HHA"]})  # no PT
     (part,) = split(listed, caregivers, shifts)
     assert part.caregivers == tuple(caregivers)
+
+
+def test_a_run_split_by_role_ends_as_the_whole_run_when_held_calls_fall_due_together(
+    policy: Policy,
+) -> None:
+    caregivers, shifts = roster(), night()
+    whole = run_once(policy.config, caregivers, shifts, Parameters(), 5)
+    parts = split(policy.config, caregivers, shifts)
+    clock = span_of(shifts)
+    merged = merge(
+        parts,
+        [
+            run_once(policy.config, p.caregivers, p.shifts, Parameters(), 5, span=clock)
+            for p in parts
+        ],
+    )
+    assert merged.shifts == whole.shifts
+    assert merged.contacts == whole.contacts
