@@ -7,7 +7,7 @@ shiftd and is handed the inputs once. A forked process would inherit whatever th
 holds: a Trio run in progress (its run context is thread-local, so `trio.run` in the child
 refuses to start), the logging configuration and the stream it writes to, objects the
 collector policy froze, the threads of the parent (a pytest plugin's, the pool's own). A
-spawned one costs about a second of CPU to start, once per process.
+spawned one costs about half a second of CPU to start, once per process.
 
 Every part of a run is replayed on the whole run's clock (`runner.Span`), with the run's
 seed: the result is the whole run's, whatever the number of processes. The largest parts
