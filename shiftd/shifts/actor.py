@@ -97,39 +97,34 @@ class ShiftActor:
         # last messages (the confirmation, "filled") are handed over.
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            # Most answers to a text sent to everyone come after the shift is filled: the
+            # actor that closed it answers them from memory until then, instead of a fresh
+            # actor reading the shift and the offer for each.
+            linger_until = -math.inf
             while True:
-                served = False
-                while not self._closed:
-                    served = True
-                    if not await self._step(self._deadline(), self._on_deadline):
-                        return self._stop()
-                # Most answers to a text sent to everyone come after the shift is filled:
-                # the actor that closed it answers them from memory for a while, instead of
-                # a fresh actor reading the shift and the offer for each.
-                closed_here = served and self._state is not None and bool(self._state.offers)
-                until = trio.current_time() + LINGER if closed_here else -math.inf
-                while self._closed and trio.current_time() < until:
-                    if not await self._step(until, None):
-                        return self._stop()
-                if self._closed and await self._wind_down():
+                if not self._closed:
+                    deadline = self._deadline()
+                elif trio.current_time() < linger_until:
+                    deadline = linger_until
+                elif await self._wind_down():
                     return
-
-    async def _step(self, deadline: float, on_deadline: Callable[[], Any] | None) -> bool:
-        """Handle the next message, or await `on_deadline()` (if given) when none comes by
-        `deadline`; either to the end, shielded from cancellation. False if the inbox was
-        closed (stopping) instead."""
-        message = None
-        with trio.move_on_at(deadline):
-            try:
-                message = await self._inbox.receive()
-            except trio.EndOfChannel:
-                return False
-        with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
-            if message is not None:
-                await self._handle_waiting(message)
-            elif on_deadline is not None:
-                await on_deadline()
-        return True
+                else:
+                    continue  # a message waiting in the inbox reopened it (a release)
+                message = None
+                # Only the receive is timed, and no frame but this one's while asleep.
+                with trio.move_on_at(deadline):
+                    try:
+                        message = await self._inbox.receive()
+                    except trio.EndOfChannel:
+                        return self._stop()
+                was_open = not self._closed
+                with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
+                    if message is not None:
+                        await self._handle_waiting(message)
+                    elif was_open:
+                        await self._on_deadline()
+                if was_open and self._closed and self._state is not None and self._state.offers:
+                    linger_until = trio.current_time() + LINGER
 
     def _stop(self) -> None:
         """Stopping: deliveries still waiting for their turn stop too (their rows stay
