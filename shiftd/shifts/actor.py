@@ -48,9 +48,8 @@ class ShiftActor:
 
     `run()` returns when the shift is closed and its inbox drained (an actor that saw a
     shift with offers close first stays `LINGER` seconds for late answers), or when the
-    inbox is closed. A
-    message that reopens a closed shift (a release) keeps it running. It raises
-    whatever a transition raised (the supervisor restarts it from the store). On
+    inbox is closed. A message that reopens a closed shift (a release) keeps it running.
+    It raises whatever a transition raised (the supervisor restarts it from the store). On
     cancellation it stops between messages.
     """
 
@@ -116,7 +115,10 @@ class ShiftActor:
                     try:
                         message = await self._inbox.receive()
                     except trio.EndOfChannel:
-                        return self._stop()
+                        # Stopping: deliveries still waiting for their turn stop too (their
+                        # rows stay pending for the next start); sends under way finish.
+                        nursery.cancel_scope.cancel()
+                        return
                 was_open = not self._closed
                 with self._ctx.shutdown.bounded(trio.CancelScope(shield=True)):
                     if message is not None:
@@ -125,12 +127,6 @@ class ShiftActor:
                         await self._on_deadline()
                 if was_open and self._closed and self._state is not None and self._state.offers:
                     linger_until = trio.current_time() + LINGER
-
-    def _stop(self) -> None:
-        """Stopping: deliveries still waiting for their turn stop too (their rows stay
-        pending for the next start); sends under way finish."""
-        assert self._nursery is not None
-        self._nursery.cancel_scope.cancel()
 
     @property
     def _shift(self) -> ShiftRow | None:
