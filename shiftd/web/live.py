@@ -71,7 +71,7 @@ class LiveFeed:
         # Streams send up to a shared tick, so those at the same position share one frame.
         self._tick_seq = 0
         self._tick_at = -math.inf
-        self._frames: dict[tuple[Any, ...], bytes] = {}
+        self._frames: dict[tuple[Any, ...], bytes | trio.Event] = {}
         self._changed = trio.Event()
         self._closed = trio.Event()
         self.streams = 0
@@ -137,8 +137,14 @@ class LiveFeed:
         """The frame for the notices after `after` up to `upto`, made once per tick for all
         the streams at that position."""
         key = (after, upto, shift_id, payload)
-        frame = self._frames.get(key)
-        if frame is None:
+        while isinstance(made := self._frames.get(key), trio.Event):
+            await made.wait()  # another stream at this position is making it
+        if made is not None:
+            return made
+        # The payload reads the store (a checkpoint): the streams that wake at the same tick
+        # wait for the first one's frame rather than each making its own.
+        self._frames[key] = making = trio.Event()
+        try:
             changed, lost = self.since(after, shift_id, upto)
             if lost or (payload is not None and ANY_SHIFT in changed):
                 frame = f"id: {upto}\nevent: reload\ndata: {{}}\n\n".encode()
@@ -147,7 +153,14 @@ class LiveFeed:
                 frame = f"id: {upto}\nevent: change\ndata: {data}\n\n".encode()
             else:
                 frame = b""
+        except BaseException:
+            if self._frames.get(key) is making:
+                del self._frames[key]  # a stream waiting for it makes it itself
+            raise
+        else:
             self._frames[key] = frame
+        finally:
+            making.set()
         return frame
 
     async def stream(

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 import pytest
 import trio
+import trio.lowlevel
+import trio.testing
 
 from shiftd.models import ShiftState
 from shiftd.testing.board import Page, add_coordinator, open_page
@@ -231,6 +234,78 @@ async def test_a_burst_of_notices_on_a_few_shifts_loses_none_of_them(
     for n in range(10_000):  # a storm of declines on two shifts: thousands of notices
         feed.on_event(Event(EPOCH, "declined", f"s{n % 2}"))
     assert feed.since(0, None) == (["s1", "s0"], False)  # nothing lost: no page reloads
+
+
+class CountingPayload:
+    """A board's payload that reads (a checkpoint) and counts how often it is made;
+    `fail_first` makes its first call raise."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls = 0
+        self.fail_first = fail_first
+
+    async def __call__(self, shift_ids: list[str]) -> str:
+        self.calls += 1
+        call = self.calls
+        await trio.lowlevel.checkpoint()
+        if self.fail_first and call == 1:
+            raise RuntimeError("the store failed")
+        return json.dumps({"rows": shift_ids})
+
+
+async def first_change(feed: LiveFeed, payload: CountingPayload) -> bytes:
+    """The first frame after the opening one a board's stream sends."""
+    frames = feed.stream(0, None, lifetime=60, payload=payload)
+    async with aclosing(frames):
+        async for frame in frames:
+            if frame.startswith(b"id:"):
+                return frame
+    raise AssertionError("the stream ended without a change")
+
+
+async def test_streams_woken_by_the_same_change_share_one_frame_made_once(
+    autojump_clock: object,
+) -> None:
+    from shiftd.events import Event
+
+    feed, payload = LiveFeed(), CountingPayload()
+    frames: list[bytes] = []
+
+    async def watch() -> None:
+        frames.append(await first_change(feed, payload))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(watch)
+        await trio.testing.wait_all_tasks_blocked()
+        feed.on_event(Event(EPOCH, "claimed", "s1"))
+
+    assert payload.calls == 1
+    assert frames == [b'id: 1\nevent: change\ndata: {"rows": ["s1"]}\n\n'] * 10
+
+
+async def test_a_frame_whose_making_failed_is_made_by_a_stream_that_waited_for_it(
+    autojump_clock: object,
+) -> None:
+    from shiftd.events import Event
+
+    feed, payload = LiveFeed(), CountingPayload(fail_first=True)
+    frames: list[bytes] = []
+    failed: list[BaseException] = []
+
+    async def watch() -> None:
+        try:
+            frames.append(await first_change(feed, payload))
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(watch)
+        await trio.testing.wait_all_tasks_blocked()
+        feed.on_event(Event(EPOCH, "claimed", "s1"))
+
+    assert len(failed) == 1 and len(frames) == 1 and payload.calls == 2
 
 
 async def test_the_live_stream_sends_a_change_when_a_shift_is_claimed(
