@@ -5,9 +5,10 @@ Shared SQL is written in SQLite's spelling with `?` placeholders; a `Dialect` tu
 the backend's (`sql`), and says how to ignore a duplicate row on insert, test membership
 in a list, lock a row read for update, build a JSON object and compare text byte-wise.
 Timestamps are ISO-8601 UTC text on both (`shiftd.clock.iso`), so they need no spelling.
-A wave's offers (`contact`) are the one write each backend does its own way (SQLite a
-statement per chunk of caregivers, PostgreSQL a few array statements): the rules they
-follow are shared (`transitions.next_code`, `transitions.offer_rows`).
+Two writes each backend does its own way, both many rows at once: a wave's offers
+(`contact`: SQLite a statement per chunk of caregivers, PostgreSQL a few array statements;
+the rules they follow are shared, `transitions.next_code` and `transitions.offer_rows`) and
+a transition's other messages (`queue_rows`: an `executemany`, or one array statement).
 """
 
 from __future__ import annotations
